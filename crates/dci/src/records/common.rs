@@ -1,0 +1,126 @@
+//! Building blocks shared by every registry's records (dci-spec §6.1, §6.2).
+
+use serde::{Deserialize, Serialize};
+
+use crate::lenient;
+
+/// `Identifier`: a typed identifier of a person or group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identifier {
+    /// `UIN`, `BRN`, `MRN`, `DRN`, or a registry's own type.
+    #[serde(alias = "type")]
+    pub identifier_type: String,
+    /// The identifier.
+    #[serde(alias = "value", alias = "identifier")]
+    pub identifier_value: String,
+}
+
+impl Identifier {
+    /// An identifier of type `kind` with `value`.
+    pub fn new(kind: &str, value: &str) -> Self {
+        Identifier { identifier_type: kind.to_string(), identifier_value: value.to_string() }
+    }
+}
+
+/// `Name`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Name {
+    /// Family name (`sur_name` in the OpenAPI examples, `last_name` in samples).
+    #[serde(default, deserialize_with = "lenient::string", alias = "sur_name", alias = "last_name", skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
+    /// Given name (`first_name` in samples).
+    #[serde(default, deserialize_with = "lenient::string", alias = "first_name", skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// Second or middle name.
+    #[serde(default, deserialize_with = "lenient::string", alias = "middle_name", skip_serializing_if = "Option::is_none")]
+    pub second_name: Option<String>,
+    /// Maiden name.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub maiden_name: Option<String>,
+    /// Honorific prefix.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Honorific suffix.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+}
+
+/// `Address`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Address {
+    /// First address line.
+    #[serde(default, deserialize_with = "lenient::string", alias = "address_line1", skip_serializing_if = "Option::is_none")]
+    pub address_line_1: Option<String>,
+    /// Second address line.
+    #[serde(default, deserialize_with = "lenient::string", alias = "address_line2", skip_serializing_if = "Option::is_none")]
+    pub address_line_2: Option<String>,
+    /// Locality (village, town, sub-county) name.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    /// Code of the place below the region (district) in the location master list.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub sub_region_code: Option<String>,
+    /// Region code in the location master list.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub region_code: Option<String>,
+    /// Postal code.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// ISO 3166 country code.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+}
+
+/// `Place`: a named place of the location master list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    /// Always `Place`.
+    #[serde(rename = "@type", default = "place_type")]
+    pub kind: String,
+    /// The place's code in the location master list.
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// The place's name.
+    pub name: String,
+    /// Code of the enclosing place (`containedInPlace` accepted on input; `""` is absent).
+    #[serde(
+        default,
+        alias = "containedInPlace",
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub contained_in_place: Option<String>,
+}
+
+fn place_type() -> String {
+    "Place".to_string()
+}
+
+impl Place {
+    /// The place `code` named `name`, inside `parent`.
+    pub fn new(code: &str, name: &str, parent: Option<&str>) -> Self {
+        Place {
+            kind: place_type(),
+            identifier: Some(code.to_string()),
+            name: name.to_string(),
+            contained_in_place: parent.map(str::to_string),
+        }
+    }
+}
+
+/// A person reference inside `RelatedPerson` (only its identifiers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonRef {
+    /// The related person's identifiers (a single identifier object is accepted).
+    #[serde(deserialize_with = "lenient::list")]
+    pub identifier: Vec<Identifier>,
+}
+
+/// `RelatedPerson`: how a member relates to another person (e.g. the head of household).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelatedPerson {
+    /// A RelationshipTypeEnum code (`SELF`, `PRIMSPOUS`, `SON`, `DAU`, ...).
+    pub relationship_type: String,
+    /// The person related to.
+    pub related_member: PersonRef,
+}

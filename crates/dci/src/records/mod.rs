@@ -1,0 +1,5 @@
+//! Registry record types (dci-spec §6). spx emits the property names of the canonical JSON-LD
+//! model (`spdci/schemas`) and accepts the variants of the OpenAPI examples and samples.
+
+pub mod common;
+pub mod social;

@@ -1,0 +1,211 @@
+//! The registry's HTTP routes, and the one place where a rejection becomes a response.
+//!
+//! Three answers, as the DCI error model has them (dci-spec §9.1):
+//! - a communication error (`err.*`: unparsable body, wrong version, wrong receiver ...) is an
+//!   ACK with status `ERR` and the code's HTTP status;
+//! - a header-level rejection (`rjct.*` of §2.7) is a response envelope whose callback header
+//!   has `status: rjct` and the reason code, with the code's HTTP status;
+//! - an item-level rejection is a `rjct` item inside a `200` response.
+//!
+//! Unknown paths and methods get a `HttpErrorResponse` with `err.request.not_found`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dci::search::SearchResponse;
+use dci::{
+    AckResponse, Action, Envelope, HttpErrorResponse, MsgCallbackHeader, MsgHeader, RawEnvelope,
+    ReasonCode, Rejection, RequestStatus, SearchRequest, Timestamp,
+};
+use serde::Serialize;
+
+use crate::Registry;
+
+/// The routes of a registry service.
+pub fn router(registry: Arc<Registry>) -> Router {
+    Router::new()
+        .route("/registry/sync/search", post(sync_search))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // The body limit is enforced (with a DCI error) when the body is read.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(registry)
+}
+
+async fn health(State(registry): State<Arc<Registry>>) -> Response {
+    axum::Json(serde_json::json!({"status": "ok", "role": registry.profile.role, "store": registry.store.describe()}))
+        .into_response()
+}
+
+async fn not_found(request: Request) -> Response {
+    http_error(StatusCode::NOT_FOUND, ReasonCode::RequestNotFound, format!("no endpoint at {}", request.uri().path()))
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    http_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ReasonCode::RequestNotFound,
+        format!("{} is not allowed on {}", request.method(), request.uri().path()),
+    )
+}
+
+fn http_error(status: StatusCode, code: ReasonCode, message: String) -> Response {
+    let body = HttpErrorResponse { errors: vec![dci::envelope::HttpError { code: code.as_str().into(), message }] };
+    (status, axum::Json(body)).into_response()
+}
+
+fn status_of(code: ReasonCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// An `ERR` acknowledgement for a communication-level rejection.
+fn error_ack(rejection: Rejection) -> Response {
+    tracing::debug!(code = %rejection.code, message = %rejection.message, "request refused");
+    (status_of(rejection.code), axum::Json(AckResponse::error(&rejection, new_id()))).into_response()
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Reads a request body that must be JSON and no larger than `limit` bytes.
+async fn json_body(request: Request, limit: usize) -> Result<Bytes, Response> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let essence = v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
+        .unwrap_or(false);
+    if !is_json {
+        let rejection = Rejection::new(ReasonCode::RequestBad, "Content-Type must be application/json");
+        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, axum::Json(AckResponse::error(&rejection, new_id()))).into_response());
+    }
+    let too_large = || {
+        let rejection = Rejection::new(ReasonCode::RequestBad, format!("the body is larger than this service's limit of {limit} bytes"));
+        (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(AckResponse::error(&rejection, new_id()))).into_response()
+    };
+    if content_length(request.headers()).is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large())
+}
+
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// A request envelope whose header and message parsed.
+struct Parsed<M> {
+    header: MsgHeader,
+    message: M,
+}
+
+/// Parses an envelope and its message; every failure is a communication error.
+fn parse_envelope<M: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Parsed<M>, Rejection> {
+    let bad = |message: String| Rejection::new(ReasonCode::RequestBad, message);
+    let raw: RawEnvelope<'_> = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not a DCI envelope: {e}")))?;
+    let header = raw.header.ok_or_else(|| bad("the envelope has no header".into()))?;
+    let header: MsgHeader = serde_json::from_str(header.get()).map_err(|e| bad(format!("header: {e}")))?;
+    if header.is_msg_encrypted {
+        return Err(Rejection::new(
+            ReasonCode::EncryptionInvalid,
+            "this service does not accept encrypted messages on this endpoint",
+        ));
+    }
+    let message = raw.message.ok_or_else(|| bad("the envelope has no message".into()))?;
+    let message: M = serde_json::from_str(message.get()).map_err(|e| bad(format!("message: {e}")))?;
+    Ok(Parsed { header, message })
+}
+
+impl Registry {
+    fn callback_header(&self, request: Option<&MsgHeader>, action: Action, status: RequestStatus) -> MsgCallbackHeader {
+        MsgCallbackHeader {
+            version: dci::PROTOCOL_VERSION.into(),
+            message_id: new_id(),
+            message_ts: Timestamp::now(),
+            action: action.as_str().into(),
+            status,
+            status_reason_code: None,
+            status_reason_message: None,
+            total_count: request.and_then(|h| h.total_count),
+            completed_count: None,
+            sender_id: Some(self.config.service_id.clone()),
+            receiver_id: request.map(|h| h.sender_id.clone()).filter(|s| !s.is_empty()),
+            is_msg_encrypted: false,
+            meta: None,
+        }
+    }
+
+    /// A response envelope rejecting the whole message at header level.
+    fn header_rejection(&self, request: &MsgHeader, action: Action, rejection: Rejection) -> Response {
+        if rejection.code.is_error() {
+            return error_ack(rejection);
+        }
+        tracing::debug!(code = %rejection.code, message = %rejection.message, "message rejected");
+        let mut header = self.callback_header(Some(request), action, RequestStatus::Rjct);
+        header.status_reason_code = Some(rejection.code);
+        header.status_reason_message = Some(rejection.message);
+        header.completed_count = Some(0);
+        let envelope: Envelope<MsgCallbackHeader, ()> = Envelope { signature: None, header, message: None };
+        (status_of(rejection.code), axum::Json(envelope)).into_response()
+    }
+
+    fn respond<M: Serialize>(&self, request: &MsgHeader, action: Action, completed: usize, message: M) -> Response {
+        let mut header = self.callback_header(Some(request), action, RequestStatus::Succ);
+        header.completed_count = Some(completed as i64);
+        let envelope = Envelope { signature: None, header, message: Some(message) };
+        (StatusCode::OK, axum::Json(envelope)).into_response()
+    }
+}
+
+async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let body = match json_body(request, registry.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let Parsed { header, message } = match parse_envelope::<SearchRequest>(&body) {
+        Ok(parsed) => parsed,
+        Err(rejection) => return error_ack(rejection),
+    };
+    if let Err(rejection) = dci::validate::id("message.transaction_id", &message.transaction_id) {
+        return error_ack(rejection);
+    }
+    if message.search_request.is_empty() {
+        return error_ack(Rejection::new(ReasonCode::RequestBad, "message.search_request is empty"));
+    }
+    let now = Timestamp::now();
+    if let Err(rejection) =
+        dci::validate::request_header(&header, Action::Search, message.search_request.len(), &registry.config.header, now)
+    {
+        return registry.header_rejection(&header, Action::OnSearch, rejection);
+    }
+    let today = now.0.date();
+    let mut seen = HashSet::new();
+    let mut items = Vec::with_capacity(message.search_request.len());
+    for item in &message.search_request {
+        match crate::search::answer(registry.profile, registry.store.as_ref(), registry.config.search, item, &mut seen, today).await {
+            Ok(answer) => items.push(answer),
+            Err(e) => {
+                tracing::error!(error = %e, "search failed in the store");
+                return http_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ReasonCode::ServiceUnavailable,
+                    "the registry's store could not answer; try again".into(),
+                );
+            }
+        }
+    }
+    let completed = items.len();
+    let response = SearchResponse { transaction_id: message.transaction_id, correlation_id: new_id(), search_response: items };
+    registry.respond(&header, Action::OnSearch, completed, response)
+}

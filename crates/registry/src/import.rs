@@ -1,0 +1,199 @@
+//! Loading population files (`spx generate`'s output, or exports in the same format) into a
+//! registry's store: streamed, validated row by row, written in large transactions.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use store::{BulkTable, Row, Store, StoreError};
+
+use crate::social::{self, Locations};
+
+/// Rows per transaction: large enough to amortise commits, small enough to bound memory.
+const BATCH: usize = 20_000;
+
+/// Most rejected rows kept in a report (the count covers all).
+const KEPT_REJECTIONS: usize = 100;
+
+/// The files of one import, found by name: `locations.json`, `households.*`, `persons.*`.
+#[derive(Debug, Default, Clone)]
+pub struct ImportFiles {
+    /// The location master list.
+    pub locations: Option<PathBuf>,
+    /// Households (CSV or JSON Lines).
+    pub households: Option<PathBuf>,
+    /// Persons (CSV or JSON Lines).
+    pub persons: Option<PathBuf>,
+}
+
+impl ImportFiles {
+    /// Sorts `paths` (files, or directories holding them) by what they hold.
+    pub fn classify(paths: &[PathBuf]) -> Result<Self, ImportError> {
+        let mut files = ImportFiles::default();
+        for path in paths {
+            if path.is_dir() {
+                let entries = std::fs::read_dir(path).map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+                let mut inner: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                inner.sort();
+                let found = ImportFiles::classify(&inner.into_iter().filter(|p| p.is_file()).collect::<Vec<_>>())?;
+                files.locations = files.locations.or(found.locations);
+                files.households = files.households.or(found.households);
+                files.persons = files.persons.or(found.persons);
+                continue;
+            }
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let slot = match stem {
+                "locations" => &mut files.locations,
+                "households" => &mut files.households,
+                "persons" => &mut files.persons,
+                _ => {
+                    return Err(ImportError::File(
+                        path.clone(),
+                        "not an import file (expected locations.json, households.csv|jsonl, persons.csv|jsonl)".into(),
+                    ));
+                }
+            };
+            *slot = Some(path.clone());
+        }
+        Ok(files)
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone)]
+pub struct ImportReport {
+    /// Places loaded.
+    pub locations: u64,
+    /// Households loaded.
+    pub households: u64,
+    /// Living members loaded.
+    pub persons: u64,
+    /// Deceased persons in the files, which a social registry does not hold.
+    pub skipped_deceased: u64,
+    /// Rows refused, in all.
+    pub rejected_count: u64,
+    /// The first refused rows: `file:line: reason`.
+    pub rejected: Vec<String>,
+}
+
+impl ImportReport {
+    fn reject(&mut self, file: &Path, line: u64, reason: &str) {
+        self.rejected_count += 1;
+        if self.rejected.len() < KEPT_REJECTIONS {
+            self.rejected.push(format!("{}:{line}: {reason}", file.display()));
+        }
+    }
+}
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A file could not be read or is not an import file.
+    #[error("{path}: {message}", path = .0.display(), message = .1)]
+    File(PathBuf, String),
+    /// The store refused the rows.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// This role has no import yet.
+    #[error("import into the {0} registry is not supported yet")]
+    Unsupported(String),
+}
+
+/// Reads a location master list written by `spx generate`.
+pub fn read_locations(path: &Path) -> Result<Vec<synth::Location>, ImportError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))
+}
+
+/// Imports `files` into the store of the registry `role`, calling `progress` with the rows
+/// loaded so far.
+pub async fn import(
+    role: &str,
+    store: &dyn Store,
+    files: &ImportFiles,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<ImportReport, ImportError> {
+    if role != social::PROFILE.role {
+        return Err(ImportError::Unsupported(role.to_string()));
+    }
+    let mut report = ImportReport::default();
+    let updated = dci::Timestamp::now().to_string();
+    let places = match &files.locations {
+        Some(path) => read_locations(path)?,
+        None => Vec::new(),
+    };
+    // Parents before children, so the hierarchy's references hold at every row.
+    let mut ordered = places.clone();
+    ordered.sort_by_key(|l| l.level);
+    report.locations = store
+        .bulk_insert(social::LOCATION_TABLE, ordered.iter().map(social::location_row).collect())
+        .await?;
+    let locations = Locations::new(&places);
+
+    let mut households: HashMap<String, synth::Household> = HashMap::new();
+    if let Some(path) = &files.households {
+        let rows = synth::read_households(path).map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut batch = Batch::new(social::HOUSEHOLD_TABLE);
+        for row in rows {
+            match row {
+                Ok((_, household)) => {
+                    batch.push(social::household_row(&household, &locations, &updated));
+                    households.insert(household.household_id.clone(), household);
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.households += batch.flush_if_full(store).await?;
+            progress("households", report.households);
+        }
+        report.households += batch.flush(store).await?;
+        progress("households", report.households);
+    }
+
+    if let Some(path) = &files.persons {
+        let rows = synth::read_persons(path).map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut batch = Batch::new(social::PERSON_TABLE);
+        for row in rows {
+            match row {
+                Ok((line, person)) => match person.household_id.as_deref() {
+                    None => report.skipped_deceased += 1,
+                    Some(id) => match households.get(id) {
+                        Some(household) => batch.push(social::person_row(&person, household, &locations)),
+                        None => report.reject(path, line, &format!("household {id} is not in the households file")),
+                    },
+                },
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.persons += batch.flush_if_full(store).await?;
+            progress("persons", report.persons);
+        }
+        report.persons += batch.flush(store).await?;
+        progress("persons", report.persons);
+    }
+    Ok(report)
+}
+
+/// Rows waiting to be written together.
+struct Batch {
+    table: BulkTable,
+    rows: Vec<Row>,
+}
+
+impl Batch {
+    fn new(table: BulkTable) -> Self {
+        Batch { table, rows: Vec::with_capacity(BATCH) }
+    }
+
+    fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    async fn flush_if_full(&mut self, store: &dyn Store) -> Result<u64, StoreError> {
+        if self.rows.len() >= BATCH { self.flush(store).await } else { Ok(0) }
+    }
+
+    async fn flush(&mut self, store: &dyn Store) -> Result<u64, StoreError> {
+        if self.rows.is_empty() {
+            return Ok(0);
+        }
+        store.bulk_insert(self.table, std::mem::take(&mut self.rows)).await
+    }
+}

@@ -1,0 +1,51 @@
+//! The DCI registry engine: one engine, many registries.
+//!
+//! A registry is a [`profile::Profile`] (record types, queryable attributes, identifier types,
+//! schema); the engine serves every profile with the same validation, search, pagination and
+//! error handling. [`http::router`] exposes a registry over DCI; [`import`] loads files of the
+//! synthetic population (or a ministry's exports in the same format) into its store.
+
+use std::sync::Arc;
+
+use store::Store;
+
+pub mod http;
+pub mod import;
+pub mod profile;
+pub mod search;
+pub mod social;
+
+pub use profile::Profile;
+
+/// Settings of one registry service.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// This service's participant id (`sender_id` of its responses; the `receiver_id` it accepts).
+    pub service_id: String,
+    /// What request headers must satisfy.
+    pub header: dci::validate::HeaderPolicy,
+    /// Page size limits.
+    pub search: search::SearchLimits,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// A registry service: a profile served from a store.
+pub struct Registry {
+    /// What this registry holds.
+    pub profile: &'static Profile,
+    /// Where it holds it.
+    pub store: Arc<dyn Store>,
+    /// How it answers.
+    pub config: RegistryConfig,
+}
+
+/// The profile for a role name, if spx serves that registry.
+pub fn profile(role: &str) -> Option<&'static Profile> {
+    [&social::PROFILE].into_iter().find(|p| p.role == role)
+}
+
+/// The roles served by the registry engine.
+pub fn roles() -> Vec<&'static str> {
+    vec![social::PROFILE.role]
+}

@@ -1,0 +1,87 @@
+//! What makes one registry differ from another: its record types, their queryable attributes,
+//! the identifiers it holds and its schema. The engine serves any profile the same way.
+
+use expr::{Attribute, Schema};
+use store::Migration;
+
+/// A registry served by the engine.
+#[derive(Debug)]
+pub struct Profile {
+    /// The role name used by the CLI, configuration and docs (`social`, `crvs`, ...).
+    pub role: &'static str,
+    /// The `reg_type` emitted in responses, e.g. `ns:org:RegistryType:Social`.
+    pub reg_type: &'static str,
+    /// The record types it serves; the first is the default of a search that names none.
+    pub record_types: &'static [RecordType],
+    /// Its schema, versioned.
+    pub migrations: &'static [Migration],
+}
+
+/// One kind of record a registry returns (`Group`, `Member`, ...).
+#[derive(Debug)]
+pub struct RecordType {
+    /// The canonical name, as `reg_record_type`/`response_entity` carry it.
+    pub name: &'static str,
+    /// Other names peers use for it (`Household`, `SRPerson`, namespaced forms ...).
+    pub aliases: &'static [&'static str],
+    /// Its queryable attributes, with their SQL columns.
+    pub schema: Schema,
+    /// The FROM clause the schema's columns refer to.
+    pub from: &'static str,
+    /// A unique, sortable key: the last sort term, so that pages never overlap.
+    pub key: &'static str,
+    /// The column holding the record as published.
+    pub doc: &'static str,
+    /// Identifier types an `idtype-value` search may use, with the attribute each one is.
+    pub identifiers: &'static [(&'static str, &'static str)],
+    /// How to attach the members of a group record, for group record types.
+    pub members: Option<Members>,
+}
+
+/// The members of a group record, read from another table and placed into the group's
+/// `group_head_info` and `member_list`.
+#[derive(Debug)]
+pub struct Members {
+    /// The group's own id column (selected with the page).
+    pub group_key: &'static str,
+    /// The group's head id column (selected with the page).
+    pub head_key: &'static str,
+    /// `SELECT group id, member id, member doc FROM ... WHERE group id IN (`; the engine
+    /// appends the placeholders and the ordering.
+    pub select: &'static str,
+    /// Ordering of the members within a group.
+    pub order: &'static str,
+}
+
+impl Profile {
+    /// The record type called `name` (canonical name or alias, any case; a namespace prefix
+    /// such as `spdci-extensions-dci:` is ignored).
+    pub fn record_type(&self, name: &str) -> Option<&'static RecordType> {
+        let bare = name.rsplit(':').next().unwrap_or(name);
+        self.record_types
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(bare) || t.aliases.iter().any(|a| a.eq_ignore_ascii_case(bare)))
+    }
+
+    /// Whether `reg_type` (bare `Social` or namespaced `ns:org:RegistryType:Social`) names this registry.
+    pub fn is_reg_type(&self, reg_type: &str) -> bool {
+        let bare = |s: &str| s.rsplit(':').next().unwrap_or(s).to_ascii_lowercase();
+        bare(reg_type) == bare(self.reg_type)
+    }
+}
+
+impl RecordType {
+    /// The attribute an `idtype-value` search with identifier type `id_type` compares.
+    pub fn identifier(&self, id_type: &str) -> Option<&Attribute> {
+        let wanted = dci::directory::normalize(dci::directory::IDENTIFIER_TYPE, id_type).unwrap_or(id_type);
+        self.identifiers
+            .iter()
+            .find(|(kind, _)| kind.eq_ignore_ascii_case(wanted))
+            .and_then(|(_, attribute)| self.schema.attribute(attribute))
+    }
+
+    /// The identifier types this record type can be searched by.
+    pub fn identifier_types(&self) -> Vec<&'static str> {
+        self.identifiers.iter().map(|(kind, _)| *kind).collect()
+    }
+}

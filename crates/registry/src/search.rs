@@ -1,0 +1,316 @@
+//! Search, written once for every registry profile: a batch of search items, each validated
+//! and answered on its own, with pagination, sorting and `total_count`.
+
+use std::collections::{HashMap, HashSet};
+
+use dci::search::{Pagination, SearchData, SearchRequestItem, SearchResponseItem};
+use dci::{Query, ReasonCode, Rejection, RequestStatus, Timestamp};
+use expr::{Dialect, Expr};
+use serde_json::value::RawValue;
+use store::{ColumnType, SqlValue, Statement, Store, StoreError};
+use time::Date;
+
+use crate::profile::{Profile, RecordType};
+
+/// Search limits, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchLimits {
+    /// Largest `page_size` accepted.
+    pub max_page_size: i64,
+    /// Page size of a search that asks for none; more matches than this are refused with
+    /// `rjct.search.too_many_records_found` rather than silently cut.
+    pub default_page_size: i64,
+}
+
+/// Answers one search item. A bad item is rejected on its own; only a store failure fails
+/// the whole batch.
+pub async fn answer(
+    profile: &'static Profile,
+    store: &dyn Store,
+    limits: SearchLimits,
+    item: &SearchRequestItem,
+    seen_references: &mut HashSet<String>,
+    today: Date,
+) -> Result<SearchResponseItem, StoreError> {
+    let reference_id = item.reference_id.clone().unwrap_or_default();
+    let locale = item.locale.clone();
+    let reject = |rejection: Rejection| Ok(SearchResponseItem::rejected(reference_id.clone(), rejection, locale.clone()));
+    if reference_id.trim().is_empty() {
+        return reject(Rejection::new(ReasonCode::ReferenceIdInvalid, "reference_id is required"));
+    }
+    if !seen_references.insert(reference_id.clone()) {
+        return reject(Rejection::new(
+            ReasonCode::ReferenceIdDuplicate,
+            format!("reference_id '{reference_id}' appears more than once in this message"),
+        ));
+    }
+    if let Err(e) = Timestamp::parse(item.timestamp.as_deref().unwrap_or_default()) {
+        return reject(Rejection::new(ReasonCode::TimestampInvalid, format!("timestamp: {e}")));
+    }
+    if let Some(l) = &locale
+        && !dci::validate::locale_is_valid(l)
+    {
+        return reject(Rejection::new(
+            ReasonCode::SearchCriteriaInvalid,
+            format!("locale '{l}' is not an ISO 639-3 code (three lowercase letters, e.g. eng)"),
+        ));
+    }
+    let plan = match plan(profile, limits, item, store.dialect(), today) {
+        Ok(plan) => plan,
+        Err(rejection) => return reject(rejection),
+    };
+    let found = run(store, &plan).await?;
+    if plan.implicit_page && found.total_count > plan.page_size {
+        return reject(Rejection::new(
+            ReasonCode::SearchTooManyRecordsFound,
+            format!(
+                "{} records match; a search without pagination returns at most {}: add pagination or refine the query",
+                found.total_count, plan.page_size
+            ),
+        ));
+    }
+    Ok(SearchResponseItem {
+        reference_id,
+        timestamp: Timestamp::now(),
+        status: RequestStatus::Succ,
+        status_reason_code: None,
+        status_reason_message: None,
+        data: Some(SearchData {
+            version: dci::PROTOCOL_VERSION.to_string(),
+            reg_type: Some(profile.reg_type.to_string()),
+            reg_event_type: plan.reg_event_type,
+            reg_record_type: Some(plan.record_type.name.to_string()),
+            reg_records: found.records,
+        }),
+        pagination: Some(Pagination {
+            page_size: plan.page_size,
+            page_number: plan.page_number,
+            total_count: found.total_count,
+        }),
+        locale,
+    })
+}
+
+/// A validated search, ready to run.
+struct Plan {
+    record_type: &'static RecordType,
+    filter: expr::SqlFragment,
+    order: Vec<String>,
+    page_size: i64,
+    page_number: i64,
+    implicit_page: bool,
+    reg_event_type: Option<String>,
+}
+
+fn criteria_invalid(message: String) -> Rejection {
+    Rejection::new(ReasonCode::SearchCriteriaInvalid, message)
+}
+
+fn plan(
+    profile: &'static Profile,
+    limits: SearchLimits,
+    item: &SearchRequestItem,
+    dialect: Dialect,
+    today: Date,
+) -> Result<Plan, Rejection> {
+    let criteria = item.criteria()?;
+    if let Some(reg_type) = &criteria.reg_type
+        && !profile.is_reg_type(reg_type)
+    {
+        return Err(criteria_invalid(format!(
+            "reg_type '{reg_type}' is not this registry ({})",
+            profile.reg_type
+        )));
+    }
+    let query = criteria.query()?;
+    let collection = match &query {
+        Query::Expression { expression, .. } => expression.get("collection").and_then(|c| c.as_str()).map(str::to_string),
+        _ => None,
+    };
+    let asked = criteria
+        .response_entity
+        .clone()
+        .or_else(|| criteria.reg_record_type.clone())
+        .or_else(|| criteria.reg_sub_type.clone())
+        .or(collection);
+    let record_type = match &asked {
+        None => &profile.record_types[0],
+        Some(name) => profile.record_type(name).ok_or_else(|| {
+            let known: Vec<&str> = profile.record_types.iter().map(|t| t.name).collect();
+            criteria_invalid(format!("record type '{name}' is not held here (known: {})", known.join(", ")))
+        })?,
+    };
+    let schema = &record_type.schema;
+    let expr_error = |e: expr::Error| criteria_invalid(e.message);
+    let filter: Expr<'static> = match query {
+        Query::IdTypeValue { id_type, value } => {
+            let attribute = record_type.identifier(&id_type).ok_or_else(|| {
+                criteria_invalid(format!(
+                    "identifier type '{id_type}' is not held by the {} registry for {} records (it holds {})",
+                    profile.role,
+                    record_type.name,
+                    record_type.identifier_types().join(", ")
+                ))
+            })?;
+            // The identifier's value is coerced like any operand: through the same parser.
+            let mut pair = serde_json::Map::new();
+            pair.insert(attribute.name.to_string(), value);
+            expr::parse_nosql(&serde_json::Value::Object(pair), schema).map_err(expr_error)?
+        }
+        Query::Expression { language, expression } => {
+            if language.to_ascii_lowercase().contains("graphql") {
+                return Err(criteria_invalid(format!(
+                    "expression language '{language}' is not supported; send a NoSql document or a text expression"
+                )));
+            }
+            match &expression {
+                serde_json::Value::String(text) => expr::parse_text(text, schema),
+                document => expr::parse_nosql(document, schema),
+            }
+            .map_err(expr_error)?
+        }
+        Query::Predicate(list) => expr::parse_predicates(&list, schema).map_err(expr_error)?,
+    };
+    let mut order = Vec::new();
+    for sort in criteria.sort()? {
+        let attribute = schema.attribute(&sort.attribute_name).ok_or_else(|| {
+            Rejection::new(ReasonCode::SortInvalid, format!("cannot sort on unknown attribute '{}'", sort.attribute_name))
+        })?;
+        order.push(expr::order_by(attribute, sort.descending).map_err(|e| Rejection::new(ReasonCode::SortInvalid, e.message))?);
+    }
+    order.push(record_type.key.to_string());
+    let (page_size, page_number, implicit_page) = match criteria.pagination()? {
+        Some(p) if p.page_size > limits.max_page_size => {
+            return Err(Rejection::new(
+                ReasonCode::PaginationInvalid,
+                format!("page_size {} is over this registry's maximum of {}", p.page_size, limits.max_page_size),
+            ));
+        }
+        Some(p) => (p.page_size, p.page_number, false),
+        None => (limits.default_page_size, 1, true),
+    };
+    if page_number.checked_mul(page_size).is_none_or(|end| end > i64::from(i32::MAX)) {
+        return Err(Rejection::new(ReasonCode::PaginationInvalid, "page_number is beyond any result"));
+    }
+    Ok(Plan {
+        record_type,
+        filter: expr::lower(&filter, dialect, today, 1),
+        order,
+        page_size,
+        page_number,
+        implicit_page,
+        reg_event_type: criteria.reg_event_type,
+    })
+}
+
+struct Found {
+    records: Vec<Box<RawValue>>,
+    total_count: i64,
+}
+
+async fn run(store: &dyn Store, plan: &Plan) -> Result<Found, StoreError> {
+    let record_type = plan.record_type;
+    let filter = &plan.filter;
+    let mut columns = vec![ColumnType::Text];
+    let mut select = vec![record_type.doc];
+    if let Some(members) = &record_type.members {
+        select.extend([members.group_key, members.head_key]);
+        columns.extend([ColumnType::Text, ColumnType::Text]);
+    }
+    let page_sql = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        select.join(", "),
+        record_type.from,
+        filter.sql,
+        plan.order.join(", "),
+        plan.page_size,
+        (plan.page_number - 1) * plan.page_size
+    );
+    let page = store
+        .read(vec![Statement::new(page_sql, filter.params.clone(), &columns)])
+        .await?
+        .remove(0);
+    // A first page that is not full holds every match: no count query needed.
+    let total_count = if plan.page_number == 1 && (page.len() as i64) < plan.page_size {
+        page.len() as i64
+    } else {
+        let count_sql = format!("SELECT count(*) FROM {} WHERE {}", record_type.from, filter.sql);
+        let rows = store
+            .read(vec![Statement::new(count_sql, filter.params.clone(), &[ColumnType::Integer])])
+            .await?;
+        match rows.first().and_then(|r| r.first()).and_then(|r| r.first()) {
+            Some(Some(SqlValue::Integer(n))) => *n,
+            _ => return Err(StoreError::Decode("count(*) returned no number".into())),
+        }
+    };
+    let records = match &record_type.members {
+        None => page.into_iter().map(|row| raw(text_cell(&row, 0))).collect(),
+        Some(members) => assemble_groups(store, members, page).await?,
+    };
+    Ok(Found { records, total_count })
+}
+
+fn text_cell(row: &[store::Cell], i: usize) -> String {
+    match row.get(i) {
+        Some(Some(SqlValue::Text(s))) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn raw(json: String) -> Box<RawValue> {
+    RawValue::from_string(json).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+}
+
+/// Places each group's members into its record: the head in `group_head_info`, everyone in
+/// `member_list`.
+async fn assemble_groups(
+    store: &dyn Store,
+    members: &crate::profile::Members,
+    page: Vec<store::Row>,
+) -> Result<Vec<Box<RawValue>>, StoreError> {
+    if page.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=page.len()).map(|i| placeholder(store.dialect(), i)).collect();
+    let ids: Vec<SqlValue> = page.iter().map(|row| SqlValue::Text(text_cell(row, 1))).collect();
+    let sql = format!("{}{}) ORDER BY {}", members.select, placeholders.join(", "), members.order);
+    let rows = store
+        .read(vec![Statement::new(sql, ids, &[ColumnType::Text, ColumnType::Text, ColumnType::Text])])
+        .await?
+        .remove(0);
+    let mut by_group: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for row in rows {
+        by_group.entry(text_cell(&row, 0)).or_default().push((text_cell(&row, 1), text_cell(&row, 2)));
+    }
+    Ok(page
+        .iter()
+        .map(|row| {
+            let doc = text_cell(row, 0);
+            let head = text_cell(row, 2);
+            let list = by_group.remove(&text_cell(row, 1)).unwrap_or_default();
+            let body = doc.trim_end().strip_suffix('}').unwrap_or(&doc);
+            let mut json = String::with_capacity(doc.len() + list.iter().map(|(_, d)| d.len() + 1).sum::<usize>() * 2);
+            json.push_str(body);
+            if let Some((_, head_doc)) = list.iter().find(|(id, _)| *id == head) {
+                json.push_str(",\"group_head_info\":");
+                json.push_str(head_doc);
+            }
+            json.push_str(",\"member_list\":[");
+            for (i, (_, member)) in list.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push_str(member);
+            }
+            json.push_str("]}");
+            raw(json)
+        })
+        .collect())
+}
+
+fn placeholder(dialect: Dialect, i: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("?{i}"),
+        Dialect::Postgres => format!("${i}"),
+    }
+}

@@ -1,0 +1,292 @@
+//! Configuration: built-in defaults, then `spx.toml`, then `SPX__SECTION__KEY` environment
+//! variables, then command-line flags; validated before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+/// Every setting of a service. `spx.toml` at the repository root documents each one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Who the service is and where it listens and keeps data.
+    pub service: Service,
+    /// What requests may ask for.
+    pub limits: Limits,
+    /// The embedded store.
+    pub sqlite: Sqlite,
+    /// The PostgreSQL store.
+    pub postgres: Postgres,
+}
+
+/// `[service]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Service {
+    /// Participant id of this service; empty means `<role>.spx.local`.
+    pub id: String,
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Directory of the embedded store and other files.
+    pub data_dir: PathBuf,
+    /// `postgres://user@host:port/database` to use PostgreSQL instead of the embedded store.
+    pub database_url: String,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Most items in one message (`rjct.total_count.limit_exceeded` beyond).
+    pub max_batch_size: u64,
+    /// Largest page a search may ask for (`rjct.pagination.invalid` beyond).
+    pub max_page_size: u64,
+    /// Page size of a search that asks for none; more matches are refused with
+    /// `rjct.search.too_many_records_found`.
+    pub default_page_size: u64,
+    /// How far ahead of this clock `message_ts` may be, in seconds.
+    pub message_ts_max_future_secs: u64,
+    /// How old `message_ts` may be, in seconds; 0 accepts any age.
+    pub message_ts_max_age_secs: u64,
+}
+
+/// `[sqlite]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sqlite {
+    /// Read-only connections (searches run on these in parallel).
+    pub readers: u64,
+}
+
+/// `[postgres]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Postgres {
+    /// Most connections each spx node opens.
+    pub pool_size: u64,
+}
+
+impl Default for Service {
+    fn default() -> Self {
+        Service {
+            id: String::new(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("spx-data"),
+            database_url: String::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_batch_size: 100,
+            max_page_size: 1000,
+            default_page_size: 100,
+            message_ts_max_future_secs: 300,
+            message_ts_max_age_secs: 86_400,
+        }
+    }
+}
+
+impl Default for Sqlite {
+    fn default() -> Self {
+        Sqlite { readers: 4 }
+    }
+}
+
+impl Default for Postgres {
+    fn default() -> Self {
+        Postgres { pool_size: 16 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { service: Service::default(), limits: Limits::default(), sqlite: Sqlite::default(), postgres: Postgres::default() }
+    }
+}
+
+const ENV_PREFIX: &str = "SPX__";
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (or `./spx.toml` if it exists), then
+    /// `SPX__…` variables from `env`.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+        let defaults = toml::Value::try_from(Config::default()).context("default configuration")?;
+        let mut merged = defaults.clone();
+        let path = file.map(Path::to_path_buf).or_else(|| Some(PathBuf::from("spx.toml")).filter(|p| p.exists()));
+        if let Some(path) = &path {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let from_file: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+            overlay(&mut merged, from_file);
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let keys: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            set_from_env(&mut merged, &defaults, &keys, &value).with_context(|| format!("environment variable {name}"))?;
+        }
+        let config: Config = merged.try_into().map_err(|e: toml::de::Error| {
+            anyhow!("configuration{}: {}", path.map(|p| format!(" ({})", p.display())).unwrap_or_default(), e.message())
+        })?;
+        Ok(config)
+    }
+
+    /// Checks that the settings can work together, with a message that says what to change.
+    pub fn validate(&self) -> Result<()> {
+        self.listen_addr()?;
+        let l = &self.limits;
+        if l.max_batch_size == 0 {
+            bail!("limits.max_batch_size must be at least 1");
+        }
+        if l.max_page_size == 0 || l.default_page_size == 0 {
+            bail!("limits.max_page_size and limits.default_page_size must be at least 1");
+        }
+        if l.default_page_size > l.max_page_size {
+            bail!("limits.default_page_size ({}) cannot exceed limits.max_page_size ({})", l.default_page_size, l.max_page_size);
+        }
+        if l.max_body_bytes < 1024 {
+            bail!("limits.max_body_bytes ({}) is too small for any DCI envelope; use at least 1024", l.max_body_bytes);
+        }
+        if self.sqlite.readers == 0 || self.postgres.pool_size == 0 {
+            bail!("sqlite.readers and postgres.pool_size must be at least 1");
+        }
+        let url = &self.service.database_url;
+        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("service.database_url must start with postgres:// (or be empty for the embedded store), not '{url}'");
+        }
+        Ok(())
+    }
+
+    /// The address to listen on.
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        self.service
+            .listen
+            .parse()
+            .map_err(|_| anyhow!("service.listen '{}' is not an address:port such as 127.0.0.1:8080", self.service.listen))
+    }
+
+    /// The participant id of the service serving `role`.
+    pub fn service_id(&self, role: &str) -> String {
+        if self.service.id.is_empty() { format!("{role}.spx.local") } else { self.service.id.clone() }
+    }
+
+    /// Where the store of `role` lives.
+    pub fn store(&self, role: &str) -> store::StoreConfig {
+        store::StoreConfig {
+            sqlite_path: self.service.data_dir.join(format!("{role}.db")),
+            sqlite_readers: self.sqlite.readers as usize,
+            database_url: Some(self.service.database_url.clone()).filter(|u| !u.is_empty()),
+            postgres_pool_size: self.postgres.pool_size as usize,
+        }
+    }
+
+    /// The registry engine's settings for `role`.
+    pub fn registry(&self, role: &str) -> registry::RegistryConfig {
+        let l = &self.limits;
+        registry::RegistryConfig {
+            service_id: self.service_id(role),
+            header: dci::validate::HeaderPolicy {
+                service_id: self.service_id(role),
+                max_batch_size: l.max_batch_size as usize,
+                max_future_skew: time::Duration::seconds(l.message_ts_max_future_secs as i64),
+                max_age: time::Duration::seconds(l.message_ts_max_age_secs as i64),
+            },
+            search: registry::search::SearchLimits {
+                max_page_size: l.max_page_size as i64,
+                default_page_size: l.default_page_size as i64,
+            },
+            max_body_bytes: l.max_body_bytes as usize,
+        }
+    }
+}
+
+fn overlay(base: &mut toml::Value, top: toml::Value) {
+    match (base, top) {
+        (toml::Value::Table(base), toml::Value::Table(top)) => {
+            for (key, value) in top {
+                match base.get_mut(&key) {
+                    Some(existing) => overlay(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, top) => *base = top,
+    }
+}
+
+/// Sets `keys` in `merged` to `value`, typed like the same setting in `defaults`.
+fn set_from_env(merged: &mut toml::Value, defaults: &toml::Value, keys: &[String], value: &str) -> Result<()> {
+    let mut default = defaults;
+    let mut target = merged;
+    for key in keys {
+        default = default.get(key).ok_or_else(|| anyhow!("'{}' is not a setting", keys.join(".")))?;
+        target = target
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("'{}' is not a setting", keys.join(".")))?
+            .entry(key.clone())
+            .or_insert_with(|| default.clone());
+    }
+    *target = match default {
+        toml::Value::String(_) => toml::Value::String(value.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            value.trim().parse().map_err(|_| anyhow!("'{value}' is not a whole number"))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().map_err(|_| anyhow!("'{value}' is not true or false"))?),
+        toml::Value::Float(_) => toml::Value::Float(value.trim().parse().map_err(|_| anyhow!("'{value}' is not a number"))?),
+        _ => bail!("'{}' is a section, not a setting", keys.join(".")),
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = std::env::temp_dir().join(format!("spx-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("spx.toml");
+        std::fs::write(&file, "[service]\nlisten = \"127.0.0.1:9000\"\n[limits]\nmax_batch_size = 50\n").unwrap();
+        let config = Config::load(Some(&file), env(&[("SPX__LIMITS__MAX_BATCH_SIZE", "7"), ("OTHER", "x")])).unwrap();
+        assert_eq!(config.service.listen, "127.0.0.1:9000");
+        assert_eq!(config.limits.max_batch_size, 7);
+        assert_eq!(config.limits.max_page_size, Limits::default().max_page_size);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let unknown = Config::load(None, env(&[("SPX__LIMITS__MAX_BATCH", "7")])).unwrap_err();
+        assert!(format!("{unknown:#}").contains("SPX__LIMITS__MAX_BATCH"), "{unknown:#}");
+        let not_a_number = Config::load(None, env(&[("SPX__LIMITS__MAX_BATCH_SIZE", "many")])).unwrap_err();
+        assert!(format!("{not_a_number:#}").contains("not a whole number"));
+        let mut config = Config::default();
+        config.limits.default_page_size = 5000;
+        assert!(config.validate().unwrap_err().to_string().contains("default_page_size"));
+        config = Config::default();
+        config.service.database_url = "mysql://x".into();
+        assert!(config.validate().unwrap_err().to_string().contains("postgres://"));
+        config = Config::default();
+        config.service.listen = "localhost".into();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn the_documented_file_matches_the_defaults() {
+        // spx.toml at the repository root documents every setting with its default.
+        let documented: Config = toml::from_str(include_str!("../../../spx.toml")).unwrap();
+        assert_eq!(documented, Config::default());
+    }
+}

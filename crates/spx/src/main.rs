@@ -1,0 +1,206 @@
+//! `spx`: the social protection exchange, one binary.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+mod bench;
+mod config;
+mod request;
+mod sandbox;
+mod service;
+
+use config::Config;
+
+/// spx: DCI registries, an SP-MIS and payments, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "spx", version, about)]
+struct Cli {
+    /// Configuration file (default: ./spx.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve one registry over DCI.
+    Serve {
+        /// Which registry (social).
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
+    /// Start every service built so far on loopback ports, with a generated population.
+    Sandbox(sandbox::SandboxArgs),
+    /// Generate a synthetic population as CSV or JSON Lines.
+    Generate {
+        /// How many living people.
+        #[arg(long, default_value_t = 10_000)]
+        people: usize,
+        /// Seed: the same seed gives the same population.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// csv or jsonl.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// The generation date (YYYY-MM-DD); default today.
+        #[arg(long)]
+        today: Option<String>,
+    },
+    /// Load population files (or a directory of them) into a registry's store.
+    Import {
+        /// Which registry (social).
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        service: ServiceFlags,
+        /// locations.json, households.csv|jsonl, persons.csv|jsonl, or a directory with them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Measure a workload and print its figures beside the same run's reference figures.
+    Bench(bench::BenchArgs),
+}
+
+/// Flags that override `[service]` settings.
+#[derive(Debug, Args, Clone, Default)]
+struct ServiceFlags {
+    /// Address and port to listen on.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory of the embedded store.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// postgres:// URL, to use PostgreSQL instead of the embedded store.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// This service's participant id.
+    #[arg(long)]
+    service_id: Option<String>,
+}
+
+impl ServiceFlags {
+    fn apply(&self, config: &mut Config) {
+        if let Some(listen) = &self.listen {
+            config.service.listen = listen.clone();
+        }
+        if let Some(dir) = &self.data_dir {
+            config.service.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            config.service.database_url = url.clone();
+        }
+        if let Some(id) = &self.service_id {
+            config.service.id = id.clone();
+        }
+    }
+}
+
+fn load_config(cli_config: Option<&PathBuf>, flags: &ServiceFlags) -> Result<Config> {
+    let mut config = Config::load(cli_config.map(PathBuf::as_path), std::env::vars())?;
+    flags.apply(&mut config);
+    config.validate()?;
+    Ok(config)
+}
+
+fn check_role(role: &str) -> Result<&'static registry::Profile> {
+    match registry::profile(role) {
+        Some(profile) => Ok(profile),
+        None => bail!("unknown role '{role}'; this spx serves: {}", registry::roles().join(", ")),
+    }
+}
+
+fn parse_date(text: &str) -> Result<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, format).map_err(|_| anyhow::anyhow!("'{text}' is not a date (YYYY-MM-DD)"))
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SPX_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { role, service } => {
+            let profile = check_role(&role)?;
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let running = service::start(profile, &config).await?;
+            println!("spx: {} registry on http://{} ({})", role, running.addr, running.store);
+            service::wait_for_shutdown().await;
+            Ok(())
+        }
+        Command::Sandbox(args) => {
+            let config = load_config(cli.config.as_ref(), &ServiceFlags::default())?;
+            sandbox::run(args, config).await
+        }
+        Command::Generate { people, seed, out, format, today } => {
+            let format = match format.as_str() {
+                "csv" => synth::Format::Csv,
+                "jsonl" => synth::Format::JsonLines,
+                other => bail!("format '{other}' is not csv or jsonl"),
+            };
+            let today = match today {
+                Some(text) => parse_date(&text)?,
+                None => time::OffsetDateTime::now_utc().date(),
+            };
+            let started = std::time::Instant::now();
+            let population = synth::generate(&synth::Config { people, seed, today });
+            let paths = synth::write(&population, &out, format)?;
+            println!(
+                "generated {} households, {} persons ({} living) with seed {seed} in {:.2} s:",
+                population.households.len(),
+                population.persons.len(),
+                people,
+                started.elapsed().as_secs_f64()
+            );
+            for path in paths {
+                println!("  {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Import { role, service, files } => {
+            let profile = check_role(&role)?;
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let store = store::open(&config.store(&role), profile.migrations).await?;
+            let files = registry::import::ImportFiles::classify(&files)?;
+            let started = std::time::Instant::now();
+            let report = registry::import::import(&role, store.as_ref(), &files, &|_, _| {}).await?;
+            println!(
+                "imported into {}: {} locations, {} households, {} persons in {:.1} s ({} deceased persons skipped, {} rows rejected)",
+                store.describe(),
+                report.locations,
+                report.households,
+                report.persons,
+                started.elapsed().as_secs_f64(),
+                report.skipped_deceased,
+                report.rejected_count
+            );
+            for line in &report.rejected {
+                println!("  rejected {line}");
+            }
+            if report.rejected_count > report.rejected.len() as u64 {
+                println!("  ... and {} more", report.rejected_count - report.rejected.len() as u64);
+            }
+            Ok(())
+        }
+        Command::Bench(args) => {
+            let config = load_config(cli.config.as_ref(), &ServiceFlags::default())?;
+            bench::run(args, config).await
+        }
+    }
+}

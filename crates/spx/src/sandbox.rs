@@ -1,0 +1,188 @@
+//! `spx sandbox`: every service built so far, on loopback, with a generated population, and a
+//! short demonstration of what each one answers.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::request;
+use crate::service;
+
+/// Options of `spx sandbox`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Living people in the generated population.
+    #[arg(long, default_value_t = 100_000)]
+    pub people: usize,
+    /// Seed of the population.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where the sandbox keeps its stores and population files.
+    #[arg(long, default_value = "spx-sandbox")]
+    pub data_dir: PathBuf,
+    /// Address of the social registry.
+    #[arg(long, default_value = "127.0.0.1:8401")]
+    pub listen: String,
+    /// Exit after the demonstration instead of serving until Ctrl-C.
+    #[arg(long)]
+    pub exit: bool,
+}
+
+/// What a sandbox data directory holds, to reuse it when the population is the same.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Marker {
+    people: usize,
+    seed: u64,
+    today: String,
+    store: String,
+}
+
+const SENDER: &str = "sandbox.spx.local";
+
+/// Runs the sandbox.
+pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
+    let profile = &registry::social::PROFILE;
+    config.service.data_dir = args.data_dir.clone();
+    config.service.listen = args.listen.clone();
+    config.validate()?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let marker = Marker {
+        people: args.people,
+        seed: args.seed,
+        today: today.to_string(),
+        store: config.service.database_url.clone(),
+    };
+    let marker_path = args.data_dir.join("sandbox.json");
+    let reuse = std::fs::read_to_string(&marker_path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Marker>(&text).ok())
+        .is_some_and(|old| old == marker);
+    if !reuse {
+        prepare(&args, &config, today).await?;
+        std::fs::write(&marker_path, serde_json::to_string_pretty(&marker)?)?;
+    } else {
+        println!("[sandbox] reusing the population in {} (seed {}, {} people)", args.data_dir.display(), args.seed, args.people);
+    }
+    let running = service::start(profile, &config).await?;
+    let base = format!("http://{}", running.addr);
+    println!("[sandbox] social registry: {base}/registry/sync/search ({})", running.store);
+    demonstrate(&base, &config).await?;
+    if args.exit {
+        return Ok(());
+    }
+    println!("[sandbox] serving; try the requests of README.md against {base}. Ctrl-C stops.");
+    service::wait_for_shutdown().await;
+    Ok(())
+}
+
+/// Generates the population, writes its files and loads them into a fresh store.
+async fn prepare(args: &SandboxArgs, config: &Config, today: time::Date) -> Result<()> {
+    let profile = &registry::social::PROFILE;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    remove_sqlite(&config.store(profile.role).sqlite_path)?;
+    if !config.service.database_url.is_empty() {
+        anyhow::bail!("the sandbox loads a fresh population and needs an empty store: use the embedded store, or point service.database_url at an empty database and import with `spx import`");
+    }
+    let started = Instant::now();
+    let population = synth::generate(&synth::Config { people: args.people, seed: args.seed, today });
+    let files = args.data_dir.join("population");
+    let paths = synth::write(&population, &files, synth::Format::Csv)?;
+    println!(
+        "[sandbox] generated {} people in {} households (seed {}) in {:.1} s -> {}",
+        args.people,
+        population.households.len(),
+        args.seed,
+        started.elapsed().as_secs_f64(),
+        files.display()
+    );
+    let started = Instant::now();
+    let store = store::open(&config.store(profile.role), profile.migrations).await?;
+    let report = registry::import::import(
+        profile.role,
+        store.as_ref(),
+        &registry::import::ImportFiles::classify(&paths)?,
+        &|_, _| {},
+    )
+    .await?;
+    println!(
+        "[sandbox] loaded the social registry: {} households, {} members in {:.1} s",
+        report.households,
+        report.persons,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn remove_sqlite(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            std::fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs one request of each kind against the registry and prints what came back.
+async fn demonstrate(base: &str, config: &Config) -> Result<()> {
+    let receiver = config.service_id("social");
+    let client = reqwest::Client::new();
+    let url = format!("{base}/registry/sync/search");
+    let post = |body: Value| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let started = Instant::now();
+            let response = client.post(&url).json(&body).send().await?;
+            let status = response.status();
+            let body: Value = response.json().await?;
+            anyhow::Ok((status, body, started.elapsed()))
+        }
+    };
+    let poorest = json!({"$and": [{"poverty_score": {"$lte": 20}}, {"group_size": {"$gte": 5}}, {"group_size": {"$lte": 7}}]});
+    let (status, body, took) = post(request::search(SENDER, &receiver, request::by_expression("Group", poorest, 1))).await?;
+    let item = &body["message"]["search_response"][0];
+    let total = item["pagination"]["total_count"].as_i64().unwrap_or_default();
+    let uin = item["data"]["reg_records"][0]["group_head_info"]["member_identifier"][0]["identifier_value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    println!("[sandbox] expression search poverty_score <= 20, household size 5-7: HTTP {status}, {total} households, {:.1} ms", ms(took));
+    let (status, body, took) = post(request::search(SENDER, &receiver, request::by_identifier("Member", "UIN", &uin))).await?;
+    let person = &body["message"]["search_response"][0]["data"]["reg_records"][0]["demographic_info"];
+    println!(
+        "[sandbox] identifier search UIN {uin}: HTTP {status}, {} {} born {}, {:.1} ms",
+        person["name"]["given_name"].as_str().unwrap_or("?"),
+        person["name"]["surname"].as_str().unwrap_or("?"),
+        person["birth_date"].as_str().unwrap_or("?"),
+        ms(took)
+    );
+    let widows = json!({"query_type": "predicate", "reg_record_type": "Member", "query": [
+        {"seq_num": 1, "expression1": {"attribute_name": "sex", "operator": "eq", "attribute_value": "female"},
+         "condition": "and", "expression2": {"attribute_name": "marital_status", "operator": "eq", "attribute_value": "W"}},
+        {"seq_num": 2, "expression1": {"attribute_name": "poverty_score", "operator": "le", "attribute_value": 25}}],
+        "pagination": {"page_size": 10}});
+    let (status, body, took) = post(request::search(SENDER, &receiver, widows)).await?;
+    println!(
+        "[sandbox] predicate search for poor widows: HTTP {status}, {} women, {:.1} ms",
+        body["message"]["search_response"][0]["pagination"]["total_count"],
+        ms(took)
+    );
+    let mut bad = request::search(SENDER, &receiver, request::by_identifier("Member", "UIN", &uin));
+    bad["header"]["message_ts"] = json!("yesterday");
+    let (status, body, _) = post(bad).await?;
+    println!(
+        "[sandbox] a bad message_ts is refused: HTTP {status}, {}",
+        body["header"]["status_reason_code"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}

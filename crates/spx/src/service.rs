@@ -1,0 +1,55 @@
+//! Starting a registry service: open its store, bind its port, serve its routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use registry::{Profile, Registry};
+
+use crate::config::Config;
+
+/// A service that is serving.
+pub struct Running {
+    /// Where it listens (with the real port when the configuration asked for port 0).
+    pub addr: SocketAddr,
+    /// Its store, for reports.
+    pub store: String,
+    /// The registry, to reach its store directly (imports, benchmarks).
+    pub registry: Arc<Registry>,
+}
+
+/// Opens the store of `profile`, applies its migrations and serves it on the configured address.
+pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running> {
+    let store = store::open(&config.store(profile.role), profile.migrations)
+        .await
+        .with_context(|| format!("opening the {} registry's store", profile.role))?;
+    let registry = Arc::new(Registry { profile, store, config: config.registry(profile.role) });
+    let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.service.listen))?;
+    let addr = listener.local_addr()?;
+    let app = registry::http::router(registry.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(Running { addr, store: registry.store.describe(), registry })
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn wait_for_shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

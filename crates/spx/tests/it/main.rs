@@ -1,0 +1,48 @@
+//! spx's one integration-test binary.
+//!
+//! Behaviour that touches storage runs twice, on SQLite and on PostgreSQL. PostgreSQL is found
+//! at `SPX_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`); each
+//! test gets a fresh database, dropped afterwards. Without a reachable server those tests are
+//! reported as ignored and a banner says so, unless `SPX_REQUIRE_POSTGRES=1` (as in CI), which
+//! turns a missing server into a failure.
+
+use libtest_mimic::{Arguments, Trial};
+
+mod cli;
+mod protocol;
+mod search;
+mod storage;
+mod support;
+
+use support::Backend;
+
+/// A test that runs against one backend.
+type BackendTest = fn(Backend) -> anyhow::Result<()>;
+
+/// A test that needs no store of its own choosing.
+type PlainTest = fn() -> anyhow::Result<()>;
+
+fn main() {
+    let args = Arguments::from_args();
+    let postgres = support::postgres_availability();
+    match &postgres {
+        Ok(url) => println!("PostgreSQL suite: running against {url}"),
+        Err(reason) if support::postgres_required() => {
+            eprintln!("PostgreSQL suite: REQUIRED but unavailable: {reason}");
+            std::process::exit(1);
+        }
+        Err(reason) => println!("PostgreSQL suite: SKIPPED ({reason}); set SPX_TEST_DATABASE_URL to run it"),
+    }
+    let mut trials = Vec::new();
+    let backend_tests: Vec<(&str, BackendTest)> = [storage::TESTS, search::TESTS].concat();
+    for (name, test) in backend_tests {
+        trials.push(Trial::test(format!("sqlite::{name}"), move || support::run(Backend::Sqlite, test)));
+        let pg = Trial::test(format!("postgres::{name}"), move || support::run(Backend::Postgres, test));
+        trials.push(pg.with_ignored_flag(postgres.is_err()));
+    }
+    let plain: Vec<(&str, PlainTest)> = [protocol::TESTS, cli::TESTS].concat();
+    for (name, test) in plain {
+        trials.push(Trial::test(name.to_string(), move || test().map_err(|e| format!("{e:#}").into())));
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

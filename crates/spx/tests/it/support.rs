@@ -1,0 +1,280 @@
+//! Test support: backends, a registry on a random port loaded with a generated population,
+//! and request helpers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use libtest_mimic::Failed;
+use registry::{Registry, RegistryConfig};
+use serde_json::{Value, json};
+use store::{Store, StoreConfig};
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn admin_url() -> String {
+    std::env::var("SPX_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_string())
+}
+
+/// Whether CI demands the PostgreSQL suite.
+pub fn postgres_required() -> bool {
+    std::env::var("SPX_REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// The admin URL when a PostgreSQL server answers there, or why not.
+pub fn postgres_availability() -> Result<String, String> {
+    let url = admin_url();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        match tokio::time::timeout(Duration::from_secs(3), tokio_postgres::connect(&url, tokio_postgres::NoTls)).await {
+            Ok(Ok(_)) => Ok(url.clone()),
+            Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
+            Err(_) => Err(format!("no answer from {url} within 3 s")),
+        }
+    })
+}
+
+/// Runs `test` on `backend` in a runtime of its own, and reports a failure with its causes.
+pub fn run(backend: Backend, test: fn(Backend) -> Result<()>) -> Result<(), Failed> {
+    test(backend).map_err(|e| format!("{e:#}").into())
+}
+
+/// A runtime like the server's: two workers.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// A scratch directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("spx-it-{label}-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh PostgreSQL database, dropped when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Result<Self> {
+        let admin = admin_url();
+        let name = format!("spx_test_{}", uuid::Uuid::now_v7().simple());
+        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        let config: tokio_postgres::Config = admin.parse()?;
+        let mut url = format!("postgres://{}@", config.get_user().unwrap_or("postgres"));
+        match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => url.push_str(host),
+            _ => url.push_str("127.0.0.1"),
+        }
+        url.push_str(&format!(":{}/{name}", config.get_ports().first().copied().unwrap_or(5432)));
+        Ok(TestDatabase { url, name })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let admin = admin_url();
+        // Dropped outside the test's runtime, which may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.ok()?;
+                tokio::spawn(connection);
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Where a test's store lives; keeps it alive for the test.
+pub enum Place {
+    Sqlite(TempDir),
+    Postgres(TestDatabase),
+}
+
+impl Place {
+    pub async fn new(backend: Backend) -> Result<Self> {
+        Ok(match backend {
+            Backend::Sqlite => Place::Sqlite(TempDir::new("store")),
+            Backend::Postgres => Place::Postgres(TestDatabase::create().await?),
+        })
+    }
+
+    pub fn config(&self) -> StoreConfig {
+        match self {
+            Place::Sqlite(dir) => StoreConfig {
+                sqlite_path: dir.0.join("social.db"),
+                sqlite_readers: 2,
+                database_url: None,
+                postgres_pool_size: 4,
+            },
+            Place::Postgres(db) => StoreConfig {
+                sqlite_path: PathBuf::new(),
+                sqlite_readers: 2,
+                database_url: Some(db.url.clone()),
+                postgres_pool_size: 4,
+            },
+        }
+    }
+}
+
+/// The population every search test shares: generated once, written once.
+pub struct Fixture {
+    pub population: synth::Population,
+    pub files: Vec<PathBuf>,
+    pub today: time::Date,
+    _dir: TempDir,
+}
+
+/// Living people in the shared population.
+pub const PEOPLE: usize = 3000;
+
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let today = time::OffsetDateTime::now_utc().date();
+        let population = synth::generate(&synth::Config { people: PEOPLE, seed: 11, today });
+        let dir = TempDir::new("population");
+        let files = synth::write(&population, &dir.0, synth::Format::Csv).expect("write population");
+        Fixture { population, files, today, _dir: dir }
+    })
+}
+
+/// The settings tests run the registry with.
+pub fn registry_config() -> RegistryConfig {
+    RegistryConfig {
+        service_id: "social.test".into(),
+        header: dci::validate::HeaderPolicy {
+            service_id: "social.test".into(),
+            max_batch_size: 5,
+            max_future_skew: time::Duration::minutes(5),
+            max_age: time::Duration::hours(24),
+        },
+        search: registry::search::SearchLimits { max_page_size: 500, default_page_size: 50 },
+        max_body_bytes: 64 * 1024,
+    }
+}
+
+/// A social registry loaded with the shared population, serving on a random port.
+pub struct TestRegistry {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    pub client: reqwest::Client,
+    _place: Place,
+}
+
+impl TestRegistry {
+    pub async fn spawn(backend: Backend) -> Result<Self> {
+        let place = Place::new(backend).await?;
+        let profile = &registry::social::PROFILE;
+        let store = store::open(&place.config(), profile.migrations).await?;
+        let files = registry::import::ImportFiles::classify(&fixture().files)?;
+        registry::import::import("social", store.as_ref(), &files, &|_, _| {}).await?;
+        let registry = Arc::new(Registry { profile, store: store.clone(), config: registry_config() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(axum::serve(listener, registry::http::router(registry)).into_future());
+        Ok(TestRegistry { addr, store, client: reqwest::Client::new(), _place: place })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Posts `body` to the sync search endpoint; returns the HTTP status and the JSON answer.
+    pub async fn search(&self, body: &Value) -> Result<(u16, Value)> {
+        post_json(&self.client, &self.url("/registry/sync/search"), body).await
+    }
+
+    /// Searches with one item of `criteria` and returns that item's answer, which must be `succ`.
+    pub async fn one(&self, criteria: Value) -> Result<Value> {
+        let (status, body) = self.search(&envelope(vec![criteria])).await?;
+        let item = body["message"]["search_response"][0].clone();
+        if status != 200 || item["status"] != "succ" {
+            return Err(anyhow!("expected a successful item, got HTTP {status}: {body}"));
+        }
+        Ok(item)
+    }
+}
+
+pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, Value)> {
+    let response = client.post(url).json(body).send().await.context("request")?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    let json = serde_json::from_str(&text).with_context(|| format!("HTTP {status}, body is not JSON: {text}"))?;
+    Ok((status, json))
+}
+
+/// A request envelope with one search item per criteria, `reference_id`s "1", "2", ...
+pub fn envelope(criteria: Vec<Value>) -> Value {
+    let now = dci::Timestamp::now().to_string();
+    let items: Vec<Value> = criteria
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| json!({"reference_id": (i + 1).to_string(), "timestamp": now, "search_criteria": c, "locale": "eng"}))
+        .collect();
+    json!({
+        "signature": "",
+        "header": {"version": "1.0.0", "message_id": uuid::Uuid::now_v7().to_string(), "message_ts": now,
+                   "action": "search", "sender_id": "spmis.test", "receiver_id": "social.test", "total_count": items.len()},
+        "message": {"transaction_id": "txn-1", "search_request": items}
+    })
+}
+
+/// The identifier values of the records of a search item (`HHID` of groups, `UIN` of members).
+pub fn record_ids(item: &Value) -> Vec<String> {
+    item["data"]["reg_records"]
+        .as_array()
+        .map(|records| {
+            records
+                .iter()
+                .map(|r| {
+                    let ids = if r["@type"] == "Group" { &r["group_identifier"] } else { &r["member_identifier"] };
+                    ids[0]["identifier_value"].as_str().unwrap_or_default().to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whole years from `birth` to `today` (a birthday on Feb 29 counts from Feb 28 in other years,
+/// as the registry does).
+pub fn age(birth: time::Date, today: time::Date) -> i32 {
+    let mut years = today.year() - birth.year();
+    let (month, day) = (birth.month(), birth.day());
+    let day = if month == time::Month::February && day == 29 && !time::util::is_leap_year(today.year()) { 28 } else { day };
+    if (today.month(), today.day()) < (month, day) {
+        years -= 1;
+    }
+    years
+}
+
+/// The UIN of some living member of the shared population.
+pub fn living_uin() -> String {
+    fixture().population.persons.iter().find(|p| p.household_id.is_some()).expect("a living person").uin.clone()
+}

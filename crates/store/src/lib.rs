@@ -1,0 +1,152 @@
+//! Storage for spx services: one [`Store`] trait, two backends.
+//!
+//! - [`sqlite::SqliteStore`], the embedded default: a file under the data directory, WAL
+//!   journal, one writer connection and a pool of read-only connections.
+//! - [`postgres::PostgresStore`], to scale out: a connection pool on one PostgreSQL database
+//!   shared by any number of stateless `spx` nodes.
+//!
+//! The store executes SQL that callers compose (the registry engine builds it from
+//! `expr::lower`, whose placeholders follow [`Store::dialect`]); values travel as typed
+//! [`SqlValue`]s in both directions, so nothing is ever spliced into SQL text. Schemas are
+//! versioned [`Migration`]s with one script per backend.
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use expr::{Dialect, SqlValue};
+
+pub mod migrate;
+pub mod postgres;
+pub mod sqlite;
+
+pub use migrate::Migration;
+
+/// A value read from or written to a column; `None` is SQL NULL.
+pub type Cell = Option<SqlValue>;
+
+/// A row of cells, in the order of the statement's columns.
+pub type Row = Vec<Cell>;
+
+/// The type of a column as the store reads and writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// TEXT (PostgreSQL: `text COLLATE "C"`, so ordering is bytewise on both backends).
+    Text,
+    /// 64-bit integer (PostgreSQL: `bigint`).
+    Integer,
+    /// Double precision float.
+    Float,
+    /// A calendar date (SQLite: `YYYY-MM-DD` text; PostgreSQL: `date`).
+    Date,
+    /// A boolean (SQLite: 0/1).
+    Bool,
+}
+
+/// A statement with its bound parameters and the types of the columns it returns.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// The SQL, with placeholders in the store's dialect.
+    pub sql: String,
+    /// The values bound to the placeholders, in order.
+    pub params: Vec<SqlValue>,
+    /// The types of the result columns (empty for statements that return nothing).
+    pub columns: Vec<ColumnType>,
+}
+
+impl Statement {
+    /// A statement returning `columns`.
+    pub fn new(sql: impl Into<String>, params: Vec<SqlValue>, columns: &[ColumnType]) -> Self {
+        Statement { sql: sql.into(), params, columns: columns.to_vec() }
+    }
+}
+
+/// A table and the columns a bulk load writes.
+#[derive(Debug, Clone, Copy)]
+pub struct BulkTable {
+    /// Table name.
+    pub table: &'static str,
+    /// Column names and types, in the order of each row's cells.
+    pub columns: &'static [(&'static str, ColumnType)],
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An SQLite error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error.
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool.
+    #[error("postgres pool: {0}")]
+    Pool(String),
+    /// A migration could not be applied, or an applied one was changed.
+    #[error("migration: {0}")]
+    Migration(String),
+    /// The configuration cannot work (bad URL, unwritable data directory ...).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A value read back does not have the expected type.
+    #[error("decode: {0}")]
+    Decode(String),
+    /// A blocking task died.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Result of store operations.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The operations every backend provides.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// The SQL dialect statements for this store must be written in.
+    fn dialect(&self) -> Dialect;
+
+    /// Which backend this is, for logs and reports (`sqlite:/path` or `postgres:host/db`).
+    fn describe(&self) -> String;
+
+    /// Applies the migrations not yet applied, in version order; refuses to start if an
+    /// applied migration's script has changed since.
+    async fn migrate(&self, migrations: &[Migration]) -> Result<()>;
+
+    /// Runs read statements in one read transaction (one snapshot) and returns each one's rows.
+    async fn read(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>>;
+
+    /// Runs write statements in one transaction; returns the rows each one changed.
+    async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>>;
+
+    /// Loads rows into a table in one transaction, by the fastest path the backend has.
+    async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> Result<u64>;
+}
+
+/// Where a service keeps its data.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The embedded database file, used when `database_url` is empty.
+    pub sqlite_path: std::path::PathBuf,
+    /// Read-only SQLite connections to keep.
+    pub sqlite_readers: usize,
+    /// A `postgres://` URL: use PostgreSQL instead of the embedded store.
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections the pool opens.
+    pub postgres_pool_size: usize,
+}
+
+/// Opens the store `config` names and applies `migrations`.
+pub async fn open(config: &StoreConfig, migrations: &[Migration]) -> Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match config.database_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => Arc::new(postgres::PostgresStore::connect(url, config.postgres_pool_size).await?),
+        None => {
+            if let Some(dir) = config.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create data directory {}: {e}", dir.display()))
+                })?;
+            }
+            Arc::new(sqlite::SqliteStore::open(Path::new(&config.sqlite_path), config.sqlite_readers)?)
+        }
+    };
+    store.migrate(migrations).await?;
+    Ok(store)
+}

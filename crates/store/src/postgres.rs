@@ -1,0 +1,198 @@
+//! The scale-out store: PostgreSQL through a deadpool connection pool.
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures::pin_mut;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{NoTls, Row as PgRow};
+
+use crate::migrate::{self, Migration};
+use crate::{BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError};
+
+/// PostgreSQL behind the [`Store`] trait.
+pub struct PostgresStore {
+    pool: Pool,
+    description: String,
+}
+
+/// Any key: every spx node takes it before migrating, so migrations run once.
+const MIGRATION_LOCK: i64 = 0x5350_5800_0001;
+
+impl PostgresStore {
+    /// Connects to `url` with a pool of at most `pool_size` connections, and checks that a
+    /// connection can be had.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("database URL '{url}': {e}")))?;
+        let description = format!(
+            "postgres:{}/{}",
+            config
+                .get_hosts()
+                .first()
+                .map(|h| format!("{h:?}"))
+                .unwrap_or_default(),
+            config.get_dbname().unwrap_or("")
+        );
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let store = PostgresStore { pool, description };
+        drop(store.client().await?);
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+    }
+}
+
+fn param(value: &SqlValue) -> &(dyn ToSql + Sync) {
+    match value {
+        SqlValue::Text(s) => s,
+        SqlValue::Integer(i) => i,
+        SqlValue::Float(f) => f,
+        SqlValue::Date(d) => d,
+        SqlValue::Bool(b) => b,
+    }
+}
+
+/// A NULL of the column's type (binary COPY checks each value's type).
+fn null(ty: ColumnType) -> &'static (dyn ToSql + Sync) {
+    const TEXT: Option<String> = None;
+    const INTEGER: Option<i64> = None;
+    const FLOAT: Option<f64> = None;
+    const DATE: Option<time::Date> = None;
+    const BOOL: Option<bool> = None;
+    match ty {
+        ColumnType::Text => &TEXT,
+        ColumnType::Integer => &INTEGER,
+        ColumnType::Float => &FLOAT,
+        ColumnType::Date => &DATE,
+        ColumnType::Bool => &BOOL,
+    }
+}
+
+fn pg_type(ty: ColumnType) -> Type {
+    match ty {
+        ColumnType::Text => Type::TEXT,
+        ColumnType::Integer => Type::INT8,
+        ColumnType::Float => Type::FLOAT8,
+        ColumnType::Date => Type::DATE,
+        ColumnType::Bool => Type::BOOL,
+    }
+}
+
+fn decode(row: &PgRow, columns: &[ColumnType]) -> Result<Row> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| -> Result<Cell> {
+            Ok(match ty {
+                ColumnType::Text => row.try_get::<_, Option<String>>(i)?.map(SqlValue::Text),
+                ColumnType::Integer => row.try_get::<_, Option<i64>>(i)?.map(SqlValue::Integer),
+                ColumnType::Float => row.try_get::<_, Option<f64>>(i)?.map(SqlValue::Float),
+                ColumnType::Date => row.try_get::<_, Option<time::Date>>(i)?.map(SqlValue::Date),
+                ColumnType::Bool => row.try_get::<_, Option<bool>>(i)?.map(SqlValue::Bool),
+            })
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    async fn migrate(&self, migrations: &[Migration]) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        tx.batch_execute(migrate::CREATE_TABLE).await?;
+        let applied: Vec<(i64, i64)> = tx
+            .query("SELECT version, checksum FROM schema_migrations", &[])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for m in migrate::pending(migrations, &applied, |m| m.postgres)? {
+            tx.batch_execute(m.postgres)
+                .await
+                .map_err(|e| StoreError::Migration(format!("{} ({}): {e}", m.version, m.name)))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, now()::text)",
+                &[&m.version, &m.name, &Migration::checksum(m.postgres)],
+            )
+            .await?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>> {
+        let mut client = self.client().await?;
+        // Several statements share one snapshot (REPEATABLE READ).
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let mut out = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
+            let prepared = tx.prepare_cached(&statement.sql).await?;
+            let rows = tx.query(&prepared, &params).await?;
+            out.push(rows.iter().map(|r| decode(r, &statement.columns)).collect::<Result<Vec<Row>>>()?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut counts = Vec::with_capacity(statements.len());
+        for statement in &statements {
+            let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
+            let prepared = tx.prepare_cached(&statement.sql).await?;
+            counts.push(tx.execute(&prepared, &params).await?);
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+        let types: Vec<Type> = table.columns.iter().map(|(_, ty)| pg_type(*ty)).collect();
+        let sink = tx
+            .copy_in(&format!("COPY {} ({}) FROM STDIN BINARY", table.table, names.join(", ")))
+            .await?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        pin_mut!(writer);
+        for row in &rows {
+            let values: Vec<&(dyn ToSql + Sync)> = row
+                .iter()
+                .zip(table.columns)
+                .map(|(cell, (_, ty))| match cell {
+                    Some(value) => param(value),
+                    None => null(*ty),
+                })
+                .collect();
+            writer.as_mut().write(&values).await?;
+        }
+        let written = writer.finish().await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+}
