@@ -237,8 +237,18 @@ mod tests {
     #[test]
     fn groups_hold_codes_of_their_kind() {
         assert!(ERROR.iter().all(|c| c.is_error()));
-        assert!(HEADER.iter().chain(SEARCH).chain(SUBSCRIBE).chain(UNSUBSCRIBE).all(|c| !c.is_error()));
-        assert_eq!(ERROR.len(), ReasonCode::ALL.iter().filter(|c| c.is_error()).count());
+        assert!(
+            HEADER
+                .iter()
+                .chain(SEARCH)
+                .chain(SUBSCRIBE)
+                .chain(UNSUBSCRIBE)
+                .all(|c| !c.is_error())
+        );
+        assert_eq!(
+            ERROR.len(),
+            ReasonCode::ALL.iter().filter(|c| c.is_error()).count()
+        );
     }
 
     #[test]

@@ -50,16 +50,31 @@ pub const EMPLOYMENT_STATUS: &[Entry] = &[
     ("3", &["unknown"]),
     ("4", &["paid employment: employee", "employee"]),
     ("5", &["self employment: employers", "employer"]),
-    ("6", &["self employment: own-account workers", "own-account worker"]),
-    ("7", &["self employment: members of producers' cooperatives"]),
-    ("8", &["self employment: contributing family workers", "contributing family worker"]),
+    (
+        "6",
+        &["self employment: own-account workers", "own-account worker"],
+    ),
+    (
+        "7",
+        &["self employment: members of producers' cooperatives"],
+    ),
+    (
+        "8",
+        &[
+            "self employment: contributing family workers",
+            "contributing family worker",
+        ],
+    ),
 ];
 
 /// RelationshipTypeEnum: the relationships a household roster records (a subset of the
 /// standard's full kinship list, which spx accepts as it grows).
 pub const RELATIONSHIP: &[Entry] = &[
     ("SELF", &["head"]),
-    ("PRIMSPOUS", &["spouse", "primary spouse", "wife", "husband"]),
+    (
+        "PRIMSPOUS",
+        &["spouse", "primary spouse", "wife", "husband"],
+    ),
     ("FAMMEMB", &["family member"]),
     ("CHILD", &[]),
     ("SON", &["natural son"]),
@@ -87,6 +102,8 @@ pub const RELATIONSHIP: &[Entry] = &[
     ("INLAW", &["in-law"]),
     ("PRNINLAW", &["parent in-law"]),
     ("CHLDINLAW", &["child-in-law"]),
+    ("DAUINLAW", &["daughter in-law", "daughter-in-law"]),
+    ("SONINLAW", &["son in-law", "son-in-law"]),
     ("EXT", &["extended family member", "relative"]),
     ("NBOR", &["non-relative", "other"]),
 ];
@@ -103,7 +120,8 @@ pub const IDENTIFIER_TYPE: &[Entry] = &[
 pub fn normalize(directory: &[Entry], input: &str) -> Option<&'static str> {
     let input = input.trim();
     directory.iter().find_map(|(code, labels)| {
-        (code.eq_ignore_ascii_case(input) || labels.iter().any(|l| l.eq_ignore_ascii_case(input))).then_some(*code)
+        (code.eq_ignore_ascii_case(input) || labels.iter().any(|l| l.eq_ignore_ascii_case(input)))
+            .then_some(*code)
     })
 }
 
@@ -123,7 +141,15 @@ mod tests {
 
     #[test]
     fn no_label_names_two_codes() {
-        for directory in [SEX, MARITAL_STATUS, GROUP_TYPE, EDUCATION_LEVEL, EMPLOYMENT_STATUS, RELATIONSHIP, IDENTIFIER_TYPE] {
+        for directory in [
+            SEX,
+            MARITAL_STATUS,
+            GROUP_TYPE,
+            EDUCATION_LEVEL,
+            EMPLOYMENT_STATUS,
+            RELATIONSHIP,
+            IDENTIFIER_TYPE,
+        ] {
             let mut seen = std::collections::HashSet::new();
             for (code, labels) in directory {
                 assert!(seen.insert(code.to_ascii_lowercase()), "{code}");

@@ -188,7 +188,11 @@ pub struct MsgHeader {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiver_id: Option<String>,
     /// Number of items in the message (samples send it as a string; both are accepted).
-    #[serde(deserialize_with = "lenient::integer", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient::integer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_count: Option<i64>,
     /// Whether `message` is a JWE object.
     #[serde(default, deserialize_with = "lenient::boolean")]
@@ -223,10 +227,18 @@ pub struct MsgCallbackHeader {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason_message: Option<String>,
     /// Number of items in the original message (a numeric string is accepted).
-    #[serde(default, deserialize_with = "lenient::integer", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::integer",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_count: Option<i64>,
     /// Number of items completed, successfully or with a functional error.
-    #[serde(default, deserialize_with = "lenient::integer", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::integer",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completed_count: Option<i64>,
     /// The responder's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]

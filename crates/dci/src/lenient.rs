@@ -22,7 +22,9 @@ pub fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
             .parse()
             .map(Some)
             .map_err(|_| D::Error::custom(format!("expected an integer, found \"{s}\""))),
-        other => Err(D::Error::custom(format!("expected an integer, found {other}"))),
+        other => Err(D::Error::custom(format!(
+            "expected an integer, found {other}"
+        ))),
     }
 }
 
@@ -36,9 +38,13 @@ pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Ok(true),
             "false" | "0" | "" => Ok(false),
-            _ => Err(D::Error::custom(format!("expected a boolean, found \"{s}\""))),
+            _ => Err(D::Error::custom(format!(
+                "expected a boolean, found \"{s}\""
+            ))),
         },
-        other => Err(D::Error::custom(format!("expected a boolean, found {other}"))),
+        other => Err(D::Error::custom(format!(
+            "expected a boolean, found {other}"
+        ))),
     }
 }
 
@@ -50,7 +56,9 @@ pub fn object<'de, D: Deserializer<'de>>(
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
         Value::Object(map) => Ok(Some(map)),
-        other => Err(D::Error::custom(format!("expected an object, found {other}"))),
+        other => Err(D::Error::custom(format!(
+            "expected an object, found {other}"
+        ))),
     }
 }
 
@@ -70,13 +78,17 @@ pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Erro
         Value::String(s) if s.is_empty() => Ok(None),
         Value::String(s) => Ok(Some(s)),
         Value::Number(n) => Ok(Some(n.to_string())),
-        other => Err(D::Error::custom(format!("expected a string, found {other}"))),
+        other => Err(D::Error::custom(format!(
+            "expected a string, found {other}"
+        ))),
     }
 }
 
 /// Absent, `null`, `""` and `{}` (as samples send for empty objects) are `None`; anything else
 /// must be a `T`.
-pub fn optional<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+pub fn optional<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     match Value::deserialize(d)? {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
@@ -91,8 +103,13 @@ pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<
     match Value::deserialize(d)? {
         Value::Null => Ok(Vec::new()),
         Value::String(s) if s.is_empty() => Ok(Vec::new()),
-        Value::Array(items) => items.into_iter().map(|item| T::deserialize(item).map_err(D::Error::custom)).collect(),
-        one => T::deserialize(one).map(|item| vec![item]).map_err(D::Error::custom),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| T::deserialize(item).map_err(D::Error::custom))
+            .collect(),
+        one => T::deserialize(one)
+            .map(|item| vec![item])
+            .map_err(D::Error::custom),
     }
 }
 
@@ -100,7 +117,10 @@ pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<
 pub fn first<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, D::Error> {
     match Value::deserialize(d)? {
         Value::Array(items) => {
-            let first = items.into_iter().next().ok_or_else(|| D::Error::custom("expected a value, found an empty list"))?;
+            let first = items
+                .into_iter()
+                .next()
+                .ok_or_else(|| D::Error::custom("expected a value, found an empty list"))?;
             T::deserialize(first).map_err(D::Error::custom)
         }
         one => T::deserialize(one).map_err(D::Error::custom),
@@ -115,12 +135,18 @@ pub fn required_integer<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error
 /// A required decimal given as a JSON number or a numeric string (`"4.0"`).
 pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     match Value::deserialize(d)? {
-        Value::Number(n) => n.as_f64().ok_or_else(|| D::Error::custom(format!("expected a decimal, found {n}"))),
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| D::Error::custom(format!("expected a decimal, found {n}"))),
         Value::String(s) => match s.trim().parse::<f64>() {
             Ok(number) if number.is_finite() => Ok(number),
-            _ => Err(D::Error::custom(format!("expected a decimal, found \"{s}\""))),
+            _ => Err(D::Error::custom(format!(
+                "expected a decimal, found \"{s}\""
+            ))),
         },
-        other => Err(D::Error::custom(format!("expected a decimal, found {other}"))),
+        other => Err(D::Error::custom(format!(
+            "expected a decimal, found {other}"
+        ))),
     }
 }
 
@@ -137,7 +163,9 @@ fn code(directory: &[directory::Entry], value: Value) -> Result<Option<String>, 
     if text.is_empty() {
         return Ok(None);
     }
-    Ok(Some(directory::normalize(directory, text).map_or_else(|| text.to_string(), str::to_string)))
+    Ok(Some(
+        directory::normalize(directory, text).map_or_else(|| text.to_string(), str::to_string),
+    ))
 }
 
 /// SexCategoryEnum: `male`, `female`, `other`, `unknown`, or a label (`F`, `Male`, `FeMale`).
@@ -157,4 +185,62 @@ pub fn group_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     code(directory::GROUP_TYPE, Value::deserialize(d)?)
         .map_err(D::Error::custom)?
         .ok_or_else(|| D::Error::custom("group_type is required"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    struct Sample {
+        #[serde(default, deserialize_with = "super::list")]
+        list: Vec<i64>,
+        #[serde(default, deserialize_with = "super::optional")]
+        optional: Option<Vec<i64>>,
+        #[serde(default, deserialize_with = "super::marital_status")]
+        marital: Option<String>,
+    }
+
+    fn sample(value: serde_json::Value) -> Result<Sample, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+
+    #[test]
+    fn lists_optionals_and_codes() {
+        let s = sample(json!({"list": 7, "optional": {}, "marital": "Widow"})).unwrap();
+        assert_eq!(
+            (s.list, s.optional, s.marital.as_deref()),
+            (vec![7], None, Some("W"))
+        );
+        let s = sample(json!({"list": "", "optional": [1], "marital": "X"})).unwrap();
+        assert_eq!(
+            (s.list, s.optional, s.marital.as_deref()),
+            (vec![], Some(vec![1]), Some("X"))
+        );
+        let s = sample(json!({"list": [1], "marital": ""})).unwrap();
+        assert_eq!((s.list, s.marital), (vec![1], None));
+        assert!(sample(json!({"list": ["a"]})).is_err());
+        assert!(sample(json!({"optional": "x"})).is_err());
+    }
+
+    #[test]
+    fn numbers_from_strings() {
+        #[derive(Deserialize)]
+        struct N {
+            #[serde(deserialize_with = "super::decimal")]
+            d: f64,
+            #[serde(deserialize_with = "super::required_integer")]
+            i: i64,
+        }
+        let n: N = serde_json::from_value(json!({"d": "4.0", "i": " 3 "})).unwrap();
+        assert_eq!((n.d, n.i), (4.0, 3));
+        for bad in [
+            json!({"d": "NaN", "i": 1}),
+            json!({"d": 1, "i": ""}),
+            json!({"d": "x", "i": 1}),
+        ] {
+            assert!(serde_json::from_value::<N>(bad.clone()).is_err(), "{bad}");
+        }
+    }
 }

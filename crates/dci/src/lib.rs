@@ -18,7 +18,7 @@ pub mod validate;
 pub use codes::ReasonCode;
 pub use envelope::{
     Ack, AckResponse, AckStatus, Action, Envelope, HttpErrorResponse, MsgCallbackHeader, MsgHeader,
-    RawEnvelope, Rejection, RequestStatus, PROTOCOL_VERSION,
+    PROTOCOL_VERSION, RawEnvelope, Rejection, RequestStatus,
 };
 pub use search::{Query, SearchCriteria, SearchRequest, SearchResponse};
 pub use time::Timestamp;

@@ -26,13 +26,25 @@ pub struct SearchRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SearchRequestItem {
     /// The requester's id for this item.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reference_id: Option<String>,
     /// When the item was made (RFC 3339 with timezone).
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp: Option<String>,
     /// What to search for.
-    #[serde(default, deserialize_with = "lenient::value", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub search_criteria: Option<Value>,
     /// Language of the answer, ISO 639-3 (`eng`).
     #[serde(
@@ -47,40 +59,88 @@ pub struct SearchRequestItem {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SearchCriteria {
     /// Criteria version, default `1.0.0`.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub version: Option<String>,
     /// Registry type (`ns:org:RegistryType:Social`, ...).
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reg_type: Option<String>,
     /// Event type the search relates to.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reg_event_type: Option<String>,
     /// Record type to return (newer revision of the standard).
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reg_record_type: Option<String>,
     /// Record sub-type (the G2P Connect ancestor's name for the same idea).
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reg_sub_type: Option<String>,
     /// Entity to return (social registry: `Group` or `Member`).
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_entity: Option<String>,
     /// `idtype-value`, `expression` or `predicate`.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub query_type: Option<String>,
     /// The query, whose shape depends on `query_type`.
-    #[serde(default, deserialize_with = "lenient::value", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub query: Option<Value>,
     /// Sort order of the results.
-    #[serde(default, deserialize_with = "lenient::value", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sort: Option<Value>,
     /// Which page to return.
-    #[serde(default, deserialize_with = "lenient::value", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pagination: Option<Value>,
     /// The person's consent to this search.
-    #[serde(default, deserialize_with = "lenient::value", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consent: Option<Value>,
     /// The authorisation under which the search is made.
-    #[serde(default, deserialize_with = "lenient::value", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::value",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub authorize: Option<Value>,
 }
 
@@ -141,7 +201,10 @@ impl SearchCriteria {
                         ));
                     }
                 };
-                Ok(Query::Expression { language, expression })
+                Ok(Query::Expression {
+                    language,
+                    expression,
+                })
             }
             ("idtype-value", Value::Object(pair)) => {
                 let id_type = pair.get("type").and_then(Value::as_str).unwrap_or_default();
@@ -152,9 +215,14 @@ impl SearchCriteria {
                             .into(),
                     ));
                 }
-                Ok(Query::IdTypeValue { id_type: id_type.to_string(), value })
+                Ok(Query::IdTypeValue {
+                    id_type: id_type.to_string(),
+                    value,
+                })
             }
-            ("graphql", _) => Err(invalid("query_type 'graphql' is not supported; use expression or predicate".into())),
+            ("graphql", _) => Err(invalid(
+                "query_type 'graphql' is not supported; use expression or predicate".into(),
+            )),
             ("idtype-value" | "expression" | "predicate", _) => Err(invalid(format!(
                 "query for query_type '{query_type}' has the wrong shape"
             ))),
@@ -166,18 +234,31 @@ impl SearchCriteria {
 
     /// The sort list, with each order checked (`asc` or `desc`, any case).
     pub fn sort(&self) -> Result<Vec<SearchSort>, Rejection> {
-        let Some(sort) = &self.sort else { return Ok(Vec::new()) };
+        let Some(sort) = &self.sort else {
+            return Ok(Vec::new());
+        };
         let items: Vec<Value> = match sort {
             Value::Array(items) => items.clone(),
             Value::Object(_) => vec![sort.clone()],
-            _ => return Err(Rejection::new(ReasonCode::SortInvalid, "sort must be a list of {attribute_name, sort_order}")),
+            _ => {
+                return Err(Rejection::new(
+                    ReasonCode::SortInvalid,
+                    "sort must be a list of {attribute_name, sort_order}",
+                ));
+            }
         };
         items
             .iter()
             .map(|item| {
-                let name = item.get("attribute_name").and_then(Value::as_str).unwrap_or_default();
+                let name = item
+                    .get("attribute_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 if name.is_empty() {
-                    return Err(Rejection::new(ReasonCode::SortInvalid, "sort.attribute_name is required"));
+                    return Err(Rejection::new(
+                        ReasonCode::SortInvalid,
+                        "sort.attribute_name is required",
+                    ));
                 }
                 let descending = match item.get("sort_order").and_then(Value::as_str) {
                     None => false,
@@ -190,24 +271,37 @@ impl SearchCriteria {
                         ));
                     }
                 };
-                Ok(SearchSort { attribute_name: name.to_string(), descending })
+                Ok(SearchSort {
+                    attribute_name: name.to_string(),
+                    descending,
+                })
             })
             .collect()
     }
 
     /// The requested page, if any, with its numbers checked.
     pub fn pagination(&self) -> Result<Option<PaginationRequest>, Rejection> {
-        let Some(pagination) = &self.pagination else { return Ok(None) };
+        let Some(pagination) = &self.pagination else {
+            return Ok(None);
+        };
         let invalid = |m: &str| Rejection::new(ReasonCode::PaginationInvalid, m);
         let number = |key: &str| -> Result<Option<i64>, Rejection> {
             match pagination.get(key) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| invalid(&format!("{key} must be a whole number"))),
-                Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| invalid(&format!("{key} must be a whole number"))),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| invalid(&format!("{key} must be a whole number"))),
+                Some(Value::String(s)) => s
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| invalid(&format!("{key} must be a whole number"))),
                 Some(_) => Err(invalid(&format!("{key} must be a whole number"))),
             }
         };
-        let page_size = number("page_size")?.ok_or_else(|| invalid("pagination.page_size is required"))?;
+        let page_size =
+            number("page_size")?.ok_or_else(|| invalid("pagination.page_size is required"))?;
         let page_number = number("page_number")?.unwrap_or(1);
         if page_size < 1 {
             return Err(invalid("page_size must be at least 1"));
@@ -215,17 +309,24 @@ impl SearchCriteria {
         if page_number < 1 {
             return Err(invalid("page_number starts at 1"));
         }
-        Ok(Some(PaginationRequest { page_size, page_number }))
+        Ok(Some(PaginationRequest {
+            page_size,
+            page_number,
+        }))
     }
 
     /// The consent object, if one was sent.
     pub fn consent(&self) -> Option<Consent> {
-        self.consent.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok())
+        self.consent
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// The authorize object, if one was sent.
     pub fn authorize(&self) -> Option<Consent> {
-        self.authorize.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok())
+        self.authorize
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 }
 
@@ -233,10 +334,16 @@ impl SearchRequestItem {
     /// The item's criteria, parsed; a criteria that is not an object is rejected.
     pub fn criteria(&self) -> Result<SearchCriteria, Rejection> {
         let criteria = self.search_criteria.as_ref().ok_or_else(|| {
-            Rejection::new(ReasonCode::SearchCriteriaInvalid, "search_criteria is required")
+            Rejection::new(
+                ReasonCode::SearchCriteriaInvalid,
+                "search_criteria is required",
+            )
         })?;
         serde_json::from_value(criteria.clone()).map_err(|e| {
-            Rejection::new(ReasonCode::SearchCriteriaInvalid, format!("search_criteria: {e}"))
+            Rejection::new(
+                ReasonCode::SearchCriteriaInvalid,
+                format!("search_criteria: {e}"),
+            )
         })
     }
 }
@@ -280,7 +387,11 @@ pub struct Consent {
     #[serde(rename = "@type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// When it was given.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ts: Option<String>,
     /// For what purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -397,17 +508,28 @@ mod tests {
 
     #[test]
     fn query_types_dispatch_on_type_then_shape() {
-        let id = criteria(json!({"query_type": "idtype-value", "query": {"type": "UIN", "value": 847951632}}));
+        let id = criteria(
+            json!({"query_type": "idtype-value", "query": {"type": "UIN", "value": 847951632}}),
+        );
         assert_eq!(
             id.query().unwrap(),
-            Query::IdTypeValue { id_type: "UIN".into(), value: json!(847951632) }
+            Query::IdTypeValue {
+                id_type: "UIN".into(),
+                value: json!(847951632)
+            }
         );
-        let nosql = criteria(json!({"query_type": "expression", "query": {"type": "ns:org:QueryType:NoSql",
-            "value": {"expression": {"collection": "Group", "query": {"poverty_score": {"$lt": 5}}}}}}));
-        assert!(matches!(nosql.query().unwrap(), Query::Expression { language, .. } if language == "ns:org:QueryType:NoSql"));
+        let nosql = criteria(
+            json!({"query_type": "expression", "query": {"type": "ns:org:QueryType:NoSql",
+            "value": {"expression": {"collection": "Group", "query": {"poverty_score": {"$lt": 5}}}}}}),
+        );
+        assert!(
+            matches!(nosql.query().unwrap(), Query::Expression { language, .. } if language == "ns:org:QueryType:NoSql")
+        );
         // Samples label predicate lists "expression" (§3.4).
-        let list = criteria(json!({"query_type": "expression", "query": [{"seq_num": "", "expression1":
-            {"attribute_name": "UIN", "operator": "eq", "attribute_value": "847951632"}, "condition": "", "expression2": ""}]}));
+        let list = criteria(
+            json!({"query_type": "expression", "query": [{"seq_num": "", "expression1":
+            {"attribute_name": "UIN", "operator": "eq", "attribute_value": "847951632"}, "condition": "", "expression2": ""}]}),
+        );
         assert!(matches!(list.query().unwrap(), Query::Predicate(_)));
     }
 
@@ -428,24 +550,51 @@ mod tests {
 
     #[test]
     fn sort_and_pagination_are_checked() {
-        let c = criteria(json!({"sort": [{"attribute_name": "poverty_score", "sort_order": "DESC"}],
-            "pagination": {"page_size": "10"}}));
-        assert_eq!(c.sort().unwrap(), vec![SearchSort { attribute_name: "poverty_score".into(), descending: true }]);
-        assert_eq!(c.pagination().unwrap(), Some(PaginationRequest { page_size: 10, page_number: 1 }));
+        let c = criteria(
+            json!({"sort": [{"attribute_name": "poverty_score", "sort_order": "DESC"}],
+            "pagination": {"page_size": "10"}}),
+        );
+        assert_eq!(
+            c.sort().unwrap(),
+            vec![SearchSort {
+                attribute_name: "poverty_score".into(),
+                descending: true
+            }]
+        );
+        assert_eq!(
+            c.pagination().unwrap(),
+            Some(PaginationRequest {
+                page_size: 10,
+                page_number: 1
+            })
+        );
         let bad_order = criteria(json!({"sort": [{"attribute_name": "x", "sort_order": "up"}]}));
         assert_eq!(bad_order.sort().unwrap_err().code, ReasonCode::SortInvalid);
-        for bad in [json!({"page_size": 0}), json!({"page_size": 5, "page_number": 0}), json!({"page_number": 2}), json!({"page_size": "x"})] {
+        for bad in [
+            json!({"page_size": 0}),
+            json!({"page_size": 5, "page_number": 0}),
+            json!({"page_number": 2}),
+            json!({"page_size": "x"}),
+        ] {
             let c = criteria(json!({"pagination": bad}));
-            assert_eq!(c.pagination().unwrap_err().code, ReasonCode::PaginationInvalid);
+            assert_eq!(
+                c.pagination().unwrap_err().code,
+                ReasonCode::PaginationInvalid
+            );
         }
     }
 
     #[test]
     fn consent_accepts_the_g2p_spelling() {
-        let c = criteria(json!({"consent": {"@type": "Consent", "ts": "2024-01-01T10:00:00Z",
-            "purpose": {"text": "eligibility", "code": "ELIG", "refUri": "https://example.org/purposes"}}}));
+        let c = criteria(
+            json!({"consent": {"@type": "Consent", "ts": "2024-01-01T10:00:00Z",
+            "purpose": {"text": "eligibility", "code": "ELIG", "refUri": "https://example.org/purposes"}}}),
+        );
         let consent = c.consent().unwrap();
-        assert_eq!(consent.purpose.unwrap().ref_uri.as_deref(), Some("https://example.org/purposes"));
+        assert_eq!(
+            consent.purpose.unwrap().ref_uri.as_deref(),
+            Some("https://example.org/purposes")
+        );
         assert_eq!(criteria(json!({"consent": ""})).consent(), None);
     }
 }

@@ -35,20 +35,35 @@ pub fn request_header(
     let reject = |code, message: String| Rejection::new(code, message);
     if let Some(version) = &header.version {
         let parts: Vec<&str> = version.split('.').collect();
-        let numeric = parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let numeric = parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if !numeric {
-            return Err(reject(ReasonCode::VersionInvalid, format!("version '{version}' is not MAJOR.MINOR.PATCH")));
+            return Err(reject(
+                ReasonCode::VersionInvalid,
+                format!("version '{version}' is not MAJOR.MINOR.PATCH"),
+            ));
         }
         if parts[0] != "1" {
-            return Err(reject(ReasonCode::VersionNotSupported, format!("version {version} is not supported; this service speaks 1.x")));
+            return Err(reject(
+                ReasonCode::VersionNotSupported,
+                format!("version {version} is not supported; this service speaks 1.x"),
+            ));
         }
     }
     id("header.message_id", &header.message_id)?;
     if header.sender_id.trim().is_empty() {
-        return Err(reject(ReasonCode::SenderIdInvalid, "header.sender_id is required".into()));
+        return Err(reject(
+            ReasonCode::SenderIdInvalid,
+            "header.sender_id is required".into(),
+        ));
     }
     if header.sender_id.len() > MAX_ID_LEN {
-        return Err(reject(ReasonCode::SenderIdInvalid, format!("header.sender_id is longer than {MAX_ID_LEN} characters")));
+        return Err(reject(
+            ReasonCode::SenderIdInvalid,
+            format!("header.sender_id is longer than {MAX_ID_LEN} characters"),
+        ));
     }
     if let Some(receiver) = &header.receiver_id
         && !receiver.is_empty()
@@ -56,28 +71,51 @@ pub fn request_header(
     {
         return Err(reject(
             ReasonCode::ReceiverIdInvalid,
-            format!("receiver_id '{receiver}' is not this service ('{}')", policy.service_id),
+            format!(
+                "receiver_id '{receiver}' is not this service ('{}')",
+                policy.service_id
+            ),
         ));
     }
-    let sent = Timestamp::parse(&header.message_ts)
-        .map_err(|e| reject(ReasonCode::MessageTsInvalid, format!("header.message_ts: {e}")))?;
+    let sent = Timestamp::parse(&header.message_ts).map_err(|e| {
+        reject(
+            ReasonCode::MessageTsInvalid,
+            format!("header.message_ts: {e}"),
+        )
+    })?;
     if sent.0 - now.0 > policy.max_future_skew {
-        return Err(reject(ReasonCode::MessageTsInvalid, format!("header.message_ts {} is in the future", header.message_ts)));
+        return Err(reject(
+            ReasonCode::MessageTsInvalid,
+            format!("header.message_ts {} is in the future", header.message_ts),
+        ));
     }
     if !policy.max_age.is_zero() && now.0 - sent.0 > policy.max_age {
         return Err(reject(
             ReasonCode::MessageTsInvalid,
-            format!("header.message_ts {} is older than {} s", header.message_ts, policy.max_age.whole_seconds()),
+            format!(
+                "header.message_ts {} is older than {} s",
+                header.message_ts,
+                policy.max_age.whole_seconds()
+            ),
         ));
     }
     if header.action != expected.as_str() {
         return Err(reject(
             ReasonCode::ActionInvalid,
-            format!("header.action '{}' does not match this endpoint, which takes '{}'", header.action, expected.as_str()),
+            format!(
+                "header.action '{}' does not match this endpoint, which takes '{}'",
+                header.action,
+                expected.as_str()
+            ),
         ));
     }
     match header.total_count {
-        None => return Err(reject(ReasonCode::TotalCountInvalid, "header.total_count is required".into())),
+        None => {
+            return Err(reject(
+                ReasonCode::TotalCountInvalid,
+                "header.total_count is required".into(),
+            ));
+        }
         Some(count) if count != items as i64 => {
             return Err(reject(
                 ReasonCode::TotalCountInvalid,
@@ -89,7 +127,10 @@ pub fn request_header(
     if items > policy.max_batch_size {
         return Err(reject(
             ReasonCode::TotalCountLimitExceeded,
-            format!("{items} items in one message; this service accepts at most {}", policy.max_batch_size),
+            format!(
+                "{items} items in one message; this service accepts at most {}",
+                policy.max_batch_size
+            ),
         ));
     }
     Ok(())
@@ -98,10 +139,16 @@ pub fn request_header(
 /// Checks an id the standard bounds to 99 characters (`transaction_id`, `message_id`, ...).
 pub fn id(field: &str, value: &str) -> Result<(), Rejection> {
     if value.trim().is_empty() {
-        return Err(Rejection::new(ReasonCode::RequestBad, format!("{field} is required")));
+        return Err(Rejection::new(
+            ReasonCode::RequestBad,
+            format!("{field} is required"),
+        ));
     }
     if value.chars().count() > MAX_ID_LEN {
-        return Err(Rejection::new(ReasonCode::RequestBad, format!("{field} is longer than {MAX_ID_LEN} characters")));
+        return Err(Rejection::new(
+            ReasonCode::RequestBad,
+            format!("{field} is longer than {MAX_ID_LEN} characters"),
+        ));
     }
     Ok(())
 }
@@ -138,7 +185,9 @@ mod tests {
     }
 
     fn code(h: &MsgHeader, items: usize) -> Option<ReasonCode> {
-        request_header(h, Action::Search, items, &policy(), now()).err().map(|r| r.code)
+        request_header(h, Action::Search, items, &policy(), now())
+            .err()
+            .map(|r| r.code)
     }
 
     #[test]
@@ -150,19 +199,71 @@ mod tests {
     fn each_fault_gets_its_code() {
         type Case = (Box<dyn Fn(&mut MsgHeader)>, usize, ReasonCode);
         let cases: Vec<Case> = vec![
-            (Box::new(|h| h.version = Some("one".into())), 2, ReasonCode::VersionInvalid),
-            (Box::new(|h| h.version = Some("2.0.0".into())), 2, ReasonCode::VersionNotSupported),
-            (Box::new(|h| h.message_id = String::new()), 2, ReasonCode::RequestBad),
-            (Box::new(|h| h.message_id = "x".repeat(100)), 2, ReasonCode::RequestBad),
-            (Box::new(|h| h.sender_id = String::new()), 2, ReasonCode::SenderIdInvalid),
-            (Box::new(|h| h.receiver_id = Some("crvs.example.org".into())), 2, ReasonCode::ReceiverIdInvalid),
-            (Box::new(|h| h.message_ts = "2026-11-24T10:00:00".into()), 2, ReasonCode::MessageTsInvalid),
-            (Box::new(|h| h.message_ts = "2026-11-24T11:00:00Z".into()), 2, ReasonCode::MessageTsInvalid),
-            (Box::new(|h| h.message_ts = "2026-11-20T10:00:00Z".into()), 2, ReasonCode::MessageTsInvalid),
-            (Box::new(|h| h.action = "on-search".into()), 2, ReasonCode::ActionInvalid),
-            (Box::new(|h| h.total_count = Some(3)), 2, ReasonCode::TotalCountInvalid),
-            (Box::new(|h| h.total_count = None), 2, ReasonCode::TotalCountInvalid),
-            (Box::new(|h| h.total_count = Some(11)), 11, ReasonCode::TotalCountLimitExceeded),
+            (
+                Box::new(|h| h.version = Some("one".into())),
+                2,
+                ReasonCode::VersionInvalid,
+            ),
+            (
+                Box::new(|h| h.version = Some("2.0.0".into())),
+                2,
+                ReasonCode::VersionNotSupported,
+            ),
+            (
+                Box::new(|h| h.message_id = String::new()),
+                2,
+                ReasonCode::RequestBad,
+            ),
+            (
+                Box::new(|h| h.message_id = "x".repeat(100)),
+                2,
+                ReasonCode::RequestBad,
+            ),
+            (
+                Box::new(|h| h.sender_id = String::new()),
+                2,
+                ReasonCode::SenderIdInvalid,
+            ),
+            (
+                Box::new(|h| h.receiver_id = Some("crvs.example.org".into())),
+                2,
+                ReasonCode::ReceiverIdInvalid,
+            ),
+            (
+                Box::new(|h| h.message_ts = "2026-11-24T10:00:00".into()),
+                2,
+                ReasonCode::MessageTsInvalid,
+            ),
+            (
+                Box::new(|h| h.message_ts = "2026-11-24T11:00:00Z".into()),
+                2,
+                ReasonCode::MessageTsInvalid,
+            ),
+            (
+                Box::new(|h| h.message_ts = "2026-11-20T10:00:00Z".into()),
+                2,
+                ReasonCode::MessageTsInvalid,
+            ),
+            (
+                Box::new(|h| h.action = "on-search".into()),
+                2,
+                ReasonCode::ActionInvalid,
+            ),
+            (
+                Box::new(|h| h.total_count = Some(3)),
+                2,
+                ReasonCode::TotalCountInvalid,
+            ),
+            (
+                Box::new(|h| h.total_count = None),
+                2,
+                ReasonCode::TotalCountInvalid,
+            ),
+            (
+                Box::new(|h| h.total_count = Some(11)),
+                11,
+                ReasonCode::TotalCountLimitExceeded,
+            ),
         ];
         for (i, (fault, items, expected)) in cases.into_iter().enumerate() {
             let mut h = header();

@@ -9,6 +9,24 @@
 //! dates only. Queries deeper than [`MAX_DEPTH`] or with more than [`MAX_COMPARISONS`]
 //! comparisons are rejected.
 //!
+//! ```
+//! use expr::{AttrType, Attribute, Column, Dialect, Schema, Value, lower, parse_text};
+//!
+//! static HOUSEHOLD: Schema = Schema {
+//!     entity: "Group",
+//!     attributes: &[
+//!         Attribute { name: "poverty_score", aliases: &[], ty: AttrType::Float, column: Column::Direct("h.poverty_score") },
+//!         Attribute { name: "age", aliases: &["head_age"], ty: AttrType::Integer, column: Column::AgeFrom("h.head_birth_date") },
+//!     ],
+//! };
+//! let expr = parse_text("poverty_score < 2.5 AND head_age >= 60", &HOUSEHOLD)?;
+//! let sql = lower(&expr, Dialect::Sqlite, time::macros::date!(2025 - 06 - 15), 1);
+//! assert_eq!(sql.sql, "(h.poverty_score < ?1 AND h.head_birth_date <= ?2)");
+//! assert_eq!(sql.params, [Value::Float(2.5), Value::Date(time::macros::date!(1965 - 06 - 15))]);
+//! assert_eq!(expr.to_string(), "poverty_score < 2.5 AND age >= 60");
+//! # Ok::<(), expr::Error>(())
+//! ```
+//!
 //! # NoSql expressions (DCI `expression` with `ns:org:QueryType:NoSql`) and criteria maps
 //!
 //! [`parse_nosql`] reads `{"collection": "Group", "query": {...}}` or the bare query:
@@ -29,7 +47,8 @@
 //! # Text form
 //!
 //! [`parse_text`] reads this grammar (keywords case-insensitive); [`Expr`]'s `Display` writes
-//! it back, and the output parses to the same expression.
+//! it, and the output parses back to the same expression (when every AND/OR has two or more
+//! children, as parsed expressions do, and attribute names are idents).
 //!
 //! ```text
 //! expr       := or

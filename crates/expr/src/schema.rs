@@ -134,8 +134,8 @@ pub enum Column {
     AgeFrom(&'static str),
     /// Matches when any of these columns satisfies the comparison (e.g. a location code at any level of a hierarchy).
     AnyOf(&'static [&'static str]),
-    /// A value of a related row: EXISTS (SELECT 1 FROM {from} WHERE {link} AND <comparison on inner>).
-    /// e.g. from: "person m", link: "m.household_id = h.id", inner: &Column::AgeFrom("m.birth_date").
+    /// A value of a related row: `EXISTS (SELECT 1 FROM {from} WHERE {link} AND <comparison on inner>)`.
+    /// e.g. from: `"person m"`, link: `"m.household_id = h.id"`, inner: `&Column::AgeFrom("m.birth_date")`.
     Exists {
         /// The related table and its alias, e.g. `"person m"`.
         from: &'static str,

@@ -35,6 +35,7 @@ pub struct SqlFragment {
 /// Values are always bound, never written into the SQL.
 ///
 /// Placeholders: SQLite `?N`, PostgreSQL `$N`, numbered from `first_param` (1-based) so fragments compose.
+/// PostgreSQL placeholders carry a cast to the value's type (`$1::bigint`); `first_param` 0 counts as 1.
 pub fn lower(expr: &Expr, dialect: Dialect, today: Date, first_param: usize) -> SqlFragment {
     let mut writer = Writer {
         dialect,
@@ -69,6 +70,16 @@ pub fn order_by(attr: &Attribute, descending: bool) -> Result<String, Error> {
     }
 }
 
+fn postgres_type(value: &Value) -> &'static str {
+    match value {
+        Value::Text(_) => "text",
+        Value::Integer(_) => "bigint",
+        Value::Float(_) => "double precision",
+        Value::Date(_) => "date",
+        Value::Bool(_) => "boolean",
+    }
+}
+
 /// One comparison, as applied to whichever column an attribute maps to.
 #[derive(Clone, Copy)]
 enum Atom<'a> {
@@ -91,12 +102,13 @@ impl Writer {
     fn param(&mut self, value: &Value) {
         let number = self.first_param + self.params.len();
         self.params.push(value.clone());
-        let sigil = match self.dialect {
-            Dialect::Sqlite => '?',
-            Dialect::Postgres => '$',
-        };
         // Writing to a String cannot fail.
-        let _ = write!(self.sql, "{sigil}{number}");
+        let _ = match self.dialect {
+            Dialect::Sqlite => write!(self.sql, "?{number}"),
+            // The cast fixes the parameter's type whatever the column's (INTEGER vs BIGINT),
+            // so the driver can always bind an i64, f64, date, bool or string.
+            Dialect::Postgres => write!(self.sql, "${number}::{}", postgres_type(value)),
+        };
     }
 
     /// Writes `parts` joined by `separator` in parentheses, or `empty` when there are none.

@@ -45,19 +45,32 @@ async fn health(State(registry): State<Arc<Registry>>) -> Response {
 }
 
 async fn not_found(request: Request) -> Response {
-    http_error(StatusCode::NOT_FOUND, ReasonCode::RequestNotFound, format!("no endpoint at {}", request.uri().path()))
+    http_error(
+        StatusCode::NOT_FOUND,
+        ReasonCode::RequestNotFound,
+        format!("no endpoint at {}", request.uri().path()),
+    )
 }
 
 async fn method_not_allowed(request: Request) -> Response {
     http_error(
         StatusCode::METHOD_NOT_ALLOWED,
         ReasonCode::RequestNotFound,
-        format!("{} is not allowed on {}", request.method(), request.uri().path()),
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
     )
 }
 
 fn http_error(status: StatusCode, code: ReasonCode, message: String) -> Response {
-    let body = HttpErrorResponse { errors: vec![dci::envelope::HttpError { code: code.as_str().into(), message }] };
+    let body = HttpErrorResponse {
+        errors: vec![dci::envelope::HttpError {
+            code: code.as_str().into(),
+            message,
+        }],
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -68,7 +81,11 @@ fn status_of(code: ReasonCode) -> StatusCode {
 /// An `ERR` acknowledgement for a communication-level rejection.
 fn error_ack(rejection: Rejection) -> Response {
     tracing::debug!(code = %rejection.code, message = %rejection.message, "request refused");
-    (status_of(rejection.code), axum::Json(AckResponse::error(&rejection, new_id()))).into_response()
+    (
+        status_of(rejection.code),
+        axum::Json(AckResponse::error(&rejection, new_id())),
+    )
+        .into_response()
 }
 
 fn new_id() -> String {
@@ -82,26 +99,53 @@ async fn json_body(request: Request, limit: usize) -> Result<Bytes, Response> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
-            let essence = v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+            let essence = v
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
         })
         .unwrap_or(false);
     if !is_json {
-        let rejection = Rejection::new(ReasonCode::RequestBad, "Content-Type must be application/json");
-        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, axum::Json(AckResponse::error(&rejection, new_id()))).into_response());
+        let rejection = Rejection::new(
+            ReasonCode::RequestBad,
+            "Content-Type must be application/json",
+        );
+        return Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            axum::Json(AckResponse::error(&rejection, new_id())),
+        )
+            .into_response());
     }
     let too_large = || {
-        let rejection = Rejection::new(ReasonCode::RequestBad, format!("the body is larger than this service's limit of {limit} bytes"));
-        (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(AckResponse::error(&rejection, new_id()))).into_response()
+        let rejection = Rejection::new(
+            ReasonCode::RequestBad,
+            format!("the body is larger than this service's limit of {limit} bytes"),
+        );
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(AckResponse::error(&rejection, new_id())),
+        )
+            .into_response()
     };
     if content_length(request.headers()).is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| too_large())
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 fn content_length(headers: &HeaderMap) -> Option<usize> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// A request envelope whose header and message parsed.
@@ -113,22 +157,34 @@ struct Parsed<M> {
 /// Parses an envelope and its message; every failure is a communication error.
 fn parse_envelope<M: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Parsed<M>, Rejection> {
     let bad = |message: String| Rejection::new(ReasonCode::RequestBad, message);
-    let raw: RawEnvelope<'_> = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not a DCI envelope: {e}")))?;
-    let header = raw.header.ok_or_else(|| bad("the envelope has no header".into()))?;
-    let header: MsgHeader = serde_json::from_str(header.get()).map_err(|e| bad(format!("header: {e}")))?;
+    let raw: RawEnvelope<'_> = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("the body is not a DCI envelope: {e}")))?;
+    let header = raw
+        .header
+        .ok_or_else(|| bad("the envelope has no header".into()))?;
+    let header: MsgHeader =
+        serde_json::from_str(header.get()).map_err(|e| bad(format!("header: {e}")))?;
     if header.is_msg_encrypted {
         return Err(Rejection::new(
             ReasonCode::EncryptionInvalid,
             "this service does not accept encrypted messages on this endpoint",
         ));
     }
-    let message = raw.message.ok_or_else(|| bad("the envelope has no message".into()))?;
-    let message: M = serde_json::from_str(message.get()).map_err(|e| bad(format!("message: {e}")))?;
+    let message = raw
+        .message
+        .ok_or_else(|| bad("the envelope has no message".into()))?;
+    let message: M =
+        serde_json::from_str(message.get()).map_err(|e| bad(format!("message: {e}")))?;
     Ok(Parsed { header, message })
 }
 
 impl Registry {
-    fn callback_header(&self, request: Option<&MsgHeader>, action: Action, status: RequestStatus) -> MsgCallbackHeader {
+    fn callback_header(
+        &self,
+        request: Option<&MsgHeader>,
+        action: Action,
+        status: RequestStatus,
+    ) -> MsgCallbackHeader {
         MsgCallbackHeader {
             version: dci::PROTOCOL_VERSION.into(),
             message_id: new_id(),
@@ -140,14 +196,21 @@ impl Registry {
             total_count: request.and_then(|h| h.total_count),
             completed_count: None,
             sender_id: Some(self.config.service_id.clone()),
-            receiver_id: request.map(|h| h.sender_id.clone()).filter(|s| !s.is_empty()),
+            receiver_id: request
+                .map(|h| h.sender_id.clone())
+                .filter(|s| !s.is_empty()),
             is_msg_encrypted: false,
             meta: None,
         }
     }
 
     /// A response envelope rejecting the whole message at header level.
-    fn header_rejection(&self, request: &MsgHeader, action: Action, rejection: Rejection) -> Response {
+    fn header_rejection(
+        &self,
+        request: &MsgHeader,
+        action: Action,
+        rejection: Rejection,
+    ) -> Response {
         if rejection.code.is_error() {
             return error_ack(rejection);
         }
@@ -156,14 +219,28 @@ impl Registry {
         header.status_reason_code = Some(rejection.code);
         header.status_reason_message = Some(rejection.message);
         header.completed_count = Some(0);
-        let envelope: Envelope<MsgCallbackHeader, ()> = Envelope { signature: None, header, message: None };
+        let envelope: Envelope<MsgCallbackHeader, ()> = Envelope {
+            signature: None,
+            header,
+            message: None,
+        };
         (status_of(rejection.code), axum::Json(envelope)).into_response()
     }
 
-    fn respond<M: Serialize>(&self, request: &MsgHeader, action: Action, completed: usize, message: M) -> Response {
+    fn respond<M: Serialize>(
+        &self,
+        request: &MsgHeader,
+        action: Action,
+        completed: usize,
+        message: M,
+    ) -> Response {
         let mut header = self.callback_header(Some(request), action, RequestStatus::Succ);
         header.completed_count = Some(completed as i64);
-        let envelope = Envelope { signature: None, header, message: Some(message) };
+        let envelope = Envelope {
+            signature: None,
+            header,
+            message: Some(message),
+        };
         (StatusCode::OK, axum::Json(envelope)).into_response()
     }
 }
@@ -181,19 +258,35 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
         return error_ack(rejection);
     }
     if message.search_request.is_empty() {
-        return error_ack(Rejection::new(ReasonCode::RequestBad, "message.search_request is empty"));
+        return error_ack(Rejection::new(
+            ReasonCode::RequestBad,
+            "message.search_request is empty",
+        ));
     }
     let now = Timestamp::now();
-    if let Err(rejection) =
-        dci::validate::request_header(&header, Action::Search, message.search_request.len(), &registry.config.header, now)
-    {
+    if let Err(rejection) = dci::validate::request_header(
+        &header,
+        Action::Search,
+        message.search_request.len(),
+        &registry.config.header,
+        now,
+    ) {
         return registry.header_rejection(&header, Action::OnSearch, rejection);
     }
     let today = now.0.date();
     let mut seen = HashSet::new();
     let mut items = Vec::with_capacity(message.search_request.len());
     for item in &message.search_request {
-        match crate::search::answer(registry.profile, registry.store.as_ref(), registry.config.search, item, &mut seen, today).await {
+        match crate::search::answer(
+            registry.profile,
+            registry.store.as_ref(),
+            registry.config.search,
+            item,
+            &mut seen,
+            today,
+        )
+        .await
+        {
             Ok(answer) => items.push(answer),
             Err(e) => {
                 tracing::error!(error = %e, "search failed in the store");
@@ -206,6 +299,10 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
         }
     }
     let completed = items.len();
-    let response = SearchResponse { transaction_id: message.transaction_id, correlation_id: new_id(), search_response: items };
+    let response = SearchResponse {
+        transaction_id: message.transaction_id,
+        correlation_id: new_id(),
+        search_response: items,
+    };
     registry.respond(&header, Action::OnSearch, completed, response)
 }

@@ -31,16 +31,26 @@ impl ImportFiles {
         let mut files = ImportFiles::default();
         for path in paths {
             if path.is_dir() {
-                let entries = std::fs::read_dir(path).map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-                let mut inner: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                let entries = std::fs::read_dir(path)
+                    .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+                let mut inner: Vec<PathBuf> =
+                    entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
                 inner.sort();
-                let found = ImportFiles::classify(&inner.into_iter().filter(|p| p.is_file()).collect::<Vec<_>>())?;
+                let found = ImportFiles::classify(
+                    &inner
+                        .into_iter()
+                        .filter(|p| p.is_file())
+                        .collect::<Vec<_>>(),
+                )?;
                 files.locations = files.locations.or(found.locations);
                 files.households = files.households.or(found.households);
                 files.persons = files.persons.or(found.persons);
                 continue;
             }
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
             let slot = match stem {
                 "locations" => &mut files.locations,
                 "households" => &mut files.households,
@@ -79,7 +89,8 @@ impl ImportReport {
     fn reject(&mut self, file: &Path, line: u64, reason: &str) {
         self.rejected_count += 1;
         if self.rejected.len() < KEPT_REJECTIONS {
-            self.rejected.push(format!("{}:{line}: {reason}", file.display()));
+            self.rejected
+                .push(format!("{}:{line}: {reason}", file.display()));
         }
     }
 }
@@ -100,7 +111,8 @@ pub enum ImportError {
 
 /// Reads a location master list written by `spx generate`.
 pub fn read_locations(path: &Path) -> Result<Vec<synth::Location>, ImportError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
     serde_json::from_str(&text).map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))
 }
 
@@ -125,13 +137,17 @@ pub async fn import(
     let mut ordered = places.clone();
     ordered.sort_by_key(|l| l.level);
     report.locations = store
-        .bulk_insert(social::LOCATION_TABLE, ordered.iter().map(social::location_row).collect())
+        .bulk_insert(
+            social::LOCATION_TABLE,
+            ordered.iter().map(social::location_row).collect(),
+        )
         .await?;
     let locations = Locations::new(&places);
 
     let mut households: HashMap<String, synth::Household> = HashMap::new();
     if let Some(path) = &files.households {
-        let rows = synth::read_households(path).map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let rows = synth::read_households(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
         let mut batch = Batch::new(social::HOUSEHOLD_TABLE);
         for row in rows {
             match row {
@@ -149,15 +165,22 @@ pub async fn import(
     }
 
     if let Some(path) = &files.persons {
-        let rows = synth::read_persons(path).map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let rows = synth::read_persons(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
         let mut batch = Batch::new(social::PERSON_TABLE);
         for row in rows {
             match row {
                 Ok((line, person)) => match person.household_id.as_deref() {
                     None => report.skipped_deceased += 1,
                     Some(id) => match households.get(id) {
-                        Some(household) => batch.push(social::person_row(&person, household, &locations)),
-                        None => report.reject(path, line, &format!("household {id} is not in the households file")),
+                        Some(household) => {
+                            batch.push(social::person_row(&person, household, &locations))
+                        }
+                        None => report.reject(
+                            path,
+                            line,
+                            &format!("household {id} is not in the households file"),
+                        ),
                     },
                 },
                 Err(e) => report.reject(path, e.line, &e.message),
@@ -179,7 +202,10 @@ struct Batch {
 
 impl Batch {
     fn new(table: BulkTable) -> Self {
-        Batch { table, rows: Vec::with_capacity(BATCH) }
+        Batch {
+            table,
+            rows: Vec::with_capacity(BATCH),
+        }
     }
 
     fn push(&mut self, row: Row) {
@@ -187,13 +213,19 @@ impl Batch {
     }
 
     async fn flush_if_full(&mut self, store: &dyn Store) -> Result<u64, StoreError> {
-        if self.rows.len() >= BATCH { self.flush(store).await } else { Ok(0) }
+        if self.rows.len() >= BATCH {
+            self.flush(store).await
+        } else {
+            Ok(0)
+        }
     }
 
     async fn flush(&mut self, store: &dyn Store) -> Result<u64, StoreError> {
         if self.rows.is_empty() {
             return Ok(0);
         }
-        store.bulk_insert(self.table, std::mem::take(&mut self.rows)).await
+        store
+            .bulk_insert(self.table, std::mem::take(&mut self.rows))
+            .await
     }
 }

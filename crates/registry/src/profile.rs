@@ -58,9 +58,10 @@ impl Profile {
     /// such as `spdci-extensions-dci:` is ignored).
     pub fn record_type(&self, name: &str) -> Option<&'static RecordType> {
         let bare = name.rsplit(':').next().unwrap_or(name);
-        self.record_types
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(bare) || t.aliases.iter().any(|a| a.eq_ignore_ascii_case(bare)))
+        self.record_types.iter().find(|t| {
+            t.name.eq_ignore_ascii_case(bare)
+                || t.aliases.iter().any(|a| a.eq_ignore_ascii_case(bare))
+        })
     }
 
     /// Whether `reg_type` (bare `Social` or namespaced `ns:org:RegistryType:Social`) names this registry.
@@ -73,7 +74,8 @@ impl Profile {
 impl RecordType {
     /// The attribute an `idtype-value` search with identifier type `id_type` compares.
     pub fn identifier(&self, id_type: &str) -> Option<&Attribute> {
-        let wanted = dci::directory::normalize(dci::directory::IDENTIFIER_TYPE, id_type).unwrap_or(id_type);
+        let wanted =
+            dci::directory::normalize(dci::directory::IDENTIFIER_TYPE, id_type).unwrap_or(id_type);
         self.identifiers
             .iter()
             .find(|(kind, _)| kind.eq_ignore_ascii_case(wanted))

@@ -34,9 +34,18 @@ pub async fn answer(
 ) -> Result<SearchResponseItem, StoreError> {
     let reference_id = item.reference_id.clone().unwrap_or_default();
     let locale = item.locale.clone();
-    let reject = |rejection: Rejection| Ok(SearchResponseItem::rejected(reference_id.clone(), rejection, locale.clone()));
+    let reject = |rejection: Rejection| {
+        Ok(SearchResponseItem::rejected(
+            reference_id.clone(),
+            rejection,
+            locale.clone(),
+        ))
+    };
     if reference_id.trim().is_empty() {
-        return reject(Rejection::new(ReasonCode::ReferenceIdInvalid, "reference_id is required"));
+        return reject(Rejection::new(
+            ReasonCode::ReferenceIdInvalid,
+            "reference_id is required",
+        ));
     }
     if !seen_references.insert(reference_id.clone()) {
         return reject(Rejection::new(
@@ -45,7 +54,10 @@ pub async fn answer(
         ));
     }
     if let Err(e) = Timestamp::parse(item.timestamp.as_deref().unwrap_or_default()) {
-        return reject(Rejection::new(ReasonCode::TimestampInvalid, format!("timestamp: {e}")));
+        return reject(Rejection::new(
+            ReasonCode::TimestampInvalid,
+            format!("timestamp: {e}"),
+        ));
     }
     if let Some(l) = &locale
         && !dci::validate::locale_is_valid(l)
@@ -124,7 +136,10 @@ fn plan(
     }
     let query = criteria.query()?;
     let collection = match &query {
-        Query::Expression { expression, .. } => expression.get("collection").and_then(|c| c.as_str()).map(str::to_string),
+        Query::Expression { expression, .. } => expression
+            .get("collection")
+            .and_then(|c| c.as_str())
+            .map(str::to_string),
         _ => None,
     };
     let asked = criteria
@@ -137,7 +152,10 @@ fn plan(
         None => &profile.record_types[0],
         Some(name) => profile.record_type(name).ok_or_else(|| {
             let known: Vec<&str> = profile.record_types.iter().map(|t| t.name).collect();
-            criteria_invalid(format!("record type '{name}' is not held here (known: {})", known.join(", ")))
+            criteria_invalid(format!(
+                "record type '{name}' is not held here (known: {})",
+                known.join(", ")
+            ))
         })?,
     };
     let schema = &record_type.schema;
@@ -157,7 +175,10 @@ fn plan(
             pair.insert(attribute.name.to_string(), value);
             expr::parse_nosql(&serde_json::Value::Object(pair), schema).map_err(expr_error)?
         }
-        Query::Expression { language, expression } => {
+        Query::Expression {
+            language,
+            expression,
+        } => {
             if language.to_ascii_lowercase().contains("graphql") {
                 return Err(criteria_invalid(format!(
                     "expression language '{language}' is not supported; send a NoSql document or a text expression"
@@ -174,23 +195,38 @@ fn plan(
     let mut order = Vec::new();
     for sort in criteria.sort()? {
         let attribute = schema.attribute(&sort.attribute_name).ok_or_else(|| {
-            Rejection::new(ReasonCode::SortInvalid, format!("cannot sort on unknown attribute '{}'", sort.attribute_name))
+            Rejection::new(
+                ReasonCode::SortInvalid,
+                format!("cannot sort on unknown attribute '{}'", sort.attribute_name),
+            )
         })?;
-        order.push(expr::order_by(attribute, sort.descending).map_err(|e| Rejection::new(ReasonCode::SortInvalid, e.message))?);
+        order.push(
+            expr::order_by(attribute, sort.descending)
+                .map_err(|e| Rejection::new(ReasonCode::SortInvalid, e.message))?,
+        );
     }
     order.push(record_type.key.to_string());
     let (page_size, page_number, implicit_page) = match criteria.pagination()? {
         Some(p) if p.page_size > limits.max_page_size => {
             return Err(Rejection::new(
                 ReasonCode::PaginationInvalid,
-                format!("page_size {} is over this registry's maximum of {}", p.page_size, limits.max_page_size),
+                format!(
+                    "page_size {} is over this registry's maximum of {}",
+                    p.page_size, limits.max_page_size
+                ),
             ));
         }
         Some(p) => (p.page_size, p.page_number, false),
         None => (limits.default_page_size, 1, true),
     };
-    if page_number.checked_mul(page_size).is_none_or(|end| end > i64::from(i32::MAX)) {
-        return Err(Rejection::new(ReasonCode::PaginationInvalid, "page_number is beyond any result"));
+    if page_number
+        .checked_mul(page_size)
+        .is_none_or(|end| end > i64::from(i32::MAX))
+    {
+        return Err(Rejection::new(
+            ReasonCode::PaginationInvalid,
+            "page_number is beyond any result",
+        ));
     }
     Ok(Plan {
         record_type,
@@ -227,16 +263,27 @@ async fn run(store: &dyn Store, plan: &Plan) -> Result<Found, StoreError> {
         (plan.page_number - 1) * plan.page_size
     );
     let page = store
-        .read(vec![Statement::new(page_sql, filter.params.clone(), &columns)])
+        .read(vec![Statement::new(
+            page_sql,
+            filter.params.clone(),
+            &columns,
+        )])
         .await?
         .remove(0);
     // A first page that is not full holds every match: no count query needed.
     let total_count = if plan.page_number == 1 && (page.len() as i64) < plan.page_size {
         page.len() as i64
     } else {
-        let count_sql = format!("SELECT count(*) FROM {} WHERE {}", record_type.from, filter.sql);
+        let count_sql = format!(
+            "SELECT count(*) FROM {} WHERE {}",
+            record_type.from, filter.sql
+        );
         let rows = store
-            .read(vec![Statement::new(count_sql, filter.params.clone(), &[ColumnType::Integer])])
+            .read(vec![Statement::new(
+                count_sql,
+                filter.params.clone(),
+                &[ColumnType::Integer],
+            )])
             .await?;
         match rows.first().and_then(|r| r.first()).and_then(|r| r.first()) {
             Some(Some(SqlValue::Integer(n))) => *n,
@@ -244,10 +291,16 @@ async fn run(store: &dyn Store, plan: &Plan) -> Result<Found, StoreError> {
         }
     };
     let records = match &record_type.members {
-        None => page.into_iter().map(|row| raw(text_cell(&row, 0))).collect(),
+        None => page
+            .into_iter()
+            .map(|row| raw(text_cell(&row, 0)))
+            .collect(),
         Some(members) => assemble_groups(store, members, page).await?,
     };
-    Ok(Found { records, total_count })
+    Ok(Found {
+        records,
+        total_count,
+    })
 }
 
 fn text_cell(row: &[store::Cell], i: usize) -> String {
@@ -258,7 +311,8 @@ fn text_cell(row: &[store::Cell], i: usize) -> String {
 }
 
 fn raw(json: String) -> Box<RawValue> {
-    RawValue::from_string(json).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+    RawValue::from_string(json)
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
 }
 
 /// Places each group's members into its record: the head in `group_head_info`, everyone in
@@ -271,16 +325,33 @@ async fn assemble_groups(
     if page.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=page.len()).map(|i| placeholder(store.dialect(), i)).collect();
-    let ids: Vec<SqlValue> = page.iter().map(|row| SqlValue::Text(text_cell(row, 1))).collect();
-    let sql = format!("{}{}) ORDER BY {}", members.select, placeholders.join(", "), members.order);
+    let placeholders: Vec<String> = (1..=page.len())
+        .map(|i| placeholder(store.dialect(), i))
+        .collect();
+    let ids: Vec<SqlValue> = page
+        .iter()
+        .map(|row| SqlValue::Text(text_cell(row, 1)))
+        .collect();
+    let sql = format!(
+        "{}{}) ORDER BY {}",
+        members.select,
+        placeholders.join(", "),
+        members.order
+    );
     let rows = store
-        .read(vec![Statement::new(sql, ids, &[ColumnType::Text, ColumnType::Text, ColumnType::Text])])
+        .read(vec![Statement::new(
+            sql,
+            ids,
+            &[ColumnType::Text, ColumnType::Text, ColumnType::Text],
+        )])
         .await?
         .remove(0);
     let mut by_group: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for row in rows {
-        by_group.entry(text_cell(&row, 0)).or_default().push((text_cell(&row, 1), text_cell(&row, 2)));
+        by_group
+            .entry(text_cell(&row, 0))
+            .or_default()
+            .push((text_cell(&row, 1), text_cell(&row, 2)));
     }
     Ok(page
         .iter()
@@ -289,7 +360,9 @@ async fn assemble_groups(
             let head = text_cell(row, 2);
             let list = by_group.remove(&text_cell(row, 1)).unwrap_or_default();
             let body = doc.trim_end().strip_suffix('}').unwrap_or(&doc);
-            let mut json = String::with_capacity(doc.len() + list.iter().map(|(_, d)| d.len() + 1).sum::<usize>() * 2);
+            let mut json = String::with_capacity(
+                doc.len() + list.iter().map(|(_, d)| d.len() + 1).sum::<usize>() * 2,
+            );
             json.push_str(body);
             if let Some((_, head_doc)) = list.iter().find(|(id, _)| *id == head) {
                 json.push_str(",\"group_head_info\":");

@@ -14,12 +14,30 @@ use crate::profile::{Members, Profile, RecordType};
 /// Identifier type of a household in this registry (its own; the standard defines none for groups).
 pub const HOUSEHOLD_ID: &str = "HHID";
 
-static SEX: CodeSet = CodeSet { name: "sex", codes: directory::SEX };
-static MARITAL_STATUS: CodeSet = CodeSet { name: "marital status", codes: directory::MARITAL_STATUS };
-static GROUP_TYPE: CodeSet = CodeSet { name: "group type", codes: directory::GROUP_TYPE };
-static EDUCATION_LEVEL: CodeSet = CodeSet { name: "education level", codes: directory::EDUCATION_LEVEL };
-static EMPLOYMENT_STATUS: CodeSet = CodeSet { name: "employment status", codes: directory::EMPLOYMENT_STATUS };
-static RELATIONSHIP: CodeSet = CodeSet { name: "relationship", codes: directory::RELATIONSHIP };
+static SEX: CodeSet = CodeSet {
+    name: "sex",
+    codes: directory::SEX,
+};
+static MARITAL_STATUS: CodeSet = CodeSet {
+    name: "marital status",
+    codes: directory::MARITAL_STATUS,
+};
+static GROUP_TYPE: CodeSet = CodeSet {
+    name: "group type",
+    codes: directory::GROUP_TYPE,
+};
+static EDUCATION_LEVEL: CodeSet = CodeSet {
+    name: "education level",
+    codes: directory::EDUCATION_LEVEL,
+};
+static EMPLOYMENT_STATUS: CodeSet = CodeSet {
+    name: "employment status",
+    codes: directory::EMPLOYMENT_STATUS,
+};
+static RELATIONSHIP: CodeSet = CodeSet {
+    name: "relationship",
+    codes: directory::RELATIONSHIP,
+};
 
 const LOCATION_LEVELS: &[&str] = &["h.region_code", "h.district_code", "h.location_code"];
 
@@ -53,10 +71,18 @@ macro_rules! own_column {
 
 macro_rules! member_column {
     (age $c:expr) => {
-        Column::Exists { from: MEMBER_FROM, link: MEMBER_LINK, inner: &Column::AgeFrom($c) }
+        Column::Exists {
+            from: MEMBER_FROM,
+            link: MEMBER_LINK,
+            inner: &Column::AgeFrom($c),
+        }
     };
     ($c:expr) => {
-        Column::Exists { from: MEMBER_FROM, link: MEMBER_LINK, inner: &Column::Direct($c) }
+        Column::Exists {
+            from: MEMBER_FROM,
+            link: MEMBER_LINK,
+            inner: &Column::Direct($c),
+        }
     };
 }
 
@@ -71,7 +97,12 @@ const fn concat_attributes<const A: usize, const B: usize, const N: usize>(
     b: [Attribute; B],
 ) -> [Attribute; N] {
     assert!(A + B == N);
-    let mut out: [Attribute; N] = [Attribute { name: "", aliases: &[], ty: AttrType::Text, column: Column::Direct("") }; N];
+    let mut out: [Attribute; N] = [Attribute {
+        name: "",
+        aliases: &[],
+        ty: AttrType::Text,
+        column: Column::Direct(""),
+    }; N];
     let mut i = 0;
     while i < A {
         out[i] = a[i];
@@ -86,15 +117,60 @@ const fn concat_attributes<const A: usize, const B: usize, const N: usize>(
 
 /// Attributes of a household, also searchable on its members.
 const HOUSEHOLD_OWN: [Attribute; 9] = [
-    Attribute { name: "household_id", aliases: &["group_id", "hhid", "group_identifier"], ty: AttrType::Text, column: Column::Direct("h.household_id") },
-    Attribute { name: "poverty_score", aliases: &["pmt_score"], ty: AttrType::Float, column: Column::Direct("h.poverty_score") },
-    Attribute { name: "group_size", aliases: &["household_size", "size"], ty: AttrType::Integer, column: Column::Direct("h.group_size") },
-    Attribute { name: "region_code", aliases: &["region", "address.region_code"], ty: AttrType::Text, column: Column::Direct("h.region_code") },
-    Attribute { name: "district_code", aliases: &["district", "sub_region_code", "address.sub_region_code"], ty: AttrType::Text, column: Column::Direct("h.district_code") },
-    Attribute { name: "location_code", aliases: &["sub_county", "locality_code"], ty: AttrType::Text, column: Column::Direct("h.location_code") },
-    Attribute { name: "location", aliases: &["place", "geographical_location"], ty: AttrType::Text, column: Column::AnyOf(LOCATION_LEVELS) },
-    Attribute { name: "group_type", aliases: &[], ty: AttrType::Code(&GROUP_TYPE), column: Column::Direct("h.group_type") },
-    Attribute { name: "registration_date", aliases: &[], ty: AttrType::Date, column: Column::Direct("h.registration_date") },
+    Attribute {
+        name: "household_id",
+        aliases: &["group_id", "hhid", "group_identifier"],
+        ty: AttrType::Text,
+        column: Column::Direct("h.household_id"),
+    },
+    Attribute {
+        name: "poverty_score",
+        aliases: &["pmt_score"],
+        ty: AttrType::Float,
+        column: Column::Direct("h.poverty_score"),
+    },
+    Attribute {
+        name: "group_size",
+        aliases: &["household_size", "size"],
+        ty: AttrType::Integer,
+        column: Column::Direct("h.group_size"),
+    },
+    Attribute {
+        name: "region_code",
+        aliases: &["region", "address.region_code"],
+        ty: AttrType::Text,
+        column: Column::Direct("h.region_code"),
+    },
+    Attribute {
+        name: "district_code",
+        aliases: &["district", "sub_region_code", "address.sub_region_code"],
+        ty: AttrType::Text,
+        column: Column::Direct("h.district_code"),
+    },
+    Attribute {
+        name: "location_code",
+        aliases: &["sub_county", "locality_code"],
+        ty: AttrType::Text,
+        column: Column::Direct("h.location_code"),
+    },
+    Attribute {
+        name: "location",
+        aliases: &["place", "geographical_location"],
+        ty: AttrType::Text,
+        column: Column::AnyOf(LOCATION_LEVELS),
+    },
+    Attribute {
+        name: "group_type",
+        aliases: &[],
+        ty: AttrType::Code(&GROUP_TYPE),
+        column: Column::Direct("h.group_type"),
+    },
+    Attribute {
+        name: "registration_date",
+        aliases: &[],
+        ty: AttrType::Date,
+        column: Column::Direct("h.registration_date"),
+    },
 ];
 
 static GROUP_ATTRIBUTES: [Attribute; 20] = concat_attributes(HOUSEHOLD_OWN, MEMBER_OF_GROUP);
@@ -108,7 +184,10 @@ pub static PROFILE: Profile = Profile {
         RecordType {
             name: dci::records::social::GROUP,
             aliases: &["Household", "HouseHold", "SRGroup"],
-            schema: Schema { entity: "Group", attributes: &GROUP_ATTRIBUTES },
+            schema: Schema {
+                entity: "Group",
+                attributes: &GROUP_ATTRIBUTES,
+            },
             from: "household h",
             key: "h.id",
             doc: "h.doc",
@@ -123,7 +202,10 @@ pub static PROFILE: Profile = Profile {
         RecordType {
             name: dci::records::social::MEMBER,
             aliases: &["Person", "SRPerson", "Individual"],
-            schema: Schema { entity: "Member", attributes: &MEMBER_ATTRIBUTES },
+            schema: Schema {
+                entity: "Member",
+                attributes: &MEMBER_ATTRIBUTES,
+            },
             from: "person p JOIN household h ON h.household_id = p.household_id",
             key: "p.id",
             doc: "p.doc",
@@ -201,7 +283,12 @@ pub struct Locations(HashMap<String, synth::Location>);
 impl Locations {
     /// The list, from the generated hierarchy.
     pub fn new(locations: &[synth::Location]) -> Self {
-        Locations(locations.iter().map(|l| (l.code.clone(), l.clone())).collect())
+        Locations(
+            locations
+                .iter()
+                .map(|l| (l.code.clone(), l.clone()))
+                .collect(),
+        )
     }
 
     fn name(&self, code: &str) -> Option<&str> {
@@ -218,7 +305,12 @@ fn opt_text(s: &Option<String>) -> Option<SqlValue> {
 }
 
 fn ymd(date: time::Date) -> String {
-    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
 }
 
 fn household_address(household: &synth::Household, locations: &Locations) -> Address {
@@ -237,7 +329,11 @@ pub fn household_row(household: &synth::Household, locations: &Locations, update
         group_identifier: vec![Identifier::new(HOUSEHOLD_ID, &household.household_id)],
         group_type: household.group_type.clone(),
         geographical_location: locations.name(&household.location_code).map(|name| {
-            Place::new(&household.location_code, name, Some(&household.district_code))
+            Place::new(
+                &household.location_code,
+                name,
+                Some(&household.district_code),
+            )
         }),
         address: vec![household_address(household, locations)],
         poverty_score: household.poverty_score,
@@ -269,7 +365,11 @@ pub fn household_row(household: &synth::Household, locations: &Locations, update
 }
 
 /// The row (published record included) of a living member of `household`.
-pub fn person_row(person: &synth::Person, household: &synth::Household, locations: &Locations) -> Row {
+pub fn person_row(
+    person: &synth::Person,
+    household: &synth::Household,
+    locations: &Locations,
+) -> Row {
     let member = Member {
         kind: "Member".into(),
         member_identifier: vec![Identifier::new("UIN", &person.uin)],
@@ -291,7 +391,9 @@ pub fn person_row(person: &synth::Person, household: &synth::Household, location
             .iter()
             .map(|relationship| RelatedPerson {
                 relationship_type: relationship.clone(),
-                related_member: PersonRef { identifier: vec![Identifier::new("UIN", &household.head_uin)] },
+                related_member: PersonRef {
+                    identifier: vec![Identifier::new("UIN", &household.head_uin)],
+                },
             })
             .collect(),
         is_disabled: person.is_disabled,
@@ -313,7 +415,9 @@ pub fn person_row(person: &synth::Person, household: &synth::Household, location
         opt_text(&person.education_level),
         opt_text(&person.employment_status),
         Some(SqlValue::Bool(person.is_disabled)),
-        Some(SqlValue::Text(serde_json::to_string(&member).expect("a member always serializes"))),
+        Some(SqlValue::Text(
+            serde_json::to_string(&member).expect("a member always serializes"),
+        )),
     ]
 }
 

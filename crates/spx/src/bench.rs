@@ -50,6 +50,9 @@ pub struct BenchArgs {
 
 const SENDER: &str = "bench.spx.local";
 
+/// Makes the `i`-th request body of a workload.
+type MakeRequest = Arc<dyn Fn(usize) -> Value + Send + Sync>;
+
 /// Runs the benchmark.
 pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
     if args.workload != "search" {
@@ -75,12 +78,20 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
         args.concurrency,
         args.seconds,
         args.unloaded,
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
     let uin_request = {
         let samples = samples.clone();
         let receiver = receiver.clone();
-        move |i: usize| request::search(SENDER, &receiver, request::by_identifier("Member", "UIN", &samples[i % samples.len()]))
+        move |i: usize| {
+            request::search(
+                SENDER,
+                &receiver,
+                request::by_identifier("Member", "UIN", &samples[i % samples.len()]),
+            )
+        }
     };
     let expression_request = {
         let receiver = receiver.clone();
@@ -88,22 +99,49 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
             let region = format!("R{:02}", i % 10 + 1);
             let query = json!({"$and": [{"poverty_score": {"$lte": 30}}, {"region_code": region},
                 {"group_size": {"$gte": 5}}, {"group_size": {"$lte": 7}}]});
-            request::search(SENDER, &receiver, request::by_expression("Group", query, 20))
+            request::search(
+                SENDER,
+                &receiver,
+                request::by_expression("Group", query, 20),
+            )
         }
     };
-    let workloads: Vec<(&str, String, Box<dyn Fn(usize) -> Value + Send + Sync>)> = vec![
-        ("reference: axum JSON echo", format!("http://{echo}/echo"), Box::new(uin_request.clone())),
-        ("sync search by UIN (Member)", registry.clone(), Box::new(uin_request)),
-        ("expression search (Group, page 20, total_count)", registry, Box::new(expression_request)),
+    let workloads: Vec<(&str, String, MakeRequest)> = vec![
+        (
+            "reference: axum JSON echo",
+            format!("http://{echo}/echo"),
+            Arc::new(uin_request.clone()),
+        ),
+        (
+            "sync search by UIN (Member)",
+            registry.clone(),
+            Arc::new(uin_request),
+        ),
+        (
+            "expression search (Group, page 20, total_count)",
+            registry,
+            Arc::new(expression_request),
+        ),
     ];
-    println!("{:<50} {:>10} {:>9} {:>9} {:>9} | {:>9} {:>9}", "workload", "req/s", "p50 ms", "p90 ms", "p99 ms", "idle p50", "idle p99");
+    println!(
+        "{:<50} {:>10} {:>9} {:>9} {:>9} | {:>9} {:>9}",
+        "workload", "req/s", "p50 ms", "p90 ms", "p99 ms", "idle p50", "idle p99"
+    );
     let mut reference = None;
     for (name, url, make) in workloads {
-        let make: Arc<dyn Fn(usize) -> Value + Send + Sync> = Arc::from(make);
         let idle = measure(&url, make.clone(), 1, Duration::ZERO, Some(args.unloaded)).await?;
-        let loaded = measure(&url, make, args.concurrency, Duration::from_secs(args.seconds), None).await?;
+        let loaded = measure(
+            &url,
+            make,
+            args.concurrency,
+            Duration::from_secs(args.seconds),
+            None,
+        )
+        .await?;
         let throughput = loaded.throughput();
-        let ratio = reference.map(|r: f64| format!(" ({:.0}% of echo)", 100.0 * throughput / r)).unwrap_or_default();
+        let ratio = reference
+            .map(|r: f64| format!(" ({:.0}% of echo)", 100.0 * throughput / r))
+            .unwrap_or_default();
         reference.get_or_insert(throughput);
         println!(
             "{:<50} {:>10.0} {:>9.2} {:>9.2} {:>9.2} | {:>9.2} {:>9.2}{ratio}",
@@ -123,7 +161,11 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
 async fn load_population(args: &BenchArgs, running: &service::Running) -> Result<()> {
     let store = running.registry.store.as_ref();
     let count = store
-        .read(vec![Statement::new("SELECT count(*) FROM person", vec![], &[ColumnType::Integer])])
+        .read(vec![Statement::new(
+            "SELECT count(*) FROM person",
+            vec![],
+            &[ColumnType::Integer],
+        )])
         .await?;
     let have = match count[0].first().and_then(|row| row.first()) {
         Some(Some(SqlValue::Integer(n))) => *n as usize,
@@ -134,17 +176,38 @@ async fn load_population(args: &BenchArgs, running: &service::Running) -> Result
         return Ok(());
     }
     if have != 0 {
-        bail!("{} holds {have} people, not {}: use another --data-dir or an empty database", running.store, args.people);
+        bail!(
+            "{} holds {have} people, not {}: use another --data-dir or an empty database",
+            running.store,
+            args.people
+        );
     }
     let started = Instant::now();
     let today = time::OffsetDateTime::now_utc().date();
-    let population = synth::generate(&synth::Config { people: args.people, seed: args.seed, today });
-    let files = synth::write(&population, &args.data_dir.join("population"), synth::Format::Csv)?;
+    let population = synth::generate(&synth::Config {
+        people: args.people,
+        seed: args.seed,
+        today,
+    });
+    let files = synth::write(
+        &population,
+        &args.data_dir.join("population"),
+        synth::Format::Csv,
+    )?;
     drop(population);
-    println!("generated {} people in {:.1} s", args.people, started.elapsed().as_secs_f64());
+    println!(
+        "generated {} people in {:.1} s",
+        args.people,
+        started.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
-    let report =
-        registry::import::import("social", store, &registry::import::ImportFiles::classify(&files)?, &|_, _| {}).await?;
+    let report = registry::import::import(
+        "social",
+        store,
+        &registry::import::ImportFiles::classify(&files)?,
+        &|_, _| {},
+    )
+    .await?;
     println!(
         "imported {} households and {} members in {:.1} s",
         report.households,
@@ -179,7 +242,10 @@ async fn sample_uins(running: &service::Running) -> Result<Vec<String>> {
 
 /// The reference: axum parsing a JSON body and answering it back, nothing else.
 async fn start_echo() -> Result<std::net::SocketAddr> {
-    let app = Router::new().route("/echo", post(|axum::Json(body): axum::Json<Value>| async move { axum::Json(body) }));
+    let app = Router::new().route(
+        "/echo",
+        post(|axum::Json(body): axum::Json<Value>| async move { axum::Json(body) }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -208,18 +274,21 @@ impl Measured {
 /// Sends requests from `concurrency` connections, for `duration` or until `count` requests.
 async fn measure(
     url: &str,
-    make: Arc<dyn Fn(usize) -> Value + Send + Sync>,
+    make: MakeRequest,
     concurrency: usize,
     duration: Duration,
     count: Option<usize>,
 ) -> Result<Measured> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, make, next) = (client.clone(), url.to_string(), make.clone(), next.clone());
+        let (client, url, make, next) =
+            (client.clone(), url.to_string(), make.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -254,5 +323,8 @@ async fn measure(
     }
     let elapsed = started.elapsed();
     latencies_ms.sort_by(f64::total_cmp);
-    Ok(Measured { latencies_ms, elapsed })
+    Ok(Measured {
+        latencies_ms,
+        elapsed,
+    })
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 /// Every setting of a service. `spx.toml` at the repository root documents each one.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Who the service is and where it listens and keeps data.
@@ -106,33 +106,42 @@ impl Default for Postgres {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config { service: Service::default(), limits: Limits::default(), sqlite: Sqlite::default(), postgres: Postgres::default() }
-    }
-}
-
 const ENV_PREFIX: &str = "SPX__";
 
 impl Config {
     /// Loads the configuration: defaults, then `file` (or `./spx.toml` if it exists), then
     /// `SPX__…` variables from `env`.
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
         let defaults = toml::Value::try_from(Config::default()).context("default configuration")?;
         let mut merged = defaults.clone();
-        let path = file.map(Path::to_path_buf).or_else(|| Some(PathBuf::from("spx.toml")).filter(|p| p.exists()));
+        let path = file
+            .map(Path::to_path_buf)
+            .or_else(|| Some(PathBuf::from("spx.toml")).filter(|p| p.exists()));
         if let Some(path) = &path {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let from_file: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let from_file: toml::Value = toml::from_str(&text)
+                .with_context(|| format!("{} is not valid TOML", path.display()))?;
             overlay(&mut merged, from_file);
         }
         for (name, value) in env {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let keys: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
-            set_from_env(&mut merged, &defaults, &keys, &value).with_context(|| format!("environment variable {name}"))?;
+            set_from_env(&mut merged, &defaults, &keys, &value)
+                .with_context(|| format!("environment variable {name}"))?;
         }
         let config: Config = merged.try_into().map_err(|e: toml::de::Error| {
-            anyhow!("configuration{}: {}", path.map(|p| format!(" ({})", p.display())).unwrap_or_default(), e.message())
+            anyhow!(
+                "configuration{}: {}",
+                path.map(|p| format!(" ({})", p.display()))
+                    .unwrap_or_default(),
+                e.message()
+            )
         })?;
         Ok(config)
     }
@@ -148,32 +157,47 @@ impl Config {
             bail!("limits.max_page_size and limits.default_page_size must be at least 1");
         }
         if l.default_page_size > l.max_page_size {
-            bail!("limits.default_page_size ({}) cannot exceed limits.max_page_size ({})", l.default_page_size, l.max_page_size);
+            bail!(
+                "limits.default_page_size ({}) cannot exceed limits.max_page_size ({})",
+                l.default_page_size,
+                l.max_page_size
+            );
         }
         if l.max_body_bytes < 1024 {
-            bail!("limits.max_body_bytes ({}) is too small for any DCI envelope; use at least 1024", l.max_body_bytes);
+            bail!(
+                "limits.max_body_bytes ({}) is too small for any DCI envelope; use at least 1024",
+                l.max_body_bytes
+            );
         }
         if self.sqlite.readers == 0 || self.postgres.pool_size == 0 {
             bail!("sqlite.readers and postgres.pool_size must be at least 1");
         }
         let url = &self.service.database_url;
-        if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            bail!("service.database_url must start with postgres:// (or be empty for the embedded store), not '{url}'");
+        if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!(
+                "service.database_url must start with postgres:// (or be empty for the embedded store), not '{url}'"
+            );
         }
         Ok(())
     }
 
     /// The address to listen on.
     pub fn listen_addr(&self) -> Result<SocketAddr> {
-        self.service
-            .listen
-            .parse()
-            .map_err(|_| anyhow!("service.listen '{}' is not an address:port such as 127.0.0.1:8080", self.service.listen))
+        self.service.listen.parse().map_err(|_| {
+            anyhow!(
+                "service.listen '{}' is not an address:port such as 127.0.0.1:8080",
+                self.service.listen
+            )
+        })
     }
 
     /// The participant id of the service serving `role`.
     pub fn service_id(&self, role: &str) -> String {
-        if self.service.id.is_empty() { format!("{role}.spx.local") } else { self.service.id.clone() }
+        if self.service.id.is_empty() {
+            format!("{role}.spx.local")
+        } else {
+            self.service.id.clone()
+        }
     }
 
     /// Where the store of `role` lives.
@@ -223,11 +247,18 @@ fn overlay(base: &mut toml::Value, top: toml::Value) {
 }
 
 /// Sets `keys` in `merged` to `value`, typed like the same setting in `defaults`.
-fn set_from_env(merged: &mut toml::Value, defaults: &toml::Value, keys: &[String], value: &str) -> Result<()> {
+fn set_from_env(
+    merged: &mut toml::Value,
+    defaults: &toml::Value,
+    keys: &[String],
+    value: &str,
+) -> Result<()> {
     let mut default = defaults;
     let mut target = merged;
     for key in keys {
-        default = default.get(key).ok_or_else(|| anyhow!("'{}' is not a setting", keys.join(".")))?;
+        default = default
+            .get(key)
+            .ok_or_else(|| anyhow!("'{}' is not a setting", keys.join(".")))?;
         target = target
             .as_table_mut()
             .ok_or_else(|| anyhow!("'{}' is not a setting", keys.join(".")))?
@@ -237,10 +268,23 @@ fn set_from_env(merged: &mut toml::Value, defaults: &toml::Value, keys: &[String
     *target = match default {
         toml::Value::String(_) => toml::Value::String(value.to_string()),
         toml::Value::Integer(_) => toml::Value::Integer(
-            value.trim().parse().map_err(|_| anyhow!("'{value}' is not a whole number"))?,
+            value
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("'{value}' is not a whole number"))?,
         ),
-        toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().map_err(|_| anyhow!("'{value}' is not true or false"))?),
-        toml::Value::Float(_) => toml::Value::Float(value.trim().parse().map_err(|_| anyhow!("'{value}' is not a number"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            value
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("'{value}' is not true or false"))?,
+        ),
+        toml::Value::Float(_) => toml::Value::Float(
+            value
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("'{value}' is not a number"))?,
+        ),
         _ => bail!("'{}' is a section, not a setting", keys.join(".")),
     };
     Ok(())
@@ -251,7 +295,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -259,8 +306,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("spx-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("spx.toml");
-        std::fs::write(&file, "[service]\nlisten = \"127.0.0.1:9000\"\n[limits]\nmax_batch_size = 50\n").unwrap();
-        let config = Config::load(Some(&file), env(&[("SPX__LIMITS__MAX_BATCH_SIZE", "7"), ("OTHER", "x")])).unwrap();
+        std::fs::write(
+            &file,
+            "[service]\nlisten = \"127.0.0.1:9000\"\n[limits]\nmax_batch_size = 50\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            env(&[("SPX__LIMITS__MAX_BATCH_SIZE", "7"), ("OTHER", "x")]),
+        )
+        .unwrap();
         assert_eq!(config.service.listen, "127.0.0.1:9000");
         assert_eq!(config.limits.max_batch_size, 7);
         assert_eq!(config.limits.max_page_size, Limits::default().max_page_size);
@@ -269,15 +324,31 @@ mod tests {
     #[test]
     fn mistakes_are_named() {
         let unknown = Config::load(None, env(&[("SPX__LIMITS__MAX_BATCH", "7")])).unwrap_err();
-        assert!(format!("{unknown:#}").contains("SPX__LIMITS__MAX_BATCH"), "{unknown:#}");
-        let not_a_number = Config::load(None, env(&[("SPX__LIMITS__MAX_BATCH_SIZE", "many")])).unwrap_err();
+        assert!(
+            format!("{unknown:#}").contains("SPX__LIMITS__MAX_BATCH"),
+            "{unknown:#}"
+        );
+        let not_a_number =
+            Config::load(None, env(&[("SPX__LIMITS__MAX_BATCH_SIZE", "many")])).unwrap_err();
         assert!(format!("{not_a_number:#}").contains("not a whole number"));
         let mut config = Config::default();
         config.limits.default_page_size = 5000;
-        assert!(config.validate().unwrap_err().to_string().contains("default_page_size"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("default_page_size")
+        );
         config = Config::default();
         config.service.database_url = "mysql://x".into();
-        assert!(config.validate().unwrap_err().to_string().contains("postgres://"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("postgres://")
+        );
         config = Config::default();
         config.service.listen = "localhost".into();
         assert!(config.validate().is_err());

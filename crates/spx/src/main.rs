@@ -113,24 +113,31 @@ fn load_config(cli_config: Option<&PathBuf>, flags: &ServiceFlags) -> Result<Con
 fn check_role(role: &str) -> Result<&'static registry::Profile> {
     match registry::profile(role) {
         Some(profile) => Ok(profile),
-        None => bail!("unknown role '{role}'; this spx serves: {}", registry::roles().join(", ")),
+        None => bail!(
+            "unknown role '{role}'; this spx serves: {}",
+            registry::roles().join(", ")
+        ),
     }
 }
 
 fn parse_date(text: &str) -> Result<time::Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, format).map_err(|_| anyhow::anyhow!("'{text}' is not a date (YYYY-MM-DD)"))
+    time::Date::parse(text, format)
+        .map_err(|_| anyhow::anyhow!("'{text}' is not a date (YYYY-MM-DD)"))
 }
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SPX_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("SPX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(cli))
 }
 
@@ -140,7 +147,10 @@ async fn run(cli: Cli) -> Result<()> {
             let profile = check_role(&role)?;
             let config = load_config(cli.config.as_ref(), &service)?;
             let running = service::start(profile, &config).await?;
-            println!("spx: {} registry on http://{} ({})", role, running.addr, running.store);
+            println!(
+                "spx: {} registry on http://{} ({})",
+                role, running.addr, running.store
+            );
             service::wait_for_shutdown().await;
             Ok(())
         }
@@ -148,7 +158,13 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_ref(), &ServiceFlags::default())?;
             sandbox::run(args, config).await
         }
-        Command::Generate { people, seed, out, format, today } => {
+        Command::Generate {
+            people,
+            seed,
+            out,
+            format,
+            today,
+        } => {
             let format = match format.as_str() {
                 "csv" => synth::Format::Csv,
                 "jsonl" => synth::Format::JsonLines,
@@ -159,7 +175,11 @@ async fn run(cli: Cli) -> Result<()> {
                 None => time::OffsetDateTime::now_utc().date(),
             };
             let started = std::time::Instant::now();
-            let population = synth::generate(&synth::Config { people, seed, today });
+            let population = synth::generate(&synth::Config {
+                people,
+                seed,
+                today,
+            });
             let paths = synth::write(&population, &out, format)?;
             println!(
                 "generated {} households, {} persons ({} living) with seed {seed} in {:.2} s:",
@@ -173,13 +193,18 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Import { role, service, files } => {
+        Command::Import {
+            role,
+            service,
+            files,
+        } => {
             let profile = check_role(&role)?;
             let config = load_config(cli.config.as_ref(), &service)?;
             let store = store::open(&config.store(&role), profile.migrations).await?;
             let files = registry::import::ImportFiles::classify(&files)?;
             let started = std::time::Instant::now();
-            let report = registry::import::import(&role, store.as_ref(), &files, &|_, _| {}).await?;
+            let report =
+                registry::import::import(&role, store.as_ref(), &files, &|_, _| {}).await?;
             println!(
                 "imported into {}: {} locations, {} households, {} persons in {:.1} s ({} deceased persons skipped, {} rows rejected)",
                 store.describe(),
@@ -194,7 +219,10 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("  rejected {line}");
             }
             if report.rejected_count > report.rejected.len() as u64 {
-                println!("  ... and {} more", report.rejected_count - report.rejected.len() as u64);
+                println!(
+                    "  ... and {} more",
+                    report.rejected_count - report.rejected.len() as u64
+                );
             }
             Ok(())
         }

@@ -66,11 +66,19 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         prepare(&args, &config, today).await?;
         std::fs::write(&marker_path, serde_json::to_string_pretty(&marker)?)?;
     } else {
-        println!("[sandbox] reusing the population in {} (seed {}, {} people)", args.data_dir.display(), args.seed, args.people);
+        println!(
+            "[sandbox] reusing the population in {} (seed {}, {} people)",
+            args.data_dir.display(),
+            args.seed,
+            args.people
+        );
     }
     let running = service::start(profile, &config).await?;
     let base = format!("http://{}", running.addr);
-    println!("[sandbox] social registry: {base}/registry/sync/search ({})", running.store);
+    println!(
+        "[sandbox] social registry: {base}/registry/sync/search ({})",
+        running.store
+    );
     demonstrate(&base, &config).await?;
     if args.exit {
         return Ok(());
@@ -83,13 +91,20 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
 /// Generates the population, writes its files and loads them into a fresh store.
 async fn prepare(args: &SandboxArgs, config: &Config, today: time::Date) -> Result<()> {
     let profile = &registry::social::PROFILE;
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     remove_sqlite(&config.store(profile.role).sqlite_path)?;
     if !config.service.database_url.is_empty() {
-        anyhow::bail!("the sandbox loads a fresh population and needs an empty store: use the embedded store, or point service.database_url at an empty database and import with `spx import`");
+        anyhow::bail!(
+            "the sandbox loads a fresh population and needs an empty store: use the embedded store, or point service.database_url at an empty database and import with `spx import`"
+        );
     }
     let started = Instant::now();
-    let population = synth::generate(&synth::Config { people: args.people, seed: args.seed, today });
+    let population = synth::generate(&synth::Config {
+        people: args.people,
+        seed: args.seed,
+        today,
+    });
     let files = args.data_dir.join("population");
     let paths = synth::write(&population, &files, synth::Format::Csv)?;
     println!(
@@ -122,7 +137,8 @@ fn remove_sqlite(path: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let file = PathBuf::from(format!("{}{suffix}", path.display()));
         if file.exists() {
-            std::fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
+            std::fs::remove_file(&file)
+                .with_context(|| format!("cannot remove {}", file.display()))?;
         }
     }
     Ok(())
@@ -145,16 +161,32 @@ async fn demonstrate(base: &str, config: &Config) -> Result<()> {
         }
     };
     let poorest = json!({"$and": [{"poverty_score": {"$lte": 20}}, {"group_size": {"$gte": 5}}, {"group_size": {"$lte": 7}}]});
-    let (status, body, took) = post(request::search(SENDER, &receiver, request::by_expression("Group", poorest, 1))).await?;
+    let (status, body, took) = post(request::search(
+        SENDER,
+        &receiver,
+        request::by_expression("Group", poorest, 1),
+    ))
+    .await?;
     let item = &body["message"]["search_response"][0];
-    let total = item["pagination"]["total_count"].as_i64().unwrap_or_default();
+    let total = item["pagination"]["total_count"]
+        .as_i64()
+        .unwrap_or_default();
     let uin = item["data"]["reg_records"][0]["group_head_info"]["member_identifier"][0]["identifier_value"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    println!("[sandbox] expression search poverty_score <= 20, household size 5-7: HTTP {status}, {total} households, {:.1} ms", ms(took));
-    let (status, body, took) = post(request::search(SENDER, &receiver, request::by_identifier("Member", "UIN", &uin))).await?;
-    let person = &body["message"]["search_response"][0]["data"]["reg_records"][0]["demographic_info"];
+    println!(
+        "[sandbox] expression search poverty_score <= 20, household size 5-7: HTTP {status}, {total} households, {:.1} ms",
+        ms(took)
+    );
+    let (status, body, took) = post(request::search(
+        SENDER,
+        &receiver,
+        request::by_identifier("Member", "UIN", &uin),
+    ))
+    .await?;
+    let person =
+        &body["message"]["search_response"][0]["data"]["reg_records"][0]["demographic_info"];
     println!(
         "[sandbox] identifier search UIN {uin}: HTTP {status}, {} {} born {}, {:.1} ms",
         person["name"]["given_name"].as_str().unwrap_or("?"),
@@ -173,7 +205,11 @@ async fn demonstrate(base: &str, config: &Config) -> Result<()> {
         body["message"]["search_response"][0]["pagination"]["total_count"],
         ms(took)
     );
-    let mut bad = request::search(SENDER, &receiver, request::by_identifier("Member", "UIN", &uin));
+    let mut bad = request::search(
+        SENDER,
+        &receiver,
+        request::by_identifier("Member", "UIN", &uin),
+    );
     bad["header"]["message_ts"] = json!("yesterday");
     let (status, body, _) = post(bad).await?;
     println!(

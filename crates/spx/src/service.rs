@@ -23,7 +23,11 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
     let store = store::open(&config.store(profile.role), profile.migrations)
         .await
         .with_context(|| format!("opening the {} registry's store", profile.role))?;
-    let registry = Arc::new(Registry { profile, store, config: config.registry(profile.role) });
+    let registry = Arc::new(Registry {
+        profile,
+        store,
+        config: config.registry(profile.role),
+    });
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await
         .with_context(|| format!("cannot listen on {}", config.service.listen))?;
@@ -34,7 +38,11 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(Running { addr, store: registry.store.describe(), registry })
+    Ok(Running {
+        addr,
+        store: registry.store.describe(),
+        registry,
+    })
 }
 
 /// Waits for Ctrl-C or SIGTERM.
@@ -42,7 +50,8 @@ pub async fn wait_for_shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -56,7 +56,11 @@ pub struct Statement {
 impl Statement {
     /// A statement returning `columns`.
     pub fn new(sql: impl Into<String>, params: Vec<SqlValue>, columns: &[ColumnType]) -> Self {
-        Statement { sql: sql.into(), params, columns: columns.to_vec() }
+        Statement {
+            sql: sql.into(),
+            params,
+            columns: columns.to_vec(),
+        }
     }
 }
 
@@ -137,14 +141,26 @@ pub struct StoreConfig {
 /// Opens the store `config` names and applies `migrations`.
 pub async fn open(config: &StoreConfig, migrations: &[Migration]) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match config.database_url.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) => Arc::new(postgres::PostgresStore::connect(url, config.postgres_pool_size).await?),
+        Some(url) => {
+            Arc::new(postgres::PostgresStore::connect(url, config.postgres_pool_size).await?)
+        }
         None => {
-            if let Some(dir) = config.sqlite_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = config
+                .sqlite_path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Config(format!("cannot create data directory {}: {e}", dir.display()))
+                    StoreError::Config(format!(
+                        "cannot create data directory {}: {e}",
+                        dir.display()
+                    ))
                 })?;
             }
-            Arc::new(sqlite::SqliteStore::open(Path::new(&config.sqlite_path), config.sqlite_readers)?)
+            Arc::new(sqlite::SqliteStore::open(
+                Path::new(&config.sqlite_path),
+                config.sqlite_readers,
+            )?)
         }
     };
     store.migrate(migrations).await?;

@@ -70,8 +70,18 @@ mod tests {
     use super::*;
 
     const M: [Migration; 2] = [
-        Migration { version: 1, name: "one", sqlite: "A", postgres: "A" },
-        Migration { version: 2, name: "two", sqlite: "B", postgres: "B" },
+        Migration {
+            version: 1,
+            name: "one",
+            sqlite: "A",
+            postgres: "A",
+        },
+        Migration {
+            version: 2,
+            name: "two",
+            sqlite: "B",
+            postgres: "B",
+        },
     ];
 
     #[test]
@@ -79,7 +89,10 @@ mod tests {
         let todo = pending(&M, &[(1, Migration::checksum("A"))], |m| m.sqlite).unwrap();
         assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), vec![2]);
         let todo = pending(&[M[1], M[0]], &[], |m| m.sqlite).unwrap();
-        assert_eq!(todo.iter().map(|m| m.version).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            todo.iter().map(|m| m.version).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
     }
 
     #[test]

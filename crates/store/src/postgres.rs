@@ -7,7 +7,9 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row as PgRow};
 
 use crate::migrate::{self, Migration};
-use crate::{BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError};
+use crate::{
+    BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError,
+};
 
 /// PostgreSQL behind the [`Store`] trait.
 pub struct PostgresStore {
@@ -34,7 +36,13 @@ impl PostgresStore {
                 .unwrap_or_default(),
             config.get_dbname().unwrap_or("")
         );
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .build()
@@ -45,7 +53,10 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Pool(e.to_string()))
     }
 }
 
@@ -114,7 +125,8 @@ impl Store for PostgresStore {
     async fn migrate(&self, migrations: &[Migration]) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
         tx.batch_execute(migrate::CREATE_TABLE).await?;
         let applied: Vec<(i64, i64)> = tx
             .query("SELECT version, checksum FROM schema_migrations", &[])
@@ -151,7 +163,11 @@ impl Store for PostgresStore {
             let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
             let prepared = tx.prepare_cached(&statement.sql).await?;
             let rows = tx.query(&prepared, &params).await?;
-            out.push(rows.iter().map(|r| decode(r, &statement.columns)).collect::<Result<Vec<Row>>>()?);
+            out.push(
+                rows.iter()
+                    .map(|r| decode(r, &statement.columns))
+                    .collect::<Result<Vec<Row>>>()?,
+            );
         }
         tx.commit().await?;
         Ok(out)
@@ -176,7 +192,11 @@ impl Store for PostgresStore {
         let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
         let types: Vec<Type> = table.columns.iter().map(|(_, ty)| pg_type(*ty)).collect();
         let sink = tx
-            .copy_in(&format!("COPY {} ({}) FROM STDIN BINARY", table.table, names.join(", ")))
+            .copy_in(&format!(
+                "COPY {} ({}) FROM STDIN BINARY",
+                table.table,
+                names.join(", ")
+            ))
             .await?;
         let writer = BinaryCopyInWriter::new(sink, &types);
         pin_mut!(writer);

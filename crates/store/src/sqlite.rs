@@ -11,7 +11,9 @@ use time::macros::format_description;
 use tokio::sync::Semaphore;
 
 use crate::migrate::{self, Migration};
-use crate::{BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError};
+use crate::{
+    BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError,
+};
 
 /// SQLite behind the [`Store`] trait.
 pub struct SqliteStore {
@@ -43,7 +45,9 @@ impl SqliteStore {
         for _ in 0..readers {
             let reader = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
             )?;
             reader.execute_batch(
                 "PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA query_only = ON;",
@@ -64,7 +68,9 @@ impl SqliteStore {
     ) -> Result<T> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
+            let mut conn = writer
+                .lock()
+                .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
             work(&mut conn)
         })
         .await
@@ -102,17 +108,22 @@ impl ToSql for CellParam<'_> {
 }
 
 fn format_date(date: Date) -> String {
-    date.format(DATE_FORMAT).expect("a calendar date always formats")
+    date.format(DATE_FORMAT)
+        .expect("a calendar date always formats")
 }
 
 fn decode(value: ValueRef<'_>, ty: ColumnType) -> Result<Cell> {
     let wrong = |what: &str| StoreError::Decode(format!("expected {ty:?}, found {what}"));
     Ok(match (value, ty) {
         (ValueRef::Null, _) => None,
-        (ValueRef::Text(t), ColumnType::Text) => Some(SqlValue::Text(String::from_utf8_lossy(t).into_owned())),
+        (ValueRef::Text(t), ColumnType::Text) => {
+            Some(SqlValue::Text(String::from_utf8_lossy(t).into_owned()))
+        }
         (ValueRef::Text(t), ColumnType::Date) => {
             let text = std::str::from_utf8(t).map_err(|_| wrong("non-UTF-8 text"))?;
-            Some(SqlValue::Date(Date::parse(text, DATE_FORMAT).map_err(|_| wrong(text))?))
+            Some(SqlValue::Date(
+                Date::parse(text, DATE_FORMAT).map_err(|_| wrong(text))?,
+            ))
         }
         (ValueRef::Integer(i), ColumnType::Integer) => Some(SqlValue::Integer(i)),
         (ValueRef::Integer(i), ColumnType::Bool) => Some(SqlValue::Bool(i != 0)),
@@ -192,7 +203,8 @@ impl Store for SqliteStore {
                 }
                 // Several statements share one snapshot.
                 conn.execute_batch("BEGIN")?;
-                let result: Result<Vec<Vec<Row>>> = statements.iter().map(|s| run_query(&conn, s)).collect();
+                let result: Result<Vec<Vec<Row>>> =
+                    statements.iter().map(|s| run_query(&conn, s)).collect();
                 conn.execute_batch("COMMIT")?;
                 result
             })();

@@ -27,7 +27,7 @@
 //!
 //! Everything comes from one `ChaCha8Rng` stream seeded from [`Config::seed`] and dates are
 //! relative to [`Config::today`], so the same configuration always gives the same population and
-//! byte-identical files from [`write`]. [`read_households`] and [`read_persons`] stream those
+//! byte-identical files from [`write()`]. [`read_households`] and [`read_persons`] stream those
 //! files back, validating every row.
 
 mod codes;
@@ -41,18 +41,19 @@ use serde::{Deserialize, Serialize};
 pub use codes::{
     EDUCATION_LEVELS, EMPLOYMENT_STATUSES, GROUP_TYPES, MARITAL_STATUSES, RELATIONSHIPS, SEXES,
 };
-pub use generate::generate;
+pub use generate::{MAX_PEOPLE, generate};
 pub use io::{Format, ReadError, read_households, read_persons, write};
 pub use uin::uin_is_valid;
 
 /// What to generate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// Number of living persons in households.
     pub people: usize,
     /// Seed of the random stream: the same config always yields the same population.
     pub seed: u64,
     /// The reference date: ages, death dates and registration dates are relative to it.
+    #[serde(with = "io::date")]
     pub today: time::Date,
 }
 

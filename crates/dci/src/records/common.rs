@@ -18,7 +18,10 @@ pub struct Identifier {
 impl Identifier {
     /// An identifier of type `kind` with `value`.
     pub fn new(kind: &str, value: &str) -> Self {
-        Identifier { identifier_type: kind.to_string(), identifier_value: value.to_string() }
+        Identifier {
+            identifier_type: kind.to_string(),
+            identifier_value: value.to_string(),
+        }
     }
 }
 
@@ -26,22 +29,50 @@ impl Identifier {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Name {
     /// Family name (`sur_name` in the OpenAPI examples, `last_name` in samples).
-    #[serde(default, deserialize_with = "lenient::string", alias = "sur_name", alias = "last_name", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        alias = "sur_name",
+        alias = "last_name",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub surname: Option<String>,
     /// Given name (`first_name` in samples).
-    #[serde(default, deserialize_with = "lenient::string", alias = "first_name", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        alias = "first_name",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub given_name: Option<String>,
     /// Second or middle name.
-    #[serde(default, deserialize_with = "lenient::string", alias = "middle_name", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        alias = "middle_name",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub second_name: Option<String>,
     /// Maiden name.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub maiden_name: Option<String>,
     /// Honorific prefix.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prefix: Option<String>,
     /// Honorific suffix.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub suffix: Option<String>,
 }
 
@@ -49,25 +80,55 @@ pub struct Name {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Address {
     /// First address line.
-    #[serde(default, deserialize_with = "lenient::string", alias = "address_line1", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        alias = "address_line1",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub address_line_1: Option<String>,
     /// Second address line.
-    #[serde(default, deserialize_with = "lenient::string", alias = "address_line2", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        alias = "address_line2",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub address_line_2: Option<String>,
     /// Locality (village, town, sub-county) name.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub locality: Option<String>,
     /// Code of the place below the region (district) in the location master list.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sub_region_code: Option<String>,
     /// Region code in the location master list.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub region_code: Option<String>,
     /// Postal code.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub postal_code: Option<String>,
     /// ISO 3166 country code.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub country_code: Option<String>,
 }
 
@@ -78,7 +139,11 @@ pub struct Place {
     #[serde(rename = "@type", default = "place_type")]
     pub kind: String,
     /// The place's code in the location master list.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub identifier: Option<String>,
     /// The place's name.
     pub name: String,

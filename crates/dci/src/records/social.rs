@@ -58,19 +58,34 @@ pub struct Group {
     #[serde(deserialize_with = "lenient::decimal")]
     pub poverty_score: f64,
     /// How the score was computed (e.g. `pmt`).
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub poverty_score_type: Option<String>,
     /// Number of members (`"4"` accepted).
-    #[serde(alias = "household_size", deserialize_with = "lenient::required_integer")]
+    #[serde(
+        alias = "household_size",
+        deserialize_with = "lenient::required_integer"
+    )]
     pub group_size: i64,
     /// The head of the group (a member, or a bare person as samples send it).
-    #[serde(default, deserialize_with = "lenient::optional", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub group_head_info: Option<Box<Member>>,
     /// Every member, the head included.
     #[serde(default, deserialize_with = "lenient::list")]
     pub member_list: Vec<Member>,
     /// When the group was registered (`YYYY-MM-DD`).
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registration_date: Option<String>,
     /// When the record last changed.
     #[serde(
@@ -104,42 +119,71 @@ pub struct Member {
     #[serde(default, deserialize_with = "lenient::boolean")]
     pub is_disabled: bool,
     /// MaritalStatusEnum code (labels such as `Widow`, `Single`, `married` accepted).
-    #[serde(default, deserialize_with = "lenient::marital_status", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::marital_status",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub marital_status: Option<String>,
     /// EmploymentStatusEnum code.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub employment_status: Option<String>,
     /// EducationCodeEnum (ISCED) code.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub education_level: Option<String>,
     /// Code of the member's group (household), for Member results.
-    #[serde(default, deserialize_with = "lenient::optional", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub group_identifier: Option<Identifier>,
     /// When the member was registered.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub registration_date: Option<String>,
 }
 
 /// Keys samples wrap a member in.
 const MEMBER_WRAPPERS: &[&str] = &["household_member", "member", "person"];
 /// Keys that show an object is a person rather than a member.
-const PERSON_KEYS: &[&str] = &["name", "sex", "gender", "birth_date", "birthdate", "date_of_birth"];
+const PERSON_KEYS: &[&str] = &[
+    "name",
+    "sex",
+    "gender",
+    "birth_date",
+    "birthdate",
+    "date_of_birth",
+];
 
 /// Replaces `map` by the object under one of `wrappers`, when `map` has none of `own_keys`;
 /// the wrapper's siblings are kept where the inner object lacks them.
-fn unwrap(map: Map<String, Value>, own_keys: &[&str], wrappers: &[&str]) -> Map<String, Value> {
+fn unwrap(mut map: Map<String, Value>, own_keys: &[&str], wrappers: &[&str]) -> Map<String, Value> {
     if own_keys.iter().any(|key| map.contains_key(*key)) {
         return map;
     }
-    let Some(wrapper) = wrappers.iter().find(|key| map.get(**key).is_some_and(Value::is_object)) else {
-        return map;
-    };
-    let mut outer = map;
-    let Some(Value::Object(mut inner)) = outer.remove(*wrapper) else { unreachable!("checked above") };
-    for (key, value) in outer {
-        inner.entry(key).or_insert(value);
+    for wrapper in wrappers {
+        if let Some(Value::Object(_)) = map.get(*wrapper)
+            && let Some(Value::Object(mut inner)) = map.remove(*wrapper)
+        {
+            for (key, value) in map {
+                inner.entry(key).or_insert(value);
+            }
+            return unwrap(inner, own_keys, wrappers);
+        }
     }
-    unwrap(inner, own_keys, wrappers)
+    map
 }
 
 impl Serialize for Member {
@@ -153,8 +197,14 @@ impl<'de> Deserialize<'de> for Member {
         let Value::Object(map) = Value::deserialize(deserializer)? else {
             return Err(serde::de::Error::custom("a member must be a JSON object"));
         };
-        let mut map = unwrap(map, &["member_identifier", "demographic_info"], MEMBER_WRAPPERS);
-        if !map.contains_key("demographic_info") && PERSON_KEYS.iter().any(|key| map.contains_key(*key)) {
+        let mut map = unwrap(
+            map,
+            &["member_identifier", "demographic_info"],
+            MEMBER_WRAPPERS,
+        );
+        if !map.contains_key("demographic_info")
+            && PERSON_KEYS.iter().any(|key| map.contains_key(*key))
+        {
             // A bare person standing for the member (`group_head_info.person` in samples).
             let person = Value::Object(map.clone());
             if !map.contains_key("member_identifier")
@@ -191,10 +241,18 @@ pub struct SrPerson {
     #[serde(alias = "birthdate", alias = "date_of_birth")]
     pub birth_date: String,
     /// The person's addresses.
-    #[serde(default, deserialize_with = "lenient::list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub address: Vec<Address>,
     /// Phone numbers (E.164).
-    #[serde(default, deserialize_with = "lenient::list", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub phone_number: Vec<String>,
 }
 

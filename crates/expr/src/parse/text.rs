@@ -306,8 +306,6 @@ impl<'a, 's> Parser<'a, 's> {
     fn primary(&mut self, depth: usize) -> Result<Expr<'s>, Error> {
         if self.peek().kind == Kind::Open {
             self.advance();
-            let at = self.peek().at;
-            check_depth(depth + 1).map_err(|error| self.error_at(error, at))?;
             let expr = self.or(depth + 1)?;
             self.expect(Kind::Close, "')'")?;
             return Ok(expr);

@@ -177,7 +177,7 @@ fn expression(
 proptest! {
     #[test]
     fn sqlite_selects_exactly_what_the_evaluator_matches(
-        households in prop::collection::vec(household(), 0..10),
+        households in prop::collection::vec(household(), 1..12),
         expr in expression(row_value),
         today in today(),
     ) {

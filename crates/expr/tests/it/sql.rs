@@ -39,7 +39,7 @@ fn social_sample_lowers_with_bound_parameters() {
     let fragment = lower(&expr, Dialect::Postgres, TODAY, 3);
     assert_eq!(
         fragment.sql,
-        "(h.poverty_score < $3 AND (h.region = $4 OR h.district = $5) AND h.group_size < $6)"
+        "(h.poverty_score < $3::double precision AND (h.region = $4::text OR h.district = $5::text) AND h.group_size < $6::bigint)"
     );
 }
 
@@ -152,6 +152,19 @@ fn empty_logical_nodes_are_constants() {
         "(1 = 0)"
     );
     assert_eq!(lower(&empty_in, Dialect::Postgres, TODAY, 1).sql, "(1 = 0)");
+}
+
+#[test]
+fn postgres_placeholders_carry_their_type() {
+    let expr = parse_text(
+        "registration_date >= '2024-01-01' AND active = true AND age IN [3] AND uin != '1'",
+        &GROUP,
+    )
+    .unwrap();
+    assert_eq!(
+        lower(&expr, Dialect::Postgres, TODAY, 1).sql,
+        "(h.registration_date >= $1::date AND h.active = $2::boolean AND ((h.head_birth_date <= $3::date AND h.head_birth_date > $4::date)) AND h.uin <> $5::text)"
+    );
 }
 
 #[test]

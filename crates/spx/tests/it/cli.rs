@@ -12,19 +12,31 @@ use crate::support::{TempDir, envelope, post_json, runtime};
 
 pub const TESTS: &[(&str, crate::PlainTest)] = &[
     ("cli::generate_import_serve", generate_import_serve),
-    ("cli::bad_configuration_is_named", bad_configuration_is_named),
-    ("cli::sandbox_demonstrates_and_exits", sandbox_demonstrates_and_exits),
+    (
+        "cli::bad_configuration_is_named",
+        bad_configuration_is_named,
+    ),
+    (
+        "cli::sandbox_demonstrates_and_exits",
+        sandbox_demonstrates_and_exits,
+    ),
 ];
 
 fn spx() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spx"));
-    command.env("SPX_LOG", "warn").env_remove("SPX__SERVICE__DATABASE_URL");
+    command
+        .env("SPX_LOG", "warn")
+        .env_remove("SPX__SERVICE__DATABASE_URL");
     command
 }
 
 fn output(command: &mut Command) -> Result<(bool, String, String)> {
     let out = command.output().context("running spx")?;
-    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into()))
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    ))
 }
 
 /// Kills the child when the test ends, however it ends.
@@ -41,13 +53,27 @@ fn generate_import_serve() -> Result<()> {
     let dir = TempDir::new("cli");
     let files = dir.0.join("population");
     let data = dir.0.join("data");
-    let (ok, stdout, stderr) = output(spx().args(["generate", "--people", "400", "--seed", "3", "--format", "jsonl", "--out"]).arg(&files))?;
+    let (ok, stdout, stderr) = output(
+        spx()
+            .args([
+                "generate", "--people", "400", "--seed", "3", "--format", "jsonl", "--out",
+            ])
+            .arg(&files),
+    )?;
     ensure!(ok, "generate failed: {stderr}");
     ensure!(stdout.contains("persons (400 living)"), "{stdout}");
     ensure!(files.join("persons.jsonl").exists() && files.join("households.jsonl").exists());
-    let (ok, stdout, stderr) = output(spx().args(["import", "--role", "social", "--data-dir"]).arg(&data).arg(&files))?;
+    let (ok, stdout, stderr) = output(
+        spx()
+            .args(["import", "--role", "social", "--data-dir"])
+            .arg(&data)
+            .arg(&files),
+    )?;
     ensure!(ok, "import failed: {stderr}");
-    ensure!(stdout.contains("400 persons") && stdout.contains("0 rows rejected"), "{stdout}");
+    ensure!(
+        stdout.contains("400 persons") && stdout.contains("0 rows rejected"),
+        "{stdout}"
+    );
     let first = std::fs::read_to_string(files.join("persons.jsonl"))?
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
@@ -56,7 +82,16 @@ fn generate_import_serve() -> Result<()> {
     let uin = first["uin"].as_str().unwrap_or_default().to_string();
 
     let mut child = spx()
-        .args(["serve", "--role", "social", "--listen", "127.0.0.1:0", "--service-id", "social.test", "--data-dir"])
+        .args([
+            "serve",
+            "--role",
+            "social",
+            "--listen",
+            "127.0.0.1:0",
+            "--service-id",
+            "social.test",
+            "--data-dir",
+        ])
         .arg(&data)
         .stdout(Stdio::piped())
         .spawn()?;
@@ -80,11 +115,16 @@ fn generate_import_serve() -> Result<()> {
 }
 
 fn bad_configuration_is_named() -> Result<()> {
-    let (ok, _, stderr) = output(spx().args(["serve", "--role", "social"]).env("SPX__LIMITS__MAX_BATCH", "5"))?;
+    let (ok, _, stderr) = output(
+        spx()
+            .args(["serve", "--role", "social"])
+            .env("SPX__LIMITS__MAX_BATCH", "5"),
+    )?;
     ensure!(!ok && stderr.contains("SPX__LIMITS__MAX_BATCH"), "{stderr}");
     let (ok, _, stderr) = output(spx().args(["serve", "--role", "social", "--listen", "nowhere"]))?;
     ensure!(!ok && stderr.contains("service.listen"), "{stderr}");
-    let (ok, _, stderr) = output(spx().args(["serve", "--role", "weather", "--listen", "127.0.0.1:0"]))?;
+    let (ok, _, stderr) =
+        output(spx().args(["serve", "--role", "weather", "--listen", "127.0.0.1:0"]))?;
     ensure!(!ok && stderr.contains("unknown role 'weather'"), "{stderr}");
     Ok(())
 }
@@ -92,7 +132,15 @@ fn bad_configuration_is_named() -> Result<()> {
 fn sandbox_demonstrates_and_exits() -> Result<()> {
     let dir = TempDir::new("sandbox");
     let mut child = spx()
-        .args(["sandbox", "--people", "2000", "--listen", "127.0.0.1:0", "--exit", "--data-dir"])
+        .args([
+            "sandbox",
+            "--people",
+            "2000",
+            "--listen",
+            "127.0.0.1:0",
+            "--exit",
+            "--data-dir",
+        ])
         .arg(&dir.0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -102,14 +150,29 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        ensure!(std::time::Instant::now() < deadline, "sandbox did not exit within 120 s");
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "sandbox did not exit within 120 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let out = child.wait_with_output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    ensure!(status.success(), "sandbox failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for expected in ["loaded the social registry", "identifier search UIN", "predicate search for poor widows", "rjct.message_ts.invalid"] {
-        ensure!(stdout.contains(expected), "sandbox output lacks '{expected}':\n{stdout}");
+    ensure!(
+        status.success(),
+        "sandbox failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "loaded the social registry",
+        "identifier search UIN",
+        "predicate search for poor widows",
+        "rjct.message_ts.invalid",
+    ] {
+        ensure!(
+            stdout.contains(expected),
+            "sandbox output lacks '{expected}':\n{stdout}"
+        );
     }
     ensure!(!stdout.contains("HTTP 5"), "{stdout}");
     Ok(())

@@ -31,18 +31,26 @@ fn main() {
             eprintln!("PostgreSQL suite: REQUIRED but unavailable: {reason}");
             std::process::exit(1);
         }
-        Err(reason) => println!("PostgreSQL suite: SKIPPED ({reason}); set SPX_TEST_DATABASE_URL to run it"),
+        Err(reason) => {
+            println!("PostgreSQL suite: SKIPPED ({reason}); set SPX_TEST_DATABASE_URL to run it")
+        }
     }
     let mut trials = Vec::new();
     let backend_tests: Vec<(&str, BackendTest)> = [storage::TESTS, search::TESTS].concat();
     for (name, test) in backend_tests {
-        trials.push(Trial::test(format!("sqlite::{name}"), move || support::run(Backend::Sqlite, test)));
-        let pg = Trial::test(format!("postgres::{name}"), move || support::run(Backend::Postgres, test));
+        trials.push(Trial::test(format!("sqlite::{name}"), move || {
+            support::run(Backend::Sqlite, test)
+        }));
+        let pg = Trial::test(format!("postgres::{name}"), move || {
+            support::run(Backend::Postgres, test)
+        });
         trials.push(pg.with_ignored_flag(postgres.is_err()));
     }
     let plain: Vec<(&str, PlainTest)> = [protocol::TESTS, cli::TESTS].concat();
     for (name, test) in plain {
-        trials.push(Trial::test(name.to_string(), move || test().map_err(|e| format!("{e:#}").into())));
+        trials.push(Trial::test(name.to_string(), move || {
+            test().map_err(|e| format!("{e:#}").into())
+        }));
     }
     libtest_mimic::run(&args, trials).exit();
 }

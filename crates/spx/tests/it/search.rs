@@ -9,21 +9,51 @@ use crate::support::{Backend, TestRegistry, age, envelope, fixture, record_ids, 
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[
     ("search::member_by_uin", member_by_uin),
-    ("search::household_by_member_uin_and_by_hhid", household_by_member_uin_and_by_hhid),
-    ("search::nosql_expression_matches_population", nosql_expression_matches_population),
-    ("search::pages_cover_every_match_once", pages_cover_every_match_once),
-    ("search::predicate_list_finds_poor_widows", predicate_list_finds_poor_widows),
-    ("search::age_and_household_member_conditions", age_and_household_member_conditions),
-    ("search::sort_descending_on_any_attribute", sort_descending_on_any_attribute),
-    ("search::batch_items_answered_on_their_own", batch_items_answered_on_their_own),
+    (
+        "search::household_by_member_uin_and_by_hhid",
+        household_by_member_uin_and_by_hhid,
+    ),
+    (
+        "search::nosql_expression_matches_population",
+        nosql_expression_matches_population,
+    ),
+    (
+        "search::pages_cover_every_match_once",
+        pages_cover_every_match_once,
+    ),
+    (
+        "search::predicate_list_finds_poor_widows",
+        predicate_list_finds_poor_widows,
+    ),
+    (
+        "search::age_and_household_member_conditions",
+        age_and_household_member_conditions,
+    ),
+    (
+        "search::sort_descending_on_any_attribute",
+        sort_descending_on_any_attribute,
+    ),
+    (
+        "search::batch_items_answered_on_their_own",
+        batch_items_answered_on_their_own,
+    ),
 ];
 
 fn households_by_id() -> HashMap<&'static str, &'static synth::Household> {
-    fixture().population.households.iter().map(|h| (h.household_id.as_str(), h)).collect()
+    fixture()
+        .population
+        .households
+        .iter()
+        .map(|h| (h.household_id.as_str(), h))
+        .collect()
 }
 
 fn living() -> impl Iterator<Item = &'static synth::Person> {
-    fixture().population.persons.iter().filter(|p| p.household_id.is_some())
+    fixture()
+        .population
+        .persons
+        .iter()
+        .filter(|p| p.household_id.is_some())
 }
 
 fn member_by_uin(backend: Backend) -> Result<()> {

@@ -6,8 +6,14 @@ use store::{BulkTable, ColumnType, Migration, SqlValue, Statement};
 use crate::support::{Backend, Place, runtime};
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[
-    ("storage::migrations_apply_once_and_refuse_edits", migrations_apply_once_and_refuse_edits),
-    ("storage::every_column_type_round_trips", every_column_type_round_trips),
+    (
+        "storage::migrations_apply_once_and_refuse_edits",
+        migrations_apply_once_and_refuse_edits,
+    ),
+    (
+        "storage::every_column_type_round_trips",
+        every_column_type_round_trips,
+    ),
     ("storage::writes_are_atomic", writes_are_atomic),
 ];
 
@@ -20,10 +26,22 @@ const SAMPLE: Migration = Migration {
 
 const TABLE: BulkTable = BulkTable {
     table: "sample",
-    columns: &[("t", ColumnType::Text), ("i", ColumnType::Integer), ("f", ColumnType::Float), ("d", ColumnType::Date), ("b", ColumnType::Bool)],
+    columns: &[
+        ("t", ColumnType::Text),
+        ("i", ColumnType::Integer),
+        ("f", ColumnType::Float),
+        ("d", ColumnType::Date),
+        ("b", ColumnType::Bool),
+    ],
 };
 
-const COLUMNS: &[ColumnType] = &[ColumnType::Text, ColumnType::Integer, ColumnType::Float, ColumnType::Date, ColumnType::Bool];
+const COLUMNS: &[ColumnType] = &[
+    ColumnType::Text,
+    ColumnType::Integer,
+    ColumnType::Float,
+    ColumnType::Date,
+    ColumnType::Bool,
+];
 
 fn placeholder(backend: Backend, i: usize) -> String {
     match backend {
@@ -36,17 +54,52 @@ fn migrations_apply_once_and_refuse_edits(backend: Backend) -> Result<()> {
     runtime().block_on(async {
         let place = Place::new(backend).await?;
         let store = store::open(&place.config(), &[SAMPLE]).await?;
-        store.bulk_insert(TABLE, vec![vec![Some(SqlValue::Text("kept".into())), None, None, None, None]]).await?;
+        store
+            .bulk_insert(
+                TABLE,
+                vec![vec![
+                    Some(SqlValue::Text("kept".into())),
+                    None,
+                    None,
+                    None,
+                    None,
+                ]],
+            )
+            .await?;
         drop(store);
         // Opening again applies nothing (the table and its row survive).
         let store = store::open(&place.config(), &[SAMPLE]).await?;
-        let rows = store.read(vec![Statement::new("SELECT t FROM sample", vec![], &[ColumnType::Text])]).await?;
-        ensure!(rows[0] == vec![vec![Some(SqlValue::Text("kept".into()))]], "{rows:?}");
+        let rows = store
+            .read(vec![Statement::new(
+                "SELECT t FROM sample",
+                vec![],
+                &[ColumnType::Text],
+            )])
+            .await?;
+        ensure!(
+            rows[0] == vec![vec![Some(SqlValue::Text("kept".into()))]],
+            "{rows:?}"
+        );
         drop(store);
-        let edited = Migration { sqlite: "CREATE TABLE other (x TEXT)", postgres: "CREATE TABLE other (x TEXT)", ..SAMPLE };
-        let refused = store::open(&place.config(), &[edited]).await.err().map(|e| e.to_string()).unwrap_or_default();
-        ensure!(refused.contains("changed after it was applied"), "{refused}");
-        let unknown = store::open(&place.config(), &[]).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let edited = Migration {
+            sqlite: "CREATE TABLE other (x TEXT)",
+            postgres: "CREATE TABLE other (x TEXT)",
+            ..SAMPLE
+        };
+        let refused = store::open(&place.config(), &[edited])
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        ensure!(
+            refused.contains("changed after it was applied"),
+            "{refused}"
+        );
+        let unknown = store::open(&place.config(), &[])
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         ensure!(unknown.contains("does not know"), "{unknown}");
         Ok(())
     })
@@ -65,19 +118,39 @@ fn every_column_type_round_trips(backend: Backend) -> Result<()> {
             Some(SqlValue::Bool(true)),
         ];
         let empty = vec![None, None, None, None, None];
-        ensure!(store.bulk_insert(TABLE, vec![full.clone(), empty.clone()]).await? == 2);
-        let all = Statement::new("SELECT t, i, f, d, b FROM sample ORDER BY id", vec![], COLUMNS);
+        ensure!(
+            store
+                .bulk_insert(TABLE, vec![full.clone(), empty.clone()])
+                .await?
+                == 2
+        );
+        let all = Statement::new(
+            "SELECT t, i, f, d, b FROM sample ORDER BY id",
+            vec![],
+            COLUMNS,
+        );
         let rows = store.read(vec![all.clone()]).await?;
         ensure!(rows[0] == vec![full.clone(), empty.clone()], "{rows:?}");
         // Typed parameters select by value, the date included.
         let by_date = Statement::new(
-            format!("SELECT t, i, f, d, b FROM sample WHERE d = {} AND b = {}", placeholder(backend, 1), placeholder(backend, 2)),
+            format!(
+                "SELECT t, i, f, d, b FROM sample WHERE d = {} AND b = {}",
+                placeholder(backend, 1),
+                placeholder(backend, 2)
+            ),
             vec![SqlValue::Date(date), SqlValue::Bool(true)],
             COLUMNS,
         );
-        let counted = Statement::new("SELECT count(*) FROM sample", vec![], &[ColumnType::Integer]);
+        let counted = Statement::new(
+            "SELECT count(*) FROM sample",
+            vec![],
+            &[ColumnType::Integer],
+        );
         let rows = store.read(vec![by_date, counted]).await?;
-        ensure!(rows[0] == vec![full] && rows[1] == vec![vec![Some(SqlValue::Integer(2))]], "{rows:?}");
+        ensure!(
+            rows[0] == vec![full] && rows[1] == vec![vec![Some(SqlValue::Integer(2))]],
+            "{rows:?}"
+        );
         Ok(())
     })
 }
@@ -87,14 +160,25 @@ fn writes_are_atomic(backend: Backend) -> Result<()> {
         let place = Place::new(backend).await?;
         let store = store::open(&place.config(), &[SAMPLE]).await?;
         let insert = Statement::new(
-            format!("INSERT INTO sample (t, i) VALUES ({}, {})", placeholder(backend, 1), placeholder(backend, 2)),
+            format!(
+                "INSERT INTO sample (t, i) VALUES ({}, {})",
+                placeholder(backend, 1),
+                placeholder(backend, 2)
+            ),
             vec![SqlValue::Text("a".into()), SqlValue::Integer(1)],
             &[],
         );
         let broken = Statement::new("INSERT INTO no_such_table (x) VALUES (1)", vec![], &[]);
         ensure!(store.write(vec![insert.clone(), broken]).await.is_err());
-        let count = Statement::new("SELECT count(*) FROM sample", vec![], &[ColumnType::Integer]);
-        ensure!(store.read(vec![count.clone()]).await?[0] == vec![vec![Some(SqlValue::Integer(0))]], "a failed transaction left rows");
+        let count = Statement::new(
+            "SELECT count(*) FROM sample",
+            vec![],
+            &[ColumnType::Integer],
+        );
+        ensure!(
+            store.read(vec![count.clone()]).await?[0] == vec![vec![Some(SqlValue::Integer(0))]],
+            "a failed transaction left rows"
+        );
         ensure!(store.write(vec![insert.clone(), insert]).await? == vec![1, 1]);
         ensure!(store.read(vec![count]).await?[0] == vec![vec![Some(SqlValue::Integer(2))]]);
         Ok(())

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use libtest_mimic::Failed;
 use registry::{Registry, RegistryConfig};
 use serde_json::{Value, json};
-use store::{Store, StoreConfig};
+use store::StoreConfig;
 
 /// Which store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +33,17 @@ pub fn postgres_required() -> bool {
 /// The admin URL when a PostgreSQL server answers there, or why not.
 pub fn postgres_availability() -> Result<String, String> {
     let url = admin_url();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        match tokio::time::timeout(Duration::from_secs(3), tokio_postgres::connect(&url, tokio_postgres::NoTls)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio_postgres::connect(&url, tokio_postgres::NoTls),
+        )
+        .await
+        {
             Ok(Ok(_)) => Ok(url.clone()),
             Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
             Err(_) => Err(format!("no answer from {url} within 3 s")),
@@ -50,7 +58,11 @@ pub fn run(backend: Backend, test: fn(Backend) -> Result<()>) -> Result<(), Fail
 
 /// A runtime like the server's: two workers.
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// A scratch directory, removed when dropped.
@@ -82,14 +94,19 @@ impl TestDatabase {
         let name = format!("spx_test_{}", uuid::Uuid::now_v7().simple());
         let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
         let config: tokio_postgres::Config = admin.parse()?;
         let mut url = format!("postgres://{}@", config.get_user().unwrap_or("postgres"));
         match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(host)) => url.push_str(host),
             _ => url.push_str("127.0.0.1"),
         }
-        url.push_str(&format!(":{}/{name}", config.get_ports().first().copied().unwrap_or(5432)));
+        url.push_str(&format!(
+            ":{}/{name}",
+            config.get_ports().first().copied().unwrap_or(5432)
+        ));
         Ok(TestDatabase { url, name })
     }
 }
@@ -100,11 +117,19 @@ impl Drop for TestDatabase {
         let admin = admin_url();
         // Dropped outside the test's runtime, which may be shutting down.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.ok()?;
+                let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
                 tokio::spawn(connection);
-                client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
             })
         })
         .join();
@@ -158,10 +183,20 @@ pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let today = time::OffsetDateTime::now_utc().date();
-        let population = synth::generate(&synth::Config { people: PEOPLE, seed: 11, today });
+        let population = synth::generate(&synth::Config {
+            people: PEOPLE,
+            seed: 11,
+            today,
+        });
         let dir = TempDir::new("population");
-        let files = synth::write(&population, &dir.0, synth::Format::Csv).expect("write population");
-        Fixture { population, files, today, _dir: dir }
+        let files =
+            synth::write(&population, &dir.0, synth::Format::Csv).expect("write population");
+        Fixture {
+            population,
+            files,
+            today,
+            _dir: dir,
+        }
     })
 }
 
@@ -175,7 +210,10 @@ pub fn registry_config() -> RegistryConfig {
             max_future_skew: time::Duration::minutes(5),
             max_age: time::Duration::hours(24),
         },
-        search: registry::search::SearchLimits { max_page_size: 500, default_page_size: 50 },
+        search: registry::search::SearchLimits {
+            max_page_size: 500,
+            default_page_size: 50,
+        },
         max_body_bytes: 64 * 1024,
     }
 }
@@ -183,7 +221,6 @@ pub fn registry_config() -> RegistryConfig {
 /// A social registry loaded with the shared population, serving on a random port.
 pub struct TestRegistry {
     pub addr: SocketAddr,
-    pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
     _place: Place,
 }
@@ -195,11 +232,19 @@ impl TestRegistry {
         let store = store::open(&place.config(), profile.migrations).await?;
         let files = registry::import::ImportFiles::classify(&fixture().files)?;
         registry::import::import("social", store.as_ref(), &files, &|_, _| {}).await?;
-        let registry = Arc::new(Registry { profile, store: store.clone(), config: registry_config() });
+        let registry = Arc::new(Registry {
+            profile,
+            store,
+            config: registry_config(),
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(axum::serve(listener, registry::http::router(registry)).into_future());
-        Ok(TestRegistry { addr, store, client: reqwest::Client::new(), _place: place })
+        Ok(TestRegistry {
+            addr,
+            client: reqwest::Client::new(),
+            _place: place,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -216,17 +261,25 @@ impl TestRegistry {
         let (status, body) = self.search(&envelope(vec![criteria])).await?;
         let item = body["message"]["search_response"][0].clone();
         if status != 200 || item["status"] != "succ" {
-            return Err(anyhow!("expected a successful item, got HTTP {status}: {body}"));
+            return Err(anyhow!(
+                "expected a successful item, got HTTP {status}: {body}"
+            ));
         }
         Ok(item)
     }
 }
 
 pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, Value)> {
-    let response = client.post(url).json(body).send().await.context("request")?;
+    let response = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .context("request")?;
     let status = response.status().as_u16();
     let text = response.text().await?;
-    let json = serde_json::from_str(&text).with_context(|| format!("HTTP {status}, body is not JSON: {text}"))?;
+    let json = serde_json::from_str(&text)
+        .with_context(|| format!("HTTP {status}, body is not JSON: {text}"))?;
     Ok((status, json))
 }
 
@@ -254,21 +307,26 @@ pub fn record_ids(item: &Value) -> Vec<String> {
             records
                 .iter()
                 .map(|r| {
-                    let ids = if r["@type"] == "Group" { &r["group_identifier"] } else { &r["member_identifier"] };
-                    ids[0]["identifier_value"].as_str().unwrap_or_default().to_string()
+                    let ids = if r["@type"] == "Group" {
+                        &r["group_identifier"]
+                    } else {
+                        &r["member_identifier"]
+                    };
+                    ids[0]["identifier_value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
                 })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Whole years from `birth` to `today` (a birthday on Feb 29 counts from Feb 28 in other years,
-/// as the registry does).
+/// Whole years from `birth` to `today`, counted independently of the registry's lowering
+/// (a Feb 29 birthday comes on Mar 1 in other years).
 pub fn age(birth: time::Date, today: time::Date) -> i32 {
     let mut years = today.year() - birth.year();
-    let (month, day) = (birth.month(), birth.day());
-    let day = if month == time::Month::February && day == 29 && !time::util::is_leap_year(today.year()) { 28 } else { day };
-    if (today.month(), today.day()) < (month, day) {
+    if (today.month() as u8, today.day()) < (birth.month() as u8, birth.day()) {
         years -= 1;
     }
     years
@@ -276,5 +334,12 @@ pub fn age(birth: time::Date, today: time::Date) -> i32 {
 
 /// The UIN of some living member of the shared population.
 pub fn living_uin() -> String {
-    fixture().population.persons.iter().find(|p| p.household_id.is_some()).expect("a living person").uin.clone()
+    fixture()
+        .population
+        .persons
+        .iter()
+        .find(|p| p.household_id.is_some())
+        .expect("a living person")
+        .uin
+        .clone()
 }
