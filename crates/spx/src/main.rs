@@ -127,14 +127,20 @@ fn parse_date(text: &str) -> Result<time::Date> {
 }
 
 fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // The sandbox and benchmarks print their own account; services log their work.
+    let default_level = match cli.command {
+        Command::Sandbox(_) | Command::Bench(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SPX_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
