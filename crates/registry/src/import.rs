@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use store::{BulkTable, Row, Store, StoreError};
+use store::{BulkTable, ColumnType, Row, SqlValue, Statement, Store, StoreError};
 
 use crate::social::{self, Locations};
 
@@ -127,6 +127,17 @@ pub async fn import(
     if role != social::PROFILE.role {
         return Err(ImportError::Unsupported(role.to_string()));
     }
+    let profile = &social::PROFILE;
+    // Into empty tables, indexes are built once after the load instead of row by row.
+    let bulk = tables_are_empty(store, &[social::HOUSEHOLD_TABLE, social::PERSON_TABLE]).await?;
+    if bulk {
+        let drops: Vec<String> = profile
+            .index_names(store.dialect())
+            .iter()
+            .map(|name| format!("DROP INDEX IF EXISTS {name};"))
+            .collect();
+        store.execute_script(drops.join("\n")).await?;
+    }
     let mut report = ImportReport::default();
     let updated = dci::Timestamp::now().to_string();
     let places = match &files.locations {
@@ -191,7 +202,36 @@ pub async fn import(
         report.persons += batch.flush(store).await?;
         progress("persons", report.persons);
     }
+    if bulk {
+        progress("indexes", 0);
+        store
+            .execute_script(profile.indexes.script(store.dialect()).to_string())
+            .await?;
+    }
     Ok(report)
+}
+
+async fn tables_are_empty(store: &dyn Store, tables: &[BulkTable]) -> Result<bool, StoreError> {
+    let statements = tables
+        .iter()
+        .map(|t| {
+            Statement::new(
+                format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT 1) AS any_row",
+                    t.table
+                ),
+                vec![],
+                &[ColumnType::Integer],
+            )
+        })
+        .collect();
+    let counts = store.read(statements).await?;
+    Ok(counts.iter().all(|rows| {
+        matches!(
+            rows.first().and_then(|r| r.first()),
+            Some(Some(SqlValue::Integer(0)))
+        )
+    }))
 }
 
 /// Rows waiting to be written together.

@@ -40,6 +40,18 @@ pub struct Registry {
     pub config: RegistryConfig,
 }
 
+/// Opens the store of `profile`: applies its migrations and makes sure its indexes exist.
+pub async fn open_store(
+    profile: &Profile,
+    config: &store::StoreConfig,
+) -> Result<Arc<dyn Store>, store::StoreError> {
+    let store = store::open(config, profile.migrations).await?;
+    store
+        .execute_script(profile.indexes.script(store.dialect()).to_string())
+        .await?;
+    Ok(store)
+}
+
 /// The profile for a role name, if spx serves that registry.
 pub fn profile(role: &str) -> Option<&'static Profile> {
     [&social::PROFILE].into_iter().find(|p| p.role == role)

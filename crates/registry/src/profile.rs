@@ -15,6 +15,9 @@ pub struct Profile {
     pub record_types: &'static [RecordType],
     /// Its schema, versioned.
     pub migrations: &'static [Migration],
+    /// The migration that creates its secondary indexes. Its script is idempotent: it runs
+    /// again at every start (restoring indexes a bulk load dropped if the load was cut short).
+    pub indexes: &'static Migration,
 }
 
 /// One kind of record a registry returns (`Group`, `Member`, ...).
@@ -54,6 +57,16 @@ pub struct Members {
 }
 
 impl Profile {
+    /// The names of the secondary indexes its index script creates.
+    pub fn index_names(&self, dialect: expr::Dialect) -> Vec<&'static str> {
+        self.indexes
+            .script(dialect)
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("CREATE INDEX IF NOT EXISTS "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .collect()
+    }
+
     /// The record type called `name` (canonical name or alias, any case; a namespace prefix
     /// such as `spdci-extensions-dci:` is ignored).
     pub fn record_type(&self, name: &str) -> Option<&'static RecordType> {

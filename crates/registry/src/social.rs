@@ -176,6 +176,20 @@ const HOUSEHOLD_OWN: [Attribute; 9] = [
 static GROUP_ATTRIBUTES: [Attribute; 20] = concat_attributes(HOUSEHOLD_OWN, MEMBER_OF_GROUP);
 static MEMBER_ATTRIBUTES: [Attribute; 20] = concat_attributes(MEMBER_OWN, HOUSEHOLD_OWN);
 
+const TABLES: Migration = Migration {
+    version: 1,
+    name: "social registry tables",
+    sqlite: include_str!("../migrations/sqlite/social_0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/social_0001_init.sql"),
+};
+
+const INDEXES: Migration = Migration {
+    version: 2,
+    name: "social registry indexes",
+    sqlite: include_str!("../migrations/sqlite/social_0002_indexes.sql"),
+    postgres: include_str!("../migrations/postgres/social_0002_indexes.sql"),
+};
+
 /// The social registry profile.
 pub static PROFILE: Profile = Profile {
     role: "social",
@@ -213,20 +227,8 @@ pub static PROFILE: Profile = Profile {
             members: None,
         },
     ],
-    migrations: &[
-        Migration {
-            version: 1,
-            name: "social registry tables",
-            sqlite: include_str!("../migrations/sqlite/social_0001_init.sql"),
-            postgres: include_str!("../migrations/postgres/social_0001_init.sql"),
-        },
-        Migration {
-            version: 2,
-            name: "social registry indexes",
-            sqlite: include_str!("../migrations/sqlite/social_0002_indexes.sql"),
-            postgres: include_str!("../migrations/postgres/social_0002_indexes.sql"),
-        },
-    ],
+    migrations: &[TABLES, INDEXES],
+    indexes: &INDEXES,
 };
 
 /// Columns of a household row, as [`household_row`] fills them.

@@ -206,7 +206,7 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let profile = check_role(&role)?;
             let config = load_config(cli.config.as_ref(), &service)?;
-            let store = store::open(&config.store(&role), profile.migrations).await?;
+            let store = registry::open_store(profile, &config.store(&role)).await?;
             let files = registry::import::ImportFiles::classify(&files)?;
             let started = std::time::Instant::now();
             let report =

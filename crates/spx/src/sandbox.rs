@@ -116,7 +116,7 @@ async fn prepare(args: &SandboxArgs, config: &Config, today: time::Date) -> Resu
         files.display()
     );
     let started = Instant::now();
-    let store = store::open(&config.store(profile.role), profile.migrations).await?;
+    let store = registry::open_store(profile, &config.store(profile.role)).await?;
     let report = registry::import::import(
         profile.role,
         store.as_ref(),

@@ -20,7 +20,7 @@ pub struct Running {
 
 /// Opens the store of `profile`, applies its migrations and serves it on the configured address.
 pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running> {
-    let store = store::open(&config.store(profile.role), profile.migrations)
+    let store = registry::open_store(profile, &config.store(profile.role))
         .await
         .with_context(|| format!("opening the {} registry's store", profile.role))?;
     let registry = Arc::new(Registry {

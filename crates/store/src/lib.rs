@@ -123,6 +123,10 @@ pub trait Store: Send + Sync {
 
     /// Loads rows into a table in one transaction, by the fastest path the backend has.
     async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> Result<u64>;
+
+    /// Runs a script of statements without parameters (schema maintenance such as building
+    /// indexes) in one transaction.
+    async fn execute_script(&self, script: String) -> Result<()>;
 }
 
 /// Where a service keeps its data.

@@ -14,6 +14,14 @@ pub struct Migration {
 }
 
 impl Migration {
+    /// The script for `dialect`.
+    pub fn script(&self, dialect: crate::Dialect) -> &'static str {
+        match dialect {
+            crate::Dialect::Sqlite => self.sqlite,
+            crate::Dialect::Postgres => self.postgres,
+        }
+    }
+
     /// A checksum of a script, to notice an applied migration that was edited afterwards
     /// (FNV-1a: stable across releases and platforms, unlike `std`'s hasher).
     pub fn checksum(script: &str) -> i64 {

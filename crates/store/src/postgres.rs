@@ -215,4 +215,12 @@ impl Store for PostgresStore {
         tx.commit().await?;
         Ok(written)
     }
+
+    async fn execute_script(&self, script: String) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.batch_execute(&script).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

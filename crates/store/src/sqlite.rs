@@ -256,4 +256,14 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn execute_script(&self, script: String) -> Result<()> {
+        self.with_writer(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute_batch(&script)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
 }

@@ -15,6 +15,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         every_column_type_round_trips,
     ),
     ("storage::writes_are_atomic", writes_are_atomic),
+    (
+        "storage::imports_keep_every_index",
+        imports_keep_every_index,
+    ),
 ];
 
 const SAMPLE: Migration = Migration {
@@ -181,6 +185,62 @@ fn writes_are_atomic(backend: Backend) -> Result<()> {
         );
         ensure!(store.write(vec![insert.clone(), insert]).await? == vec![1, 1]);
         ensure!(store.read(vec![count]).await?[0] == vec![vec![Some(SqlValue::Integer(2))]]);
+        Ok(())
+    })
+}
+
+fn index_names(backend: Backend) -> Statement {
+    let sql = match backend {
+        Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index'",
+        Backend::Postgres => "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'",
+    };
+    Statement::new(sql, vec![], &[ColumnType::Text])
+}
+
+fn imports_keep_every_index(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let place = Place::new(backend).await?;
+        let profile = &registry::social::PROFILE;
+        let store = registry::open_store(profile, &place.config()).await?;
+        let wanted = profile.index_names(store.dialect());
+        ensure!(wanted.len() >= 15, "{wanted:?}");
+        let present = |rows: Vec<Vec<store::Row>>| -> Vec<String> {
+            rows[0]
+                .iter()
+                .filter_map(|r| match r.first() {
+                    Some(Some(SqlValue::Text(n))) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let files = registry::import::ImportFiles::classify(&crate::support::fixture().files)?;
+        // The first import loads empty tables (indexes dropped, then rebuilt); a second one
+        // into the loaded tables keeps them throughout (its rows are refused as duplicates).
+        registry::import::import("social", store.as_ref(), &files, &|_, _| {}).await?;
+        let after = present(store.read(vec![index_names(backend)]).await?);
+        for name in &wanted {
+            ensure!(
+                after.iter().any(|n| n == name),
+                "index {name} missing after import: {after:?}"
+            );
+        }
+        ensure!(
+            registry::import::import("social", store.as_ref(), &files, &|_, _| {})
+                .await
+                .is_err()
+        );
+        // An interrupted bulk load leaves no index behind; opening the store restores them.
+        store
+            .execute_script(format!("DROP INDEX {};", wanted[0]))
+            .await?;
+        drop(store);
+        let store = registry::open_store(profile, &place.config()).await?;
+        let reopened = present(store.read(vec![index_names(backend)]).await?);
+        ensure!(
+            reopened.iter().any(|n| n == wanted[0]),
+            "{} not restored: {reopened:?}",
+            wanted[0]
+        );
         Ok(())
     })
 }

@@ -229,7 +229,7 @@ impl TestRegistry {
     pub async fn spawn(backend: Backend) -> Result<Self> {
         let place = Place::new(backend).await?;
         let profile = &registry::social::PROFILE;
-        let store = store::open(&place.config(), profile.migrations).await?;
+        let store = registry::open_store(profile, &place.config()).await?;
         let files = registry::import::ImportFiles::classify(&fixture().files)?;
         registry::import::import("social", store.as_ref(), &files, &|_, _| {}).await?;
         let registry = Arc::new(Registry {
