@@ -208,6 +208,15 @@ pub async fn import(
             .execute_script(profile.indexes.script(store.dialect()).to_string())
             .await?;
     }
+    // Fresh statistics, or the planner keeps judging these tables by what they were before
+    // the load (on PostgreSQL, a generic plan then scans a million rows for one household).
+    store
+        .execute_script(format!(
+            "ANALYZE {}; ANALYZE {};",
+            social::HOUSEHOLD_TABLE.table,
+            social::PERSON_TABLE.table
+        ))
+        .await?;
     Ok(report)
 }
 

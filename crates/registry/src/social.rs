@@ -183,11 +183,14 @@ const TABLES: Migration = Migration {
     postgres: include_str!("../migrations/postgres/social_0001_init.sql"),
 };
 
+/// Index definitions are the same SQL on both backends.
+const INDEX_SCRIPT: &str = include_str!("../migrations/social_0002_indexes.sql");
+
 const INDEXES: Migration = Migration {
     version: 2,
     name: "social registry indexes",
-    sqlite: include_str!("../migrations/sqlite/social_0002_indexes.sql"),
-    postgres: include_str!("../migrations/postgres/social_0002_indexes.sql"),
+    sqlite: INDEX_SCRIPT,
+    postgres: INDEX_SCRIPT,
 };
 
 /// The social registry profile.

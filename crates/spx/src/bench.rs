@@ -182,37 +182,14 @@ async fn load_population(args: &BenchArgs, running: &service::Running) -> Result
             args.people
         );
     }
-    let started = Instant::now();
-    let today = time::OffsetDateTime::now_utc().date();
-    let population = synth::generate(&synth::Config {
-        people: args.people,
-        seed: args.seed,
-        today,
-    });
-    let files = synth::write(
-        &population,
-        &args.data_dir.join("population"),
-        synth::Format::Csv,
-    )?;
-    drop(population);
+    let done = service::populate(store, args.people, args.seed, &args.data_dir).await?;
     println!(
-        "generated {} people in {:.1} s",
+        "generated {} people in {:.1} s; imported {} households and {} members in {:.1} s",
         args.people,
-        started.elapsed().as_secs_f64()
-    );
-    let started = Instant::now();
-    let report = registry::import::import(
-        "social",
-        store,
-        &registry::import::ImportFiles::classify(&files)?,
-        &|_, _| {},
-    )
-    .await?;
-    println!(
-        "imported {} households and {} members in {:.1} s",
-        report.households,
-        report.persons,
-        started.elapsed().as_secs_f64()
+        done.generated_in.as_secs_f64(),
+        done.households,
+        done.persons,
+        done.loaded_in.as_secs_f64()
     );
     Ok(())
 }

@@ -63,7 +63,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         .and_then(|text| serde_json::from_str::<Marker>(&text).ok())
         .is_some_and(|old| old == marker);
     if !reuse {
-        prepare(&args, &config, today).await?;
+        prepare(&args, &config).await?;
         std::fs::write(&marker_path, serde_json::to_string_pretty(&marker)?)?;
     } else {
         println!(
@@ -89,7 +89,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
 }
 
 /// Generates the population, writes its files and loads them into a fresh store.
-async fn prepare(args: &SandboxArgs, config: &Config, today: time::Date) -> Result<()> {
+async fn prepare(args: &SandboxArgs, config: &Config) -> Result<()> {
     let profile = &registry::social::PROFILE;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
@@ -99,36 +99,21 @@ async fn prepare(args: &SandboxArgs, config: &Config, today: time::Date) -> Resu
             "the sandbox loads a fresh population and needs an empty store: use the embedded store, or point service.database_url at an empty database and import with `spx import`"
         );
     }
-    let started = Instant::now();
-    let population = synth::generate(&synth::Config {
-        people: args.people,
-        seed: args.seed,
-        today,
-    });
-    let files = args.data_dir.join("population");
-    let paths = synth::write(&population, &files, synth::Format::Csv)?;
+    let store = registry::open_store(profile, &config.store(profile.role)).await?;
+    let done = service::populate(store.as_ref(), args.people, args.seed, &args.data_dir).await?;
     println!(
         "[sandbox] generated {} people in {} households (seed {}) in {:.1} s -> {}",
         args.people,
-        population.households.len(),
+        done.households,
         args.seed,
-        started.elapsed().as_secs_f64(),
-        files.display()
+        done.generated_in.as_secs_f64(),
+        done.files.display()
     );
-    let started = Instant::now();
-    let store = registry::open_store(profile, &config.store(profile.role)).await?;
-    let report = registry::import::import(
-        profile.role,
-        store.as_ref(),
-        &registry::import::ImportFiles::classify(&paths)?,
-        &|_, _| {},
-    )
-    .await?;
     println!(
         "[sandbox] loaded the social registry: {} households, {} members in {:.1} s",
-        report.households,
-        report.persons,
-        started.elapsed().as_secs_f64()
+        done.households,
+        done.persons,
+        done.loaded_in.as_secs_f64()
     );
     Ok(())
 }

@@ -62,3 +62,50 @@ pub async fn wait_for_shutdown() {
         let _ = ctrl_c.await;
     }
 }
+
+/// What [`populate`] did.
+pub struct Populated {
+    /// Households loaded.
+    pub households: u64,
+    /// Living members loaded.
+    pub persons: u64,
+    /// Time spent generating and writing the files.
+    pub generated_in: std::time::Duration,
+    /// Time spent loading them.
+    pub loaded_in: std::time::Duration,
+    /// Where the files are.
+    pub files: std::path::PathBuf,
+}
+
+/// Generates `people` living people from `seed`, writes them as CSV under `dir/population`
+/// and loads them into the social registry's `store`, as `spx import` would.
+pub async fn populate(
+    store: &dyn store::Store,
+    people: usize,
+    seed: u64,
+    dir: &std::path::Path,
+) -> Result<Populated> {
+    let started = std::time::Instant::now();
+    let today = time::OffsetDateTime::now_utc().date();
+    let population = synth::generate(&synth::Config {
+        people,
+        seed,
+        today,
+    });
+    let files = dir.join("population");
+    let paths = synth::write(&population, &files, synth::Format::Csv)?;
+    drop(population);
+    let generated_in = started.elapsed();
+    let started = std::time::Instant::now();
+    let import = registry::import::ImportFiles::classify(&paths)?;
+    let report =
+        registry::import::import(registry::social::PROFILE.role, store, &import, &|_, _| {})
+            .await?;
+    Ok(Populated {
+        households: report.households,
+        persons: report.persons,
+        generated_in,
+        loaded_in: started.elapsed(),
+        files,
+    })
+}
