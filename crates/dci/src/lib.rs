@@ -13,6 +13,7 @@ pub mod records;
 mod samples;
 pub mod search;
 pub mod time;
+pub mod txn;
 pub mod validate;
 
 pub use codes::ReasonCode;

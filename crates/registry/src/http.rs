@@ -9,7 +9,6 @@
 //!
 //! Unknown paths and methods get a `HttpErrorResponse` with `err.request.not_found`.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Router;
@@ -23,7 +22,6 @@ use dci::{
     AckResponse, Action, Envelope, HttpErrorResponse, MsgCallbackHeader, MsgHeader, RawEnvelope,
     ReasonCode, Rejection, RequestStatus, SearchRequest, Timestamp,
 };
-use serde::Serialize;
 
 use crate::Registry;
 
@@ -31,6 +29,8 @@ use crate::Registry;
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/registry/sync/search", post(sync_search))
+        .route("/registry/search", post(search))
+        .route("/registry/sync/txn/status", post(sync_txn_status))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -88,7 +88,8 @@ fn error_ack(rejection: Rejection) -> Response {
         .into_response()
 }
 
-fn new_id() -> String {
+/// A new id for a message or correlation (UUID v7: unique and time-ordered).
+pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -149,13 +150,15 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
 }
 
 /// A request envelope whose header and message parsed.
-struct Parsed<M> {
-    header: MsgHeader,
-    message: M,
+pub(crate) struct Parsed<M> {
+    pub(crate) header: MsgHeader,
+    pub(crate) message: M,
 }
 
 /// Parses an envelope and its message; every failure is a communication error.
-fn parse_envelope<M: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Parsed<M>, Rejection> {
+pub(crate) fn parse_envelope<M: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Parsed<M>, Rejection> {
     let bad = |message: String| Rejection::new(ReasonCode::RequestBad, message);
     let raw: RawEnvelope<'_> = serde_json::from_slice(body)
         .map_err(|e| bad(format!("the body is not a DCI envelope: {e}")))?;
@@ -204,7 +207,44 @@ impl Registry {
         }
     }
 
-    /// A response envelope rejecting the whole message at header level.
+    /// An envelope rejecting the whole message at header level (no message, `status: rjct`).
+    pub(crate) fn rejection_envelope<M>(
+        &self,
+        request: Option<&MsgHeader>,
+        action: Action,
+        rejection: Rejection,
+        message_id: String,
+    ) -> Envelope<MsgCallbackHeader, M> {
+        let mut header = self.callback_header(request, action, RequestStatus::Rjct);
+        header.message_id = message_id;
+        header.status_reason_code = Some(rejection.code);
+        header.status_reason_message = Some(rejection.message);
+        header.completed_count = Some(0);
+        Envelope {
+            signature: None,
+            header,
+            message: None,
+        }
+    }
+
+    /// An envelope answering `request` with `message`, `completed` items done.
+    pub(crate) fn response_envelope<M>(
+        &self,
+        request: &MsgHeader,
+        action: Action,
+        completed: usize,
+        message: M,
+    ) -> Envelope<MsgCallbackHeader, M> {
+        let mut header = self.callback_header(Some(request), action, RequestStatus::Succ);
+        header.completed_count = Some(completed as i64);
+        Envelope {
+            signature: None,
+            header,
+            message: Some(message),
+        }
+    }
+
+    /// The HTTP answer rejecting a sync request at header level.
     fn header_rejection(
         &self,
         request: &MsgHeader,
@@ -215,34 +255,32 @@ impl Registry {
             return error_ack(rejection);
         }
         tracing::debug!(code = %rejection.code, message = %rejection.message, "message rejected");
-        let mut header = self.callback_header(Some(request), action, RequestStatus::Rjct);
-        header.status_reason_code = Some(rejection.code);
-        header.status_reason_message = Some(rejection.message);
-        header.completed_count = Some(0);
-        let envelope: Envelope<MsgCallbackHeader, ()> = Envelope {
-            signature: None,
-            header,
-            message: None,
-        };
-        (status_of(rejection.code), axum::Json(envelope)).into_response()
+        let status = status_of(rejection.code);
+        let envelope: Envelope<MsgCallbackHeader, ()> =
+            self.rejection_envelope(Some(request), action, rejection, new_id());
+        (status, axum::Json(envelope)).into_response()
     }
+}
 
-    fn respond<M: Serialize>(
-        &self,
-        request: &MsgHeader,
-        action: Action,
-        completed: usize,
-        message: M,
-    ) -> Response {
-        let mut header = self.callback_header(Some(request), action, RequestStatus::Succ);
-        header.completed_count = Some(completed as i64);
-        let envelope = Envelope {
-            signature: None,
-            header,
-            message: Some(message),
-        };
-        (StatusCode::OK, axum::Json(envelope)).into_response()
-    }
+fn store_failure(e: &store::StoreError) -> Response {
+    tracing::error!(error = %e, "the store could not answer");
+    http_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ReasonCode::ServiceUnavailable,
+        "the registry's store could not answer; try again".into(),
+    )
+}
+
+fn ack(correlation_id: String) -> Response {
+    let body = AckResponse {
+        message: dci::Ack {
+            ack_status: dci::AckStatus::Ack,
+            timestamp: Timestamp::now(),
+            correlation_id,
+            error: None,
+        },
+    };
+    (StatusCode::OK, axum::Json(body)).into_response()
 }
 
 async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) -> Response {
@@ -273,36 +311,108 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
     ) {
         return registry.header_rejection(&header, Action::OnSearch, rejection);
     }
-    let today = now.0.date();
-    let mut seen = HashSet::new();
-    let mut items = Vec::with_capacity(message.search_request.len());
-    for item in &message.search_request {
-        match crate::search::answer(
-            registry.profile,
-            registry.store.as_ref(),
-            registry.config.search,
-            item,
-            &mut seen,
-            today,
-        )
-        .await
-        {
-            Ok(answer) => items.push(answer),
-            Err(e) => {
-                tracing::error!(error = %e, "search failed in the store");
-                return http_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ReasonCode::ServiceUnavailable,
-                    "the registry's store could not answer; try again".into(),
-                );
-            }
-        }
-    }
+    let items = match crate::search::answer_all(&registry, &message, now.0.date()).await {
+        Ok(items) => items,
+        Err(e) => return store_failure(&e),
+    };
     let completed = items.len();
     let response = SearchResponse {
         transaction_id: message.transaction_id,
         correlation_id: new_id(),
         search_response: items,
     };
-    registry.respond(&header, Action::OnSearch, completed, response)
+    (
+        StatusCode::OK,
+        axum::Json(registry.response_envelope(&header, Action::OnSearch, completed, response)),
+    )
+        .into_response()
+}
+
+/// `POST /registry/search`: stored durably, acknowledged, answered at the callback URL.
+async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let body = match json_body(request, registry.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let Parsed { header, message } = match parse_envelope::<SearchRequest>(&body) {
+        Ok(parsed) => parsed,
+        Err(rejection) => return error_ack(rejection),
+    };
+    if let Err(rejection) = dci::validate::id("message.transaction_id", &message.transaction_id)
+        .and_then(|()| dci::validate::id("header.message_id", &header.message_id))
+    {
+        return error_ack(rejection);
+    }
+    if message.search_request.is_empty() {
+        return error_ack(Rejection::new(
+            ReasonCode::RequestBad,
+            "message.search_request is empty",
+        ));
+    }
+    // Communication errors are answered now; header-level rejections come in the callback.
+    if let Err(rejection) = dci::validate::request_header(
+        &header,
+        Action::Search,
+        message.search_request.len(),
+        &registry.config.header,
+        Timestamp::now(),
+    ) && rejection.code.is_error()
+    {
+        return error_ack(rejection);
+    }
+    let callback = match header.sender_uri.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) if crate::exchange::callback_allowed(&registry, url) => url.to_string(),
+        Some(url) => {
+            return error_ack(Rejection::new(
+                ReasonCode::SenderUriInvalid,
+                format!("callbacks to '{url}' are not allowed for this sender"),
+            ));
+        }
+        None => {
+            return error_ack(Rejection::new(
+                ReasonCode::SenderUriInvalid,
+                "header.sender_uri is required for an async request",
+            ));
+        }
+    };
+    match crate::exchange::accept_search(&registry, &header, &message, &callback, &body).await {
+        Ok(
+            crate::exchange::Accepted::New(correlation_id)
+            | crate::exchange::Accepted::Duplicate(correlation_id),
+        ) => ack(correlation_id),
+        Err(e) => store_failure(&e),
+    }
+}
+
+/// `POST /registry/sync/txn/status`: the state of an earlier transaction of the sender.
+async fn sync_txn_status(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let body = match json_body(request, registry.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let Parsed { header, message } = match parse_envelope::<dci::txn::TxnStatusRequest>(&body) {
+        Ok(parsed) => parsed,
+        Err(rejection) => return error_ack(rejection),
+    };
+    if let Err(rejection) = dci::validate::id("message.transaction_id", &message.transaction_id) {
+        return error_ack(rejection);
+    }
+    if let Err(rejection) = dci::validate::request_header(
+        &header,
+        Action::TxnStatus,
+        1,
+        &registry.config.header,
+        Timestamp::now(),
+    ) {
+        return registry.header_rejection(&header, Action::TxnOnStatus, rejection);
+    }
+    match crate::exchange::txn_status(&registry, &header.sender_id, &message).await {
+        Ok(Ok(response)) => (
+            StatusCode::OK,
+            axum::Json(registry.response_envelope(&header, Action::TxnOnStatus, 1, response)),
+        )
+            .into_response(),
+        Ok(Err(rejection)) => error_ack(rejection),
+        Err(e) => store_failure(&e),
+    }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use store::Store;
 
+pub mod exchange;
 pub mod http;
 pub mod import;
 pub mod profile;
@@ -28,6 +29,10 @@ pub struct RegistryConfig {
     pub search: search::SearchLimits,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Callback URLs must start with one of these (until participants have their own).
+    pub callback_url_prefixes: Vec<String>,
+    /// How callbacks are delivered.
+    pub dispatch: dispatch::DispatchConfig,
 }
 
 /// A registry service: a profile served from a store.
@@ -38,6 +43,32 @@ pub struct Registry {
     pub store: Arc<dyn Store>,
     /// How it answers.
     pub config: RegistryConfig,
+    /// Wakes the worker that answers async requests.
+    pub work: tokio::sync::Notify,
+    /// Delivers its callbacks.
+    pub dispatcher: Arc<dispatch::Dispatcher>,
+}
+
+impl Registry {
+    /// Serves `profile` from `store`: starts the worker that answers async requests and the
+    /// dispatcher that delivers callbacks (both resume whatever a previous run left undone).
+    pub fn start(
+        profile: &'static Profile,
+        store: Arc<dyn Store>,
+        config: RegistryConfig,
+    ) -> Result<Arc<Registry>, reqwest::Error> {
+        let dispatcher = dispatch::Dispatcher::new(store.clone(), config.dispatch.clone())?;
+        dispatcher.spawn();
+        let registry = Arc::new(Registry {
+            profile,
+            store,
+            config,
+            work: tokio::sync::Notify::new(),
+            dispatcher,
+        });
+        exchange::spawn_worker(registry.clone());
+        Ok(registry)
+    }
 }
 
 /// Opens the store of `profile`: applies its migrations and makes sure its indexes exist.

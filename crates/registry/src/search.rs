@@ -22,6 +22,30 @@ pub struct SearchLimits {
     pub default_page_size: i64,
 }
 
+/// Answers every item of a search request, each on its own.
+pub async fn answer_all(
+    registry: &crate::Registry,
+    message: &dci::SearchRequest,
+    today: Date,
+) -> Result<Vec<SearchResponseItem>, StoreError> {
+    let mut seen = HashSet::new();
+    let mut items = Vec::with_capacity(message.search_request.len());
+    for item in &message.search_request {
+        items.push(
+            answer(
+                registry.profile,
+                registry.store.as_ref(),
+                registry.config.search,
+                item,
+                &mut seen,
+                today,
+            )
+            .await?,
+        );
+    }
+    Ok(items)
+}
+
 /// Answers one search item. A bad item is rejected on its own; only a store failure fails
 /// the whole batch.
 pub async fn answer(
@@ -326,7 +350,7 @@ async fn assemble_groups(
         return Ok(Vec::new());
     }
     let placeholders: Vec<String> = (1..=page.len())
-        .map(|i| placeholder(store.dialect(), i))
+        .map(|i| store::placeholder(store.dialect(), i))
         .collect();
     let ids: Vec<SqlValue> = page
         .iter()
@@ -379,11 +403,4 @@ async fn assemble_groups(
             raw(json)
         })
         .collect())
-}
-
-fn placeholder(dialect: Dialect, i: usize) -> String {
-    match dialect {
-        Dialect::Sqlite => format!("?{i}"),
-        Dialect::Postgres => format!("${i}"),
-    }
 }

@@ -230,7 +230,12 @@ pub static PROFILE: Profile = Profile {
             members: None,
         },
     ],
-    migrations: &[TABLES, INDEXES],
+    migrations: &[
+        TABLES,
+        INDEXES,
+        crate::exchange::MIGRATION,
+        dispatch::MIGRATION,
+    ],
     indexes: &INDEXES,
 };
 

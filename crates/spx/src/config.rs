@@ -19,6 +19,8 @@ pub struct Config {
     pub sqlite: Sqlite,
     /// The PostgreSQL store.
     pub postgres: Postgres,
+    /// Async requests and the delivery of callbacks.
+    pub exchange: Exchange,
 }
 
 /// `[service]`.
@@ -52,6 +54,47 @@ pub struct Limits {
     pub message_ts_max_future_secs: u64,
     /// How old `message_ts` may be, in seconds; 0 accepts any age.
     pub message_ts_max_age_secs: u64,
+}
+
+/// `[exchange]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Exchange {
+    /// Callback URLs (`header.sender_uri`) must start with one of these.
+    pub callback_url_prefixes: Vec<String>,
+    /// Callbacks in flight at once.
+    pub delivery_concurrency: u64,
+    /// Attempts before a callback is dead-lettered.
+    pub max_attempts: u64,
+    /// Delay before the first retry, in milliseconds; doubles with each attempt.
+    pub first_retry_ms: u64,
+    /// Longest delay between attempts, in seconds.
+    pub max_retry_secs: u64,
+    /// Time allowed for one delivery, in seconds.
+    pub delivery_timeout_secs: u64,
+    /// Consecutive failures after which a destination is held back.
+    pub breaker_threshold: u64,
+    /// How long a failing destination is held back, in seconds.
+    pub breaker_cooldown_secs: u64,
+}
+
+impl Default for Exchange {
+    fn default() -> Self {
+        Exchange {
+            callback_url_prefixes: vec![
+                "http://127.0.0.1:".into(),
+                "http://localhost:".into(),
+                "http://[::1]:".into(),
+            ],
+            delivery_concurrency: 64,
+            max_attempts: 12,
+            first_retry_ms: 500,
+            max_retry_secs: 300,
+            delivery_timeout_secs: 10,
+            breaker_threshold: 5,
+            breaker_cooldown_secs: 10,
+        }
+    }
 }
 
 /// `[sqlite]`.
@@ -169,6 +212,19 @@ impl Config {
                 l.max_body_bytes
             );
         }
+        let x = &self.exchange;
+        if x.delivery_concurrency == 0 || x.max_attempts == 0 || x.delivery_timeout_secs == 0 {
+            bail!(
+                "exchange.delivery_concurrency, exchange.max_attempts and exchange.delivery_timeout_secs must be at least 1"
+            );
+        }
+        if let Some(bad) = x
+            .callback_url_prefixes
+            .iter()
+            .find(|p| !(p.starts_with("http://") || p.starts_with("https://")))
+        {
+            bail!("exchange.callback_url_prefixes: '{bad}' is not an http:// or https:// prefix");
+        }
         if self.sqlite.readers == 0 || self.postgres.pool_size == 0 {
             bail!("sqlite.readers and postgres.pool_size must be at least 1");
         }
@@ -226,6 +282,21 @@ impl Config {
                 default_page_size: l.default_page_size as i64,
             },
             max_body_bytes: l.max_body_bytes as usize,
+            callback_url_prefixes: self.exchange.callback_url_prefixes.clone(),
+            dispatch: dispatch::DispatchConfig {
+                concurrency: self.exchange.delivery_concurrency as usize,
+                max_attempts: self.exchange.max_attempts as i64,
+                base_backoff: std::time::Duration::from_millis(self.exchange.first_retry_ms),
+                max_backoff: std::time::Duration::from_secs(self.exchange.max_retry_secs),
+                request_timeout: std::time::Duration::from_secs(
+                    self.exchange.delivery_timeout_secs,
+                ),
+                breaker_threshold: self.exchange.breaker_threshold as u32,
+                breaker_cooldown: std::time::Duration::from_secs(
+                    self.exchange.breaker_cooldown_secs,
+                ),
+                ..dispatch::DispatchConfig::default()
+            },
         }
     }
 }

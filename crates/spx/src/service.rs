@@ -23,11 +23,7 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
     let store = registry::open_store(profile, &config.store(profile.role))
         .await
         .with_context(|| format!("opening the {} registry's store", profile.role))?;
-    let registry = Arc::new(Registry {
-        profile,
-        store,
-        config: config.registry(profile.role),
-    });
+    let registry = Registry::start(profile, store, config.registry(profile.role))?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await
         .with_context(|| format!("cannot listen on {}", config.service.listen))?;

@@ -121,12 +121,33 @@ pub trait Store: Send + Sync {
     /// Runs write statements in one transaction; returns the rows each one changed.
     async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>>;
 
+    /// Runs one data-changing statement that returns rows (`UPDATE … RETURNING`) in its own
+    /// transaction, and returns them.
+    async fn write_query(&self, statement: Statement) -> Result<Vec<Row>>;
+
     /// Loads rows into a table in one transaction, by the fastest path the backend has.
     async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> Result<u64>;
 
     /// Runs a script of statements without parameters (schema maintenance such as building
     /// indexes) in one transaction.
     async fn execute_script(&self, script: String) -> Result<()>;
+}
+
+/// The `i`-th (1-based) bound parameter in `dialect`: `?i` for SQLite, `$i` for PostgreSQL.
+pub fn placeholder(dialect: Dialect, i: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("?{i}"),
+        Dialect::Postgres => format!("${i}"),
+    }
+}
+
+/// SQL written with SQLite's `?N` placeholders, in `dialect`. Only for SQL that spx writes
+/// itself: a `?` inside a string literal would be rewritten too.
+pub fn numbered(dialect: Dialect, sql: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => sql.to_string(),
+        Dialect::Postgres => sql.replace('?', "$"),
+    }
 }
 
 /// Where a service keeps its data.

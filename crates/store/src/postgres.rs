@@ -223,4 +223,18 @@ impl Store for PostgresStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn write_query(&self, statement: Statement) -> Result<Vec<Row>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
+        let prepared = tx.prepare_cached(&statement.sql).await?;
+        let rows = tx.query(&prepared, &params).await?;
+        let decoded = rows
+            .iter()
+            .map(|r| decode(r, &statement.columns))
+            .collect::<Result<Vec<Row>>>()?;
+        tx.commit().await?;
+        Ok(decoded)
+    }
 }

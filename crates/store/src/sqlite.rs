@@ -266,4 +266,14 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn write_query(&self, statement: Statement) -> Result<Vec<Row>> {
+        self.with_writer(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let rows = run_query(&tx, &statement)?;
+            tx.commit()?;
+            Ok(rows)
+        })
+        .await
+    }
 }

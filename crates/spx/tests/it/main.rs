@@ -9,6 +9,7 @@
 use libtest_mimic::{Arguments, Trial};
 
 mod cli;
+mod exchange;
 mod protocol;
 mod search;
 mod storage;
@@ -36,7 +37,8 @@ fn main() {
         }
     }
     let mut trials = Vec::new();
-    let backend_tests: Vec<(&str, BackendTest)> = [storage::TESTS, search::TESTS].concat();
+    let backend_tests: Vec<(&str, BackendTest)> =
+        [storage::TESTS, search::TESTS, exchange::TESTS].concat();
     for (name, test) in backend_tests {
         trials.push(Trial::test(format!("sqlite::{name}"), move || {
             support::run(Backend::Sqlite, test)

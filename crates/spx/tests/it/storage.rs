@@ -48,10 +48,11 @@ const COLUMNS: &[ColumnType] = &[
 ];
 
 fn placeholder(backend: Backend, i: usize) -> String {
-    match backend {
-        Backend::Sqlite => format!("?{i}"),
-        Backend::Postgres => format!("${i}"),
-    }
+    let dialect = match backend {
+        Backend::Sqlite => store::Dialect::Sqlite,
+        Backend::Postgres => store::Dialect::Postgres,
+    };
+    store::placeholder(dialect, i)
 }
 
 fn migrations_apply_once_and_refuse_edits(backend: Backend) -> Result<()> {

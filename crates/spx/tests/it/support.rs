@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -215,12 +216,23 @@ pub fn registry_config() -> RegistryConfig {
             default_page_size: 50,
         },
         max_body_bytes: 64 * 1024,
+        callback_url_prefixes: vec!["http://127.0.0.1:".into()],
+        dispatch: dispatch::DispatchConfig {
+            base_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(400),
+            request_timeout: Duration::from_secs(2),
+            breaker_cooldown: Duration::from_millis(500),
+            max_attempts: 4,
+            ..dispatch::DispatchConfig::default()
+        },
     }
 }
 
 /// A social registry loaded with the shared population, serving on a random port.
 pub struct TestRegistry {
     pub addr: SocketAddr,
+    pub store: Arc<dyn store::Store>,
+    pub registry: Arc<Registry>,
     pub client: reqwest::Client,
     _place: Place,
 }
@@ -232,16 +244,14 @@ impl TestRegistry {
         let store = registry::open_store(profile, &place.config()).await?;
         let files = registry::import::ImportFiles::classify(&fixture().files)?;
         registry::import::import("social", store.as_ref(), &files, &|_, _| {}).await?;
-        let registry = Arc::new(Registry {
-            profile,
-            store,
-            config: registry_config(),
-        });
+        let registry = Registry::start(profile, store.clone(), registry_config())?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        tokio::spawn(axum::serve(listener, registry::http::router(registry)).into_future());
+        tokio::spawn(axum::serve(listener, registry::http::router(registry.clone())).into_future());
         Ok(TestRegistry {
             addr,
+            store,
+            registry,
             client: reqwest::Client::new(),
             _place: place,
         })
@@ -249,6 +259,16 @@ impl TestRegistry {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Posts `body` to `path`; returns the HTTP status and the JSON answer.
+    pub async fn search_at(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+        post_json(&self.client, &self.url(path), body).await
+    }
+
+    /// Tells the dispatcher to look at the outbox now.
+    pub fn wake_dispatcher(&self) {
+        self.registry.dispatcher.wake();
     }
 
     /// Posts `body` to the sync search endpoint; returns the HTTP status and the JSON answer.
@@ -342,4 +362,84 @@ pub fn living_uin() -> String {
         .expect("a living person")
         .uin
         .clone()
+}
+
+/// A callback receiver for tests: records every body it is sent, answers with an ACK, or with
+/// 503 while `failing` is set.
+pub struct Sink {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Value>>>,
+    failing: Arc<AtomicBool>,
+}
+
+impl Sink {
+    pub async fn start() -> Result<Self> {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let failing = Arc::new(AtomicBool::new(false));
+        let (store, fail) = (received.clone(), failing.clone());
+        let app = axum::Router::new().route(
+            "/{*path}",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let (store, fail) = (store.clone(), fail.clone());
+                async move {
+                    if fail.load(Ordering::SeqCst) {
+                        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"errors": []})));
+                    }
+                    store.lock().unwrap().push(body);
+                    let ack = json!({"message": {"ack_status": "ACK", "timestamp": dci::Timestamp::now().to_string(), "correlation_id": "sink"}});
+                    (axum::http::StatusCode::OK, axum::Json(ack))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(axum::serve(listener, app).into_future());
+        Ok(Sink {
+            addr,
+            received,
+            failing,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/registry/on-search", self.addr)
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn received(&self) -> Vec<Value> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` holds for what was received, or `timeout`.
+    pub async fn wait(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Result<Vec<Value>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if done(&received) {
+                return Ok(received);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(anyhow!(
+                    "timed out with {} callbacks received",
+                    received.len()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// An async search envelope (one item per criteria) whose callbacks go to `callback`.
+pub fn async_envelope(criteria: Vec<Value>, callback: &str) -> Value {
+    let mut body = envelope(criteria);
+    body["header"]["sender_uri"] = json!(callback);
+    body["message"]["transaction_id"] = json!(format!("txn-{}", uuid::Uuid::now_v7()));
+    body
 }

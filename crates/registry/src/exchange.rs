@@ -1,0 +1,458 @@
+//! The asynchronous side of a registry: requests accepted durably before the ACK, processed
+//! by a background worker, answered through the outbox; and transaction status.
+//!
+//! An async request is written (its `message_id` into `inbox`, the request into `txn` with
+//! status `rcvd`, its items' reference ids into `txn_item`) in one transaction before the ACK.
+//! The worker answers `rcvd` transactions and, in one transaction, stores the answer, marks the
+//! transaction `succ` or `rjct` and enqueues the callback, whose `message_id` is derived from
+//! the transaction's correlation id, so that answering twice (after a crash, or on two nodes)
+//! still sends one callback. A repeated `message_id` from the same sender is acknowledged
+//! with the first correlation id and not processed again.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dci::search::SearchResponseItem;
+use dci::txn::{TxnLookup, TxnStatusRequest, TxnStatusResponse, TxnStatusResult};
+use dci::{
+    Action, Envelope, MsgCallbackHeader, MsgHeader, ReasonCode, Rejection, RequestStatus,
+    SearchRequest, SearchResponse, Timestamp,
+};
+use serde_json::Value;
+use store::{ColumnType, Migration, SqlValue, Statement, StoreError, numbered};
+
+use crate::Registry;
+
+/// The tables of the asynchronous exchange (migration 1000 of every registry's store).
+pub const MIGRATION: Migration = Migration {
+    version: 1000,
+    name: "async exchange: inbox, transactions",
+    sqlite: "CREATE TABLE inbox (
+        sender_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (sender_id, message_id)
+    );
+    CREATE TABLE txn (
+        correlation_id TEXT PRIMARY KEY,
+        sender_id TEXT NOT NULL,
+        transaction_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        status TEXT NOT NULL,
+        callback_url TEXT NOT NULL,
+        request TEXT NOT NULL,
+        response TEXT,
+        received_at TEXT NOT NULL,
+        completed_at TEXT
+    );
+    CREATE INDEX txn_by_transaction ON txn (sender_id, transaction_id);
+    CREATE INDEX txn_by_status ON txn (status, received_at);
+    CREATE TABLE txn_item (
+        correlation_id TEXT NOT NULL REFERENCES txn (correlation_id),
+        sender_id TEXT NOT NULL,
+        reference_id TEXT NOT NULL
+    );
+    CREATE INDEX txn_item_by_reference ON txn_item (sender_id, reference_id);",
+    postgres: "CREATE TABLE inbox (
+        sender_id TEXT COLLATE \"C\" NOT NULL,
+        message_id TEXT COLLATE \"C\" NOT NULL,
+        correlation_id TEXT COLLATE \"C\" NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (sender_id, message_id)
+    );
+    CREATE TABLE txn (
+        correlation_id TEXT COLLATE \"C\" PRIMARY KEY,
+        sender_id TEXT COLLATE \"C\" NOT NULL,
+        transaction_id TEXT COLLATE \"C\" NOT NULL,
+        action TEXT COLLATE \"C\" NOT NULL,
+        status TEXT COLLATE \"C\" NOT NULL,
+        callback_url TEXT NOT NULL,
+        request TEXT NOT NULL,
+        response TEXT,
+        received_at TEXT COLLATE \"C\" NOT NULL,
+        completed_at TEXT
+    );
+    CREATE INDEX txn_by_transaction ON txn (sender_id, transaction_id);
+    CREATE INDEX txn_by_status ON txn (status, received_at);
+    CREATE TABLE txn_item (
+        correlation_id TEXT COLLATE \"C\" NOT NULL REFERENCES txn (correlation_id),
+        sender_id TEXT COLLATE \"C\" NOT NULL,
+        reference_id TEXT COLLATE \"C\" NOT NULL
+    );
+    CREATE INDEX txn_item_by_reference ON txn_item (sender_id, reference_id);",
+};
+
+/// Transactions answered per pass of the worker.
+const BATCH: i64 = 32;
+
+/// The outcome of accepting an async request.
+pub enum Accepted {
+    /// Stored now, under this correlation id.
+    New(String),
+    /// The same sender sent this `message_id` before; it was accepted under this correlation id.
+    Duplicate(String),
+}
+
+/// Whether `url` may receive callbacks: it must start with one of the configured prefixes.
+pub fn callback_allowed(registry: &Registry, url: &str) -> bool {
+    registry
+        .config
+        .callback_url_prefixes
+        .iter()
+        .any(|prefix| url.starts_with(prefix.as_str()))
+}
+
+/// Stores an async search request before it is acknowledged.
+pub async fn accept_search(
+    registry: &Registry,
+    header: &MsgHeader,
+    message: &SearchRequest,
+    callback_url: &str,
+    body: &[u8],
+) -> Result<Accepted, StoreError> {
+    let dialect = registry.store.dialect();
+    let correlation_id = crate::http::new_id();
+    let now = Timestamp::now().to_string();
+    let text = |s: &str| SqlValue::Text(s.to_string());
+    // Each insert below happens only if this message's inbox row is the one just written.
+    let guard = "EXISTS (SELECT 1 FROM inbox WHERE sender_id = ?2 AND message_id = ?3 AND correlation_id = ?1)";
+    let mut statements = vec![
+        Statement::new(
+            numbered(
+                dialect,
+                "INSERT INTO inbox (correlation_id, sender_id, message_id, received_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sender_id, message_id) DO NOTHING",
+            ),
+            vec![text(&correlation_id), text(&header.sender_id), text(&header.message_id), text(&now)],
+            &[],
+        ),
+        Statement::new(
+            numbered(
+                dialect,
+                &format!(
+                    "INSERT INTO txn (correlation_id, sender_id, transaction_id, action, status, callback_url, request, received_at)
+                     SELECT ?1, ?2, ?4, 'search', 'rcvd', ?5, ?6, ?7 WHERE {guard}"
+                ),
+            ),
+            vec![
+                text(&correlation_id),
+                text(&header.sender_id),
+                text(&header.message_id),
+                text(&message.transaction_id),
+                text(callback_url),
+                SqlValue::Text(String::from_utf8_lossy(body).into_owned()),
+                text(&now),
+            ],
+            &[],
+        ),
+    ];
+    for item in &message.search_request {
+        statements.push(Statement::new(
+            numbered(
+                dialect,
+                &format!("INSERT INTO txn_item (correlation_id, sender_id, reference_id) SELECT ?1, ?2, ?4 WHERE {guard}"),
+            ),
+            vec![
+                text(&correlation_id),
+                text(&header.sender_id),
+                text(&header.message_id),
+                text(item.reference_id.as_deref().unwrap_or_default()),
+            ],
+            &[],
+        ));
+    }
+    let counts = registry.store.write(statements).await?;
+    if counts.first() == Some(&1) {
+        registry.work.notify_one();
+        return Ok(Accepted::New(correlation_id));
+    }
+    let earlier = registry
+        .store
+        .read(vec![Statement::new(
+            numbered(
+                dialect,
+                "SELECT correlation_id FROM inbox WHERE sender_id = ?1 AND message_id = ?2",
+            ),
+            vec![text(&header.sender_id), text(&header.message_id)],
+            &[ColumnType::Text],
+        )])
+        .await?;
+    match earlier[0].first().and_then(|row| row.first()) {
+        Some(Some(SqlValue::Text(id))) => Ok(Accepted::Duplicate(id.clone())),
+        _ => Err(StoreError::Decode("inbox row vanished".into())),
+    }
+}
+
+/// Runs the worker that answers accepted requests, until the process ends.
+pub fn spawn_worker(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match answer_pending(&registry).await {
+                Ok(n) if n as i64 == BATCH => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot answer pending requests"),
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), registry.work.notified()).await;
+        }
+    })
+}
+
+/// Answers up to [`BATCH`] received transactions; returns how many.
+async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
+    let dialect = registry.store.dialect();
+    let rows = registry
+        .store
+        .read(vec![Statement::new(
+            numbered(dialect, &format!("SELECT correlation_id, request, received_at, callback_url FROM txn WHERE status = 'rcvd' ORDER BY received_at LIMIT {BATCH}")),
+            vec![],
+            &[ColumnType::Text, ColumnType::Text, ColumnType::Text, ColumnType::Text],
+        )])
+        .await?
+        .remove(0);
+    let count = rows.len();
+    for row in rows {
+        let [
+            Some(SqlValue::Text(correlation_id)),
+            Some(SqlValue::Text(request)),
+            Some(SqlValue::Text(received_at)),
+            Some(SqlValue::Text(callback_url)),
+        ] = row.as_slice()
+        else {
+            continue;
+        };
+        let (status, envelope) =
+            answer_search(registry, correlation_id, request, received_at).await?;
+        let body = serde_json::to_string(&envelope).expect("an envelope always serializes");
+        let message_id = envelope.header.message_id.clone();
+        let response = envelope
+            .message
+            .as_ref()
+            .map(|m| serde_json::to_string(m).expect("serializes"));
+        let statements = vec![
+            Statement::new(
+                numbered(
+                    dialect,
+                    "UPDATE txn SET status = ?2, response = ?3, completed_at = ?4 WHERE correlation_id = ?1 AND status = 'rcvd'",
+                ),
+                vec![
+                    SqlValue::Text(correlation_id.clone()),
+                    SqlValue::Text(status.to_string()),
+                    SqlValue::Text(response.unwrap_or_else(|| body.clone())),
+                    SqlValue::Text(Timestamp::now().to_string()),
+                ],
+                &[],
+            ),
+            dispatch::enqueue(
+                dialect,
+                &message_id,
+                Some(correlation_id),
+                callback_url,
+                body,
+            ),
+        ];
+        registry.store.write(statements).await?;
+        registry.dispatcher.wake();
+    }
+    Ok(count)
+}
+
+fn status_word(status: RequestStatus) -> &'static str {
+    match status {
+        RequestStatus::Rcvd => "rcvd",
+        RequestStatus::Pdng => "pdng",
+        RequestStatus::Succ => "succ",
+        RequestStatus::Rjct => "rjct",
+    }
+}
+
+/// The `on-search` callback for a stored request, and the transaction's final status.
+async fn answer_search(
+    registry: &Registry,
+    correlation_id: &str,
+    request: &str,
+    received_at: &str,
+) -> Result<(&'static str, Envelope<MsgCallbackHeader, SearchResponse>), StoreError> {
+    let callback_id = format!("on-search-{correlation_id}");
+    let parsed = crate::http::parse_envelope::<SearchRequest>(request.as_bytes());
+    let received = Timestamp::parse(received_at).unwrap_or_else(|_| Timestamp::now());
+    let (header, message) = match parsed {
+        Ok(parsed) => (parsed.header, parsed.message),
+        Err(rejection) => {
+            return Ok((
+                "rjct",
+                registry.rejection_envelope(None, Action::OnSearch, rejection, callback_id),
+            ));
+        }
+    };
+    // The header is judged as of when the request arrived, not when it is answered.
+    if let Err(rejection) = dci::validate::request_header(
+        &header,
+        Action::Search,
+        message.search_request.len(),
+        &registry.config.header,
+        received,
+    ) {
+        return Ok((
+            "rjct",
+            registry.rejection_envelope(Some(&header), Action::OnSearch, rejection, callback_id),
+        ));
+    }
+    let items = crate::search::answer_all(registry, &message, received.0.date()).await?;
+    let mut envelope = registry.response_envelope(
+        &header,
+        Action::OnSearch,
+        items.len(),
+        SearchResponse {
+            transaction_id: message.transaction_id,
+            correlation_id: correlation_id.to_string(),
+            search_response: items,
+        },
+    );
+    envelope.header.message_id = callback_id;
+    Ok((status_word(RequestStatus::Succ), envelope))
+}
+
+/// Answers a txn-status request from `sender_id`: the response sent (or to be sent) for the
+/// transaction it names, with `pdng` items while it is being processed.
+pub async fn txn_status(
+    registry: &Registry,
+    sender_id: &str,
+    request: &TxnStatusRequest,
+) -> Result<Result<TxnStatusResponse, Rejection>, StoreError> {
+    let lookup = match request.txnstatus_request.lookup() {
+        Ok(lookup) => lookup,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    let dialect = registry.store.dialect();
+    let columns = [
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+        ColumnType::Text,
+    ];
+    let select = "SELECT correlation_id, status, request, response FROM txn";
+    let (sql, params) = match &lookup {
+        TxnLookup::TransactionId(id) => (
+            format!(
+                "{select} WHERE sender_id = ?1 AND transaction_id = ?2 ORDER BY received_at DESC LIMIT 1"
+            ),
+            vec![SqlValue::Text(sender_id.into()), SqlValue::Text(id.clone())],
+        ),
+        TxnLookup::CorrelationId(id) => (
+            format!("{select} WHERE sender_id = ?1 AND correlation_id = ?2"),
+            vec![SqlValue::Text(sender_id.into()), SqlValue::Text(id.clone())],
+        ),
+        TxnLookup::ReferenceIds(ids) => {
+            let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
+            let mut params = vec![SqlValue::Text(sender_id.into())];
+            params.extend(ids.iter().map(|id| SqlValue::Text(id.clone())));
+            (
+                format!(
+                    "{select} WHERE correlation_id IN (SELECT correlation_id FROM txn_item WHERE sender_id = ?1 AND reference_id IN ({})) ORDER BY received_at DESC LIMIT 1",
+                    list.join(", ")
+                ),
+                params,
+            )
+        }
+    };
+    let rows = registry
+        .store
+        .read(vec![Statement::new(
+            numbered(dialect, &sql),
+            params,
+            &columns,
+        )])
+        .await?
+        .remove(0);
+    let Some(
+        [
+            Some(SqlValue::Text(correlation_id)),
+            Some(SqlValue::Text(status)),
+            Some(SqlValue::Text(stored)),
+            response,
+        ],
+    ) = rows.first().map(Vec::as_slice)
+    else {
+        return Ok(Err(Rejection::new(
+            ReasonCode::RequestNotFound,
+            format!("no transaction of {sender_id} matches {lookup:?}"),
+        )));
+    };
+    let txn_status = match (status.as_str(), response) {
+        ("succ", Some(SqlValue::Text(response))) => {
+            serde_json::from_str(response).unwrap_or(Value::Null)
+        }
+        (_, response) => {
+            let state = if status == "rjct" {
+                RequestStatus::Rjct
+            } else {
+                RequestStatus::Pdng
+            };
+            let reason = match (state, response) {
+                (RequestStatus::Rjct, Some(SqlValue::Text(envelope))) => {
+                    serde_json::from_str::<Value>(envelope).ok().and_then(|e| {
+                        let code = ReasonCode::parse(e["header"]["status_reason_code"].as_str()?)?;
+                        Some(Rejection::new(
+                            code,
+                            e["header"]["status_reason_message"]
+                                .as_str()
+                                .unwrap_or_default(),
+                        ))
+                    })
+                }
+                _ => None,
+            };
+            serde_json::to_value(pending_response(correlation_id, stored, state, reason))
+                .unwrap_or(Value::Null)
+        }
+    };
+    Ok(Ok(TxnStatusResponse {
+        transaction_id: request.transaction_id.clone(),
+        correlation_id: correlation_id.clone(),
+        txnstatus_response: TxnStatusResult {
+            txn_type: "search".into(),
+            txn_status,
+        },
+    }))
+}
+
+/// A `SearchResponse` for a transaction not answered (yet): every item `pdng`, or `rjct` with
+/// the header-level reason when the whole message was rejected.
+fn pending_response(
+    correlation_id: &str,
+    stored: &str,
+    state: RequestStatus,
+    reason: Option<Rejection>,
+) -> SearchResponse {
+    let request: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
+    let mut seen = HashSet::new();
+    let items = request["message"]["search_request"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item["reference_id"].as_str().map(str::to_string))
+                .filter(|id| seen.insert(id.clone()))
+                .map(|reference_id| SearchResponseItem {
+                    reference_id,
+                    timestamp: Timestamp::now(),
+                    status: state,
+                    status_reason_code: reason.as_ref().map(|r| r.code),
+                    status_reason_message: reason.as_ref().map(|r| r.message.clone()),
+                    data: None,
+                    pagination: None,
+                    locale: None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    SearchResponse {
+        transaction_id: request["message"]["transaction_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        correlation_id: correlation_id.to_string(),
+        search_response: items,
+    }
+}

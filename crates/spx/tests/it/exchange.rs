@@ -1,0 +1,241 @@
+//! Async search over DCI: ACK after a durable write, callback through the outbox, transaction
+//! status, idempotency on `message_id`, retries and dead letters; on each backend.
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use serde_json::{Value, json};
+
+use crate::support::{
+    Backend, Sink, TestRegistry, async_envelope, envelope, living_uin, post_json, runtime,
+};
+
+pub const TESTS: &[(&str, crate::BackendTest)] = &[
+    (
+        "exchange::async_search_calls_back_and_reports_status",
+        async_search_calls_back_and_reports_status,
+    ),
+    (
+        "exchange::repeated_message_id_is_answered_once",
+        repeated_message_id_is_answered_once,
+    ),
+    (
+        "exchange::header_rejection_arrives_in_the_callback",
+        header_rejection_arrives_in_the_callback,
+    ),
+    (
+        "exchange::failing_receiver_is_retried_then_dead_lettered_and_replayed",
+        failing_receiver_is_retried_then_dead_lettered_and_replayed,
+    ),
+];
+
+fn by_uin(uin: &str) -> Value {
+    json!({"reg_record_type": "Member", "query_type": "idtype-value", "query": {"type": "UIN", "value": uin}})
+}
+
+async fn accept(registry: &TestRegistry, body: &Value) -> Result<String> {
+    let (status, ack) =
+        post_json(&registry.client, &registry.url("/registry/search"), body).await?;
+    ensure!(
+        status == 200 && ack["message"]["ack_status"] == "ACK",
+        "HTTP {status}: {ack}"
+    );
+    Ok(ack["message"]["correlation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+fn txn_status(attribute_type: &str, value: Value) -> Value {
+    let mut body = envelope(vec![]);
+    body["header"]["action"] = json!("txn-status");
+    body["header"]["total_count"] = json!(1);
+    body["message"] = json!({"transaction_id": "status-1", "txnstatus_request": {
+        "reference_id": "q-1", "txn_type": "search", "attribute_type": attribute_type, "attribute_value": value}});
+    body
+}
+
+fn async_search_calls_back_and_reports_status(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let registry = TestRegistry::spawn(backend).await?;
+        let sink = Sink::start().await?;
+        let uin = living_uin();
+        let body = async_envelope(vec![by_uin(&uin), by_uin("0000000000")], &sink.url());
+        let correlation_id = accept(&registry, &body).await?;
+        let callbacks = sink
+            .wait(Duration::from_secs(10), |r| !r.is_empty())
+            .await?;
+        let callback = &callbacks[0];
+        ensure!(
+            callback["header"]["action"] == "on-search" && callback["header"]["status"] == "succ",
+            "{callback}"
+        );
+        ensure!(
+            callback["header"]["receiver_id"] == "spmis.test"
+                && callback["header"]["completed_count"] == 2
+        );
+        ensure!(callback["message"]["correlation_id"] == correlation_id.as_str());
+        ensure!(callback["message"]["transaction_id"] == body["message"]["transaction_id"]);
+        let items = &callback["message"]["search_response"];
+        ensure!(
+            items[0]["data"]["reg_records"][0]["member_identifier"][0]["identifier_value"]
+                == uin.as_str(),
+            "{items}"
+        );
+        ensure!(items[1]["pagination"]["total_count"] == 0);
+        // The same answer by each way of asking for it.
+        let ways = [
+            txn_status("transaction_id", body["message"]["transaction_id"].clone()),
+            txn_status("correlation_id", json!(correlation_id)),
+            txn_status("reference_id_list", json!(["2"])),
+        ];
+        for ask in ways {
+            let (status, answer) = registry
+                .search_at("/registry/sync/txn/status", &ask)
+                .await?;
+            ensure!(status == 200, "{answer}");
+            ensure!(answer["header"]["action"] == "txn-on-status", "{answer}");
+            let found = &answer["message"]["txnstatus_response"];
+            ensure!(
+                answer["message"]["correlation_id"] == correlation_id.as_str(),
+                "{answer}"
+            );
+            ensure!(
+                found["txn_type"] == "search"
+                    && found["txn_status"]["search_response"][0]["status"] == "succ",
+                "{answer}"
+            );
+        }
+        let (status, answer) = registry
+            .search_at(
+                "/registry/sync/txn/status",
+                &txn_status("transaction_id", json!("nobody")),
+            )
+            .await?;
+        ensure!(
+            status == 404 && answer["message"]["error"]["code"] == "err.request.not_found",
+            "{answer}"
+        );
+        // A callback URL outside the allowed prefixes, or none, is refused before anything is stored.
+        for uri in [json!("http://10.1.2.3:9/registry/on-search"), Value::Null] {
+            let mut refused = async_envelope(vec![by_uin(&uin)], "");
+            refused["header"]["sender_uri"] = uri;
+            let (status, ack) = post_json(
+                &registry.client,
+                &registry.url("/registry/search"),
+                &refused,
+            )
+            .await?;
+            ensure!(
+                status == 400 && ack["message"]["error"]["code"] == "err.sender_uri.invalid",
+                "{ack}"
+            );
+        }
+        Ok(())
+    })
+}
+
+fn repeated_message_id_is_answered_once(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let registry = TestRegistry::spawn(backend).await?;
+        let sink = Sink::start().await?;
+        let body = async_envelope(vec![by_uin(&living_uin())], &sink.url());
+        let first = accept(&registry, &body).await?;
+        let again = accept(&registry, &body).await?;
+        ensure!(
+            first == again,
+            "a retried message got a new correlation id: {first} vs {again}"
+        );
+        sink.wait(Duration::from_secs(10), |r| !r.is_empty())
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ensure!(
+            sink.received().len() == 1,
+            "{} callbacks for one message",
+            sink.received().len()
+        );
+        Ok(())
+    })
+}
+
+fn header_rejection_arrives_in_the_callback(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let registry = TestRegistry::spawn(backend).await?;
+        let sink = Sink::start().await?;
+        let mut body = async_envelope(vec![by_uin(&living_uin())], &sink.url());
+        body["header"]["message_ts"] = json!("2020-01-01T00:00:00Z");
+        let correlation_id = accept(&registry, &body).await?;
+        let callbacks = sink
+            .wait(Duration::from_secs(10), |r| !r.is_empty())
+            .await?;
+        let header = &callbacks[0]["header"];
+        ensure!(
+            header["status"] == "rjct" && header["status_reason_code"] == "rjct.message_ts.invalid",
+            "{header}"
+        );
+        ensure!(callbacks[0].get("message").is_none());
+        let (_, answer) = registry
+            .search_at(
+                "/registry/sync/txn/status",
+                &txn_status("correlation_id", json!(correlation_id)),
+            )
+            .await?;
+        let item = &answer["message"]["txnstatus_response"]["txn_status"]["search_response"][0];
+        ensure!(
+            item["status"] == "rjct" && item["status_reason_code"] == "rjct.message_ts.invalid",
+            "{answer}"
+        );
+        Ok(())
+    })
+}
+
+fn failing_receiver_is_retried_then_dead_lettered_and_replayed(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let registry = TestRegistry::spawn(backend).await?;
+        let sink = Sink::start().await?;
+        sink.fail(true);
+        accept(
+            &registry,
+            &async_envelope(vec![by_uin(&living_uin())], &sink.url()),
+        )
+        .await?;
+        // Four attempts 50-400 ms apart (the tests' settings), then dead.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let dead = loop {
+            let dead = dispatch::list(registry.store.as_ref(), Some(dispatch::DEAD), 10).await?;
+            if !dead.is_empty() || tokio::time::Instant::now() > deadline {
+                break dead;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        ensure!(
+            dead.len() == 1,
+            "no dead letter after retries: {:?}",
+            dispatch::list(registry.store.as_ref(), None, 10).await?
+        );
+        ensure!(
+            dead[0].attempts == 4
+                && dead[0]
+                    .last_error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("503"),
+            "{dead:?}"
+        );
+        ensure!(sink.received().is_empty());
+        sink.fail(false);
+        ensure!(dispatch::replay(registry.store.as_ref(), None).await? == 1);
+        registry.wake_dispatcher();
+        let callbacks = sink
+            .wait(Duration::from_secs(10), |r| !r.is_empty())
+            .await?;
+        ensure!(callbacks[0]["header"]["action"] == "on-search");
+        let delivered =
+            dispatch::list(registry.store.as_ref(), Some(dispatch::DELIVERED), 10).await?;
+        ensure!(
+            delivered.len() == 1 && delivered[0].message_id == dead[0].message_id,
+            "{delivered:?}"
+        );
+        Ok(())
+    })
+}
