@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, ensure};
 use serde_json::json;
 
-use crate::support::{TempDir, envelope, post_json, runtime};
+use crate::support::{Sink, TempDir, async_envelope, envelope, post_json, runtime};
 
 pub const TESTS: &[(&str, crate::PlainTest)] = &[
     ("cli::generate_import_serve", generate_import_serve),
@@ -19,6 +19,10 @@ pub const TESTS: &[(&str, crate::PlainTest)] = &[
     (
         "cli::sandbox_demonstrates_and_exits",
         sandbox_demonstrates_and_exits,
+    ),
+    (
+        "cli::kill_9_loses_and_repeats_no_callback",
+        kill_9_loses_and_repeats_no_callback,
     ),
 ];
 
@@ -176,4 +180,127 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
     }
     ensure!(!stdout.contains("HTTP 5"), "{stdout}");
     Ok(())
+}
+
+/// Starts `spx serve` on `port` with `data`, and waits until it listens.
+fn serve(data: &std::path::Path, port: u16) -> Result<Running> {
+    let mut child = spx()
+        .args([
+            "serve",
+            "--role",
+            "social",
+            "--service-id",
+            "social.test",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+    ensure!(
+        line.contains("registry on http://"),
+        "serve did not start: {line}"
+    );
+    Ok(Running(child))
+}
+
+fn pop(queue: &std::sync::Mutex<Vec<usize>>) -> Option<usize> {
+    queue.lock().unwrap().pop()
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn kill_9_loses_and_repeats_no_callback() -> Result<()> {
+    const REQUESTS: usize = 1000;
+    let dir = TempDir::new("kill9");
+    let port = free_port()?;
+    let server = std::sync::Arc::new(std::sync::Mutex::new(Some(serve(&dir.0, port)?)));
+    runtime().block_on(async {
+        let sink = Sink::start().await?;
+        let url = format!("http://127.0.0.1:{port}/registry/search");
+        let bodies: Vec<serde_json::Value> = (0..REQUESTS)
+            .map(|i| {
+                let criteria = json!({"reg_record_type": "Member", "query_type": "idtype-value", "query": {"type": "UIN", "value": format!("{i:010}")}});
+                async_envelope(vec![criteria], &sink.url())
+            })
+            .collect();
+        let client = reqwest::Client::new();
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<usize, String>::new()));
+        // Send everything from 16 connections; kill -9 the server once 300 are acknowledged.
+        let send_round = |pending: Vec<usize>, kill_after: Option<usize>| {
+            let (client, url, acked, server, bodies) = (client.clone(), url.clone(), acked.clone(), server.clone(), bodies.clone());
+            async move {
+                let queue = std::sync::Arc::new(std::sync::Mutex::new(pending));
+                let mut workers = Vec::new();
+                for _ in 0..16 {
+                    let (client, url, acked, server, bodies, queue) =
+                        (client.clone(), url.clone(), acked.clone(), server.clone(), bodies.clone(), queue.clone());
+                    workers.push(tokio::spawn(async move {
+                        while let Some(i) = pop(&queue) {
+                            if let Ok((200, ack)) = post_json(&client, &url, &bodies[i]).await {
+                                let count = {
+                                    let mut acked = acked.lock().unwrap();
+                                    acked.insert(i, ack["message"]["correlation_id"].as_str().unwrap_or_default().to_string());
+                                    acked.len()
+                                };
+                                if kill_after.is_some_and(|n| count >= n)
+                                    && let Some(mut running) = server.lock().unwrap().take()
+                                {
+                                    running.0.kill().ok(); // SIGKILL
+                                    running.0.wait().ok();
+                                }
+                            }
+                        }
+                    }));
+                }
+                for worker in workers {
+                    worker.await.ok();
+                }
+            }
+        };
+        send_round((0..REQUESTS).collect(), Some(300)).await;
+        let before_restart = acked.lock().unwrap().len();
+        ensure!(before_restart < REQUESTS, "the server was not killed mid-run");
+        *server.lock().unwrap() = Some(serve(&dir.0, port)?);
+        // A client resends what was not acknowledged, with the same message_id.
+        for _ in 0..5 {
+            let missing: Vec<usize> = (0..REQUESTS).filter(|i| !acked.lock().unwrap().contains_key(i)).collect();
+            if missing.is_empty() {
+                break;
+            }
+            send_round(missing, None).await;
+        }
+        ensure!(acked.lock().unwrap().len() == REQUESTS, "only {} of {REQUESTS} acknowledged", acked.lock().unwrap().len());
+        let transactions = |received: &[serde_json::Value]| -> std::collections::HashMap<String, std::collections::HashSet<String>> {
+            let mut by_txn: std::collections::HashMap<String, std::collections::HashSet<String>> = Default::default();
+            for callback in received {
+                by_txn
+                    .entry(callback["message"]["transaction_id"].as_str().unwrap_or_default().to_string())
+                    .or_default()
+                    .insert(callback["header"]["message_id"].as_str().unwrap_or_default().to_string());
+            }
+            by_txn
+        };
+        let received = sink.wait(Duration::from_secs(90), |r| transactions(r).len() >= REQUESTS).await?;
+        let by_txn = transactions(&received);
+        ensure!(by_txn.len() == REQUESTS, "callbacks for {} transactions", by_txn.len());
+        // Exactly once as the receiver sees it: one message_id per transaction.
+        let repeated: Vec<_> = by_txn.iter().filter(|(_, ids)| ids.len() != 1).collect();
+        ensure!(repeated.is_empty(), "transactions answered by several messages: {repeated:?}");
+        let acked = acked.lock().unwrap();
+        for (i, body) in bodies.iter().enumerate() {
+            let txn = body["message"]["transaction_id"].as_str().unwrap_or_default();
+            let callback = received.iter().find(|c| c["message"]["transaction_id"] == txn).unwrap();
+            ensure!(callback["message"]["correlation_id"] == acked[&i].as_str(), "request {i}: ACK and callback disagree");
+        }
+        println!("kill -9 after {before_restart} of {REQUESTS} acknowledged; {} deliveries for {REQUESTS} callbacks", received.len());
+        Ok(())
+    })
 }
