@@ -67,22 +67,51 @@ enum Command {
     },
     /// Measure a workload and print its figures beside the same run's reference figures.
     Bench(bench::BenchArgs),
+    /// Look at, or send again, the callbacks and notifications of a service's outbox.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+        /// Which service (social).
+        #[arg(long, global = true, default_value = "social")]
+        role: String,
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// List messages, newest first.
+    List {
+        /// Only messages in this state: pending, delivered or dead.
+        #[arg(long)]
+        state: Option<String>,
+        /// How many at most.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Send dead messages again (all of them, or those given with --id).
+    Replay {
+        /// Outbox row ids, as `list` shows them.
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+    },
 }
 
 /// Flags that override `[service]` settings.
 #[derive(Debug, Args, Clone, Default)]
 struct ServiceFlags {
     /// Address and port to listen on.
-    #[arg(long)]
+    #[arg(long, global = true)]
     listen: Option<String>,
     /// Directory of the embedded store.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// postgres:// URL, to use PostgreSQL instead of the embedded store.
-    #[arg(long)]
+    #[arg(long, global = true)]
     database_url: Option<String>,
     /// This service's participant id.
-    #[arg(long)]
+    #[arg(long, global = true)]
     service_id: Option<String>,
 }
 
@@ -229,6 +258,54 @@ async fn run(cli: Cli) -> Result<()> {
                     "  ... and {} more",
                     report.rejected_count - report.rejected.len() as u64
                 );
+            }
+            Ok(())
+        }
+        Command::Outbox {
+            action,
+            role,
+            service,
+        } => {
+            let profile = check_role(&role)?;
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let store = registry::open_store(profile, &config.store(&role)).await?;
+            match action {
+                OutboxAction::List { state, limit } => {
+                    if let Some(state) = &state
+                        && ![dispatch::PENDING, dispatch::DELIVERED, dispatch::DEAD]
+                            .contains(&state.as_str())
+                    {
+                        bail!("state '{state}' is not pending, delivered or dead");
+                    }
+                    let entries = dispatch::list(store.as_ref(), state.as_deref(), limit).await?;
+                    println!(
+                        "{:>8}  {:<10} {:>8}  {:<40} destination (last error)",
+                        "id", "state", "attempts", "message_id"
+                    );
+                    for e in &entries {
+                        println!(
+                            "{:>8}  {:<10} {:>8}  {:<40} {}{}",
+                            e.id,
+                            e.state,
+                            e.attempts,
+                            e.message_id,
+                            e.destination,
+                            e.last_error
+                                .as_deref()
+                                .map(|err| format!(" ({err})"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    println!("{} message(s) in {}", entries.len(), store.describe());
+                }
+                OutboxAction::Replay { ids } => {
+                    let only = (!ids.is_empty()).then_some(ids.as_slice());
+                    let count = dispatch::replay(store.as_ref(), only).await?;
+                    println!(
+                        "{count} dead message(s) put back for delivery in {}",
+                        store.describe()
+                    );
+                }
             }
             Ok(())
         }

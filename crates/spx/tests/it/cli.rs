@@ -301,6 +301,10 @@ fn kill_9_loses_and_repeats_no_callback() -> Result<()> {
             ensure!(callback["message"]["correlation_id"] == acked[&i].as_str(), "request {i}: ACK and callback disagree");
         }
         println!("kill -9 after {before_restart} of {REQUESTS} acknowledged; {} deliveries for {REQUESTS} callbacks", received.len());
+        let (ok, listed, stderr) = output(spx().args(["outbox", "list", "--state", "delivered", "--limit", "3", "--data-dir"]).arg(&dir.0))?;
+        ensure!(ok && listed.contains("3 message(s)") && listed.matches("delivered").count() >= 3, "{listed}{stderr}");
+        let (ok, _, stderr) = output(spx().args(["outbox", "list", "--state", "lost", "--data-dir"]).arg(&dir.0))?;
+        ensure!(!ok && stderr.contains("not pending, delivered or dead"), "{stderr}");
         Ok(())
     })
 }
