@@ -474,17 +474,7 @@ fn is_json(request: &Request) -> bool {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            let essence = v
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json"
-                || (essence.starts_with("application/") && essence.ends_with("+json"))
-        })
-        .unwrap_or(false)
+        .is_some_and(dci::validate::is_json_media_type)
 }
 
 /// Parses and checks a callback envelope posted to the endpoint of `action`.
@@ -503,23 +493,9 @@ fn parse_callback(action: Action, body: &[u8]) -> Result<(CallbackHeader, Value)
     let text = |key: &str| fields.get(key).and_then(Value::as_str);
 
     if let Some(version) = fields.get("version").filter(|v| !v.is_null()) {
-        let version = version.as_str().unwrap_or_default();
-        let parts: Vec<&str> = version.split('.').collect();
-        let numeric = parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if !numeric {
-            return Err(bad(format!(
-                "header.version '{version}' is not MAJOR.MINOR.PATCH"
-            )));
-        }
-        if parts[0] != "1" {
-            return Err(Rejection::new(
-                ReasonCode::VersionNotSupported,
-                format!("header.version {version} is not supported; this receiver speaks 1.x"),
-            ));
-        }
+        // The ACK's error code is an `err.*` code: a malformed version is a bad request.
+        dci::validate::version(version.as_str().unwrap_or_default())
+            .map_err(|r| if r.code.is_error() { r } else { bad(r.message) })?;
     }
     dci::validate::id("header.message_id", text("message_id").unwrap_or_default())?;
     let message_ts = text("message_ts")

@@ -33,24 +33,8 @@ pub fn request_header(
     now: Timestamp,
 ) -> Result<(), Rejection> {
     let reject = |code, message: String| Rejection::new(code, message);
-    if let Some(version) = &header.version {
-        let parts: Vec<&str> = version.split('.').collect();
-        let numeric = parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if !numeric {
-            return Err(reject(
-                ReasonCode::VersionInvalid,
-                format!("version '{version}' is not MAJOR.MINOR.PATCH"),
-            ));
-        }
-        if parts[0] != "1" {
-            return Err(reject(
-                ReasonCode::VersionNotSupported,
-                format!("version {version} is not supported; this service speaks 1.x"),
-            ));
-        }
+    if let Some(v) = &header.version {
+        version(v)?;
     }
     id("header.message_id", &header.message_id)?;
     if header.sender_id.trim().is_empty() {
@@ -134,6 +118,42 @@ pub fn request_header(
         ));
     }
     Ok(())
+}
+
+/// Checks a protocol version: `MAJOR.MINOR.PATCH` (`rjct.version.invalid`) of major version 1
+/// (`err.version.not_supported`).
+pub fn version(version: &str) -> Result<(), Rejection> {
+    let parts: Vec<&str> = version.split('.').collect();
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !numeric {
+        return Err(Rejection::new(
+            ReasonCode::VersionInvalid,
+            format!("version '{version}' is not MAJOR.MINOR.PATCH"),
+        ));
+    }
+    if parts[0] != "1" {
+        return Err(Rejection::new(
+            ReasonCode::VersionNotSupported,
+            format!("version {version} is not supported; spx speaks 1.x"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a `Content-Type` value names JSON (`application/json`, or `application/*+json`),
+/// whatever its parameters.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Checks an id the standard bounds to 99 characters (`transaction_id`, `message_id`, ...).
@@ -276,6 +296,15 @@ mod tests {
     fn ids_of_99_pass_and_100_fail() {
         assert!(id("transaction_id", &"a".repeat(99)).is_ok());
         assert!(id("transaction_id", &"a".repeat(100)).is_err());
+    }
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("Application/JSON; charset=utf-8"));
+        assert!(is_json_media_type("application/ld+json"));
+        assert!(!is_json_media_type("text/plain"));
+        assert!(!is_json_media_type("application/jsonp"));
     }
 
     #[test]

@@ -99,17 +99,7 @@ async fn json_body(request: Request, limit: usize) -> Result<Bytes, Response> {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            let essence = v
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json"
-                || (essence.starts_with("application/") && essence.ends_with("+json"))
-        })
-        .unwrap_or(false);
+        .is_some_and(dci::validate::is_json_media_type);
     if !is_json {
         let rejection = Rejection::new(
             ReasonCode::RequestBad,
@@ -147,6 +137,36 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// Reads a request whose message is an `M` with a `transaction_id`: the JSON body within the
+/// size limit, the envelope, the message, and the transaction id. Every failure is answered.
+async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
+    registry: &Registry,
+    request: Request,
+) -> Result<(Parsed<M>, Bytes), Response> {
+    let body = json_body(request, registry.config.max_body_bytes).await?;
+    let parsed = parse_envelope::<M>(&body).map_err(error_ack)?;
+    dci::validate::id("message.transaction_id", parsed.message.transaction_id())
+        .map_err(error_ack)?;
+    Ok((parsed, body))
+}
+
+/// Messages that carry a `transaction_id`.
+trait HasTransaction {
+    fn transaction_id(&self) -> &str;
+}
+
+impl HasTransaction for SearchRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl HasTransaction for dci::txn::TxnStatusRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
 }
 
 /// A request envelope whose header and message parsed.
@@ -284,17 +304,11 @@ fn ack(correlation_id: String) -> Response {
 }
 
 async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let body = match json_body(request, registry.config.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let Parsed { header, message } = match parse_envelope::<SearchRequest>(&body) {
-        Ok(parsed) => parsed,
-        Err(rejection) => return error_ack(rejection),
-    };
-    if let Err(rejection) = dci::validate::id("message.transaction_id", &message.transaction_id) {
-        return error_ack(rejection);
-    }
+    let (Parsed { header, message }, _) =
+        match read_request::<SearchRequest>(&registry, request).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
     if message.search_request.is_empty() {
         return error_ack(Rejection::new(
             ReasonCode::RequestBad,
@@ -330,17 +344,12 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
 
 /// `POST /registry/search`: stored durably, acknowledged, answered at the callback URL.
 async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let body = match json_body(request, registry.config.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let Parsed { header, message } = match parse_envelope::<SearchRequest>(&body) {
-        Ok(parsed) => parsed,
-        Err(rejection) => return error_ack(rejection),
-    };
-    if let Err(rejection) = dci::validate::id("message.transaction_id", &message.transaction_id)
-        .and_then(|()| dci::validate::id("header.message_id", &header.message_id))
-    {
+    let (Parsed { header, message }, body) =
+        match read_request::<SearchRequest>(&registry, request).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+    if let Err(rejection) = dci::validate::id("header.message_id", &header.message_id) {
         return error_ack(rejection);
     }
     if message.search_request.is_empty() {
@@ -386,17 +395,11 @@ async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Resp
 
 /// `POST /registry/sync/txn/status`: the state of an earlier transaction of the sender.
 async fn sync_txn_status(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let body = match json_body(request, registry.config.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let Parsed { header, message } = match parse_envelope::<dci::txn::TxnStatusRequest>(&body) {
-        Ok(parsed) => parsed,
-        Err(rejection) => return error_ack(rejection),
-    };
-    if let Err(rejection) = dci::validate::id("message.transaction_id", &message.transaction_id) {
-        return error_ack(rejection);
-    }
+    let (Parsed { header, message }, _) =
+        match read_request::<dci::txn::TxnStatusRequest>(&registry, request).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
     if let Err(rejection) = dci::validate::request_header(
         &header,
         Action::TxnStatus,
