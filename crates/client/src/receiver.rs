@@ -480,13 +480,8 @@ fn is_json(request: &Request) -> bool {
 /// Parses and checks a callback envelope posted to the endpoint of `action`.
 fn parse_callback(action: Action, body: &[u8]) -> Result<(CallbackHeader, Value), Rejection> {
     let bad = |message: String| Rejection::new(ReasonCode::RequestBad, message);
-    let raw: RawEnvelope<'_> = serde_json::from_slice(body)
-        .map_err(|e| bad(format!("the body is not a DCI envelope: {e}")))?;
-    let header = raw
-        .header
-        .ok_or_else(|| bad("the envelope has no header".into()))?;
-    let header: Value =
-        serde_json::from_str(header.get()).map_err(|e| bad(format!("header: {e}")))?;
+    let raw = RawEnvelope::parse(body)?;
+    let header: Value = raw.header()?;
     let fields = header
         .as_object()
         .ok_or_else(|| bad("header must be an object".into()))?;

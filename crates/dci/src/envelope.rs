@@ -26,6 +26,27 @@ pub struct RawEnvelope<'a> {
     pub message: Option<&'a RawValue>,
 }
 
+impl<'a> RawEnvelope<'a> {
+    /// Reads `body` as an envelope; anything else is `err.request.bad`.
+    pub fn parse(body: &'a [u8]) -> Result<Self, Rejection> {
+        serde_json::from_slice(body).map_err(|e| {
+            Rejection::new(
+                ReasonCode::RequestBad,
+                format!("the body is not a DCI envelope: {e}"),
+            )
+        })
+    }
+
+    /// The header, parsed as `H`; a missing or malformed header is `err.request.bad`.
+    pub fn header<H: serde::de::DeserializeOwned>(&self) -> Result<H, Rejection> {
+        let bad = |message: String| Rejection::new(ReasonCode::RequestBad, message);
+        let header = self
+            .header
+            .ok_or_else(|| bad("the envelope has no header".into()))?;
+        serde_json::from_str(header.get()).map_err(|e| bad(format!("header: {e}")))
+    }
+}
+
 /// An envelope to send: a header and a message, optionally signed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Envelope<H, M> {

@@ -180,13 +180,8 @@ pub(crate) fn parse_envelope<M: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<Parsed<M>, Rejection> {
     let bad = |message: String| Rejection::new(ReasonCode::RequestBad, message);
-    let raw: RawEnvelope<'_> = serde_json::from_slice(body)
-        .map_err(|e| bad(format!("the body is not a DCI envelope: {e}")))?;
-    let header = raw
-        .header
-        .ok_or_else(|| bad("the envelope has no header".into()))?;
-    let header: MsgHeader =
-        serde_json::from_str(header.get()).map_err(|e| bad(format!("header: {e}")))?;
+    let raw = RawEnvelope::parse(body)?;
+    let header: MsgHeader = raw.header()?;
     if header.is_msg_encrypted {
         return Err(Rejection::new(
             ReasonCode::EncryptionInvalid,

@@ -680,24 +680,26 @@ impl Generator {
                 family_surname
             };
             let head = self.member(Sex::Female, woman_birth, Rel::Head, head_surname);
-            let father = if has_spouse {
-                let husband = self.member(Sex::Male, man_birth, Rel::Spouse, family_surname);
-                self.marry(head, husband);
-                Some(husband)
-            } else {
-                self.settle_single_with(head, man_birth, head_surname)
-            };
+            let father = self.spouse_or_single(
+                head,
+                has_spouse,
+                Sex::Male,
+                man_birth,
+                family_surname,
+                head_surname,
+            );
             // Children of a lone mother who never had a husband in the registry carry her name.
             (head, Some(head), father, family_surname)
         } else {
             let head = self.member(Sex::Male, man_birth, Rel::Head, family_surname);
-            let mother = if has_spouse {
-                let wife = self.member(Sex::Female, woman_birth, Rel::Spouse, own_surname);
-                self.marry(head, wife);
-                Some(wife)
-            } else {
-                self.settle_single_with(head, woman_birth, own_surname)
-            };
+            let mother = self.spouse_or_single(
+                head,
+                has_spouse,
+                Sex::Female,
+                woman_birth,
+                own_surname,
+                own_surname,
+            );
             (head, mother, Some(head), family_surname)
         };
         let mut births = std::mem::take(&mut self.births);
@@ -732,6 +734,26 @@ impl Generator {
 
     /// Settles the marital status of a spouseless head; a widowed head gets a deceased spouse
     /// born `partner_birth` with `surname`, returned as the other parent of the head's children.
+    /// The head's spouse, married to the head, when `has_spouse`; otherwise the head is
+    /// settled as single, widowed or divorced (see [`Self::settle_single_with`]).
+    fn spouse_or_single(
+        &mut self,
+        head: u16,
+        has_spouse: bool,
+        sex: Sex,
+        birth: i32,
+        spouse_surname: u16,
+        single_surname: u16,
+    ) -> Option<u16> {
+        if has_spouse {
+            let spouse = self.member(sex, birth, Rel::Spouse, spouse_surname);
+            self.marry(head, spouse);
+            Some(spouse)
+        } else {
+            self.settle_single_with(head, birth, single_surname)
+        }
+    }
+
     fn settle_single_with(&mut self, head: u16, partner_birth: i32, surname: u16) -> Option<u16> {
         let d = self.drafts[head as usize];
         let status = self.single_status(d.sex, d.birth);
@@ -763,13 +785,14 @@ impl Generator {
             };
             let head = self.member(Sex::Female, head_birth, Rel::Head, head_surname);
             let husband_birth = self.husband_birth(head_birth);
-            let father = if has_spouse {
-                let husband = self.member(Sex::Male, husband_birth, Rel::Spouse, family_surname);
-                self.marry(head, husband);
-                Some(husband)
-            } else {
-                self.settle_single_with(head, husband_birth, family_surname)
-            };
+            let father = self.spouse_or_single(
+                head,
+                has_spouse,
+                Sex::Male,
+                husband_birth,
+                family_surname,
+                family_surname,
+            );
             (head, Some(head), father, head_birth)
         } else {
             let head = self.member(Sex::Male, head_birth, Rel::Head, family_surname);
@@ -779,13 +802,14 @@ impl Generator {
             } else {
                 self.surname()
             };
-            let mother = if has_spouse {
-                let wife = self.member(Sex::Female, wife_birth, Rel::Spouse, wife_surname);
-                self.marry(head, wife);
-                Some(wife)
-            } else {
-                self.settle_single_with(head, wife_birth, wife_surname)
-            };
+            let mother = self.spouse_or_single(
+                head,
+                has_spouse,
+                Sex::Female,
+                wife_birth,
+                wife_surname,
+                wife_surname,
+            );
             (head, mother, Some(head), wife_birth)
         };
 
