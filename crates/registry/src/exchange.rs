@@ -95,13 +95,21 @@ pub enum Accepted {
     Duplicate(String),
 }
 
-/// Whether `url` may receive callbacks: it must start with one of the configured prefixes.
+/// Whether `url` may receive callbacks: an http(s) URL without credentials whose normalised
+/// form starts with one of the configured prefixes. Parsing first matters: as text,
+/// `http://127.0.0.1:1@elsewhere.example/` starts with `http://127.0.0.1:` but goes elsewhere.
 pub fn callback_allowed(registry: &Registry, url: &str) -> bool {
-    registry
-        .config
-        .callback_url_prefixes
-        .iter()
-        .any(|prefix| url.starts_with(prefix.as_str()))
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let plain = parsed.username().is_empty() && parsed.password().is_none();
+    plain
+        && matches!(parsed.scheme(), "http" | "https")
+        && registry
+            .config
+            .callback_url_prefixes
+            .iter()
+            .any(|prefix| parsed.as_str().starts_with(prefix.as_str()))
 }
 
 /// Stores an async search request before it is acknowledged.

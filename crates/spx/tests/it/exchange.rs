@@ -117,7 +117,13 @@ fn async_search_calls_back_and_reports_status(backend: Backend) -> Result<()> {
             "{answer}"
         );
         // A callback URL outside the allowed prefixes, or none, is refused before anything is stored.
-        for uri in [json!("http://10.1.2.3:9/registry/on-search"), Value::Null] {
+        for uri in [
+            json!("http://10.1.2.3:9/registry/on-search"),
+            // As text this starts with an allowed prefix; the host is 10.1.2.3.
+            json!("http://127.0.0.1:1@10.1.2.3:9/registry/on-search"),
+            json!("not a url"),
+            Value::Null,
+        ] {
             let mut refused = async_envelope(vec![by_uin(&uin)], "");
             refused["header"]["sender_uri"] = uri;
             let (status, ack) = post_json(
