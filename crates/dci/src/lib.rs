@@ -12,6 +12,7 @@ pub mod lenient;
 pub mod records;
 mod samples;
 pub mod search;
+pub mod subscribe;
 pub mod time;
 pub mod txn;
 pub mod validate;

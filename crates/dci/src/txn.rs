@@ -34,7 +34,7 @@ pub struct TxnStatusQuery {
         skip_serializing_if = "Option::is_none"
     )]
     pub txn_type: Option<String>,
-    /// `transaction_id`, `reference_id_list` or `correlation_id`.
+    /// `transaction_id`, `reference_id_list`, `correlation_id` or `subscription_code_list`.
     pub attribute_type: String,
     /// The id (or list of reference ids) to look for.
     pub attribute_value: Value,
@@ -56,6 +56,8 @@ pub enum TxnLookup {
     ReferenceIds(Vec<String>),
     /// The responder's correlation id (from the ACK).
     CorrelationId(String),
+    /// Subscription codes the registry issued (core variant only).
+    SubscriptionCodes(Vec<String>),
 }
 
 impl TxnStatusQuery {
@@ -69,25 +71,28 @@ impl TxnStatusQuery {
                 self.attribute_type
             ))),
         };
+        let list = |what: &str| match &self.attribute_value {
+            Value::Array(ids) if !ids.is_empty() => ids
+                .iter()
+                .map(|id| {
+                    id.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("the list of {what} holds strings")))
+                })
+                .collect::<Result<Vec<_>, _>>(),
+            _ => Err(bad(format!(
+                "attribute_value must be a non-empty list of {what}"
+            ))),
+        };
         match self.attribute_type.as_str() {
             "transaction_id" => Ok(TxnLookup::TransactionId(text()?)),
             "correlation_id" => Ok(TxnLookup::CorrelationId(text()?)),
-            "reference_id_list" => match &self.attribute_value {
-                Value::Array(ids) if !ids.is_empty() => ids
-                    .iter()
-                    .map(|id| {
-                        id.as_str()
-                            .map(str::to_string)
-                            .ok_or_else(|| bad("reference_id_list holds strings".into()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(TxnLookup::ReferenceIds),
-                _ => Err(bad(
-                    "attribute_value must be a non-empty list of reference ids".into(),
-                )),
-            },
+            "reference_id_list" => list("reference ids").map(TxnLookup::ReferenceIds),
+            "subscription_code_list" => {
+                list("subscription codes").map(TxnLookup::SubscriptionCodes)
+            }
             other => Err(bad(format!(
-                "attribute_type '{other}' is not transaction_id, reference_id_list or correlation_id"
+                "attribute_type '{other}' is not transaction_id, reference_id_list, correlation_id or subscription_code_list"
             ))),
         }
     }
@@ -137,8 +142,15 @@ mod tests {
         );
         let q = query(json!({"attribute_type": "correlation_id", "attribute_value": "c-9"}));
         assert_eq!(q.lookup().unwrap(), TxnLookup::CorrelationId("c-9".into()));
+        let q =
+            query(json!({"attribute_type": "subscription_code_list", "attribute_value": ["x"]}));
+        assert_eq!(
+            q.lookup().unwrap(),
+            TxnLookup::SubscriptionCodes(vec!["x".into()])
+        );
         for bad in [
-            json!({"attribute_type": "subscription_code_list", "attribute_value": ["x"]}),
+            json!({"attribute_type": "subscription_codes", "attribute_value": ["x"]}),
+            json!({"attribute_type": "subscription_code_list", "attribute_value": [1]}),
             json!({"attribute_type": "transaction_id", "attribute_value": ""}),
             json!({"attribute_type": "reference_id_list", "attribute_value": []}),
         ] {

@@ -1,11 +1,21 @@
 //! Delivery of DCI callbacks and notifications from a durable outbox.
 //!
 //! A service writes each message it must send into the `outbox` table **in the same
-//! transaction** as the state change that caused it ([`enqueue`]); the [`Dispatcher`] then
-//! delivers it, at least once:
+//! transaction** as the state change that caused it ([`enqueue`], or [`enqueue_ordered`] for
+//! messages that must keep their order); the [`Dispatcher`] then delivers it, at least once:
 //!
 //! - rows are claimed with a lease (on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so several
 //!   nodes share the work), at most as many as there are free delivery slots;
+//! - messages that share an ordering key (one subscription's notifications) go one at a time,
+//!   strictly in the order they were enqueued (row id): a row is not claimed while an earlier
+//!   row of its key is still pending (due, being delivered, retrying, held by a breaker or
+//!   waiting for its `not_before` time), so a subscriber that is down for a while receives its
+//!   backlog in order. A dead row no longer holds its key: the messages after it go on, and a
+//!   [`replay`]ed one arrives late, out of order. Rows without a key are not ordered;
+//! - at most [`DispatchConfig::per_origin_concurrency`] deliveries go to one origin (scheme,
+//!   host and port) at once. Rows of an origin at that cap, or whose circuit is open, are left
+//!   out of the claim, so a destination that accepts connections but never answers holds a few
+//!   delivery slots until the request timeout, never all of them;
 //! - a 2xx answer marks the row delivered; a timeout, a connection failure, 408, 429 or 5xx
 //!   schedules a retry after an exponential backoff with jitter; any other 4xx, or running out
 //!   of attempts, marks it dead (an operator can [`replay`] it);
@@ -14,12 +24,12 @@
 //!
 //! A message keeps its `message_id` across retries; receivers deduplicate on it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use store::{ColumnType, Migration, SqlValue, Statement, Store, StoreError, numbered};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// The outbox table (migration version 1001 in every store that sends messages).
 pub const MIGRATION: Migration = Migration {
@@ -55,6 +65,22 @@ pub const MIGRATION: Migration = Migration {
     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);",
 };
 
+/// Ordering keys and origins on the outbox (migration version 1002, applied after [`MIGRATION`]).
+///
+/// The partial index finds the earlier pending rows of a key, which hold a row back.
+pub const ORDERING_MIGRATION: Migration = Migration {
+    version: 1002,
+    name: "outbox ordering and origin",
+    sqlite: "ALTER TABLE outbox ADD COLUMN ordering_key TEXT;
+    ALTER TABLE outbox ADD COLUMN origin TEXT;
+    CREATE INDEX outbox_ordering ON outbox (ordering_key, id)
+        WHERE state = 'pending' AND ordering_key IS NOT NULL;",
+    postgres: "ALTER TABLE outbox ADD COLUMN ordering_key TEXT COLLATE \"C\";
+    ALTER TABLE outbox ADD COLUMN origin TEXT COLLATE \"C\";
+    CREATE INDEX outbox_ordering ON outbox (ordering_key, id)
+        WHERE state = 'pending' AND ordering_key IS NOT NULL;",
+};
+
 /// A row waiting for delivery.
 pub const PENDING: &str = "pending";
 /// A row delivered (2xx).
@@ -77,22 +103,85 @@ pub fn enqueue(
     destination: &str,
     body: String,
 ) -> Statement {
-    let now = now_ms();
-    Statement::new(
-        numbered(
-            dialect,
-            "INSERT INTO outbox (message_id, correlation_id, destination, body, state, attempts, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5) ON CONFLICT (message_id) DO NOTHING",
-        ),
-        vec![
-            SqlValue::Text(message_id.to_string()),
-            SqlValue::Text(correlation_id.unwrap_or_default().to_string()),
-            SqlValue::Text(destination.to_string()),
-            SqlValue::Text(body),
-            SqlValue::Integer(now),
-        ],
-        &[],
+    insert(
+        dialect,
+        Outgoing {
+            message_id,
+            // Stored as '' when absent, as it always was.
+            correlation_id: Some(correlation_id.unwrap_or_default()),
+            destination,
+            body,
+            ordering_key: None,
+            not_before_ms: 0,
+        },
     )
+}
+
+/// Like [`enqueue`], for a message that must arrive after every message enqueued before it
+/// with the same `ordering_key` (a subscription's notifications: use the subscription id), and
+/// not before `not_before_ms` (milliseconds since the Unix epoch; a time in the past means
+/// now). A message waiting for its time holds back the later messages of its key.
+///
+/// "Before" is row id order, which is commit order when the enqueuing transactions of one key
+/// do not overlap; on PostgreSQL, of two overlapping ones, the one that took the smaller id
+/// may commit after the other's message went out.
+pub fn enqueue_ordered(
+    dialect: store::Dialect,
+    message_id: &str,
+    destination: &str,
+    body: String,
+    ordering_key: &str,
+    not_before_ms: i64,
+) -> Statement {
+    insert(
+        dialect,
+        Outgoing {
+            message_id,
+            correlation_id: None,
+            destination,
+            body,
+            ordering_key: Some(ordering_key),
+            not_before_ms,
+        },
+    )
+}
+
+/// A message to put into the outbox.
+struct Outgoing<'a> {
+    message_id: &'a str,
+    correlation_id: Option<&'a str>,
+    destination: &'a str,
+    body: String,
+    ordering_key: Option<&'a str>,
+    not_before_ms: i64,
+}
+
+/// The one INSERT behind [`enqueue`] and [`enqueue_ordered`].
+fn insert(dialect: store::Dialect, message: Outgoing<'_>) -> Statement {
+    let now = now_ms();
+    let mut params = vec![
+        SqlValue::Text(message.message_id.to_string()),
+        SqlValue::Text(message.destination.to_string()),
+        SqlValue::Text(message.body),
+        SqlValue::Text(origin(message.destination)),
+        SqlValue::Integer(now.max(message.not_before_ms)),
+        SqlValue::Integer(now),
+    ];
+    // Parameters cannot carry NULL, so an absent value is written as the literal.
+    let mut optional = |value: Option<&str>| match value {
+        Some(value) => {
+            params.push(SqlValue::Text(value.to_string()));
+            format!("?{}", params.len())
+        }
+        None => "NULL".to_string(),
+    };
+    let correlation_id = optional(message.correlation_id);
+    let ordering_key = optional(message.ordering_key);
+    let sql = format!(
+        "INSERT INTO outbox (message_id, destination, body, origin, next_attempt_at, created_at, correlation_id, ordering_key, state, attempts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, {correlation_id}, {ordering_key}, 'pending', 0) ON CONFLICT (message_id) DO NOTHING"
+    );
+    Statement::new(numbered(dialect, &sql), params, &[])
 }
 
 /// How the dispatcher delivers.
@@ -100,6 +189,9 @@ pub fn enqueue(
 pub struct DispatchConfig {
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// Deliveries in flight at once to one origin (scheme, host and port): what a destination
+    /// that never answers can hold of `concurrency` until `request_timeout`.
+    pub per_origin_concurrency: usize,
     /// Attempts before a message is dead.
     pub max_attempts: i64,
     /// Delay before the first retry; doubles with each attempt.
@@ -120,6 +212,7 @@ impl Default for DispatchConfig {
     fn default() -> Self {
         DispatchConfig {
             concurrency: 64,
+            per_origin_concurrency: 8,
             max_attempts: 12,
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(300),
@@ -163,13 +256,74 @@ pub struct Dispatcher {
     wake: Notify,
     slots: Arc<Semaphore>,
     breakers: Mutex<HashMap<String, Breaker>>,
+    /// Deliveries in flight per origin; an origin is absent when it has none.
+    in_flight: Mutex<HashMap<String, usize>>,
 }
+
+/// Most origins with an open circuit left out of one claim, to bound the statement; the rows
+/// of any others are claimed and held back in [`Dispatcher::deliver`].
+const MAX_OPEN_CIRCUITS_LEFT_OUT: usize = 256;
 
 struct Claimed {
     id: i64,
     destination: String,
+    origin: String,
     body: String,
     attempts: i64,
+}
+
+/// A delivery under way: holds its delivery slot and counts against its origin's cap until
+/// dropped, whichever way the delivery ends (even by a panic).
+struct Flight {
+    dispatcher: Arc<Dispatcher>,
+    origin: String,
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Flight {
+    /// Starts a delivery to `origin` in `slot`, unless the origin is at its cap.
+    fn begin(
+        dispatcher: &Arc<Dispatcher>,
+        origin: &str,
+        slot: OwnedSemaphorePermit,
+    ) -> Option<Self> {
+        let cap = dispatcher.per_origin_cap();
+        let mut in_flight = lock(&dispatcher.in_flight);
+        match in_flight.get_mut(origin) {
+            Some(count) if *count >= cap => return None,
+            Some(count) => *count += 1,
+            None => {
+                in_flight.insert(origin.to_string(), 1);
+            }
+        }
+        Some(Flight {
+            dispatcher: dispatcher.clone(),
+            origin: origin.to_string(),
+            slot: Some(slot),
+        })
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        {
+            let mut in_flight = lock(&self.dispatcher.in_flight);
+            if let Some(count) = in_flight.get_mut(&self.origin) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    in_flight.remove(&self.origin);
+                }
+            }
+        }
+        // The slot is free before the loop wakes, so it claims for it (and for this origin).
+        drop(self.slot.take());
+        self.dispatcher.wake.notify_one();
+    }
+}
+
+/// A mutex's data even if a thread panicked holding it: the counts stay usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 enum Outcome {
@@ -193,6 +347,7 @@ impl Dispatcher {
             wake: Notify::new(),
             slots,
             breakers: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -218,15 +373,8 @@ impl Dispatcher {
             let busy = match claimed {
                 Ok(rows) => {
                     let full = rows.len() == free;
-                    for row in rows {
-                        let Ok(permit) = self.slots.clone().acquire_owned().await else {
-                            return;
-                        };
-                        let dispatcher = self.clone();
-                        tokio::spawn(async move {
-                            dispatcher.deliver(row).await;
-                            drop(permit);
-                        });
+                    if !self.start(rows).await {
+                        return;
                     }
                     full
                 }
@@ -243,7 +391,70 @@ impl Dispatcher {
         }
     }
 
-    /// Claims up to `limit` due messages for the time one delivery may take.
+    /// Starts the deliveries of claimed rows; hands back those whose origin is at its cap
+    /// (claimed in the same batch as the deliveries that filled it). False once the slots are
+    /// closed.
+    async fn start(self: &Arc<Self>, rows: Vec<Claimed>) -> bool {
+        let mut over_cap = Vec::new();
+        for row in rows {
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                return false;
+            };
+            let Some(flight) = Flight::begin(self, &row.origin, slot) else {
+                over_cap.push(row);
+                continue;
+            };
+            let dispatcher = self.clone();
+            tokio::spawn(async move {
+                dispatcher.deliver(row).await;
+                drop(flight);
+            });
+        }
+        self.hand_back(over_cap).await;
+        true
+    }
+
+    /// Makes claimed rows due again without an attempt. Their origin is at its cap, so the
+    /// next claims leave them out until a delivery there ends; their `origin` is (re)written
+    /// for rows enqueued before it was recorded.
+    async fn hand_back(&self, rows: Vec<Claimed>) {
+        if rows.is_empty() {
+            return;
+        }
+        let mut by_origin: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for row in rows {
+            by_origin.entry(row.origin).or_default().push(row.id);
+        }
+        let dialect = self.store.dialect();
+        let now = now_ms();
+        let statements = by_origin
+            .into_iter()
+            .map(|(origin, ids)| {
+                let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 3)).collect();
+                let mut params = vec![SqlValue::Integer(now), SqlValue::Text(origin)];
+                params.extend(ids.into_iter().map(SqlValue::Integer));
+                Statement::new(
+                    numbered(
+                        dialect,
+                        &format!(
+                            "UPDATE outbox SET next_attempt_at = ?1, origin = ?2 WHERE state = 'pending' AND id IN ({})",
+                            list.join(", ")
+                        ),
+                    ),
+                    params,
+                    &[],
+                )
+            })
+            .collect();
+        if let Err(e) = self.store.write(statements).await {
+            // The leases expire and the rows are claimed again.
+            tracing::error!(error = %e, "cannot hand back messages over their origin's cap");
+        }
+    }
+
+    /// Claims up to `limit` due messages for the time one delivery may take: not those held
+    /// back by an earlier pending message of their ordering key, nor those of an origin at its
+    /// cap or with an open circuit.
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, StoreError> {
         let dialect = self.store.dialect();
         let lock = match dialect {
@@ -252,19 +463,39 @@ impl Dispatcher {
         };
         let now = now_ms();
         let lease = now + 2 * self.config.request_timeout.as_millis() as i64;
+        let mut params = vec![SqlValue::Integer(lease), SqlValue::Integer(now)];
+        let left_out = self.origins_left_out(now);
+        let origin_filter = if left_out.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = (0..left_out.len()).map(|i| format!("?{}", i + 3)).collect();
+            params.extend(left_out.into_iter().map(SqlValue::Text));
+            format!(
+                " AND (o.origin IS NULL OR o.origin NOT IN ({}))",
+                list.join(", ")
+            )
+        };
         let sql = format!(
-            "UPDATE outbox SET next_attempt_at = ?1 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?2 ORDER BY next_attempt_at, id LIMIT {limit}{lock}) RETURNING id, destination, body, attempts"
+            "UPDATE outbox SET next_attempt_at = ?1 WHERE id IN (
+                SELECT o.id FROM outbox AS o
+                WHERE o.state = 'pending' AND o.next_attempt_at <= ?2{origin_filter}
+                  AND (o.ordering_key IS NULL OR NOT EXISTS (
+                      SELECT 1 FROM outbox AS earlier
+                      WHERE earlier.ordering_key = o.ordering_key AND earlier.state = 'pending' AND earlier.id < o.id))
+                ORDER BY o.next_attempt_at, o.id LIMIT {limit}{lock})
+             RETURNING id, destination, body, attempts, origin"
         );
         let rows = self
             .store
             .write_query(Statement::new(
                 numbered(dialect, &sql),
-                vec![SqlValue::Integer(lease), SqlValue::Integer(now)],
+                params,
                 &[
                     ColumnType::Integer,
                     ColumnType::Text,
                     ColumnType::Text,
                     ColumnType::Integer,
+                    ColumnType::Text,
                 ],
             ))
             .await?;
@@ -276,8 +507,14 @@ impl Dispatcher {
                     Some(SqlValue::Text(destination)),
                     Some(SqlValue::Text(body)),
                     Some(SqlValue::Integer(attempts)),
+                    stored_origin,
                 ] => Some(Claimed {
                     id: *id,
+                    origin: match stored_origin {
+                        Some(SqlValue::Text(o)) => o.clone(),
+                        // Enqueued before the origin was recorded.
+                        _ => origin(destination),
+                    },
                     destination: destination.clone(),
                     body: body.clone(),
                     attempts: *attempts,
@@ -289,8 +526,33 @@ impl Dispatcher {
         Ok(claimed)
     }
 
+    /// The origins whose rows a claim at `now` must leave out: every origin at its cap (at
+    /// most `concurrency` of them), then a bounded number with an open circuit.
+    fn origins_left_out(&self, now: i64) -> Vec<String> {
+        let cap = self.per_origin_cap();
+        let mut origins: Vec<String> = lock(&self.in_flight)
+            .iter()
+            .filter(|(_, count)| **count >= cap)
+            .map(|(origin, _)| origin.clone())
+            .collect();
+        origins.extend(
+            lock(&self.breakers)
+                .iter()
+                .filter(|(_, breaker)| breaker.open_until_ms > now)
+                .map(|(origin, _)| origin.clone())
+                .take(MAX_OPEN_CIRCUITS_LEFT_OUT),
+        );
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+
+    fn per_origin_cap(&self) -> usize {
+        self.config.per_origin_concurrency.max(1)
+    }
+
     async fn deliver(&self, row: Claimed) {
-        let origin = origin(&row.destination);
+        let origin = row.origin;
         if let Some(open_until) = self.open_until(&origin) {
             // Held back without spending an attempt: the destination is failing.
             self.update(
@@ -500,5 +762,75 @@ mod tests {
             "https://spmis.example.org"
         );
         assert_ne!(origin("http://a:1/x"), origin("http://a:2/x"));
+    }
+
+    /// Origins at their cap or with an open circuit are left out of the claim itself (not
+    /// claimed and handed back); a flight counts against its origin until it is dropped.
+    #[tokio::test]
+    async fn claims_leave_out_origins_at_their_cap_or_with_an_open_circuit() {
+        let dir =
+            std::env::temp_dir().join(format!("dispatch-unit-{}-{}", std::process::id(), now_ms()));
+        let store = store::open(
+            &store::StoreConfig {
+                sqlite_path: dir.join("outbox.db"),
+                sqlite_readers: 1,
+                database_url: None,
+                postgres_pool_size: 1,
+            },
+            &[MIGRATION, ORDERING_MIGRATION],
+        )
+        .await
+        .unwrap();
+        let dialect = store.dialect();
+        let (busy, broken, fine) = ("http://busy:1", "http://broken:1", "http://fine:1");
+        let statements = [busy, broken, fine]
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                enqueue(
+                    dialect,
+                    &i.to_string(),
+                    None,
+                    &format!("{o}/hook"),
+                    "{}".into(),
+                )
+            })
+            .collect();
+        store.write(statements).await.unwrap();
+        let config = DispatchConfig {
+            per_origin_concurrency: 1,
+            ..DispatchConfig::default()
+        };
+        let dispatcher = Dispatcher::new(store.clone(), config).unwrap();
+        let slot = dispatcher.slots.clone().try_acquire_owned().unwrap();
+        let flight = Flight::begin(&dispatcher, busy, slot).unwrap();
+        let slot = dispatcher.slots.clone().try_acquire_owned().unwrap();
+        assert!(
+            Flight::begin(&dispatcher, busy, slot).is_none(),
+            "over the cap"
+        );
+        lock(&dispatcher.breakers).insert(
+            broken.to_string(),
+            Breaker {
+                consecutive_failures: 5,
+                open_until_ms: now_ms() + 60_000,
+            },
+        );
+
+        let claimed = dispatcher.claim(10).await.unwrap();
+        let origins: Vec<&str> = claimed.iter().map(|c| c.origin.as_str()).collect();
+        assert_eq!(origins, [fine]);
+
+        drop(flight);
+        assert!(lock(&dispatcher.in_flight).is_empty());
+        assert_eq!(
+            dispatcher.slots.available_permits(),
+            dispatcher.config.concurrency
+        );
+        let claimed = dispatcher.claim(10).await.unwrap();
+        let origins: Vec<&str> = claimed.iter().map(|c| c.origin.as_str()).collect();
+        assert_eq!(origins, [busy]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

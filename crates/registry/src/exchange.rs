@@ -112,25 +112,78 @@ pub fn callback_allowed(registry: &Registry, url: &str) -> bool {
             .any(|prefix| parsed.as_str().starts_with(prefix.as_str()))
 }
 
-/// Stores an async search request before it is acknowledged.
-pub async fn accept_search(
+/// An async request, as it is stored before it is acknowledged.
+pub struct Incoming<'a> {
+    /// Its header.
+    pub header: &'a MsgHeader,
+    /// `search`, `subscribe`, `unsubscribe`.
+    pub action: &'static str,
+    /// The requester's transaction id.
+    pub transaction_id: &'a str,
+    /// Its items' reference ids (for txn status by `reference_id_list`).
+    pub reference_ids: Vec<String>,
+    /// Where its answer goes.
+    pub callback_url: &'a str,
+    /// The request as received.
+    pub body: &'a [u8],
+}
+
+/// The answer to a request processed as it is accepted (subscribe, unsubscribe): committed in
+/// the same transaction as the request, so that an acknowledged request is always answered.
+pub struct Answered {
+    /// `succ` or `rjct`.
+    pub status: &'static str,
+    /// What txn status reports: the response message, or the rejection envelope.
+    pub response: String,
+    /// The state changes the request makes.
+    pub changes: Vec<Statement>,
+    /// The callback, from [`dispatch::enqueue`].
+    pub callback: Statement,
+}
+
+/// The correlation id under which `header`'s message was accepted before, if it was.
+pub async fn earlier(
     registry: &Registry,
     header: &MsgHeader,
-    message: &SearchRequest,
-    callback_url: &str,
-    body: &[u8],
+) -> Result<Option<String>, StoreError> {
+    let rows = registry
+        .store
+        .read(vec![Statement::new(
+            numbered(
+                registry.store.dialect(),
+                "SELECT correlation_id FROM inbox WHERE sender_id = ?1 AND message_id = ?2",
+            ),
+            vec![
+                SqlValue::Text(header.sender_id.clone()),
+                SqlValue::Text(header.message_id.clone()),
+            ],
+            &[ColumnType::Text],
+        )])
+        .await?;
+    Ok(match rows[0].first().and_then(|row| row.first()) {
+        Some(Some(SqlValue::Text(id))) => Some(id.clone()),
+        _ => None,
+    })
+}
+
+/// Stores an async request (and its answer, when it is `answered` at once) before it is
+/// acknowledged. A repeated `message_id` from the same sender violates the inbox's key and
+/// rolls the whole transaction back: the request is then a duplicate of the stored one.
+pub async fn accept(
+    registry: &Registry,
+    incoming: Incoming<'_>,
+    correlation_id: String,
+    answered: Option<Answered>,
 ) -> Result<Accepted, StoreError> {
     let dialect = registry.store.dialect();
-    let correlation_id = crate::http::new_id();
     let now = Timestamp::now().to_string();
     let text = |s: &str| SqlValue::Text(s.to_string());
-    // Each insert below happens only if this message's inbox row is the one just written.
-    let guard = "EXISTS (SELECT 1 FROM inbox WHERE sender_id = ?2 AND message_id = ?3 AND correlation_id = ?1)";
+    let header = incoming.header;
     let mut statements = vec![
         Statement::new(
             numbered(
                 dialect,
-                "INSERT INTO inbox (correlation_id, sender_id, message_id, received_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sender_id, message_id) DO NOTHING",
+                "INSERT INTO inbox (correlation_id, sender_id, message_id, received_at) VALUES (?1, ?2, ?3, ?4)",
             ),
             vec![text(&correlation_id), text(&header.sender_id), text(&header.message_id), text(&now)],
             &[],
@@ -138,57 +191,57 @@ pub async fn accept_search(
         Statement::new(
             numbered(
                 dialect,
-                &format!(
-                    "INSERT INTO txn (correlation_id, sender_id, transaction_id, action, status, callback_url, request, received_at)
-                     SELECT ?1, ?2, ?4, 'search', 'rcvd', ?5, ?6, ?7 WHERE {guard}"
-                ),
+                "INSERT INTO txn (correlation_id, sender_id, transaction_id, action, status, callback_url, request, received_at)
+                 VALUES (?1, ?2, ?3, ?4, 'rcvd', ?5, ?6, ?7)",
             ),
             vec![
                 text(&correlation_id),
                 text(&header.sender_id),
-                text(&header.message_id),
-                text(&message.transaction_id),
-                text(callback_url),
-                SqlValue::Text(String::from_utf8_lossy(body).into_owned()),
+                text(incoming.transaction_id),
+                text(incoming.action),
+                text(incoming.callback_url),
+                SqlValue::Text(String::from_utf8_lossy(incoming.body).into_owned()),
                 text(&now),
             ],
             &[],
         ),
     ];
-    for item in &message.search_request {
+    for reference_id in &incoming.reference_ids {
         statements.push(Statement::new(
             numbered(
                 dialect,
-                &format!("INSERT INTO txn_item (correlation_id, sender_id, reference_id) SELECT ?1, ?2, ?4 WHERE {guard}"),
+                "INSERT INTO txn_item (correlation_id, sender_id, reference_id) VALUES (?1, ?2, ?3)",
             ),
-            vec![
-                text(&correlation_id),
-                text(&header.sender_id),
-                text(&header.message_id),
-                text(item.reference_id.as_deref().unwrap_or_default()),
-            ],
+            vec![text(&correlation_id), text(&header.sender_id), text(reference_id)],
             &[],
         ));
     }
-    let counts = registry.store.write(statements).await?;
-    if counts.first() == Some(&1) {
-        registry.work.notify_one();
-        return Ok(Accepted::New(correlation_id));
-    }
-    let earlier = registry
-        .store
-        .read(vec![Statement::new(
+    let answered_now = answered.is_some();
+    if let Some(answered) = answered {
+        statements.push(Statement::new(
             numbered(
                 dialect,
-                "SELECT correlation_id FROM inbox WHERE sender_id = ?1 AND message_id = ?2",
+                "UPDATE txn SET status = ?2, response = ?3, completed_at = ?4 WHERE correlation_id = ?1",
             ),
-            vec![text(&header.sender_id), text(&header.message_id)],
-            &[ColumnType::Text],
-        )])
-        .await?;
-    match earlier[0].first().and_then(|row| row.first()) {
-        Some(Some(SqlValue::Text(id))) => Ok(Accepted::Duplicate(id.clone())),
-        _ => Err(StoreError::Decode("inbox row vanished".into())),
+            vec![text(&correlation_id), text(answered.status), SqlValue::Text(answered.response), text(&now)],
+            &[],
+        ));
+        statements.extend(answered.changes);
+        statements.push(answered.callback);
+    }
+    match registry.store.write(statements).await {
+        Ok(_) if answered_now => {
+            registry.dispatcher.wake();
+            Ok(Accepted::New(correlation_id))
+        }
+        Ok(_) => {
+            registry.work.notify_one();
+            Ok(Accepted::New(correlation_id))
+        }
+        Err(e) => match earlier(registry, header).await? {
+            Some(id) => Ok(Accepted::Duplicate(id)),
+            None => Err(e),
+        },
     }
 }
 
@@ -212,7 +265,7 @@ async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
     let rows = registry
         .store
         .read(vec![Statement::new(
-            numbered(dialect, &format!("SELECT correlation_id, request, received_at, callback_url FROM txn WHERE status = 'rcvd' ORDER BY received_at LIMIT {BATCH}")),
+            numbered(dialect, &format!("SELECT correlation_id, request, received_at, callback_url FROM txn WHERE status = 'rcvd' AND action = 'search' ORDER BY received_at LIMIT {BATCH}")),
             vec![],
             &[ColumnType::Text, ColumnType::Text, ColumnType::Text, ColumnType::Text],
         )])
@@ -322,7 +375,8 @@ async fn answer_search(
 }
 
 /// Answers a txn-status request from `sender_id`: the response sent (or to be sent) for the
-/// transaction it names, with `pdng` items while it is being processed.
+/// transaction it names, with `pdng` items while it is being processed; or, by subscription
+/// codes, those subscriptions.
 pub async fn txn_status(
     registry: &Registry,
     sender_id: &str,
@@ -332,23 +386,40 @@ pub async fn txn_status(
         Ok(lookup) => lookup,
         Err(rejection) => return Ok(Err(rejection)),
     };
+    let found = |correlation_id: String, txn_type: &str, txn_status: Value| {
+        Ok(Ok(TxnStatusResponse {
+            transaction_id: request.transaction_id.clone(),
+            correlation_id,
+            txnstatus_response: TxnStatusResult {
+                txn_type: txn_type.to_string(),
+                txn_status,
+            },
+        }))
+    };
     let dialect = registry.store.dialect();
-    let columns = [
-        ColumnType::Text,
-        ColumnType::Text,
-        ColumnType::Text,
-        ColumnType::Text,
-    ];
-    let select = "SELECT correlation_id, status, request, response FROM txn";
+    let select = "SELECT correlation_id, action, status, request, response FROM txn";
+    // Status requests are transactions too, but not ones a status request reports.
+    let reportable = "action IN ('search', 'subscribe', 'unsubscribe')";
     let (sql, params) = match &lookup {
+        TxnLookup::SubscriptionCodes(codes) => {
+            let response = crate::subscribe::subscription_info(
+                registry,
+                sender_id,
+                &request.transaction_id,
+                codes,
+            )
+            .await?;
+            let value = serde_json::to_value(response).unwrap_or(Value::Null);
+            return found(String::new(), "subscribe", value);
+        }
         TxnLookup::TransactionId(id) => (
             format!(
-                "{select} WHERE sender_id = ?1 AND transaction_id = ?2 ORDER BY received_at DESC LIMIT 1"
+                "{select} WHERE sender_id = ?1 AND transaction_id = ?2 AND {reportable} ORDER BY received_at DESC LIMIT 1"
             ),
             vec![SqlValue::Text(sender_id.into()), SqlValue::Text(id.clone())],
         ),
         TxnLookup::CorrelationId(id) => (
-            format!("{select} WHERE sender_id = ?1 AND correlation_id = ?2"),
+            format!("{select} WHERE sender_id = ?1 AND correlation_id = ?2 AND {reportable}"),
             vec![SqlValue::Text(sender_id.into()), SqlValue::Text(id.clone())],
         ),
         TxnLookup::ReferenceIds(ids) => {
@@ -357,7 +428,7 @@ pub async fn txn_status(
             params.extend(ids.iter().map(|id| SqlValue::Text(id.clone())));
             (
                 format!(
-                    "{select} WHERE correlation_id IN (SELECT correlation_id FROM txn_item WHERE sender_id = ?1 AND reference_id IN ({})) ORDER BY received_at DESC LIMIT 1",
+                    "{select} WHERE correlation_id IN (SELECT correlation_id FROM txn_item WHERE sender_id = ?1 AND reference_id IN ({})) AND {reportable} ORDER BY received_at DESC LIMIT 1",
                     list.join(", ")
                 ),
                 params,
@@ -369,13 +440,14 @@ pub async fn txn_status(
         .read(vec![Statement::new(
             numbered(dialect, &sql),
             params,
-            &columns,
+            &[ColumnType::Text; 5],
         )])
         .await?
         .remove(0);
     let Some(
         [
             Some(SqlValue::Text(correlation_id)),
+            Some(SqlValue::Text(action)),
             Some(SqlValue::Text(status)),
             Some(SqlValue::Text(stored)),
             response,
@@ -411,56 +483,99 @@ pub async fn txn_status(
                 }
                 _ => None,
             };
-            serde_json::to_value(pending_response(correlation_id, stored, state, reason))
-                .unwrap_or(Value::Null)
+            unfinished_response(action, correlation_id, stored, state, reason)
         }
     };
-    Ok(Ok(TxnStatusResponse {
-        transaction_id: request.transaction_id.clone(),
-        correlation_id: correlation_id.clone(),
-        txnstatus_response: TxnStatusResult {
-            txn_type: "search".into(),
-            txn_status,
-        },
-    }))
+    found(correlation_id.clone(), action, txn_status)
 }
 
-/// A `SearchResponse` for a transaction not answered (yet): every item `pdng`, or `rjct` with
-/// the header-level reason when the whole message was rejected.
-fn pending_response(
+/// The response of a transaction not answered (yet), in the shape of its action's response
+/// (`search_response` or `subscribe_response` items; an unsubscribe's one status): `pdng`, or
+/// `rjct` with the header-level reason when the whole message was rejected.
+fn unfinished_response(
+    action: &str,
     correlation_id: &str,
     stored: &str,
     state: RequestStatus,
     reason: Option<Rejection>,
-) -> SearchResponse {
+) -> Value {
     let request: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
+    let message = &request["message"];
+    let transaction_id = message["transaction_id"].as_str().unwrap_or_default();
+    let code = reason.as_ref().map(|r| r.code);
+    let reason_message = reason.as_ref().map(|r| r.message.clone());
+    if action == "unsubscribe" {
+        return serde_json::json!({
+            "transaction_id": transaction_id,
+            "correlation_id": correlation_id,
+            "timestamp": Timestamp::now(),
+            "status": state,
+            "status_reason_code": code,
+            "status_reason_message": reason_message,
+            "subscription_status": [],
+        });
+    }
     let mut seen = HashSet::new();
-    let items = request["message"]["search_request"]
+    let items: Vec<Value> = message[format!("{action}_request")]
         .as_array()
         .map(|items| {
             items
                 .iter()
                 .filter_map(|item| item["reference_id"].as_str().map(str::to_string))
                 .filter(|id| seen.insert(id.clone()))
-                .map(|reference_id| SearchResponseItem {
-                    reference_id,
-                    timestamp: Timestamp::now(),
-                    status: state,
-                    status_reason_code: reason.as_ref().map(|r| r.code),
-                    status_reason_message: reason.as_ref().map(|r| r.message.clone()),
-                    data: None,
-                    pagination: None,
-                    locale: None,
+                .map(|reference_id| {
+                    serde_json::to_value(SearchResponseItem {
+                        reference_id,
+                        timestamp: Timestamp::now(),
+                        status: state,
+                        status_reason_code: code,
+                        status_reason_message: reason_message.clone(),
+                        data: None,
+                        pagination: None,
+                        locale: None,
+                    })
+                    .unwrap_or(Value::Null)
                 })
                 .collect()
         })
         .unwrap_or_default();
-    SearchResponse {
-        transaction_id: request["message"]["transaction_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        correlation_id: correlation_id.to_string(),
-        search_response: items,
-    }
+    serde_json::json!({
+        "transaction_id": transaction_id,
+        "correlation_id": correlation_id,
+        format!("{action}_response"): items,
+    })
+}
+
+/// Answers an async txn-status request: the `txn-on-status` callback, stored with the request.
+/// A transaction that does not exist is refused at once, as the sync endpoint does.
+pub async fn answer_txn_status(
+    registry: &Registry,
+    header: &MsgHeader,
+    request: &TxnStatusRequest,
+    callback_url: &str,
+    correlation_id: &str,
+) -> Result<Result<Answered, Rejection>, StoreError> {
+    let response = match txn_status(registry, &header.sender_id, request).await? {
+        Ok(response) => response,
+        Err(rejection) => return Ok(Err(rejection)),
+    };
+    let stored = serde_json::to_string(&response).expect("a response always serializes");
+    let (message_id, body) = registry.callback_body(
+        header,
+        Action::TxnOnStatus,
+        correlation_id,
+        Ok((1, response)),
+    );
+    Ok(Ok(Answered {
+        status: "succ",
+        response: stored,
+        changes: Vec::new(),
+        callback: dispatch::enqueue(
+            registry.store.dialect(),
+            &message_id,
+            Some(correlation_id),
+            callback_url,
+            body,
+        ),
+    }))
 }

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dci::search::SearchResponse;
+use dci::subscribe::{SubscribeRequest, UnSubscribeRequest};
 use dci::{
     AckResponse, Action, Envelope, HttpErrorResponse, MsgCallbackHeader, MsgHeader, RawEnvelope,
     ReasonCode, Rejection, RequestStatus, SearchRequest, Timestamp,
@@ -30,7 +31,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/registry/sync/search", post(sync_search))
         .route("/registry/search", post(search))
+        .route("/registry/subscribe", post(subscribe))
+        .route("/registry/unsubscribe", post(unsubscribe))
+        .route("/registry/txn/status", post(txn_status))
         .route("/registry/sync/txn/status", post(sync_txn_status))
+        .route("/registrar/records", post(registrar_records))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -163,6 +168,18 @@ impl HasTransaction for SearchRequest {
     }
 }
 
+impl HasTransaction for SubscribeRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl HasTransaction for UnSubscribeRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
 impl HasTransaction for dci::txn::TxnStatusRequest {
     fn transaction_id(&self) -> &str {
         &self.transaction_id
@@ -197,7 +214,8 @@ pub(crate) fn parse_envelope<M: serde::de::DeserializeOwned>(
 }
 
 impl Registry {
-    fn callback_header(
+    /// A callback header answering `request` (or none, for a notification).
+    pub(crate) fn callback_header(
         &self,
         request: Option<&MsgHeader>,
         action: Action,
@@ -337,6 +355,69 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
         .into_response()
 }
 
+/// What every async request goes through before it is stored: its `message_id`, the
+/// communication-level checks of its header (header-level rejections come in the callback),
+/// its callback URL, and whether it was accepted before. Gives the callback URL, or the
+/// answer: an `ERR` acknowledgement, or the acknowledgement of the earlier identical message.
+async fn async_prelude(
+    registry: &Registry,
+    header: &MsgHeader,
+    action: Action,
+    items: usize,
+) -> Result<String, Response> {
+    dci::validate::id("header.message_id", &header.message_id).map_err(error_ack)?;
+    if let Err(rejection) = dci::validate::request_header(
+        header,
+        action,
+        items.max(1),
+        &registry.config.header,
+        Timestamp::now(),
+    ) && rejection.code.is_error()
+    {
+        return Err(error_ack(rejection));
+    }
+    let callback = match header.sender_uri.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) if crate::exchange::callback_allowed(registry, url) => url.to_string(),
+        Some(url) => {
+            return Err(error_ack(Rejection::new(
+                ReasonCode::SenderUriInvalid,
+                format!("callbacks to '{url}' are not allowed for this sender"),
+            )));
+        }
+        None => {
+            return Err(error_ack(Rejection::new(
+                ReasonCode::SenderUriInvalid,
+                "header.sender_uri is required for an async request",
+            )));
+        }
+    };
+    match crate::exchange::earlier(registry, header).await {
+        Ok(Some(correlation_id)) => Err(ack(correlation_id)),
+        Ok(None) => Ok(callback),
+        Err(e) => Err(store_failure(&e)),
+    }
+}
+
+/// Stores an accepted async request (with its answer, if it has one) and acknowledges it.
+async fn accept_and_ack(
+    registry: &Registry,
+    incoming: crate::exchange::Incoming<'_>,
+    correlation_id: String,
+    answered: Result<Option<crate::exchange::Answered>, store::StoreError>,
+) -> Response {
+    let answered = match answered {
+        Ok(answered) => answered,
+        Err(e) => return store_failure(&e),
+    };
+    match crate::exchange::accept(registry, incoming, correlation_id, answered).await {
+        Ok(
+            crate::exchange::Accepted::New(correlation_id)
+            | crate::exchange::Accepted::Duplicate(correlation_id),
+        ) => ack(correlation_id),
+        Err(e) => store_failure(&e),
+    }
+}
+
 /// `POST /registry/search`: stored durably, acknowledged, answered at the callback URL.
 async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Response {
     let (Parsed { header, message }, body) =
@@ -344,46 +425,189 @@ async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Resp
             Ok(read) => read,
             Err(response) => return response,
         };
-    if let Err(rejection) = dci::validate::id("header.message_id", &header.message_id) {
-        return error_ack(rejection);
-    }
     if message.search_request.is_empty() {
         return error_ack(Rejection::new(
             ReasonCode::RequestBad,
             "message.search_request is empty",
         ));
     }
-    // Communication errors are answered now; header-level rejections come in the callback.
-    if let Err(rejection) = dci::validate::request_header(
+    let callback = match async_prelude(
+        &registry,
         &header,
         Action::Search,
         message.search_request.len(),
-        &registry.config.header,
-        Timestamp::now(),
-    ) && rejection.code.is_error()
+    )
+    .await
     {
-        return error_ack(rejection);
+        Ok(callback) => callback,
+        Err(response) => return response,
+    };
+    let incoming = crate::exchange::Incoming {
+        header: &header,
+        action: "search",
+        transaction_id: &message.transaction_id,
+        reference_ids: message
+            .search_request
+            .iter()
+            .map(|item| item.reference_id.clone().unwrap_or_default())
+            .collect(),
+        callback_url: &callback,
+        body: &body,
+    };
+    accept_and_ack(&registry, incoming, new_id(), Ok(None)).await
+}
+
+/// `POST /registry/subscribe`: subscriptions made, stored with the request, acknowledged;
+/// `on-subscribe` at the callback URL, then `notify` for every matching event.
+async fn subscribe(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let (Parsed { header, message }, body) =
+        match read_request::<SubscribeRequest>(&registry, request).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+    if message.subscribe_request.is_empty() {
+        return error_ack(Rejection::new(
+            ReasonCode::RequestBad,
+            "message.subscribe_request is empty",
+        ));
     }
-    let callback = match header.sender_uri.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) if crate::exchange::callback_allowed(&registry, url) => url.to_string(),
-        Some(url) => {
-            return error_ack(Rejection::new(
-                ReasonCode::SenderUriInvalid,
-                format!("callbacks to '{url}' are not allowed for this sender"),
-            ));
-        }
-        None => {
-            return error_ack(Rejection::new(
-                ReasonCode::SenderUriInvalid,
-                "header.sender_uri is required for an async request",
-            ));
+    let callback = match async_prelude(
+        &registry,
+        &header,
+        Action::Subscribe,
+        message.subscribe_request.len(),
+    )
+    .await
+    {
+        Ok(callback) => callback,
+        Err(response) => return response,
+    };
+    let correlation_id = new_id();
+    let answered = crate::subscribe::answer_subscribe(
+        &registry,
+        &header,
+        &message,
+        &callback,
+        &correlation_id,
+    )
+    .await
+    .map(Some);
+    let incoming = crate::exchange::Incoming {
+        header: &header,
+        action: "subscribe",
+        transaction_id: &message.transaction_id,
+        reference_ids: message
+            .subscribe_request
+            .iter()
+            .map(|item| item.reference_id.clone().unwrap_or_default())
+            .collect(),
+        callback_url: &callback,
+        body: &body,
+    };
+    accept_and_ack(&registry, incoming, correlation_id, answered).await
+}
+
+/// `POST /registry/unsubscribe`: subscriptions cancelled, acknowledged; `on-unsubscribe` at
+/// the callback URL with each code's status.
+async fn unsubscribe(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let (Parsed { header, message }, body) =
+        match read_request::<UnSubscribeRequest>(&registry, request).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+    let callback = match async_prelude(
+        &registry,
+        &header,
+        Action::Unsubscribe,
+        message.subscription_codes.len(),
+    )
+    .await
+    {
+        Ok(callback) => callback,
+        Err(response) => return response,
+    };
+    let correlation_id = new_id();
+    let answered = crate::subscribe::answer_unsubscribe(
+        &registry,
+        &header,
+        &message,
+        &callback,
+        &correlation_id,
+    )
+    .await
+    .map(Some);
+    let incoming = crate::exchange::Incoming {
+        header: &header,
+        action: "unsubscribe",
+        transaction_id: &message.transaction_id,
+        reference_ids: Vec::new(),
+        callback_url: &callback,
+        body: &body,
+    };
+    accept_and_ack(&registry, incoming, correlation_id, answered).await
+}
+
+/// `POST /registry/txn/status`: acknowledged; `txn-on-status` at the callback URL.
+async fn txn_status(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let (Parsed { header, message }, body) =
+        match read_request::<dci::txn::TxnStatusRequest>(&registry, request).await {
+            Ok(read) => read,
+            Err(response) => return response,
+        };
+    let callback = match async_prelude(&registry, &header, Action::TxnStatus, 1).await {
+        Ok(callback) => callback,
+        Err(response) => return response,
+    };
+    let correlation_id = new_id();
+    let answered = match crate::exchange::answer_txn_status(
+        &registry,
+        &header,
+        &message,
+        &callback,
+        &correlation_id,
+    )
+    .await
+    {
+        Ok(Ok(answered)) => Ok(Some(answered)),
+        Ok(Err(rejection)) => return error_ack(rejection),
+        Err(e) => Err(e),
+    };
+    let incoming = crate::exchange::Incoming {
+        header: &header,
+        action: "txn-status",
+        transaction_id: &message.transaction_id,
+        reference_ids: message
+            .txnstatus_request
+            .reference_id
+            .iter()
+            .cloned()
+            .collect(),
+        callback_url: &callback,
+        body: &body,
+    };
+    accept_and_ack(&registry, incoming, correlation_id, answered).await
+}
+
+/// `POST /registrar/records`: households and members created or replaced, with their events.
+/// Not a DCI endpoint: the registrar's own system calls it.
+async fn registrar_records(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let body = match json_body(request, registry.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let changes: crate::registrar::Changes = match serde_json::from_slice(&body) {
+        Ok(changes) => changes,
+        Err(e) => {
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                ReasonCode::RequestBad,
+                e.to_string(),
+            );
         }
     };
-    match crate::exchange::accept_search(&registry, &header, &message, &callback, &body).await {
-        Ok(
-            crate::exchange::Accepted::New(correlation_id)
-            | crate::exchange::Accepted::Duplicate(correlation_id),
-        ) => ack(correlation_id),
+    match crate::registrar::apply(&registry, &changes).await {
+        Ok(Ok(report)) => (StatusCode::OK, axum::Json(report)).into_response(),
+        Ok(Err(reason)) => http_error(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, reason),
         Err(e) => store_failure(&e),
     }
 }

@@ -13,8 +13,10 @@ pub mod exchange;
 pub mod http;
 pub mod import;
 pub mod profile;
+pub mod registrar;
 pub mod search;
 pub mod social;
+pub mod subscribe;
 
 pub use profile::Profile;
 
@@ -45,6 +47,8 @@ pub struct Registry {
     pub config: RegistryConfig,
     /// Wakes the worker that answers async requests.
     pub work: tokio::sync::Notify,
+    /// Wakes the notifier that matches registry events to subscriptions.
+    pub events: tokio::sync::Notify,
     /// Delivers its callbacks.
     pub dispatcher: Arc<dispatch::Dispatcher>,
 }
@@ -64,9 +68,11 @@ impl Registry {
             store,
             config,
             work: tokio::sync::Notify::new(),
+            events: tokio::sync::Notify::new(),
             dispatcher,
         });
         exchange::spawn_worker(registry.clone());
+        subscribe::spawn_notifier(registry.clone());
         Ok(registry)
     }
 }

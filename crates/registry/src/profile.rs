@@ -11,6 +11,8 @@ pub struct Profile {
     pub role: &'static str,
     /// The `reg_type` emitted in responses, e.g. `ns:org:RegistryType:Social`.
     pub reg_type: &'static str,
+    /// The events it raises, as subscriptions name them in `reg_event_type`.
+    pub event_types: &'static [&'static str],
     /// The record types it serves; the first is the default of a search that names none.
     pub record_types: &'static [RecordType],
     /// Its schema, versioned.

@@ -182,40 +182,8 @@ fn plan(
             ))
         })?,
     };
+    let filter = parse_query(profile, record_type, query)?;
     let schema = &record_type.schema;
-    let expr_error = |e: expr::Error| criteria_invalid(e.message);
-    let filter: Expr<'static> = match query {
-        Query::IdTypeValue { id_type, value } => {
-            let attribute = record_type.identifier(&id_type).ok_or_else(|| {
-                criteria_invalid(format!(
-                    "identifier type '{id_type}' is not held by the {} registry for {} records (it holds {})",
-                    profile.role,
-                    record_type.name,
-                    record_type.identifier_types().join(", ")
-                ))
-            })?;
-            // The identifier's value is coerced like any operand: through the same parser.
-            let mut pair = serde_json::Map::new();
-            pair.insert(attribute.name.to_string(), value);
-            expr::parse_nosql(&serde_json::Value::Object(pair), schema).map_err(expr_error)?
-        }
-        Query::Expression {
-            language,
-            expression,
-        } => {
-            if language.to_ascii_lowercase().contains("graphql") {
-                return Err(criteria_invalid(format!(
-                    "expression language '{language}' is not supported; send a NoSql document or a text expression"
-                )));
-            }
-            match &expression {
-                serde_json::Value::String(text) => expr::parse_text(text, schema),
-                document => expr::parse_nosql(document, schema),
-            }
-            .map_err(expr_error)?
-        }
-        Query::Predicate(list) => expr::parse_predicates(&list, schema).map_err(expr_error)?,
-    };
     let mut order = Vec::new();
     for sort in criteria.sort()? {
         let attribute = schema.attribute(&sort.attribute_name).ok_or_else(|| {
@@ -261,6 +229,74 @@ fn plan(
         implicit_page,
         reg_event_type: criteria.reg_event_type,
     })
+}
+
+/// The filter of a query over `record_type`'s attributes; unusable queries are refused with
+/// `rjct.search_criteria.invalid`.
+pub(crate) fn parse_query(
+    profile: &'static Profile,
+    record_type: &'static RecordType,
+    query: Query,
+) -> Result<Expr<'static>, Rejection> {
+    let schema = &record_type.schema;
+    let expr_error = |e: expr::Error| criteria_invalid(e.message);
+    Ok(match query {
+        Query::IdTypeValue { id_type, value } => {
+            let attribute = record_type.identifier(&id_type).ok_or_else(|| {
+                criteria_invalid(format!(
+                    "identifier type '{id_type}' is not held by the {} registry for {} records (it holds {})",
+                    profile.role,
+                    record_type.name,
+                    record_type.identifier_types().join(", ")
+                ))
+            })?;
+            // The identifier's value is coerced like any operand: through the same parser.
+            let mut pair = serde_json::Map::new();
+            pair.insert(attribute.name.to_string(), value);
+            expr::parse_nosql(&serde_json::Value::Object(pair), schema).map_err(expr_error)?
+        }
+        Query::Expression {
+            language,
+            expression,
+        } => {
+            if language.to_ascii_lowercase().contains("graphql") {
+                return Err(criteria_invalid(format!(
+                    "expression language '{language}' is not supported; send a NoSql document or a text expression"
+                )));
+            }
+            match &expression {
+                serde_json::Value::String(text) => expr::parse_text(text, schema),
+                document => expr::parse_nosql(document, schema),
+            }
+            .map_err(expr_error)?
+        }
+        Query::Predicate(list) => expr::parse_predicates(&list, schema).map_err(expr_error)?,
+    })
+}
+
+/// The record of `record_type` whose key is `key`, as a search returns it.
+pub(crate) async fn record_by_key(
+    store: &dyn Store,
+    record_type: &'static RecordType,
+    key: i64,
+) -> Result<Option<Box<RawValue>>, StoreError> {
+    let plan = Plan {
+        record_type,
+        filter: expr::SqlFragment {
+            sql: format!(
+                "{} = {}",
+                record_type.key,
+                store::placeholder(store.dialect(), 1)
+            ),
+            params: vec![SqlValue::Integer(key)],
+        },
+        order: vec![record_type.key.to_string()],
+        page_size: 1,
+        page_number: 1,
+        implicit_page: false,
+        reg_event_type: None,
+    };
+    Ok(run(store, &plan).await?.records.into_iter().next())
 }
 
 struct Found {

@@ -11,6 +11,13 @@ use store::{BulkTable, ColumnType, Migration, Row, SqlValue};
 
 use crate::profile::{Members, Profile, RecordType};
 
+/// Event: a household or person entered the registry (the standard's social `REGISTER`).
+pub const REGISTER: &str = "REGISTER";
+/// Event: a person joined a household already registered (the standard's `NewHouseHoldMember`).
+pub const NEW_HOUSEHOLD_MEMBER: &str = "NewHouseHoldMember";
+/// Event: a registered household or person changed (an spx addition; the standard names none).
+pub const UPDATE: &str = "UPDATE";
+
 /// Identifier type of a household in this registry (its own; the standard defines none for groups).
 pub const HOUSEHOLD_ID: &str = "HHID";
 
@@ -197,6 +204,7 @@ const INDEXES: Migration = Migration {
 pub static PROFILE: Profile = Profile {
     role: "social",
     reg_type: "ns:org:RegistryType:Social",
+    event_types: &[REGISTER, NEW_HOUSEHOLD_MEMBER, UPDATE],
     record_types: &[
         RecordType {
             name: dci::records::social::GROUP,
@@ -235,6 +243,8 @@ pub static PROFILE: Profile = Profile {
         INDEXES,
         crate::exchange::MIGRATION,
         dispatch::MIGRATION,
+        dispatch::ORDERING_MIGRATION,
+        crate::subscribe::MIGRATION,
     ],
     indexes: &INDEXES,
 };

@@ -13,6 +13,7 @@ mod exchange;
 mod protocol;
 mod search;
 mod storage;
+mod subscription;
 mod support;
 
 use support::Backend;
@@ -37,8 +38,13 @@ fn main() {
         }
     }
     let mut trials = Vec::new();
-    let backend_tests: Vec<(&str, BackendTest)> =
-        [storage::TESTS, search::TESTS, exchange::TESTS].concat();
+    let backend_tests: Vec<(&str, BackendTest)> = [
+        storage::TESTS,
+        search::TESTS,
+        exchange::TESTS,
+        subscription::TESTS,
+    ]
+    .concat();
     for (name, test) in backend_tests {
         trials.push(Trial::test(format!("sqlite::{name}"), move || {
             support::run(Backend::Sqlite, test)

@@ -239,12 +239,17 @@ pub struct TestRegistry {
 
 impl TestRegistry {
     pub async fn spawn(backend: Backend) -> Result<Self> {
+        Self::spawn_with(backend, registry_config()).await
+    }
+
+    /// The same, with other settings.
+    pub async fn spawn_with(backend: Backend, config: RegistryConfig) -> Result<Self> {
         let place = Place::new(backend).await?;
         let profile = &registry::social::PROFILE;
         let store = registry::open_store(profile, &place.config()).await?;
         let files = registry::import::ImportFiles::classify(&fixture().files)?;
         registry::import::import("social", store.as_ref(), &files, &|_, _| {}).await?;
-        let registry = Registry::start(profile, store.clone(), registry_config())?;
+        let registry = Registry::start(profile, store.clone(), config)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(axum::serve(listener, registry::http::router(registry.clone())).into_future());
