@@ -1145,7 +1145,7 @@ mod tests {
         );
         // The conjunct with the fewest values wins.
         assert_eq!(
-            anchor(&filter(r#"region_code IN ("R01", "R02") AND uin = "1""#)),
+            anchor(&filter(r#"region_code IN ["R01", "R02"] AND uin = "1""#)),
             Some(("uin", vec!["1".to_string()]))
         );
         assert_eq!(
