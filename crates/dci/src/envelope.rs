@@ -154,6 +154,23 @@ impl Action {
         }
     }
 
+    /// The action of the answer to a request with this action (`search` → `on-search`); an
+    /// answer or a notification answers itself.
+    pub const fn answer(self) -> Action {
+        match self {
+            Action::Search => Action::OnSearch,
+            Action::Subscribe => Action::OnSubscribe,
+            Action::Unsubscribe => Action::OnUnsubscribe,
+            Action::TxnStatus => Action::TxnOnStatus,
+            Action::Disburse => Action::OnDisburse,
+            Action::Link => Action::OnLink,
+            Action::Update => Action::OnUpdate,
+            Action::Unlink => Action::OnUnlink,
+            Action::Resolve => Action::OnResolve,
+            other => other,
+        }
+    }
+
     /// The action for a wire spelling, if DCI defines it.
     pub fn parse(wire: &str) -> Option<Action> {
         Action::ALL.iter().copied().find(|a| a.as_str() == wire)

@@ -141,27 +141,51 @@ pub struct Answered {
     pub callback: Statement,
 }
 
-/// The correlation id under which `header`'s message was accepted before, if it was.
+/// A message accepted before under the same `message_id`.
+pub struct Earlier {
+    /// The correlation id it was acknowledged with.
+    pub correlation_id: String,
+    /// The request as it was received.
+    pub request: String,
+}
+
+impl Earlier {
+    /// Whether `body` is the same message again (a retry), rather than another message
+    /// reusing the id: the same JSON, whatever its spacing.
+    pub fn is_retry_of(&self, body: &[u8]) -> bool {
+        let parse = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).ok();
+        parse(self.request.as_bytes()).is_some_and(|stored| parse(body) == Some(stored))
+    }
+}
+
+/// The message `header`'s sender sent before with the same `message_id`, if there was one.
 pub async fn earlier(
     registry: &Registry,
     header: &MsgHeader,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<Earlier>, StoreError> {
     let rows = registry
         .store
         .read(vec![Statement::new(
             numbered(
                 registry.store.dialect(),
-                "SELECT correlation_id FROM inbox WHERE sender_id = ?1 AND message_id = ?2",
+                "SELECT i.correlation_id, t.request FROM inbox i LEFT JOIN txn t ON t.correlation_id = i.correlation_id
+                 WHERE i.sender_id = ?1 AND i.message_id = ?2",
             ),
             vec![
                 SqlValue::Text(header.sender_id.clone()),
                 SqlValue::Text(header.message_id.clone()),
             ],
-            &[ColumnType::Text],
+            &[ColumnType::Text, ColumnType::Text],
         )])
         .await?;
-    Ok(match rows[0].first().and_then(|row| row.first()) {
-        Some(Some(SqlValue::Text(id))) => Some(id.clone()),
+    Ok(match rows[0].first().map(Vec::as_slice) {
+        Some([Some(SqlValue::Text(id)), request]) => Some(Earlier {
+            correlation_id: id.clone(),
+            request: match request {
+                Some(SqlValue::Text(request)) => request.clone(),
+                _ => String::new(),
+            },
+        }),
         _ => None,
     })
 }
@@ -239,7 +263,7 @@ pub async fn accept(
             Ok(Accepted::New(correlation_id))
         }
         Err(e) => match earlier(registry, header).await? {
-            Some(id) => Ok(Accepted::Duplicate(id)),
+            Some(earlier) => Ok(Accepted::Duplicate(earlier.correlation_id)),
             None => Err(e),
         },
     }

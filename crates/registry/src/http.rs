@@ -362,6 +362,7 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
 async fn async_prelude(
     registry: &Registry,
     header: &MsgHeader,
+    body: &[u8],
     action: Action,
     items: usize,
 ) -> Result<String, Response> {
@@ -392,7 +393,19 @@ async fn async_prelude(
         }
     };
     match crate::exchange::earlier(registry, header).await {
-        Ok(Some(correlation_id)) => Err(ack(correlation_id)),
+        // A retry is acknowledged as the first time; another message with the same id is not.
+        Ok(Some(earlier)) if earlier.is_retry_of(body) => Err(ack(earlier.correlation_id)),
+        Ok(Some(_)) => Err(registry.header_rejection(
+            header,
+            action.answer(),
+            Rejection::new(
+                ReasonCode::MessageIdDuplicate,
+                format!(
+                    "message_id '{}' was already used by another message of {}",
+                    header.message_id, header.sender_id
+                ),
+            ),
+        )),
         Ok(None) => Ok(callback),
         Err(e) => Err(store_failure(&e)),
     }
@@ -434,6 +447,7 @@ async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Resp
     let callback = match async_prelude(
         &registry,
         &header,
+        &body,
         Action::Search,
         message.search_request.len(),
     )
@@ -474,6 +488,7 @@ async fn subscribe(State(registry): State<Arc<Registry>>, request: Request) -> R
     let callback = match async_prelude(
         &registry,
         &header,
+        &body,
         Action::Subscribe,
         message.subscribe_request.len(),
     )
@@ -518,6 +533,7 @@ async fn unsubscribe(State(registry): State<Arc<Registry>>, request: Request) ->
     let callback = match async_prelude(
         &registry,
         &header,
+        &body,
         Action::Unsubscribe,
         message.subscription_codes.len(),
     )
@@ -554,7 +570,7 @@ async fn txn_status(State(registry): State<Arc<Registry>>, request: Request) -> 
             Ok(read) => read,
             Err(response) => return response,
         };
-    let callback = match async_prelude(&registry, &header, Action::TxnStatus, 1).await {
+    let callback = match async_prelude(&registry, &header, &body, Action::TxnStatus, 1).await {
         Ok(callback) => callback,
         Err(response) => return response,
     };

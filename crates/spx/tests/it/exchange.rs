@@ -152,6 +152,17 @@ fn repeated_message_id_is_answered_once(backend: Backend) -> Result<()> {
             first == again,
             "a retried message got a new correlation id: {first} vs {again}"
         );
+        // Another message under the same id is refused, and not processed.
+        let mut other = body.clone();
+        other["message"]["transaction_id"] = json!("another-transaction");
+        let (status, answer) = registry.search_at("/registry/search", &other).await?;
+        ensure!(
+            status == 409
+                && answer["header"]["status"] == "rjct"
+                && answer["header"]["status_reason_code"] == "rjct.message_id.duplicate"
+                && answer["header"]["action"] == "on-search",
+            "HTTP {status}: {answer}"
+        );
         sink.wait(Duration::from_secs(10), |r| !r.is_empty())
             .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
