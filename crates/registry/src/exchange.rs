@@ -269,6 +269,60 @@ pub async fn accept(
     }
 }
 
+/// How often the pruner runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs the pruner, at start and then every hour, until the process ends.
+pub fn spawn_pruner(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match prune(&registry, registry.config.retention).await {
+                Ok(removed) if removed > 0 => {
+                    tracing::info!(removed, "pruned the exchange's old rows")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot prune the exchange's old rows"),
+            }
+            tokio::time::sleep(PRUNE_EVERY).await;
+        }
+    })
+}
+
+/// Deletes what is older than `retention`: answered requests (their inbox rows, transactions
+/// and items), delivered callbacks and matched registry events. Pending work and dead letters
+/// stay whatever their age. Returns how many rows went.
+pub async fn prune(registry: &Registry, retention: Duration) -> Result<u64, StoreError> {
+    let dialect = registry.store.dialect();
+    let cutoff = Timestamp(time::OffsetDateTime::now_utc() - retention).to_string();
+    let cutoff_ms = dispatch::now_ms() - retention.as_millis() as i64;
+    let old_txn =
+        "SELECT correlation_id FROM txn WHERE status IN ('succ', 'rjct') AND completed_at < ?1";
+    let statements = [
+        format!("DELETE FROM txn_item WHERE correlation_id IN ({old_txn})"),
+        format!("DELETE FROM inbox WHERE correlation_id IN ({old_txn})"),
+        "DELETE FROM txn WHERE status IN ('succ', 'rjct') AND completed_at < ?1".to_string(),
+        "DELETE FROM registry_event WHERE matched = 1 AND occurred_at < ?1".to_string(),
+    ]
+    .into_iter()
+    .map(|sql| {
+        Statement::new(
+            numbered(dialect, &sql),
+            vec![SqlValue::Text(cutoff.clone())],
+            &[],
+        )
+    })
+    .chain(std::iter::once(Statement::new(
+        numbered(
+            dialect,
+            "DELETE FROM outbox WHERE state = 'delivered' AND delivered_at < ?1",
+        ),
+        vec![SqlValue::Integer(cutoff_ms)],
+        &[],
+    )))
+    .collect();
+    Ok(registry.store.write(statements).await?.iter().sum())
+}
+
 /// Runs the worker that answers accepted requests, until the process ends.
 pub fn spawn_worker(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

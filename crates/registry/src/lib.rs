@@ -35,6 +35,8 @@ pub struct RegistryConfig {
     pub callback_url_prefixes: Vec<String>,
     /// How callbacks are delivered.
     pub dispatch: dispatch::DispatchConfig,
+    /// How long answered requests, delivered callbacks and matched events are kept.
+    pub retention: std::time::Duration,
 }
 
 /// A registry service: a profile served from a store.
@@ -73,6 +75,7 @@ impl Registry {
         });
         exchange::spawn_worker(registry.clone());
         subscribe::spawn_notifier(registry.clone());
+        exchange::spawn_pruner(registry.clone());
         Ok(registry)
     }
 }

@@ -76,6 +76,10 @@ pub struct Exchange {
     pub breaker_threshold: u64,
     /// How long a failing destination is held back, in seconds.
     pub breaker_cooldown_secs: u64,
+    /// Deliveries in flight at once to one destination (scheme, host and port).
+    pub delivery_per_origin_concurrency: u64,
+    /// Days answered requests, delivered callbacks and matched events are kept.
+    pub retention_days: u64,
 }
 
 impl Default for Exchange {
@@ -93,6 +97,8 @@ impl Default for Exchange {
             delivery_timeout_secs: 10,
             breaker_threshold: 5,
             breaker_cooldown_secs: 10,
+            delivery_per_origin_concurrency: 8,
+            retention_days: 30,
         }
     }
 }
@@ -213,9 +219,22 @@ impl Config {
             );
         }
         let x = &self.exchange;
-        if x.delivery_concurrency == 0 || x.max_attempts == 0 || x.delivery_timeout_secs == 0 {
+        if x.delivery_concurrency == 0
+            || x.delivery_per_origin_concurrency == 0
+            || x.max_attempts == 0
+            || x.delivery_timeout_secs == 0
+        {
             bail!(
-                "exchange.delivery_concurrency, exchange.max_attempts and exchange.delivery_timeout_secs must be at least 1"
+                "exchange.delivery_concurrency, exchange.delivery_per_origin_concurrency, exchange.max_attempts and exchange.delivery_timeout_secs must be at least 1"
+            );
+        }
+        // A repeated message_id is recognised as long as its inbox row is kept; older messages
+        // are refused by their message_ts anyway.
+        if x.retention_days * 86_400 < l.message_ts_max_age_secs || x.retention_days == 0 {
+            bail!(
+                "exchange.retention_days ({}) must be at least 1 and cover limits.message_ts_max_age_secs ({} s), or repeated messages could be accepted twice",
+                x.retention_days,
+                l.message_ts_max_age_secs
             );
         }
         if let Some(bad) = x
@@ -295,8 +314,10 @@ impl Config {
                 breaker_cooldown: std::time::Duration::from_secs(
                     self.exchange.breaker_cooldown_secs,
                 ),
+                per_origin_concurrency: self.exchange.delivery_per_origin_concurrency as usize,
                 ..dispatch::DispatchConfig::default()
             },
+            retention: std::time::Duration::from_secs(self.exchange.retention_days * 86_400),
         }
     }
 }

@@ -20,6 +20,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         repeated_message_id_is_answered_once,
     ),
     (
+        "exchange::old_answered_requests_are_pruned_and_undelivered_work_kept",
+        old_answered_requests_are_pruned_and_undelivered_work_kept,
+    ),
+    (
         "exchange::header_rejection_arrives_in_the_callback",
         header_rejection_arrives_in_the_callback,
     ),
@@ -253,6 +257,50 @@ fn failing_receiver_is_retried_then_dead_lettered_and_replayed(backend: Backend)
             delivered.len() == 1 && delivered[0].message_id == dead[0].message_id,
             "{delivered:?}"
         );
+        Ok(())
+    })
+}
+
+fn old_answered_requests_are_pruned_and_undelivered_work_kept(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let registry = TestRegistry::spawn(backend).await?;
+        let sink = Sink::start().await?;
+        let delivered = async_envelope(vec![by_uin(&living_uin())], &sink.url());
+        accept(&registry, &delivered).await?;
+        sink.wait(Duration::from_secs(10), |r| r.len() == 1).await?;
+        // A second callback that cannot be delivered yet.
+        sink.fail(true);
+        let pending = async_envelope(vec![by_uin(&living_uin())], &sink.url());
+        accept(&registry, &pending).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let count = |sql: &'static str| {
+            let store = registry.store.clone();
+            async move {
+                let rows = store
+                    .read(vec![store::Statement::new(
+                        sql.to_string(),
+                        vec![],
+                        &[store::ColumnType::Integer],
+                    )])
+                    .await?;
+                Ok::<_, anyhow::Error>(match rows[0][0][0] {
+                    Some(store::SqlValue::Integer(n)) => n,
+                    _ => -1,
+                })
+            }
+        };
+        ensure!(count("SELECT count(*) FROM txn").await? == 2);
+        // Nothing is old enough under the configured retention.
+        let kept = registry::exchange::prune(&registry.registry, Duration::from_secs(3600)).await?;
+        ensure!(kept == 0, "{kept} rows pruned too early");
+        let removed = registry::exchange::prune(&registry.registry, Duration::ZERO).await?;
+        // Both answered requests (inbox, txn and item rows) and the delivered callback.
+        ensure!(removed == 7, "{removed} rows pruned");
+        ensure!(count("SELECT count(*) FROM txn").await? == 0);
+        ensure!(count("SELECT count(*) FROM outbox WHERE state = 'pending'").await? == 1);
+        sink.fail(false);
+        registry.wake_dispatcher();
+        sink.wait(Duration::from_secs(10), |r| r.len() == 2).await?;
         Ok(())
     })
 }

@@ -225,6 +225,7 @@ pub fn registry_config() -> RegistryConfig {
             max_attempts: 4,
             ..dispatch::DispatchConfig::default()
         },
+        retention: Duration::from_secs(86_400),
     }
 }
 
