@@ -1,11 +1,15 @@
-//! [`Client`]: typed requests to one registry, sync and async, with retries that keep the
-//! `message_id`, and the fallback from waiting for a callback to polling the transaction status.
+//! [`Client`]: typed requests to one registry (search, subscribe, unsubscribe, txn status), sync
+//! and async, with retries that keep the `message_id`, and one way of waiting for any async
+//! answer: its callback, or failing that a poll of the transaction status.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use dci::txn::{TxnStatusRequest, TxnStatusResponse};
+use dci::subscribe::{
+    SubscribeRequest, SubscribeResponse, UnSubscribeRequest, UnSubscribeResponse,
+};
+use dci::txn::{TxnLookup, TxnStatusRequest, TxnStatusResponse};
 use dci::{
     AckStatus, Action, Envelope, MsgCallbackHeader, MsgHeader, RequestStatus, SearchRequest,
     SearchResponse, Timestamp,
@@ -16,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{ClientError, error_detail, read_ack};
-use crate::receiver::{Callback, Receiver};
-use crate::request::{SearchItem, TxnQuery};
+use crate::receiver::{Callback, ENDPOINTS, Receiver};
+use crate::request::{SearchItem, SubscribeItem, TxnType, txn_status_query};
 
 /// How long one HTTP exchange may take unless configured otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,21 +68,84 @@ pub struct Accepted {
     pub correlation_id: String,
 }
 
-/// The answer to [`Client::search_and_wait`].
+/// The payload of an `on-*` callback that the client can wait for: what a status poll returns
+/// too, for the kinds of transaction that can be polled.
+pub trait Answer: DeserializeOwned {
+    /// The callback's action (`on-search` ...); the receiver endpoint follows from it.
+    const ACTION: Action;
+    /// The `txn_type` to poll `sync/txn/status` with, when the answer can be polled for.
+    const POLL_AS: Option<TxnType>;
+    /// Whether the answer settles the transaction: no part of it still pending.
+    fn is_settled(&self) -> bool;
+}
+
+fn settled(status: RequestStatus) -> bool {
+    matches!(status, RequestStatus::Succ | RequestStatus::Rjct)
+}
+
+impl Answer for SearchResponse {
+    const ACTION: Action = Action::OnSearch;
+    const POLL_AS: Option<TxnType> = Some(TxnType::Search);
+    fn is_settled(&self) -> bool {
+        !self.search_response.is_empty() && self.search_response.iter().all(|i| settled(i.status))
+    }
+}
+
+impl Answer for SubscribeResponse {
+    const ACTION: Action = Action::OnSubscribe;
+    const POLL_AS: Option<TxnType> = Some(TxnType::Subscribe);
+    fn is_settled(&self) -> bool {
+        !self.subscribe_response.is_empty()
+            && self.subscribe_response.iter().all(|i| settled(i.status))
+    }
+}
+
+impl Answer for UnSubscribeResponse {
+    const ACTION: Action = Action::OnUnsubscribe;
+    const POLL_AS: Option<TxnType> = Some(TxnType::Unsubscribe);
+    fn is_settled(&self) -> bool {
+        settled(self.status)
+    }
+}
+
+impl Answer for TxnStatusResponse {
+    const ACTION: Action = Action::TxnOnStatus;
+    // A status answer is itself the poll's answer: there is nothing else to poll.
+    const POLL_AS: Option<TxnType> = None;
+    fn is_settled(&self) -> bool {
+        true
+    }
+}
+
+/// The answer to one of the `*_and_wait` calls.
 #[derive(Debug, Clone)]
-pub struct SearchOutcome {
-    /// The ACK of the async search.
+pub struct Outcome<A> {
+    /// The ACK of the async request.
     pub accepted: Accepted,
-    /// The search response, from the callback or from the status poll.
-    pub response: SearchResponse,
-    /// Where the response came from.
+    /// The answer, from the callback or from the status poll.
+    pub response: A,
+    /// Where the answer came from.
     pub source: AnswerSource,
 }
 
-/// Where a [`SearchOutcome`] came from.
+/// The answer to [`Client::search_and_wait`].
+pub type SearchOutcome = Outcome<SearchResponse>;
+
+impl Outcome<SubscribeResponse> {
+    /// The codes of the subscriptions made, in the order of the items (a rejected item has none).
+    pub fn codes(&self) -> Vec<String> {
+        self.response
+            .subscribe_response
+            .iter()
+            .flat_map(|item| item.subscriptions.iter().map(|s| s.code.clone()))
+            .collect()
+    }
+}
+
+/// Where an [`Outcome`] came from.
 #[derive(Debug, Clone)]
 pub enum AnswerSource {
-    /// The `on-search` callback arrived.
+    /// The `on-*` callback arrived.
     Callback(Box<Callback>),
     /// No callback in time; a `sync/txn/status` poll returned the final state.
     TxnStatus(Box<Envelope<MsgCallbackHeader, TxnStatusResponse>>),
@@ -177,11 +244,28 @@ impl Client {
     pub fn search_request(items: Vec<SearchItem>, transaction_id: Option<String>) -> SearchRequest {
         SearchRequest {
             transaction_id: transaction_id.unwrap_or_else(new_id),
-            search_request: items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| item.into_wire((i + 1).to_string()))
-                .collect(),
+            search_request: numbered(items, SearchItem::into_wire),
+        }
+    }
+
+    /// A `SubscribeRequest` of `items`, numbered `1`, `2`, ... as reference ids, under
+    /// `transaction_id` or a fresh one.
+    pub fn subscribe_request(
+        items: Vec<SubscribeItem>,
+        transaction_id: Option<String>,
+    ) -> SubscribeRequest {
+        SubscribeRequest {
+            transaction_id: transaction_id.unwrap_or_else(new_id),
+            subscribe_request: numbered(items, SubscribeItem::into_wire),
+        }
+    }
+
+    /// An `UnSubscribeRequest` of `codes` under a fresh transaction id, stamped now.
+    pub fn unsubscribe_request(codes: Vec<String>) -> UnSubscribeRequest {
+        UnSubscribeRequest {
+            transaction_id: new_id(),
+            timestamp: Some(Timestamp::now().to_string()),
+            subscription_codes: codes,
         }
     }
 
@@ -219,24 +303,72 @@ impl Client {
     ) -> Result<Accepted, ClientError> {
         let count = items.len();
         let message = Self::search_request(items, Some(transaction_id.to_string()));
-        let envelope = self.envelope(Action::Search, count, Some(callback_url), message);
-        self.send_async("/registry/search", &envelope, transaction_id)
-            .await
+        self.post_async(
+            "/registry/search",
+            Action::Search,
+            count,
+            message,
+            callback_url,
+        )
+        .await
     }
 
-    fn txn_status_request(by: &TxnQuery) -> TxnStatusRequest {
+    /// `POST /registry/subscribe` under a fresh transaction: the registry ACKs and posts its
+    /// `on-subscribe`, with a subscription code per accepted item, to `callback_url`. Spx
+    /// registries post the notifications to the same URL with its `/on-subscribe` replaced by
+    /// `/notify`, so a [`Receiver`]'s on-subscribe URL gets them at its `/registry/notify`.
+    pub async fn subscribe(
+        &self,
+        items: Vec<SubscribeItem>,
+        callback_url: &str,
+    ) -> Result<Accepted, ClientError> {
+        let count = items.len();
+        let message = Self::subscribe_request(items, None);
+        self.post_async(
+            "/registry/subscribe",
+            Action::Subscribe,
+            count,
+            message,
+            callback_url,
+        )
+        .await
+    }
+
+    /// `POST /registry/unsubscribe` of `codes`: the registry ACKs and posts its
+    /// `on-unsubscribe`, with the state of each code, to `callback_url`.
+    pub async fn unsubscribe(
+        &self,
+        codes: Vec<String>,
+        callback_url: &str,
+    ) -> Result<Accepted, ClientError> {
+        let count = codes.len();
+        let message = Self::unsubscribe_request(codes);
+        self.post_async(
+            "/registry/unsubscribe",
+            Action::Unsubscribe,
+            count,
+            message,
+            callback_url,
+        )
+        .await
+    }
+
+    fn txn_status_request(txn_type: TxnType, by: &TxnLookup) -> TxnStatusRequest {
         TxnStatusRequest {
             transaction_id: new_id(),
-            txnstatus_request: by.to_wire(),
+            txnstatus_request: txn_status_query(txn_type, by),
         }
     }
 
-    /// `POST /registry/sync/txn/status`: the current state of an earlier search transaction.
+    /// `POST /registry/sync/txn/status`: the current state of an earlier `txn_type`
+    /// transaction.
     pub async fn sync_txn_status(
         &self,
-        by: TxnQuery,
+        txn_type: TxnType,
+        by: TxnLookup,
     ) -> Result<Envelope<MsgCallbackHeader, TxnStatusResponse>, ClientError> {
-        let envelope = self.envelope(Action::TxnStatus, 1, None, Self::txn_status_request(&by));
+        let message = Self::txn_status_request(txn_type, &by);
+        let envelope = self.envelope(Action::TxnStatus, 1, None, message);
         self.send("/registry/sync/txn/status", &envelope).await
     }
 
@@ -244,14 +376,19 @@ impl Client {
     /// `callback_url`. [`Accepted::transaction_id`] is the status request's own transaction.
     pub async fn txn_status(
         &self,
-        by: TxnQuery,
+        txn_type: TxnType,
+        by: TxnLookup,
         callback_url: &str,
     ) -> Result<Accepted, ClientError> {
-        let message = Self::txn_status_request(&by);
-        let transaction_id = message.transaction_id.clone();
-        let envelope = self.envelope(Action::TxnStatus, 1, Some(callback_url), message);
-        self.send_async("/registry/txn/status", &envelope, &transaction_id)
-            .await
+        let message = Self::txn_status_request(txn_type, &by);
+        self.post_async(
+            "/registry/txn/status",
+            Action::TxnStatus,
+            1,
+            message,
+            callback_url,
+        )
+        .await
     }
 
     fn url(&self, path: &str) -> String {
@@ -325,14 +462,19 @@ impl Client {
         })
     }
 
-    async fn send_async<M: Serialize>(
+    /// Sends `message` with `callback_url` as `sender_uri`, retrying, and reads the ACK.
+    async fn post_async<M: Serialize + TransactionMessage>(
         &self,
         path: &str,
-        envelope: &Envelope<MsgHeader, M>,
-        transaction_id: &str,
+        action: Action,
+        count: usize,
+        message: M,
+        callback_url: &str,
     ) -> Result<Accepted, ClientError> {
+        let transaction_id = message.transaction_id().to_string();
+        let envelope = self.envelope(action, count, Some(callback_url), message);
         let url = self.url(path);
-        let answer: Value = self.send_with_retry(path, envelope).await?;
+        let answer: Value = self.send_with_retry(path, &envelope).await?;
         let ack = read_ack(&answer).ok_or_else(|| ClientError::Decode {
             url: url.clone(),
             message: "the answer is not a DCI acknowledgement".into(),
@@ -346,8 +488,8 @@ impl Client {
             });
         }
         Ok(Accepted {
-            transaction_id: transaction_id.to_string(),
-            message_id: envelope.header.message_id.clone(),
+            transaction_id,
+            message_id: envelope.header.message_id,
             correlation_id: ack.correlation_id,
         })
     }
@@ -365,17 +507,87 @@ impl Client {
         timeout: Duration,
         poll_every: Duration,
     ) -> Result<SearchOutcome, ClientError> {
-        let callback_url = receiver
-            .callback_url("/registry/on-search")
-            .ok_or(ClientError::NoCallbackUrl)?;
-        let accepted = self.search(items, &callback_url).await?;
-        let transaction_id = accepted.transaction_id.clone();
-        let last_poll_error: Arc<Mutex<Option<String>>> = Arc::default();
+        let accepted = self
+            .search(items, &callback_url::<SearchResponse>(receiver)?)
+            .await?;
+        self.await_answer(accepted, receiver, timeout, Some(poll_every))
+            .await
+    }
 
-        let wait = receiver.wait_for(&transaction_id, timeout);
-        let poll = self.poll_until_final(&transaction_id, poll_every, last_poll_error.clone());
+    /// Subscribes with `receiver` as the callback endpoint and waits for the `on-subscribe`,
+    /// polling the status as [`Client::search_and_wait`] does. The receiver's
+    /// `/registry/notify` then takes the notifications: see [`Receiver::next_notification`]
+    /// and [`Outcome::codes`].
+    pub async fn subscribe_and_wait(
+        &self,
+        items: Vec<SubscribeItem>,
+        receiver: &Receiver,
+        timeout: Duration,
+        poll_every: Duration,
+    ) -> Result<Outcome<SubscribeResponse>, ClientError> {
+        let accepted = self
+            .subscribe(items, &callback_url::<SubscribeResponse>(receiver)?)
+            .await?;
+        self.await_answer(accepted, receiver, timeout, Some(poll_every))
+            .await
+    }
+
+    /// Unsubscribes `codes` with `receiver` as the callback endpoint and waits for the
+    /// `on-unsubscribe`, polling the status as [`Client::search_and_wait`] does.
+    pub async fn unsubscribe_and_wait(
+        &self,
+        codes: Vec<String>,
+        receiver: &Receiver,
+        timeout: Duration,
+        poll_every: Duration,
+    ) -> Result<Outcome<UnSubscribeResponse>, ClientError> {
+        let accepted = self
+            .unsubscribe(codes, &callback_url::<UnSubscribeResponse>(receiver)?)
+            .await?;
+        self.await_answer(accepted, receiver, timeout, Some(poll_every))
+            .await
+    }
+
+    /// Asks the status of an earlier `txn_type` transaction asynchronously, with `receiver`
+    /// as the callback endpoint, and waits up to `timeout` for the `txn-on-status`.
+    pub async fn txn_status_and_wait(
+        &self,
+        txn_type: TxnType,
+        by: TxnLookup,
+        receiver: &Receiver,
+        timeout: Duration,
+    ) -> Result<Outcome<TxnStatusResponse>, ClientError> {
+        let accepted = self
+            .txn_status(txn_type, by, &callback_url::<TxnStatusResponse>(receiver)?)
+            .await?;
+        self.await_answer(accepted, receiver, timeout, None).await
+    }
+
+    /// Waits for the answer to `accepted`: the callback, or, after `poll_every` and when the
+    /// answer can be polled for, a final `sync/txn/status`, whichever comes first.
+    async fn await_answer<A: Answer>(
+        &self,
+        accepted: Accepted,
+        receiver: &Receiver,
+        timeout: Duration,
+        poll_every: Option<Duration>,
+    ) -> Result<Outcome<A>, ClientError> {
+        let transaction_id = accepted.transaction_id.clone();
+        let last_poll_error: Mutex<Option<String>> = Mutex::default();
+        let poll_as = A::POLL_AS.zip(poll_every);
+        let mut polling = poll_as.is_some();
+
+        let wait = receiver.wait_for_answer(A::ACTION, &transaction_id, timeout);
+        let poll = async {
+            match poll_as {
+                Some((txn_type, every)) => {
+                    self.poll_until_final::<A>(txn_type, &transaction_id, every, &last_poll_error)
+                        .await
+                }
+                None => None,
+            }
+        };
         tokio::pin!(wait, poll);
-        let mut polling = true;
         loop {
             tokio::select! {
                 callback = &mut wait => {
@@ -398,19 +610,23 @@ impl Client {
     }
 
     /// Polls until a final status (`Some`) or a non-retryable refusal (`None`).
-    async fn poll_until_final(
+    async fn poll_until_final<A: Answer>(
         &self,
+        txn_type: TxnType,
         transaction_id: &str,
         every: Duration,
-        last_error: Arc<Mutex<Option<String>>>,
+        last_error: &Mutex<Option<String>>,
     ) -> Option<Envelope<MsgCallbackHeader, TxnStatusResponse>> {
         loop {
             tokio::time::sleep(every).await;
             match self
-                .sync_txn_status(TxnQuery::TransactionId(transaction_id.to_string()))
+                .sync_txn_status(
+                    txn_type,
+                    TxnLookup::TransactionId(transaction_id.to_string()),
+                )
                 .await
             {
-                Ok(envelope) if is_final(&envelope) => return Some(envelope),
+                Ok(envelope) if is_final::<A>(&envelope) => return Some(envelope),
                 Ok(envelope) => {
                     tracing::debug!(status = ?envelope.header.status, "transaction not final yet");
                 }
@@ -429,6 +645,56 @@ impl Client {
     }
 }
 
+/// The messages sent asynchronously, which carry the transaction their callback will echo.
+trait TransactionMessage {
+    fn transaction_id(&self) -> &str;
+}
+
+impl TransactionMessage for SearchRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl TransactionMessage for SubscribeRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl TransactionMessage for UnSubscribeRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl TransactionMessage for TxnStatusRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+/// `items` as wire items with reference ids `1`, `2`, ...
+fn numbered<I, W>(items: Vec<I>, into_wire: fn(I, String) -> W) -> Vec<W> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| into_wire(item, (i + 1).to_string()))
+        .collect()
+}
+
+/// The receiver's URL for the callback that carries an `A`.
+fn callback_url<A: Answer>(receiver: &Receiver) -> Result<String, ClientError> {
+    let path = ENDPOINTS
+        .iter()
+        .find(|(_, action)| *action == A::ACTION)
+        .map(|(path, _)| *path)
+        .unwrap_or("/registry/on-search");
+    receiver
+        .callback_url(path)
+        .ok_or(ClientError::NoCallbackUrl)
+}
+
 fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError> {
     serde_json::from_slice(body).map_err(|e| ClientError::Decode {
         url: url.to_string(),
@@ -436,34 +702,30 @@ fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, ClientError>
     })
 }
 
-/// Whether a status answer settles the transaction: a header-level rejection, or a search
-/// response whose every item is `succ` or `rjct`.
-fn is_final(envelope: &Envelope<MsgCallbackHeader, TxnStatusResponse>) -> bool {
+/// Whether a status answer settles the transaction: a header-level rejection, or an answer
+/// of the kind awaited that [`Answer::is_settled`].
+fn is_final<A: Answer>(envelope: &Envelope<MsgCallbackHeader, TxnStatusResponse>) -> bool {
     let header = &envelope.header;
     if header.status == RequestStatus::Rjct && header.status_reason_code.is_some() {
         return true;
     }
-    if !matches!(header.status, RequestStatus::Succ | RequestStatus::Rjct) {
-        return false;
-    }
-    envelope
-        .message
-        .as_ref()
-        .and_then(search_response_of)
-        .is_some_and(|r| {
-            !r.search_response.is_empty()
-                && r.search_response
-                    .iter()
-                    .all(|i| matches!(i.status, RequestStatus::Succ | RequestStatus::Rjct))
-        })
+    settled(header.status)
+        && envelope
+            .message
+            .as_ref()
+            .and_then(answer_of::<A>)
+            .is_some_and(|answer| answer.is_settled())
 }
 
-/// The original transaction's `SearchResponse`, when that is what a status answer carries.
-pub(crate) fn search_response_of(status: &TxnStatusResponse) -> Option<SearchResponse> {
+/// The original transaction's answer, when that is what a status answer carries.
+pub(crate) fn answer_of<A: Answer>(status: &TxnStatusResponse) -> Option<A> {
     serde_json::from_value(status.txnstatus_response.txn_status.clone()).ok()
 }
 
-fn from_callback(accepted: Accepted, callback: Callback) -> Result<SearchOutcome, ClientError> {
+fn from_callback<A: Answer>(
+    accepted: Accepted,
+    callback: Callback,
+) -> Result<Outcome<A>, ClientError> {
     if callback.message.is_null() {
         return Err(ClientError::Rejected {
             transaction_id: accepted.transaction_id,
@@ -471,23 +733,19 @@ fn from_callback(accepted: Accepted, callback: Callback) -> Result<SearchOutcome
             message: callback.header.status_reason_message().map(str::to_string),
         });
     }
-    let response =
-        serde_json::from_value(callback.message.clone()).map_err(|e| ClientError::Decode {
-            url: "/registry/on-search".into(),
-            message: e.to_string(),
-        })?;
-    Ok(SearchOutcome {
+    let response = callback.message_as()?;
+    Ok(Outcome {
         accepted,
         response,
         source: AnswerSource::Callback(Box::new(callback)),
     })
 }
 
-fn from_status(
+fn from_status<A: Answer>(
     accepted: Accepted,
     envelope: Envelope<MsgCallbackHeader, TxnStatusResponse>,
-) -> Result<SearchOutcome, ClientError> {
-    let Some(response) = envelope.message.as_ref().and_then(search_response_of) else {
+) -> Result<Outcome<A>, ClientError> {
+    let Some(response) = envelope.message.as_ref().and_then(answer_of::<A>) else {
         return Err(ClientError::Rejected {
             transaction_id: accepted.transaction_id,
             code: envelope
@@ -497,7 +755,7 @@ fn from_status(
             message: envelope.header.status_reason_message.clone(),
         });
     };
-    Ok(SearchOutcome {
+    Ok(Outcome {
         accepted,
         response,
         source: AnswerSource::TxnStatus(Box::new(envelope)),

@@ -8,7 +8,13 @@
 //! requester's [`Receiver`] validates it, answers with an ACK, drops repeats of a
 //! `message_id` it has seen, and hands it to the application's channel and to whoever waits
 //! for the transaction ([`Receiver::wait_for`]). Should the callback get lost, the requester
-//! asks `/registry/sync/txn/status` for the transaction ([`Client::search_and_wait`] does both).
+//! asks `/registry/sync/txn/status` for the transaction ([`Client::search_and_wait`],
+//! [`Client::subscribe_and_wait`] and [`Client::unsubscribe_and_wait`] do both).
+//!
+//! A subscription (dci-spec §7) is answered by an `on-subscribe` with its code; the registry
+//! then posts `notify` envelopes to the receiver's `/registry/notify`, which the application
+//! reads as typed [`Notification`]s by subscription code ([`Receiver::next_notification`],
+//! [`Receiver::wait_for_notifications`]) or, with every other callback, from the channel.
 //! Async sends retry transport failures with the same bytes, so the receiver can deduplicate
 //! on `message_id`. The sync flow (`/registry/sync/search`) returns the result envelope in the
 //! HTTP response instead.
@@ -21,7 +27,11 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-pub use client::{Accepted, AnswerSource, Client, DEFAULT_TIMEOUT, RetryPolicy, SearchOutcome};
+pub use client::{
+    Accepted, Answer, AnswerSource, Client, DEFAULT_TIMEOUT, Outcome, RetryPolicy, SearchOutcome,
+};
+pub use dci::subscribe::Frequency;
+pub use dci::txn::TxnLookup;
 pub use error::ClientError;
-pub use receiver::{Callback, CallbackHeader, ENDPOINTS, Receiver, ReceiverConfig};
-pub use request::{NOSQL, SearchItem, TxnQuery};
+pub use receiver::{Callback, CallbackHeader, ENDPOINTS, Notification, Receiver, ReceiverConfig};
+pub use request::{NOSQL, RegistryQuery, SearchItem, SubscribeItem, TxnType, txn_status_query};

@@ -18,12 +18,13 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use dci::subscribe::NotifyEventRequest;
 use dci::{
     Ack, AckResponse, AckStatus, Action, MsgCallbackHeader, MsgHeader, RawEnvelope, ReasonCode,
     Rejection, RequestStatus, Timestamp,
 };
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ClientError;
@@ -123,6 +124,14 @@ impl CallbackHeader {
             CallbackHeader::Request(_) => None,
         }
     }
+
+    /// `header.meta`, when given.
+    pub fn meta(&self) -> Option<&Map<String, Value>> {
+        match self {
+            CallbackHeader::Callback(h) => h.meta.as_ref(),
+            CallbackHeader::Request(h) => h.meta.as_ref(),
+        }
+    }
 }
 
 /// One accepted callback, as handed to the application.
@@ -157,13 +166,107 @@ impl Callback {
         })
     }
 
-    fn answers(&self, key: &str) -> bool {
-        self.transaction_id() == Some(key) || self.correlation_id() == Some(key)
+    /// The subscription a `notify` callback belongs to: `header.meta.subscription_code`, where
+    /// spx registries put it (dci-spec §7.2: the payload itself names no subscription).
+    pub fn subscription_code(&self) -> Option<&str> {
+        meta_text(&self.header, "subscription_code")
+    }
+
+    /// A `notify` callback as a [`Notification`]; any other callback, or a notification whose
+    /// message is not a `NotifyEventRequest`, is [`ClientError::Decode`].
+    pub fn notification(&self) -> Result<Notification, ClientError> {
+        let decode = |message: String| ClientError::Decode {
+            url: Action::Notify.as_str().to_string(),
+            message,
+        };
+        let CallbackHeader::Callback(header) = &self.header else {
+            return Err(decode("a notification has a callback header".into()));
+        };
+        if self.action != Action::Notify {
+            return Err(decode(format!(
+                "a {} callback is not a notification",
+                self.action.as_str()
+            )));
+        }
+        let message: NotifyEventRequest = self.message_as()?;
+        let reg_event_type = meta_text(&self.header, "reg_event_type")
+            .map(str::to_string)
+            .or_else(|| {
+                message
+                    .notify_event
+                    .iter()
+                    .find_map(|event| event.data.reg_event_type.clone())
+            });
+        Ok(Notification {
+            subscription_code: self.subscription_code().map(str::to_string),
+            reg_event_type,
+            header: header.clone(),
+            message,
+            received_at: self.received_at,
+        })
+    }
+}
+
+fn meta_text<'a>(header: &'a CallbackHeader, key: &str) -> Option<&'a str> {
+    header.meta()?.get(key)?.as_str()
+}
+
+/// A `notify` callback, typed: the events pushed for a subscription.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    /// The subscription whose criteria the events matched (`header.meta.subscription_code`).
+    pub subscription_code: Option<String>,
+    /// The event type (`header.meta.reg_event_type`, else the events' `data.reg_event_type`).
+    pub reg_event_type: Option<String>,
+    /// The callback header.
+    pub header: MsgCallbackHeader,
+    /// The events (`transaction_id` is the subscribe request's).
+    pub message: NotifyEventRequest,
+    /// When the receiver accepted it.
+    pub received_at: Timestamp,
+}
+
+/// What a waiter waits for.
+#[derive(Debug, Clone)]
+enum Wanted {
+    /// The answer to a transaction: a callback other than `notify` whose
+    /// `message.transaction_id` or `message.correlation_id` is `key`, of `action` if given.
+    Answer { key: String, action: Option<Action> },
+    /// A notification of subscription `code`, or of any subscription.
+    Notification { code: Option<String> },
+}
+
+impl Wanted {
+    fn matches(&self, callback: &Callback) -> bool {
+        match self {
+            Wanted::Answer { key, action } => {
+                callback.action != Action::Notify
+                    && action.is_none_or(|a| a == callback.action)
+                    && (callback.transaction_id() == Some(key)
+                        || callback.correlation_id() == Some(key))
+            }
+            Wanted::Notification { code } => {
+                callback.action == Action::Notify
+                    && code
+                        .as_deref()
+                        .is_none_or(|code| callback.subscription_code() == Some(code))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Wanted::Answer { key, .. } => key.clone(),
+            Wanted::Notification { code: Some(code) } => {
+                format!("a notification of subscription {code}")
+            }
+            Wanted::Notification { code: None } => "a notification".into(),
+        }
     }
 }
 
 struct Waiter {
-    key: String,
+    wanted: Wanted,
     reply: oneshot::Sender<Callback>,
 }
 
@@ -187,8 +290,10 @@ struct Inner {
 }
 
 /// The callback endpoints of a requester: an axum [`Router`] to mount (see [`Receiver::router`]),
-/// the application channel of accepted callbacks ([`Receiver::take_callbacks`]), and waiters
-/// for one transaction's callback ([`Receiver::wait_for`]). Cloning shares the same state.
+/// the application channel of accepted callbacks ([`Receiver::take_callbacks`]), waiters for
+/// one transaction's callback ([`Receiver::wait_for`]) and for a subscription's notifications
+/// ([`Receiver::next_notification`], [`Receiver::wait_for_notifications`]). Cloning shares the
+/// same state.
 #[derive(Clone)]
 pub struct Receiver {
     inner: Arc<Inner>,
@@ -304,12 +409,92 @@ impl Receiver {
     }
 
     /// Waits for the next callback whose `message.transaction_id` (or `correlation_id`) is
-    /// `key`. A callback that arrived before the call is returned at once. Each callback is
-    /// given to one waiter: a second call waits for the next callback of the transaction.
+    /// `key`: the answer to a transaction, so never a `notify` (a notification carries its
+    /// subscribe request's transaction id). A callback that arrived before the call is returned
+    /// at once. Each callback is given to one waiter: a second call waits for the next callback
+    /// of the transaction.
     pub async fn wait_for(&self, key: &str, timeout: Duration) -> Result<Callback, ClientError> {
+        self.wait(
+            Wanted::Answer {
+                key: key.to_string(),
+                action: None,
+            },
+            timeout,
+        )
+        .await
+    }
+
+    /// [`Receiver::wait_for`] a callback of `action` only.
+    pub(crate) async fn wait_for_answer(
+        &self,
+        action: Action,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Callback, ClientError> {
+        self.wait(
+            Wanted::Answer {
+                key: key.to_string(),
+                action: Some(action),
+            },
+            timeout,
+        )
+        .await
+    }
+
+    /// Waits for the next notification of subscription `code` (of any subscription with
+    /// `None`), oldest first: notifications that arrived before the call are kept for it (up to
+    /// [`ReceiverConfig::max_kept_callbacks`] callbacks in all). Each notification is given to
+    /// one waiter.
+    pub async fn next_notification(
+        &self,
+        code: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Notification, ClientError> {
+        let wanted = Wanted::Notification {
+            code: code.map(str::to_string),
+        };
+        self.wait(wanted, timeout).await?.notification()
+    }
+
+    /// Waits until `count` notifications of subscription `code` have arrived, and returns them
+    /// in order of arrival. Should they not all come within `timeout`, those that did are kept
+    /// for the next call and the error says how many there were.
+    pub async fn wait_for_notifications(
+        &self,
+        code: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Notification>, ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let wanted = Wanted::Notification {
+            code: Some(code.to_string()),
+        };
+        let mut arrived = Vec::with_capacity(count);
+        while arrived.len() < count {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.wait(wanted.clone(), left).await {
+                Ok(callback) => arrived.push(callback),
+                Err(_) => {
+                    let got = arrived.len();
+                    let mut state = lock(&self.inner.state);
+                    for callback in arrived.into_iter().rev() {
+                        state.kept.push_front(callback);
+                    }
+                    return Err(ClientError::Timeout {
+                        key: format!("{count} notifications of subscription {code} ({got} came)"),
+                        waited: timeout,
+                        last_poll_error: None,
+                    });
+                }
+            }
+        }
+        arrived.iter().map(Callback::notification).collect()
+    }
+
+    async fn wait(&self, wanted: Wanted, timeout: Duration) -> Result<Callback, ClientError> {
         let mut reply = {
             let mut state = lock(&self.inner.state);
-            if let Some(at) = state.kept.iter().position(|c| c.answers(key))
+            if let Some(at) = state.kept.iter().position(|c| wanted.matches(c))
                 && let Some(callback) = state.kept.remove(at)
             {
                 return Ok(callback);
@@ -317,7 +502,7 @@ impl Receiver {
             state.waiters.retain(|w| !w.reply.is_closed());
             let (reply, waiting) = oneshot::channel();
             state.waiters.push(Waiter {
-                key: key.to_string(),
+                wanted: wanted.clone(),
                 reply,
             });
             waiting
@@ -328,7 +513,7 @@ impl Receiver {
         // A callback handed over as the time ran out is still ours.
         reply.close();
         reply.try_recv().map_err(|_| ClientError::Timeout {
-            key: key.to_string(),
+            key: wanted.describe(),
             waited: timeout,
             last_poll_error: None,
         })
@@ -438,7 +623,7 @@ impl Receiver {
         while let Some(at) = state
             .waiters
             .iter()
-            .position(|w| !w.reply.is_closed() && callback.answers(&w.key))
+            .position(|w| !w.reply.is_closed() && w.wanted.matches(&callback))
         {
             let waiter = state.waiters.swap_remove(at);
             match waiter.reply.send(callback) {

@@ -431,7 +431,9 @@ struct Stub {
     received: Arc<Mutex<Vec<(String, Value)>>>,
     /// 503s to answer `/registry/search` with before accepting.
     unavailable: Arc<AtomicUsize>,
-    /// Whether `/registry/search` posts its `on-search` to `sender_uri`.
+    /// Whether `/registry/search`, `/registry/subscribe`, `/registry/unsubscribe` and
+    /// `/registry/txn/status` post their answers to `sender_uri` (and `subscribe` its
+    /// notifications to the notify URL).
     calls_back: bool,
     /// `sync/txn/status` answers `pdng` this many times before the final state.
     pending_polls: Arc<AtomicUsize>,
@@ -507,57 +509,171 @@ async fn async_search(State(stub): State<Stub>, Json(body): Json<Value>) -> Resp
     }
     if stub.calls_back {
         let url = body["header"]["sender_uri"].as_str().unwrap().to_string();
-        let txn = body["message"]["transaction_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let envelope = json!({
-                "header": response_header("on-search", "succ"),
-                "message": search_response(&txn, &["1"])
-            });
-            post_json(&url, &envelope).await;
+        let txn = body["message"]["transaction_id"].as_str().unwrap();
+        let envelope = json!({
+            "header": response_header("on-search", "succ"),
+            "message": search_response(txn, &["1"])
         });
+        call_back_later(vec![(url, envelope)]);
     }
     Json(ack("corr-async-1")).into_response()
+}
+
+/// The answer of a `txn_type` transaction `txn`, every item with `status`.
+fn answer_of_type(txn_type: &str, txn: &str, status: &str) -> Value {
+    let mut answer = match txn_type {
+        "subscribe" => subscribe_response(txn, "sub-1"),
+        "unsubscribe" => unsubscribe_response(txn, &["sub-1"]),
+        _ => search_response(txn, &["1"]),
+    };
+    for key in ["search_response", "subscribe_response"] {
+        if let Some(Value::Array(items)) = answer.get_mut(key) {
+            for item in items {
+                item["status"] = json!(status);
+            }
+        }
+    }
+    if txn_type == "unsubscribe" {
+        answer["status"] = json!(status);
+    }
+    answer
 }
 
 async fn sync_txn_status(State(stub): State<Stub>, Json(body): Json<Value>) -> Response {
     stub.record("/registry/sync/txn/status", &body);
     let own = body["message"]["transaction_id"].clone();
-    if stub
+    let request = &body["message"]["txnstatus_request"];
+    let txn_type = request["txn_type"].as_str().unwrap_or("search");
+    let original = request["attribute_value"].as_str().unwrap_or("unknown");
+    // As the registry answers a transaction still being processed: items `pdng`.
+    let pending = stub
         .pending_polls
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-    {
-        // As the registry answers a transaction still being processed: items `pdng`.
-        let mut pending = search_response("t", &["1"]);
-        pending["search_response"][0]["status"] = json!("pdng");
-        return Json(json!({
-            "header": response_header("txn-on-status", "succ"),
-            "message": {
-                "transaction_id": own, "correlation_id": "c-status",
-                "txnstatus_response": {"txn_type": "search", "txn_status": pending}
-            }
-        }))
-        .into_response();
-    }
-    let asked = body["message"]["txnstatus_request"]["attribute_value"].clone();
-    let original = asked.as_str().unwrap_or("unknown");
+        .is_ok();
+    let status = if pending { "pdng" } else { "succ" };
     Json(json!({
         "header": response_header("txn-on-status", "succ"),
         "message": {
             "transaction_id": own, "correlation_id": "c-status",
-            "txnstatus_response": {"txn_type": "on-search", "txn_status": search_response(original, &["1"])}
+            "txnstatus_response": {"txn_type": format!("on-{txn_type}"), "txn_status": answer_of_type(txn_type, original, status)}
         }
     }))
     .into_response()
 }
 
+/// Posts each envelope to its URL, one after the other, after a short pause, as a registry's
+/// outbox would.
+fn call_back_later(posts: Vec<(String, Value)>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for (url, envelope) in posts {
+            let (status, ack) = post_json(&url, &envelope).await;
+            assert_eq!(status, 200, "{ack}");
+        }
+    });
+}
+
 async fn async_txn_status(State(stub): State<Stub>, Json(body): Json<Value>) -> Response {
     stub.record("/registry/txn/status", &body);
+    if stub.calls_back {
+        let own = body["message"]["transaction_id"].clone();
+        let request = &body["message"]["txnstatus_request"];
+        let txn_type = request["txn_type"].as_str().unwrap_or("search");
+        let original = request["attribute_value"].as_str().unwrap_or("unknown");
+        let envelope = json!({
+            "header": response_header("txn-on-status", "succ"),
+            "message": {
+                "transaction_id": own, "correlation_id": "corr-status-1",
+                "txnstatus_response": {"txn_type": format!("on-{txn_type}"), "txn_status": answer_of_type(txn_type, original, "succ")}
+            }
+        });
+        let url = body["header"]["sender_uri"].as_str().unwrap().to_string();
+        call_back_later(vec![(url, envelope)]);
+    }
     Json(ack("corr-status-1")).into_response()
+}
+
+fn subscribe_response(txn: &str, code: &str) -> Value {
+    json!({
+        "transaction_id": txn, "correlation_id": "corr-sub-1",
+        "subscribe_response": [{
+            "reference_id": "1", "timestamp": Timestamp::now().to_string(), "status": "succ",
+            "subscriptions": [{"code": code, "status": "subscribe", "timestamp": Timestamp::now().to_string(),
+                "reg_event_type": "REGISTER", "notify_record_type": "Group"}]
+        }]
+    })
+}
+
+fn unsubscribe_response(txn: &str, codes: &[&str]) -> Value {
+    let statuses: Vec<Value> = codes
+        .iter()
+        .map(|code| json!({"code": code, "status": "unsubscribe"}))
+        .collect();
+    json!({
+        "transaction_id": txn, "correlation_id": "corr-unsub-1",
+        "timestamp": Timestamp::now().to_string(), "status": "succ", "subscription_status": statuses
+    })
+}
+
+/// A `notify` envelope of subscription `code`, as spx registries send it.
+fn notify(message_id: &str, code: &str, txn: &str, record: &str) -> Value {
+    let mut header = response_header("notify", "succ");
+    header["message_id"] = json!(message_id);
+    header["meta"] = json!({"subscription_code": code, "reg_event_type": "REGISTER"});
+    json!({
+        "header": header,
+        "message": {"transaction_id": txn, "notify_event": [{
+            "reference_id": "1", "timestamp": Timestamp::now().to_string(),
+            "data": {"version": "1.0.0", "reg_record_type": "Group", "reg_records": {"id": record}}
+        }]}
+    })
+}
+
+async fn async_subscribe(State(stub): State<Stub>, Json(body): Json<Value>) -> Response {
+    stub.record("/registry/subscribe", &body);
+    if stub.calls_back {
+        let url = body["header"]["sender_uri"].as_str().unwrap().to_string();
+        let notify_url = format!("{}/notify", url.trim_end_matches("/on-subscribe"));
+        let txn = body["message"]["transaction_id"].as_str().unwrap();
+        let on_subscribe = json!({
+            "header": response_header("on-subscribe", "succ"),
+            "message": subscribe_response(txn, "sub-1")
+        });
+        let to_notify = |message_id, code, txn, record| {
+            (notify_url.clone(), notify(message_id, code, txn, record))
+        };
+        call_back_later(vec![
+            // A notification that overtakes the on-subscribe carries the same transaction id.
+            to_notify("n-early", "sub-1", txn, "g-0"),
+            (url, on_subscribe),
+            to_notify("n-1", "sub-1", txn, "g-1"),
+            to_notify("n-2", "sub-1", txn, "g-2"),
+            to_notify("n-other", "sub-2", "txn-other", "g-9"),
+            to_notify("n-1", "sub-1", txn, "g-1"),
+            to_notify("n-3", "sub-1", txn, "g-3"),
+        ]);
+    }
+    Json(ack("corr-sub-1")).into_response()
+}
+
+async fn async_unsubscribe(State(stub): State<Stub>, Json(body): Json<Value>) -> Response {
+    stub.record("/registry/unsubscribe", &body);
+    if stub.calls_back {
+        let url = body["header"]["sender_uri"].as_str().unwrap().to_string();
+        let txn = body["message"]["transaction_id"].as_str().unwrap();
+        let codes: Vec<&str> = body["message"]["subscription_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let envelope = json!({
+            "header": response_header("on-unsubscribe", "succ"),
+            "message": unsubscribe_response(txn, &codes)
+        });
+        call_back_later(vec![(url, envelope)]);
+    }
+    Json(ack("corr-unsub-1")).into_response()
 }
 
 async fn spawn_stub(stub: Stub) -> (Stub, String) {
@@ -566,6 +682,8 @@ async fn spawn_stub(stub: Stub) -> (Stub, String) {
         .route("/registry/search", post(async_search))
         .route("/registry/sync/txn/status", post(sync_txn_status))
         .route("/registry/txn/status", post(async_txn_status))
+        .route("/registry/subscribe", post(async_subscribe))
+        .route("/registry/unsubscribe", post(async_unsubscribe))
         .with_state(stub.clone());
     let listener = tokio::net::TcpListener::bind(localhost()).await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -821,26 +939,29 @@ async fn txn_status_queries_map_to_the_core_shape() {
     let client = client(&base);
     let queries = [
         (
-            TxnQuery::TransactionId("txn-9".into()),
+            TxnLookup::TransactionId("txn-9".into()),
             "transaction_id",
             json!("txn-9"),
         ),
         (
-            TxnQuery::ReferenceIds(vec!["1".into(), "2".into()]),
+            TxnLookup::ReferenceIds(vec!["1".into(), "2".into()]),
             "reference_id_list",
             json!(["1", "2"]),
         ),
         (
-            TxnQuery::CorrelationId("corr-9".into()),
+            TxnLookup::CorrelationId("corr-9".into()),
             "correlation_id",
             json!("corr-9"),
         ),
     ];
     for (query, attribute_type, value) in queries.clone() {
-        let answer = client.sync_txn_status(query).await.unwrap();
+        let answer = client
+            .sync_txn_status(TxnType::Search, query)
+            .await
+            .unwrap();
         assert_eq!(answer.header.action, "txn-on-status");
         let message = answer.message.unwrap();
-        assert!(crate::client::search_response_of(&message).is_some());
+        assert!(crate::client::answer_of::<dci::SearchResponse>(&message).is_some());
         let sent = stub.bodies("/registry/sync/txn/status");
         let body = sent.last().unwrap();
         assert_request_header(body, "txn-status", 1);
@@ -857,6 +978,7 @@ async fn txn_status_queries_map_to_the_core_shape() {
     }
     let accepted = client
         .txn_status(
+            TxnType::Search,
             queries[0].0.clone(),
             "http://mis.local/registry/txn/on-status",
         )
@@ -966,14 +1088,21 @@ async fn search_and_wait_times_out_reporting_the_last_poll_error() {
 
 #[test]
 fn txn_queries_read_back_as_the_same_lookup() {
-    for query in [
-        TxnQuery::TransactionId("t-1".into()),
-        TxnQuery::ReferenceIds(vec!["1".into(), "2".into()]),
-        TxnQuery::CorrelationId("c-1".into()),
+    for (txn_type, lookup) in [
+        (TxnType::Search, TxnLookup::TransactionId("t-1".into())),
+        (
+            TxnType::Search,
+            TxnLookup::ReferenceIds(vec!["1".into(), "2".into()]),
+        ),
+        (TxnType::Unsubscribe, TxnLookup::CorrelationId("c-1".into())),
+        (
+            TxnType::Subscribe,
+            TxnLookup::SubscriptionCodes(vec!["s-1".into(), "s-2".into()]),
+        ),
     ] {
-        let wire = query.to_wire();
-        assert_eq!(wire.txn_type.as_deref(), Some("search"));
-        assert_eq!(wire.lookup().unwrap(), dci::txn::TxnLookup::from(query));
+        let wire = txn_status_query(txn_type, &lookup);
+        assert_eq!(wire.txn_type.as_deref(), Some(txn_type.as_str()));
+        assert_eq!(wire.lookup().unwrap(), lookup);
     }
 }
 
@@ -986,4 +1115,296 @@ fn backoff_doubles_up_to_the_cap() {
     };
     let pauses: Vec<u128> = (1..=4).map(|a| policy.backoff(a).as_millis()).collect();
     assert_eq!(pauses, [100, 200, 350, 350]);
+}
+
+// ---- Subscriptions, unsubscriptions, async txn status ---------------------------------------
+
+#[test]
+fn subscribe_items_share_the_search_query_shapes_and_read_back() {
+    let text = "region_code = \"R01\"";
+    let search = SearchItem::new("Group", RegistryQuery::expression(json!(text)));
+    let item = SubscribeItem::new("REGISTER", "Group", RegistryQuery::expression(json!(text)))
+        .frequency(Frequency::Daily)
+        .reg_type("ns:org:RegistryType:Social");
+    let criteria = item.criteria();
+    assert_eq!(criteria["version"], "1.0.0");
+    assert_eq!(criteria["reg_event_type"], "REGISTER");
+    assert_eq!(criteria["notify_record_type"], "Group");
+    // The filter is the search's query, under the subscription's names.
+    assert_eq!(criteria["filter_type"], search.criteria()["query_type"]);
+    assert_eq!(criteria["filter"], search.criteria()["query"]);
+    assert_eq!(criteria["filter"]["value"]["expression"], text);
+    assert_eq!(criteria["frequency"]["frequency"], "daily");
+    assert!(Timestamp::parse(criteria["frequency"]["start_time"].as_str().unwrap()).is_ok());
+    assert!(criteria.get("reg_record_type").is_none() && criteria.get("query").is_none());
+
+    // The registry-side model reads the item back as the same subscription.
+    let wire = item.into_wire("3".into());
+    assert_eq!(wire.reference_id.as_deref(), Some("3"));
+    assert_eq!(wire.locale.as_deref(), Some("eng"));
+    let spec = wire.criteria().unwrap().spec().unwrap();
+    assert_eq!(spec.reg_event_type, "REGISTER");
+    assert_eq!(spec.notify_record_type, "Group");
+    assert_eq!(spec.frequency, Frequency::Daily);
+    assert!(matches!(spec.filter, dci::Query::Expression { .. }));
+
+    let by_uin = SubscribeItem::new(
+        "REGISTER",
+        "Member",
+        RegistryQuery::identifier("UIN", "847951632"),
+    );
+    let spec = by_uin
+        .into_wire("1".into())
+        .criteria()
+        .unwrap()
+        .spec()
+        .unwrap();
+    assert_eq!(spec.frequency, Frequency::Immediate);
+    assert!(matches!(spec.filter, dci::Query::IdTypeValue { ref id_type, .. } if id_type == "UIN"));
+    let predicates = json!([{"seq_num": 1, "expression1": {"attribute_name": "region_code", "operator": "eq", "attribute_value": "R01"}}]);
+    let spec = SubscribeItem::new("REGISTER", "Group", RegistryQuery::predicates(predicates))
+        .into_wire("1".into())
+        .criteria()
+        .unwrap()
+        .spec()
+        .unwrap();
+    assert!(matches!(spec.filter, dci::Query::Predicate(_)));
+}
+
+#[tokio::test]
+async fn subscribe_and_wait_takes_the_on_subscribe_and_notifications_follow_by_code() {
+    let stub = Stub {
+        calls_back: true,
+        ..Stub::default()
+    };
+    let (stub, base) = spawn_stub(stub).await;
+    let (receiver, _addr) = Receiver::bind(localhost()).await.unwrap();
+    let items = vec![SubscribeItem::new(
+        "REGISTER",
+        "Group",
+        RegistryQuery::expression(json!("region_code = \"R01\"")),
+    )];
+    let outcome = client(&base)
+        .subscribe_and_wait(
+            items,
+            &receiver,
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    // The notification that came first, with the same transaction id, is not the answer.
+    assert!(
+        matches!(outcome.source, AnswerSource::Callback(ref c) if c.action == Action::OnSubscribe)
+    );
+    assert_eq!(outcome.codes(), ["sub-1"]);
+    assert_eq!(outcome.accepted.correlation_id, "corr-sub-1");
+    let sent = stub.bodies("/registry/subscribe");
+    assert_eq!(sent.len(), 1);
+    assert_request_header(&sent[0], "subscribe", 1);
+    assert_eq!(
+        sent[0]["header"]["sender_uri"].as_str().unwrap(),
+        format!("{}/registry/on-subscribe", receiver.base_url().unwrap())
+    );
+    let item = &sent[0]["message"]["subscribe_request"][0];
+    assert_eq!(item["reference_id"], "1");
+    assert_eq!(item["subscribe_criteria"]["reg_event_type"], "REGISTER");
+    assert_eq!(
+        outcome.response.transaction_id,
+        sent[0]["message"]["transaction_id"]
+    );
+
+    // Four distinct notifications of sub-1, in order of arrival; the repeat of n-1 is dropped
+    // and sub-2's is not among them.
+    let notifications = receiver
+        .wait_for_notifications("sub-1", 4, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = notifications
+        .iter()
+        .map(|n| n.header.message_id.as_str())
+        .collect();
+    assert_eq!(ids, ["n-early", "n-1", "n-2", "n-3"]);
+    for n in &notifications {
+        assert_eq!(n.subscription_code.as_deref(), Some("sub-1"));
+        assert_eq!(n.reg_event_type.as_deref(), Some("REGISTER"));
+        assert_eq!(n.message.transaction_id, outcome.accepted.transaction_id);
+        assert_eq!(n.message.notify_event[0].data.reg_record_type, "Group");
+    }
+    assert_eq!(
+        notifications[3].message.notify_event[0].data.reg_records["id"],
+        "g-3"
+    );
+    assert!(
+        receiver
+            .next_notification(Some("sub-1"), Duration::from_millis(100))
+            .await
+            .is_err()
+    );
+    let other = receiver
+        .next_notification(None, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(other.subscription_code.as_deref(), Some("sub-2"));
+}
+
+#[tokio::test]
+async fn waiting_for_too_many_notifications_keeps_those_that_came() {
+    let (receiver, addr) = Receiver::bind(localhost()).await.unwrap();
+    let url = format!("http://{addr}/registry/notify");
+    let (status, ack) = post_json(&url, &notify("n-1", "sub-7", "t-7", "g-1")).await;
+    assert_eq!(status, 200, "{ack}");
+    // A notification is never the answer to its (subscribe) transaction.
+    assert!(
+        receiver
+            .wait_for("t-7", Duration::from_millis(50))
+            .await
+            .is_err()
+    );
+    let error = receiver
+        .wait_for_notifications("sub-7", 2, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ClientError::Timeout { key, .. } if key.contains("sub-7") && key.contains("1 came")),
+        "{error}"
+    );
+    let kept = receiver
+        .wait_for_notifications("sub-7", 1, Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert_eq!(kept[0].header.message_id, "n-1");
+
+    // A notify without the code in its meta still reaches a waiter for any subscription, with
+    // the event type from its data.
+    let mut bare = notify("n-2", "x", "t-8", "g-2");
+    bare["header"].as_object_mut().unwrap().remove("meta");
+    bare["message"]["notify_event"][0]["data"]["reg_event_type"] = json!("NewHouseHoldMember");
+    assert_eq!(post_json(&url, &bare).await.0, 200);
+    assert!(
+        receiver
+            .next_notification(Some("x"), Duration::from_millis(50))
+            .await
+            .is_err()
+    );
+    let any = receiver
+        .next_notification(None, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(any.subscription_code, None);
+    assert_eq!(any.reg_event_type.as_deref(), Some("NewHouseHoldMember"));
+}
+
+#[tokio::test]
+async fn subscribe_and_wait_polls_the_subscribe_transaction_without_a_callback() {
+    let stub = Stub {
+        pending_polls: Arc::new(AtomicUsize::new(1)),
+        ..Stub::default()
+    };
+    let (stub, base) = spawn_stub(stub).await;
+    let (receiver, _addr) = Receiver::bind(localhost()).await.unwrap();
+    let outcome = client(&base)
+        .subscribe_and_wait(
+            vec![SubscribeItem::new(
+                "REGISTER",
+                "Member",
+                RegistryQuery::identifier("UIN", "1"),
+            )],
+            &receiver,
+            Duration::from_secs(5),
+            Duration::from_millis(30),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome.source, AnswerSource::TxnStatus(_)));
+    assert_eq!(outcome.codes(), ["sub-1"]);
+    let polls = stub.bodies("/registry/sync/txn/status");
+    assert_eq!(polls.len(), 2, "one pending answer, then the final one");
+    let asked = &polls[0]["message"]["txnstatus_request"];
+    assert_eq!(asked["txn_type"], "subscribe");
+    assert_eq!(asked["attribute_type"], "transaction_id");
+    assert_eq!(
+        asked["attribute_value"],
+        outcome.accepted.transaction_id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn unsubscribe_and_wait_sends_the_codes_and_takes_the_on_unsubscribe() {
+    let stub = Stub {
+        calls_back: true,
+        ..Stub::default()
+    };
+    let (stub, base) = spawn_stub(stub).await;
+    let (receiver, _addr) = Receiver::bind(localhost()).await.unwrap();
+    let outcome = client(&base)
+        .unsubscribe_and_wait(
+            vec!["sub-1".into(), "sub-2".into()],
+            &receiver,
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome.source, AnswerSource::Callback(_)));
+    assert_eq!(outcome.response.status, RequestStatus::Succ);
+    let codes: Vec<&str> = outcome
+        .response
+        .subscription_status
+        .iter()
+        .map(|s| s.code.as_str())
+        .collect();
+    assert_eq!(codes, ["sub-1", "sub-2"]);
+    let sent = stub.bodies("/registry/unsubscribe");
+    assert_request_header(&sent[0], "unsubscribe", 2);
+    assert_eq!(
+        sent[0]["header"]["sender_uri"].as_str().unwrap(),
+        format!("{}/registry/on-unsubscribe", receiver.base_url().unwrap())
+    );
+    let message = &sent[0]["message"];
+    assert_eq!(message["subscription_codes"], json!(["sub-1", "sub-2"]));
+    assert!(Timestamp::parse(message["timestamp"].as_str().unwrap()).is_ok());
+    assert_eq!(
+        message["transaction_id"].as_str().unwrap(),
+        outcome.accepted.transaction_id
+    );
+    assert!(stub.bodies("/registry/sync/txn/status").is_empty());
+}
+
+#[tokio::test]
+async fn txn_status_and_wait_takes_the_txn_on_status_callback() {
+    let stub = Stub {
+        calls_back: true,
+        ..Stub::default()
+    };
+    let (stub, base) = spawn_stub(stub).await;
+    let (receiver, _addr) = Receiver::bind(localhost()).await.unwrap();
+    let outcome = client(&base)
+        .txn_status_and_wait(
+            TxnType::Subscribe,
+            TxnLookup::SubscriptionCodes(vec!["sub-1".into()]),
+            &receiver,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome.source, AnswerSource::Callback(ref c) if c.action == Action::TxnOnStatus)
+    );
+    assert_eq!(outcome.response.txnstatus_response.txn_type, "on-subscribe");
+    let sent = stub.bodies("/registry/txn/status");
+    assert_eq!(
+        sent[0]["header"]["sender_uri"].as_str().unwrap(),
+        format!("{}/registry/txn/on-status", receiver.base_url().unwrap())
+    );
+    let asked = &sent[0]["message"]["txnstatus_request"];
+    assert_eq!(asked["txn_type"], "subscribe");
+    assert_eq!(asked["attribute_type"], "subscription_code_list");
+    assert_eq!(asked["attribute_value"], json!(["sub-1"]));
+    assert_eq!(
+        outcome.response.transaction_id,
+        outcome.accepted.transaction_id
+    );
+    // There is nothing to poll for a status request: none was made.
+    assert!(stub.bodies("/registry/sync/txn/status").is_empty());
 }

@@ -1,9 +1,12 @@
 //! `spx bench`: workloads measured over real HTTP on loopback, each printed beside the same
-//! run's reference, a bare axum JSON echo, so the ratio is what we track.
+//! run's reference, a bare axum JSON echo, so the ratio is what we track: `search` (sync
+//! searches under load and unloaded) and `async` (async searches: ACKs, then callbacks to a
+//! `client::Receiver`).
 //!
 //! Client and server share the machine's cores, as on a single 2-core node: the figures are a
 //! floor for a server with cores of its own.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,16 +16,19 @@ use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::routing::post;
 use clap::Args;
+use client::{Client, Receiver, ReceiverConfig, SearchItem};
+use dci::Action;
 use serde_json::{Value, json};
 use store::{ColumnType, SqlValue, Statement};
 
 use crate::config::Config;
-use crate::{request, service};
+use crate::service;
 
 /// Options of `spx bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The workload: `search` (sync identifier and expression search).
+    /// The workload: `search` (sync identifier and expression search) or `async` (async
+    /// searches by UIN answered by callbacks).
     #[arg(default_value = "search")]
     pub workload: String,
     /// Living people in the generated registry.
@@ -46,17 +52,38 @@ pub struct BenchArgs {
     /// PostgreSQL instead of the embedded store (an empty database; it is loaded once).
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Async searches sent by the `async` workload.
+    #[arg(long, default_value_t = 10_000)]
+    pub requests: usize,
+    /// Async searches started per second by the `async` workload (default: as fast as the
+    /// connections go).
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 const SENDER: &str = "bench.spx.local";
 
 /// Makes the `i`-th request body of a workload.
-type MakeRequest = Arc<dyn Fn(usize) -> Value + Send + Sync>;
+type MakeRequest = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
+
+/// A sync search envelope of one item, serialised.
+fn search_body(client: &Client, item: SearchItem) -> Vec<u8> {
+    let envelope = client.envelope(
+        Action::Search,
+        1,
+        None,
+        Client::search_request(vec![item], None),
+    );
+    serde_json::to_vec(&envelope).expect("a search envelope serialises")
+}
 
 /// Runs the benchmark.
 pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
-    if args.workload != "search" {
-        bail!("unknown workload '{}'; available: search", args.workload);
+    if !["search", "async"].contains(&args.workload.as_str()) {
+        bail!(
+            "unknown workload '{}'; available: search, async",
+            args.workload
+        );
     }
     let profile = &registry::social::PROFILE;
     config.service.data_dir = args.data_dir.clone();
@@ -70,7 +97,14 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
     let samples = sample_uins(&running).await?;
     let echo = start_echo().await?;
     let registry = format!("http://{}/registry/sync/search", running.addr);
-    let receiver = config.service_id("social");
+    let client = Client::new(
+        format!("http://{}", running.addr),
+        SENDER,
+        Some(&config.service_id("social")),
+    );
+    if args.workload == "async" {
+        return run_async(&args, &running, &client, &samples, echo).await;
+    }
     println!(
         "spx bench search: {} people, store {}, {} connections for {} s per workload, {} sequential requests unloaded; {} cores shared by client and server",
         args.people,
@@ -82,28 +116,17 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     );
-    let uin_request = {
-        let samples = samples.clone();
-        let receiver = receiver.clone();
-        move |i: usize| {
-            request::search(
-                SENDER,
-                &receiver,
-                request::by_identifier("Member", "UIN", &samples[i % samples.len()]),
-            )
-        }
-    };
+    let uin_request = uin_request(&client, &samples);
     let expression_request = {
-        let receiver = receiver.clone();
+        let client = client.clone();
         move |i: usize| {
             let region = format!("R{:02}", i % 10 + 1);
             let query = json!({"$and": [{"poverty_score": {"$lte": 30}}, {"region_code": region},
                 {"group_size": {"$gte": 5}}, {"group_size": {"$lte": 7}}]});
-            request::search(
-                SENDER,
-                &receiver,
-                request::by_expression("Group", query, 20),
-            )
+            let item = SearchItem::by_expression("Group", query)
+                .sort("poverty_score", false)
+                .page(20, 1);
+            search_body(&client, item)
         }
     };
     let workloads: Vec<(&str, String, MakeRequest)> = vec![
@@ -157,6 +180,248 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
     Ok(())
 }
 
+/// The `i`-th sync search by UIN, over the sampled UINs.
+fn uin_request(
+    client: &Client,
+    samples: &Arc<Vec<String>>,
+) -> impl Fn(usize) -> Vec<u8> + Clone + use<> {
+    let (client, samples) = (client.clone(), samples.clone());
+    move |i: usize| search_body(&client, uin_item(&samples[i % samples.len()]))
+}
+
+fn uin_item(uin: &str) -> SearchItem {
+    SearchItem::by_identifier("Member", "UIN", uin).reg_type("ns:org:RegistryType:Social")
+}
+
+/// One async search as the `async` workload saw it.
+struct Sent {
+    transaction_id: String,
+    sent: Instant,
+    accepted: Instant,
+}
+
+/// The `async` workload: `args.requests` async searches by UIN from `args.concurrency`
+/// connections, each answered by an `on-search` callback to a `client::Receiver` on loopback.
+async fn run_async(
+    args: &BenchArgs,
+    running: &service::Running,
+    client: &Client,
+    samples: &Arc<Vec<String>>,
+    echo: std::net::SocketAddr,
+) -> Result<()> {
+    let requests = args.requests.max(1);
+    let receiver = Receiver::new(ReceiverConfig {
+        channel_capacity: requests.max(1024),
+        // Nobody waits by transaction here: the channel gets every callback.
+        max_kept_callbacks: 1,
+        ..ReceiverConfig::default()
+    });
+    let receiver_addr = receiver.serve("127.0.0.1:0".parse()?).await?;
+    let mut callbacks = receiver
+        .take_callbacks()
+        .context("the receiver's channel")?;
+    let callback_url = receiver
+        .callback_url("/registry/on-search")
+        .context("the receiver's URL")?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let pace = args.rate.filter(|r| *r > 0.0);
+    println!(
+        "spx bench async: {} people, store {}, {requests} async searches by UIN from {} connections{}, callbacks to a client::Receiver on {receiver_addr}; references for {} s each; {cores} cores shared by client, server and receiver",
+        args.people,
+        running.store,
+        args.concurrency,
+        pace.map(|r| format!(" at {r:.0}/s")).unwrap_or_default(),
+        args.seconds,
+    );
+    println!(
+        "{:<50} {:>10} {:>9} {:>9} {:>9}",
+        "workload", "per s", "p50 ms", "p90 ms", "p99 ms"
+    );
+    let uin_request = uin_request(client, samples);
+    let echo_figures = measure(
+        &format!("http://{echo}/echo"),
+        Arc::new(uin_request.clone()),
+        args.concurrency,
+        Duration::from_secs(args.seconds),
+        None,
+    )
+    .await?;
+    let reference = echo_figures.throughput();
+    let of_echo = |rate: f64| format!(" ({:.0}% of echo)", 100.0 * rate / reference);
+    let row = |name: &str, rate: f64, figures: &Measured, note: String| {
+        println!(
+            "{name:<50} {rate:>10.0} {:>9.2} {:>9.2} {:>9.2}{note}",
+            figures.percentile(50.0),
+            figures.percentile(90.0),
+            figures.percentile(99.0),
+        );
+    };
+    row(
+        "reference: axum JSON echo",
+        reference,
+        &echo_figures,
+        String::new(),
+    );
+    let sync = measure(
+        &format!("http://{}/registry/sync/search", running.addr),
+        Arc::new(uin_request),
+        args.concurrency,
+        Duration::from_secs(args.seconds),
+        None,
+    )
+    .await?;
+    row(
+        "reference: sync search by UIN (Member)",
+        sync.throughput(),
+        &sync,
+        of_echo(sync.throughput()),
+    );
+
+    // Callbacks are timed as they come off the receiver's channel.
+    let collector = tokio::spawn(async move {
+        let mut arrived: HashMap<String, (Instant, bool)> = HashMap::with_capacity(requests);
+        while arrived.len() < requests {
+            let Some(callback) = callbacks.recv().await else {
+                break;
+            };
+            let at = Instant::now();
+            let item = &callback.message["search_response"][0];
+            let found = item["status"] == "succ"
+                && item["data"]["reg_records"]
+                    .as_array()
+                    .is_some_and(|records| !records.is_empty());
+            if let Some(txn) = callback.transaction_id() {
+                arrived.entry(txn.to_string()).or_insert((at, found));
+            }
+        }
+        arrived
+    });
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency.max(1) {
+        let (client, samples, next, callback_url) = (
+            client.clone(),
+            samples.clone(),
+            next.clone(),
+            callback_url.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    break;
+                }
+                if let Some(rate) = pace {
+                    let due = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let transaction_id = uuid::Uuid::now_v7().to_string();
+                let at = Instant::now();
+                let item = uin_item(&samples[i % samples.len()]);
+                client
+                    .search_in(&transaction_id, vec![item], &callback_url)
+                    .await
+                    .with_context(|| format!("async search {i}"))?;
+                sent.push(Sent {
+                    transaction_id,
+                    sent: at,
+                    accepted: Instant::now(),
+                });
+            }
+            anyhow::Ok(sent)
+        }));
+    }
+    let mut sent = Vec::with_capacity(requests);
+    for worker in workers {
+        sent.extend(worker.await??);
+    }
+    let last_accept = sent.iter().map(|s| s.accepted).max().unwrap_or(started);
+    let first_accept = sent.iter().map(|s| s.accepted).min().unwrap_or(started);
+    let accept_rate = requests as f64 / (last_accept - started).as_secs_f64();
+    let mut acks = Measured {
+        latencies_ms: sent.iter().map(|s| ms(s.accepted - s.sent)).collect(),
+        elapsed: last_accept - started,
+    };
+    acks.latencies_ms.sort_by(f64::total_cmp);
+    row(
+        "async search: accepted (ACK)",
+        accept_rate,
+        &acks,
+        of_echo(accept_rate),
+    );
+
+    // Generous: every callback should be in long before.
+    let patience = Duration::from_secs(60 + requests as u64 / 100);
+    let arrived = match tokio::time::timeout(patience, collector).await {
+        Ok(arrived) => arrived?,
+        Err(_) => bail!("not every callback arrived within {patience:?}"),
+    };
+    let last_callback = arrived
+        .values()
+        .map(|(at, _)| *at)
+        .max()
+        .unwrap_or(last_accept);
+    let mut latency = Measured {
+        latencies_ms: sent
+            .iter()
+            .filter_map(|s| {
+                let (at, _) = arrived.get(&s.transaction_id)?;
+                Some(ms(at.saturating_duration_since(s.accepted)))
+            })
+            .collect(),
+        elapsed: last_callback - first_accept,
+    };
+    latency.latencies_ms.sort_by(f64::total_cmp);
+    let delivery_rate = arrived.len() as f64 / latency.elapsed.as_secs_f64();
+    row(
+        "async search: callbacks (accept → callback)",
+        delivery_rate,
+        &latency,
+        String::new(),
+    );
+    let found = arrived.values().filter(|(_, found)| *found).count();
+    let answered = sent
+        .iter()
+        .filter(|s| arrived.contains_key(&s.transaction_id))
+        .count();
+    println!(
+        "{answered} of {requests} transactions answered by a callback ({found} found their person); accepts in {:.2} s, last callback {:.2} s after the first accept",
+        acks.elapsed.as_secs_f64(),
+        latency.elapsed.as_secs_f64()
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let latency_target = verdict(latency.percentile(99.0) <= 1000.0);
+    match pace {
+        None => println!(
+            "targets: accepts >= 5,000/s {}; callbacks >= 2,000/s {}; accept -> callback p99 <= 1 s {latency_target}",
+            verdict(accept_rate >= 5000.0),
+            verdict(delivery_rate >= 2000.0),
+        ),
+        // Paced, the rates are the pace: only the latency says something.
+        Some(rate) => println!(
+            "target: accept -> callback p99 <= 1 s {latency_target} at {rate:.0}/s (the throughput targets are measured without --rate)"
+        ),
+    }
+    if answered != requests || found != requests {
+        bail!(
+            "{} callbacks missing, {} searches found no one",
+            requests - answered,
+            answered - found
+        );
+    }
+    receiver.shutdown();
+    Ok(())
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
 /// Generates and imports the population, unless the store already holds it.
 async fn load_population(args: &BenchArgs, running: &service::Running) -> Result<()> {
     let store = running.registry.store.as_ref();
@@ -194,7 +459,7 @@ async fn load_population(args: &BenchArgs, running: &service::Running) -> Result
     Ok(())
 }
 
-async fn sample_uins(running: &service::Running) -> Result<Vec<String>> {
+async fn sample_uins(running: &service::Running) -> Result<Arc<Vec<String>>> {
     let rows = running
         .registry
         .store
@@ -214,7 +479,7 @@ async fn sample_uins(running: &service::Running) -> Result<Vec<String>> {
     if uins.is_empty() {
         bail!("the registry holds no one to search for");
     }
-    Ok(uins)
+    Ok(Arc::new(uins))
 }
 
 /// The reference: axum parsing a JSON body and answering it back, nothing else.
@@ -275,7 +540,7 @@ async fn measure(
                     None if Instant::now() >= deadline => break,
                     _ => {}
                 }
-                let body = serde_json::to_vec(&make(i))?;
+                let body = make(i);
                 let sent = Instant::now();
                 let response = client
                     .post(&url)

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod bench;
 mod config;
-mod request;
+mod requester;
 mod sandbox;
 mod service;
 
@@ -65,6 +65,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Search a registry (sync, or async with a temporary callback receiver) and print the
+    /// answer as JSON.
+    Search(requester::SearchArgs),
+    /// Subscribe to a registry's events and print each notification as a JSON line.
+    Subscribe(requester::SubscribeArgs),
+    /// Cancel subscriptions by code and print the registry's answer as JSON.
+    Unsubscribe(requester::UnsubscribeArgs),
     /// Measure a workload and print its figures beside the same run's reference figures.
     Bench(bench::BenchArgs),
     /// Look at, or send again, the callbacks and notifications of a service's outbox.
@@ -157,9 +164,14 @@ fn parse_date(text: &str) -> Result<time::Date> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    // The sandbox and benchmarks print their own account; services log their work.
+    // The sandbox, benchmarks and requester commands print their own account; services log
+    // their work.
     let default_level = match cli.command {
-        Command::Sandbox(_) | Command::Bench(_) => "warn",
+        Command::Sandbox(_)
+        | Command::Bench(_)
+        | Command::Search(_)
+        | Command::Subscribe(_)
+        | Command::Unsubscribe(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -313,5 +325,8 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_ref(), &ServiceFlags::default())?;
             bench::run(args, config).await
         }
+        Command::Search(args) => requester::search(args).await,
+        Command::Subscribe(args) => requester::subscribe(args).await,
+        Command::Unsubscribe(args) => requester::unsubscribe(args).await,
     }
 }

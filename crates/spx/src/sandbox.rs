@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use client::{Client, ClientError, SearchItem};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::request;
 use crate::service;
 
 /// Options of `spx sandbox`.
@@ -131,26 +131,21 @@ fn remove_sqlite(path: &Path) -> Result<()> {
 
 /// Runs one request of each kind against the registry and prints what came back.
 async fn demonstrate(base: &str, config: &Config) -> Result<()> {
-    let receiver = config.service_id("social");
-    let client = reqwest::Client::new();
-    let url = format!("{base}/registry/sync/search");
-    let post = |body: Value| {
+    let client = Client::new(base, SENDER, Some(&config.service_id("social")));
+    let search = |item: SearchItem| {
         let client = client.clone();
-        let url = url.clone();
         async move {
             let started = Instant::now();
-            let response = client.post(&url).json(&body).send().await?;
-            let status = response.status();
-            let body: Value = response.json().await?;
-            anyhow::Ok((status, body, started.elapsed()))
+            let answer = client.sync_search(vec![item]).await?;
+            anyhow::Ok((serde_json::to_value(answer)?, started.elapsed()))
         }
     };
     let poorest = json!({"$and": [{"poverty_score": {"$lte": 20}}, {"group_size": {"$gte": 5}}, {"group_size": {"$lte": 7}}]});
-    let (status, body, took) = post(request::search(
-        SENDER,
-        &receiver,
-        request::by_expression("Group", poorest, 1),
-    ))
+    let (body, took) = search(
+        SearchItem::by_expression("Group", poorest)
+            .sort("poverty_score", false)
+            .page(1, 1),
+    )
     .await?;
     let item = &body["message"]["search_response"][0];
     let total = item["pagination"]["total_count"]
@@ -161,48 +156,53 @@ async fn demonstrate(base: &str, config: &Config) -> Result<()> {
         .unwrap_or_default()
         .to_string();
     println!(
-        "[sandbox] expression search poverty_score <= 20, household size 5-7: HTTP {status}, {total} households, {:.1} ms",
+        "[sandbox] expression search poverty_score <= 20, household size 5-7: HTTP {OK}, {total} households, {:.1} ms",
         ms(took)
     );
-    let (status, body, took) = post(request::search(
-        SENDER,
-        &receiver,
-        request::by_identifier("Member", "UIN", &uin),
-    ))
-    .await?;
+    let by_uin = || SearchItem::by_identifier("Member", "UIN", uin.as_str()).reg_type(SOCIAL);
+    let (body, took) = search(by_uin()).await?;
     let person =
         &body["message"]["search_response"][0]["data"]["reg_records"][0]["demographic_info"];
     println!(
-        "[sandbox] identifier search UIN {uin}: HTTP {status}, {} {} born {}, {:.1} ms",
+        "[sandbox] identifier search UIN {uin}: HTTP {OK}, {} {} born {}, {:.1} ms",
         person["name"]["given_name"].as_str().unwrap_or("?"),
         person["name"]["surname"].as_str().unwrap_or("?"),
         person["birth_date"].as_str().unwrap_or("?"),
         ms(took)
     );
-    let widows = json!({"query_type": "predicate", "reg_record_type": "Member", "query": [
+    let widows = json!([
         {"seq_num": 1, "expression1": {"attribute_name": "sex", "operator": "eq", "attribute_value": "female"},
          "condition": "and", "expression2": {"attribute_name": "marital_status", "operator": "eq", "attribute_value": "W"}},
-        {"seq_num": 2, "expression1": {"attribute_name": "poverty_score", "operator": "le", "attribute_value": 25}}],
-        "pagination": {"page_size": 10}});
-    let (status, body, took) = post(request::search(SENDER, &receiver, widows)).await?;
+        {"seq_num": 2, "expression1": {"attribute_name": "poverty_score", "operator": "le", "attribute_value": 25}}]);
+    let (body, took) = search(SearchItem::by_predicates("Member", widows).page(10, 1)).await?;
     println!(
-        "[sandbox] predicate search for poor widows: HTTP {status}, {} women, {:.1} ms",
+        "[sandbox] predicate search for poor widows: HTTP {OK}, {} women, {:.1} ms",
         body["message"]["search_response"][0]["pagination"]["total_count"],
         ms(took)
     );
-    let mut bad = request::search(
-        SENDER,
-        &receiver,
-        request::by_identifier("Member", "UIN", &uin),
+    let mut bad = client.envelope(
+        dci::Action::Search,
+        1,
+        None,
+        Client::search_request(vec![by_uin()], None),
     );
-    bad["header"]["message_ts"] = json!("yesterday");
-    let (status, body, _) = post(bad).await?;
-    println!(
-        "[sandbox] a bad message_ts is refused: HTTP {status}, {}",
-        body["header"]["status_reason_code"].as_str().unwrap_or("?")
-    );
+    bad.header.message_ts = "yesterday".into();
+    match client.send::<Value>("/registry/sync/search", &bad).await {
+        Err(ClientError::Http { status, code, .. }) => println!(
+            "[sandbox] a bad message_ts is refused: HTTP {}, {}",
+            reqwest::StatusCode::from_u16(status)?,
+            code.as_deref().unwrap_or("?")
+        ),
+        Ok(_) => println!("[sandbox] a bad message_ts was accepted: HTTP {OK}"),
+        Err(other) => return Err(other.into()),
+    }
     Ok(())
 }
+
+/// What a successful sync search answers with.
+const OK: reqwest::StatusCode = reqwest::StatusCode::OK;
+
+const SOCIAL: &str = "ns:org:RegistryType:Social";
 
 fn ms(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
