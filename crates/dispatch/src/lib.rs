@@ -12,10 +12,12 @@
 //!   waiting for its `not_before` time), so a subscriber that is down for a while receives its
 //!   backlog in order. A dead row no longer holds its key: the messages after it go on, and a
 //!   [`replay`]ed one arrives late, out of order. Rows without a key are not ordered;
-//! - at most [`DispatchConfig::per_origin_concurrency`] deliveries go to one origin (scheme,
-//!   host and port) at once. Rows of an origin at that cap, or whose circuit is open, are left
-//!   out of the claim, so a destination that accepts connections but never answers holds a few
-//!   delivery slots until the request timeout, never all of them;
+//! - each origin (scheme, host and port) has a cap on deliveries in flight: it starts at
+//!   [`DispatchConfig::per_origin_concurrency`], grows by one with each success up to
+//!   `concurrency`, and falls back to the start at each failure. Rows of an origin at its cap,
+//!   or whose circuit is open, are left out of the claim, so a destination that accepts
+//!   connections but never answers holds a few delivery slots until the request timeout, never
+//!   all of them, while one that answers well may use every slot;
 //! - a 2xx answer marks the row delivered; a timeout, a connection failure, 408, 429 or 5xx
 //!   schedules a retry after an exponential backoff with jitter; any other 4xx, or running out
 //!   of attempts, marks it dead (an operator can [`replay`] it);
@@ -189,8 +191,10 @@ fn insert(dialect: store::Dialect, message: Outgoing<'_>) -> Statement {
 pub struct DispatchConfig {
     /// Deliveries in flight at once.
     pub concurrency: usize,
-    /// Deliveries in flight at once to one origin (scheme, host and port): what a destination
-    /// that never answers can hold of `concurrency` until `request_timeout`.
+    /// Deliveries in flight at once to an origin (scheme, host and port) that has not answered
+    /// yet or has just failed: what a destination that never answers can hold of
+    /// `concurrency` until `request_timeout`. Each success raises the origin's cap by one, up
+    /// to `concurrency`.
     pub per_origin_concurrency: usize,
     /// Attempts before a message is dead.
     pub max_attempts: i64,
@@ -246,6 +250,8 @@ pub struct Entry {
 struct Breaker {
     consecutive_failures: u32,
     open_until_ms: i64,
+    /// Deliveries allowed in flight; 0 until the first success (then the configured start).
+    cap: usize,
 }
 
 /// Delivers the outbox of one store.
@@ -258,7 +264,13 @@ pub struct Dispatcher {
     breakers: Mutex<HashMap<String, Breaker>>,
     /// Deliveries in flight per origin; an origin is absent when it has none.
     in_flight: Mutex<HashMap<String, usize>>,
+    /// Delivered messages whose outcome is not recorded yet: recorded together, in one write.
+    delivered: tokio::sync::mpsc::UnboundedSender<i64>,
+    delivered_queue: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<i64>>>,
 }
+
+/// Most delivered messages recorded in one write.
+const DELIVERED_PER_WRITE: usize = 512;
 
 /// Most origins with an open circuit left out of one claim, to bound the statement; the rows
 /// of any others are claimed and held back in [`Dispatcher::deliver`].
@@ -287,7 +299,7 @@ impl Flight {
         origin: &str,
         slot: OwnedSemaphorePermit,
     ) -> Option<Self> {
-        let cap = dispatcher.per_origin_cap();
+        let cap = dispatcher.cap(origin);
         let mut in_flight = lock(&dispatcher.in_flight);
         match in_flight.get_mut(origin) {
             Some(count) if *count >= cap => return None,
@@ -340,7 +352,10 @@ impl Dispatcher {
             .pool_max_idle_per_host(config.concurrency)
             .build()?;
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let (delivered, delivered_queue) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Dispatcher {
+            delivered,
+            delivered_queue: Mutex::new(Some(delivered_queue)),
             store,
             client,
             config,
@@ -358,8 +373,43 @@ impl Dispatcher {
 
     /// Runs the delivery loop on the current runtime until the process ends.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        if let Some(queue) = lock(&self.delivered_queue).take() {
+            tokio::spawn(self.clone().record_delivered(queue));
+        }
         let dispatcher = self.clone();
         tokio::spawn(async move { dispatcher.run().await })
+    }
+
+    /// Records delivered messages, as many as have come in since the last write in one write.
+    /// A message delivered but not yet recorded when the process dies is sent again after its
+    /// lease: at least once, as always.
+    async fn record_delivered(
+        self: Arc<Self>,
+        mut queue: tokio::sync::mpsc::UnboundedReceiver<i64>,
+    ) {
+        let mut ids = Vec::with_capacity(DELIVERED_PER_WRITE);
+        while queue.recv_many(&mut ids, DELIVERED_PER_WRITE).await > 0 {
+            let dialect = self.store.dialect();
+            let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
+            let mut params = vec![SqlValue::Integer(now_ms())];
+            params.extend(ids.drain(..).map(SqlValue::Integer));
+            let statement = Statement::new(
+                numbered(
+                    dialect,
+                    &format!(
+                        "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?1, last_error = NULL WHERE id IN ({})",
+                        list.join(", ")
+                    ),
+                ),
+                params,
+                &[],
+            );
+            if let Err(e) = self.store.write(vec![statement]).await {
+                tracing::error!(error = %e, "cannot record deliveries; they will be sent again");
+            }
+            // The next message of an ordering key becomes claimable once this one is recorded.
+            self.wake.notify_one();
+        }
     }
 
     async fn run(self: Arc<Self>) {
@@ -529,11 +579,14 @@ impl Dispatcher {
     /// The origins whose rows a claim at `now` must leave out: every origin at its cap (at
     /// most `concurrency` of them), then a bounded number with an open circuit.
     fn origins_left_out(&self, now: i64) -> Vec<String> {
-        let cap = self.per_origin_cap();
-        let mut origins: Vec<String> = lock(&self.in_flight)
+        let in_flight: Vec<(String, usize)> = lock(&self.in_flight)
             .iter()
-            .filter(|(_, count)| **count >= cap)
-            .map(|(origin, _)| origin.clone())
+            .map(|(origin, count)| (origin.clone(), *count))
+            .collect();
+        let mut origins: Vec<String> = in_flight
+            .into_iter()
+            .filter(|(origin, count)| *count >= self.cap(origin))
+            .map(|(origin, _)| origin)
             .collect();
         origins.extend(
             lock(&self.breakers)
@@ -547,8 +600,12 @@ impl Dispatcher {
         origins
     }
 
-    fn per_origin_cap(&self) -> usize {
-        self.config.per_origin_concurrency.max(1)
+    /// The deliveries `origin` may have in flight now.
+    fn cap(&self, origin: &str) -> usize {
+        let start = self.config.per_origin_concurrency.max(1);
+        lock(&self.breakers)
+            .get(origin)
+            .map_or(start, |breaker| breaker.cap.max(start))
     }
 
     async fn deliver(&self, row: Claimed) {
@@ -591,12 +648,9 @@ impl Dispatcher {
         match outcome {
             Outcome::Delivered => {
                 self.record(&origin, true);
-                self.update(
-                    row.id,
-                    "UPDATE outbox SET state = 'delivered', attempts = ?2, delivered_at = ?3, last_error = NULL WHERE id = ?1",
-                    vec![SqlValue::Integer(attempts), SqlValue::Integer(now_ms())],
-                )
-                .await;
+                // Recorded with others by the recorder task; were it gone, the lease expires
+                // and the message is sent again: at least once, never lost.
+                let _ = self.delivered.send(row.id);
             }
             Outcome::Retry(reason) if attempts < self.config.max_attempts => {
                 self.record(&origin, false);
@@ -650,10 +704,17 @@ impl Dispatcher {
             return;
         };
         let breaker = breakers.entry(origin.to_string()).or_default();
+        let start = self.config.per_origin_concurrency.max(1);
         if success {
-            *breaker = Breaker::default();
+            // Additive increase: an origin that answers earns slots, one success at a time.
+            let cap = (breaker.cap.max(start) + 1).min(self.config.concurrency.max(start));
+            *breaker = Breaker {
+                cap,
+                ..Breaker::default()
+            };
             return;
         }
+        breaker.cap = start;
         breaker.consecutive_failures += 1;
         if breaker.consecutive_failures >= self.config.breaker_threshold {
             breaker.open_until_ms = now_ms() + self.config.breaker_cooldown.as_millis() as i64;
@@ -814,6 +875,7 @@ mod tests {
             Breaker {
                 consecutive_failures: 5,
                 open_until_ms: now_ms() + 60_000,
+                cap: 0,
             },
         );
 
@@ -830,6 +892,20 @@ mod tests {
         let claimed = dispatcher.claim(10).await.unwrap();
         let origins: Vec<&str> = claimed.iter().map(|c| c.origin.as_str()).collect();
         assert_eq!(origins, [busy]);
+
+        // An origin that answers earns slots, one per success, up to the concurrency; a
+        // failure takes it back to the start.
+        assert_eq!(dispatcher.cap(busy), 1);
+        for _ in 0..3 {
+            dispatcher.record(busy, true);
+        }
+        assert_eq!(dispatcher.cap(busy), 4);
+        for _ in 0..1000 {
+            dispatcher.record(busy, true);
+        }
+        assert_eq!(dispatcher.cap(busy), dispatcher.config.concurrency);
+        dispatcher.record(busy, false);
+        assert_eq!(dispatcher.cap(busy), 1);
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -85,14 +85,14 @@ pub const MIGRATION: Migration = Migration {
 };
 
 /// Transactions answered per pass of the worker.
-const BATCH: i64 = 32;
+const BATCH: i64 = 64;
 
 /// The outcome of accepting an async request.
 pub enum Accepted {
     /// Stored now, under this correlation id.
     New(String),
-    /// The same sender sent this `message_id` before; it was accepted under this correlation id.
-    Duplicate(String),
+    /// The same sender sent this `message_id` before: this message was not stored.
+    Duplicate(Earlier),
 }
 
 /// Whether `url` may receive callbacks: an http(s) URL without credentials whose normalised
@@ -116,8 +116,8 @@ pub fn callback_allowed(registry: &Registry, url: &str) -> bool {
 pub struct Incoming<'a> {
     /// Its header.
     pub header: &'a MsgHeader,
-    /// `search`, `subscribe`, `unsubscribe`.
-    pub action: &'static str,
+    /// `search`, `subscribe`, `unsubscribe` or `txn-status`.
+    pub action: Action,
     /// The requester's transaction id.
     pub transaction_id: &'a str,
     /// Its items' reference ids (for txn status by `reference_id_list`).
@@ -192,7 +192,8 @@ pub async fn earlier(
 
 /// Stores an async request (and its answer, when it is `answered` at once) before it is
 /// acknowledged. A repeated `message_id` from the same sender violates the inbox's key and
-/// rolls the whole transaction back: the request is then a duplicate of the stored one.
+/// rolls the whole transaction back: the request is then a duplicate of the stored one (found
+/// after the failed write, so that the common case costs no read).
 pub async fn accept(
     registry: &Registry,
     incoming: Incoming<'_>,
@@ -222,7 +223,7 @@ pub async fn accept(
                 text(&correlation_id),
                 text(&header.sender_id),
                 text(incoming.transaction_id),
-                text(incoming.action),
+                text(incoming.action.as_str()),
                 text(incoming.callback_url),
                 SqlValue::Text(String::from_utf8_lossy(incoming.body).into_owned()),
                 text(&now),
@@ -263,7 +264,7 @@ pub async fn accept(
             Ok(Accepted::New(correlation_id))
         }
         Err(e) => match earlier(registry, header).await? {
-            Some(earlier) => Ok(Accepted::Duplicate(earlier.correlation_id)),
+            Some(earlier) => Ok(Accepted::Duplicate(earlier)),
             None => Err(e),
         },
     }
@@ -350,50 +351,72 @@ async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
         .await?
         .remove(0);
     let count = rows.len();
-    for row in rows {
-        let [
+    // The searches run at once (on the store's readers); their answers commit together.
+    let answers = rows.iter().filter_map(|row| match row.as_slice() {
+        [
             Some(SqlValue::Text(correlation_id)),
             Some(SqlValue::Text(request)),
             Some(SqlValue::Text(received_at)),
             Some(SqlValue::Text(callback_url)),
-        ] = row.as_slice()
-        else {
-            continue;
-        };
-        let (status, envelope) =
-            answer_search(registry, correlation_id, request, received_at).await?;
-        let body = serde_json::to_string(&envelope).expect("an envelope always serializes");
-        let message_id = envelope.header.message_id.clone();
-        let response = envelope
-            .message
-            .as_ref()
-            .map(|m| serde_json::to_string(m).expect("serializes"));
-        let statements = vec![
-            Statement::new(
-                numbered(
-                    dialect,
-                    "UPDATE txn SET status = ?2, response = ?3, completed_at = ?4 WHERE correlation_id = ?1 AND status = 'rcvd'",
-                ),
-                vec![
-                    SqlValue::Text(correlation_id.clone()),
-                    SqlValue::Text(status.to_string()),
-                    SqlValue::Text(response.unwrap_or_else(|| body.clone())),
-                    SqlValue::Text(Timestamp::now().to_string()),
-                ],
-                &[],
-            ),
-            dispatch::enqueue(
+        ] => Some(async move {
+            let (status, envelope) =
+                answer_search(registry, correlation_id, request, received_at).await?;
+            Ok::<_, StoreError>(answered(
                 dialect,
-                &message_id,
-                Some(correlation_id),
+                correlation_id,
                 callback_url,
-                body,
-            ),
-        ];
+                status,
+                &envelope,
+            ))
+        }),
+        _ => None,
+    });
+    let mut statements = Vec::with_capacity(2 * count);
+    for answer in futures::future::join_all(answers).await {
+        statements.extend(answer?);
+    }
+    if !statements.is_empty() {
         registry.store.write(statements).await?;
         registry.dispatcher.wake();
     }
     Ok(count)
+}
+
+/// The statements that record a search's answer and enqueue its callback.
+fn answered(
+    dialect: store::Dialect,
+    correlation_id: &str,
+    callback_url: &str,
+    status: &str,
+    envelope: &Envelope<MsgCallbackHeader, SearchResponse>,
+) -> [Statement; 2] {
+    let body = serde_json::to_string(envelope).expect("an envelope always serializes");
+    let response = envelope
+        .message
+        .as_ref()
+        .map(|m| serde_json::to_string(m).expect("serializes"));
+    [
+        Statement::new(
+            numbered(
+                dialect,
+                "UPDATE txn SET status = ?2, response = ?3, completed_at = ?4 WHERE correlation_id = ?1 AND status = 'rcvd'",
+            ),
+            vec![
+                SqlValue::Text(correlation_id.to_string()),
+                SqlValue::Text(status.to_string()),
+                SqlValue::Text(response.unwrap_or_else(|| body.clone())),
+                SqlValue::Text(Timestamp::now().to_string()),
+            ],
+            &[],
+        ),
+        dispatch::enqueue(
+            dialect,
+            &envelope.header.message_id,
+            Some(correlation_id),
+            callback_url,
+            body,
+        ),
+    ]
 }
 
 fn status_word(status: RequestStatus) -> &'static str {

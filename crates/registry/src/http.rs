@@ -356,13 +356,11 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
 }
 
 /// What every async request goes through before it is stored: its `message_id`, the
-/// communication-level checks of its header (header-level rejections come in the callback),
-/// its callback URL, and whether it was accepted before. Gives the callback URL, or the
-/// answer: an `ERR` acknowledgement, or the acknowledgement of the earlier identical message.
+/// communication-level checks of its header (header-level rejections come in the callback) and
+/// its callback URL. Gives the callback URL, or the `ERR` acknowledgement.
 async fn async_prelude(
     registry: &Registry,
     header: &MsgHeader,
-    body: &[u8],
     action: Action,
     items: usize,
 ) -> Result<String, Response> {
@@ -392,23 +390,7 @@ async fn async_prelude(
             )));
         }
     };
-    match crate::exchange::earlier(registry, header).await {
-        // A retry is acknowledged as the first time; another message with the same id is not.
-        Ok(Some(earlier)) if earlier.is_retry_of(body) => Err(ack(earlier.correlation_id)),
-        Ok(Some(_)) => Err(registry.header_rejection(
-            header,
-            action.answer(),
-            Rejection::new(
-                ReasonCode::MessageIdDuplicate,
-                format!(
-                    "message_id '{}' was already used by another message of {}",
-                    header.message_id, header.sender_id
-                ),
-            ),
-        )),
-        Ok(None) => Ok(callback),
-        Err(e) => Err(store_failure(&e)),
-    }
+    Ok(callback)
 }
 
 /// Stores an accepted async request (with its answer, if it has one) and acknowledges it.
@@ -422,11 +404,24 @@ async fn accept_and_ack(
         Ok(answered) => answered,
         Err(e) => return store_failure(&e),
     };
+    let (header, body, action) = (incoming.header, incoming.body, incoming.action);
     match crate::exchange::accept(registry, incoming, correlation_id, answered).await {
-        Ok(
-            crate::exchange::Accepted::New(correlation_id)
-            | crate::exchange::Accepted::Duplicate(correlation_id),
-        ) => ack(correlation_id),
+        Ok(crate::exchange::Accepted::New(correlation_id)) => ack(correlation_id),
+        // A retry is acknowledged as the first time; another message with the same id is not.
+        Ok(crate::exchange::Accepted::Duplicate(earlier)) if earlier.is_retry_of(body) => {
+            ack(earlier.correlation_id)
+        }
+        Ok(crate::exchange::Accepted::Duplicate(_)) => registry.header_rejection(
+            header,
+            action.answer(),
+            Rejection::new(
+                ReasonCode::MessageIdDuplicate,
+                format!(
+                    "message_id '{}' was already used by another message of {}",
+                    header.message_id, header.sender_id
+                ),
+            ),
+        ),
         Err(e) => store_failure(&e),
     }
 }
@@ -447,7 +442,6 @@ async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Resp
     let callback = match async_prelude(
         &registry,
         &header,
-        &body,
         Action::Search,
         message.search_request.len(),
     )
@@ -458,7 +452,7 @@ async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Resp
     };
     let incoming = crate::exchange::Incoming {
         header: &header,
-        action: "search",
+        action: Action::Search,
         transaction_id: &message.transaction_id,
         reference_ids: message
             .search_request
@@ -488,7 +482,6 @@ async fn subscribe(State(registry): State<Arc<Registry>>, request: Request) -> R
     let callback = match async_prelude(
         &registry,
         &header,
-        &body,
         Action::Subscribe,
         message.subscribe_request.len(),
     )
@@ -509,7 +502,7 @@ async fn subscribe(State(registry): State<Arc<Registry>>, request: Request) -> R
     .map(Some);
     let incoming = crate::exchange::Incoming {
         header: &header,
-        action: "subscribe",
+        action: Action::Subscribe,
         transaction_id: &message.transaction_id,
         reference_ids: message
             .subscribe_request
@@ -533,7 +526,6 @@ async fn unsubscribe(State(registry): State<Arc<Registry>>, request: Request) ->
     let callback = match async_prelude(
         &registry,
         &header,
-        &body,
         Action::Unsubscribe,
         message.subscription_codes.len(),
     )
@@ -554,7 +546,7 @@ async fn unsubscribe(State(registry): State<Arc<Registry>>, request: Request) ->
     .map(Some);
     let incoming = crate::exchange::Incoming {
         header: &header,
-        action: "unsubscribe",
+        action: Action::Unsubscribe,
         transaction_id: &message.transaction_id,
         reference_ids: Vec::new(),
         callback_url: &callback,
@@ -570,7 +562,7 @@ async fn txn_status(State(registry): State<Arc<Registry>>, request: Request) -> 
             Ok(read) => read,
             Err(response) => return response,
         };
-    let callback = match async_prelude(&registry, &header, &body, Action::TxnStatus, 1).await {
+    let callback = match async_prelude(&registry, &header, Action::TxnStatus, 1).await {
         Ok(callback) => callback,
         Err(response) => return response,
     };
@@ -590,7 +582,7 @@ async fn txn_status(State(registry): State<Arc<Registry>>, request: Request) -> 
     };
     let incoming = crate::exchange::Incoming {
         header: &header,
-        action: "txn-status",
+        action: Action::TxnStatus,
         transaction_id: &message.transaction_id,
         reference_ids: message
             .txnstatus_request

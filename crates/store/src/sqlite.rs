@@ -1,7 +1,15 @@
-//! The embedded store: SQLite in WAL mode, one writer connection and a pool of read-only
-//! connections, each used from tokio's blocking pool.
+//! The embedded store: SQLite in WAL mode, one writer connection owned by a writer thread, and
+//! a pool of read-only connections used from tokio's blocking pool.
+//!
+//! The writer commits in groups: the transactions of [`Store::write`] and
+//! [`Store::write_query`] that are waiting when it is free run in one SQLite transaction, each
+//! under a savepoint of its own (a failing one is rolled back alone), and the group commits
+//! once. Each caller is answered after the commit that holds its work, so what is acknowledged
+//! is committed, and a busy service writes its WAL pages once per group instead of once per
+//! request.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::types::{ToSqlOutput, Value as SqliteValue, ValueRef};
@@ -18,7 +26,7 @@ use crate::{
 /// SQLite behind the [`Store`] trait.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
+    writer: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_permits: Arc<Semaphore>,
 }
@@ -54,28 +62,160 @@ impl SqliteStore {
             )?;
             pool.push(reader);
         }
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            writer: Arc::new(Mutex::new(writer)),
+            writer: jobs,
             readers: Arc::new(Mutex::new(pool)),
             reader_permits: Arc::new(Semaphore::new(readers)),
         })
     }
 
+    /// Runs `work` on the writer connection alone (it manages its own transaction).
     async fn with_writer<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .map_err(|_| StoreError::Internal("writer lock poisoned".into()))?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(Job::Alone(Box::new(move |conn| {
+            let _ = reply.send(work(conn));
+        })))?;
+        answer.await.map_err(|_| writer_gone())?
     }
+
+    /// Runs `work` in the writer's next group commit; answers once that group is committed.
+    async fn in_group<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.submit(Job::Grouped(Box::new(Grouped {
+            work: Some(Box::new(work)),
+            result: None,
+            reply,
+        })))?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    fn submit(&self, job: Job) -> Result<()> {
+        self.writer.send(job).map_err(|_| writer_gone())
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Internal("the SQLite writer thread has stopped".into())
+}
+
+/// Work for the writer thread.
+enum Job {
+    /// Runs inside a group's transaction under its own savepoint.
+    Grouped(Box<dyn GroupedJob>),
+    /// Runs between groups, managing its own transaction.
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+/// A transaction that can share a group commit.
+trait GroupedJob: Send {
+    /// Runs the work under a savepoint, keeping its result.
+    fn run(&mut self, conn: &Connection);
+    /// Answers the caller once the group committed, or failed to.
+    fn finish(self: Box<Self>, group: std::result::Result<(), String>);
+}
+
+/// Work on the writer connection inside a group's transaction.
+type GroupWork<T> = Box<dyn FnOnce(&Connection) -> Result<T> + Send>;
+
+struct Grouped<T> {
+    work: Option<GroupWork<T>>,
+    result: Option<Result<T>>,
+    reply: tokio::sync::oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send> GroupedJob for Grouped<T> {
+    fn run(&mut self, conn: &Connection) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        let result = conn
+            .execute_batch("SAVEPOINT job")
+            .map_err(StoreError::from)
+            .and_then(|()| {
+                let result = work(conn);
+                let end = if result.is_ok() {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                conn.execute_batch(end)?;
+                result
+            });
+        self.result = Some(result);
+    }
+
+    fn finish(self: Box<Self>, group: std::result::Result<(), String>) {
+        let answer = match (self.result, group) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(e)) => Err(StoreError::Internal(format!(
+                "the group commit failed: {e}"
+            ))),
+            (None, Ok(())) => Err(StoreError::Internal("the job did not run".into())),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Most transactions in one group commit.
+const GROUP_MAX: usize = 256;
+
+/// The writer thread: runs jobs until every sender is gone.
+fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+    let mut carried: Option<Job> = None;
+    loop {
+        let Some(job) = carried.take().or_else(|| queue.recv().ok()) else {
+            return;
+        };
+        match job {
+            Job::Alone(work) => work(&mut conn),
+            Job::Grouped(first) => {
+                let mut group = vec![first];
+                while group.len() < GROUP_MAX {
+                    match queue.try_recv() {
+                        Ok(Job::Grouped(job)) => group.push(job),
+                        Ok(alone) => {
+                            carried = Some(alone);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let outcome = commit_group(&conn, &mut group);
+                for job in group {
+                    job.finish(outcome.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Runs a group in one transaction and commits it.
+fn commit_group(
+    conn: &Connection,
+    group: &mut [Box<dyn GroupedJob>],
+) -> std::result::Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| e.to_string())?;
+    for job in group.iter_mut() {
+        job.run(conn);
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    })
 }
 
 fn bind(value: &SqlValue) -> ToSqlOutput<'_> {
@@ -219,15 +359,13 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>> {
-        self.with_writer(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.in_group(move |conn| {
             let mut counts = Vec::with_capacity(statements.len());
             for statement in &statements {
-                let mut prepared = tx.prepare_cached(&statement.sql)?;
+                let mut prepared = conn.prepare_cached(&statement.sql)?;
                 let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
                 counts.push(prepared.execute(rusqlite::params_from_iter(params.iter()))? as u64);
             }
-            tx.commit()?;
             Ok(counts)
         })
         .await
@@ -268,12 +406,6 @@ impl Store for SqliteStore {
     }
 
     async fn write_query(&self, statement: Statement) -> Result<Vec<Row>> {
-        self.with_writer(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let rows = run_query(&tx, &statement)?;
-            tx.commit()?;
-            Ok(rows)
-        })
-        .await
+        self.in_group(move |conn| run_query(conn, &statement)).await
     }
 }

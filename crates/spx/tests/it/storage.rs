@@ -16,6 +16,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     ),
     ("storage::writes_are_atomic", writes_are_atomic),
     (
+        "storage::concurrent_writes_fail_alone",
+        concurrent_writes_fail_alone,
+    ),
+    (
         "storage::imports_keep_every_index",
         imports_keep_every_index,
     ),
@@ -186,6 +190,66 @@ fn writes_are_atomic(backend: Backend) -> Result<()> {
         );
         ensure!(store.write(vec![insert.clone(), insert]).await? == vec![1, 1]);
         ensure!(store.read(vec![count]).await?[0] == vec![vec![Some(SqlValue::Integer(2))]]);
+        Ok(())
+    })
+}
+
+/// Many transactions at once (on SQLite, committed in groups): each failing one is rolled back
+/// alone and reported; every other one is committed and reported.
+fn concurrent_writes_fail_alone(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let place = Place::new(backend).await?;
+        let store = store::open(&place.config(), &[SAMPLE]).await?;
+        let writes = (0..200i64).map(|n| {
+            let store = store.clone();
+            let insert = Statement::new(
+                format!(
+                    "INSERT INTO sample (t, i) VALUES ({}, {})",
+                    placeholder(backend, 1),
+                    placeholder(backend, 2)
+                ),
+                vec![SqlValue::Text(format!("row {n}")), SqlValue::Integer(n)],
+                &[],
+            );
+            let mut statements = vec![insert.clone(), insert];
+            if n % 7 == 0 {
+                statements.push(Statement::new(
+                    "INSERT INTO no_such_table (x) VALUES (1)",
+                    vec![],
+                    &[],
+                ));
+            }
+            tokio::spawn(async move { (n, store.write(statements).await) })
+        });
+        let mut failed = 0;
+        for write in futures::future::join_all(writes).await {
+            let (n, result) = write?;
+            ensure!(result.is_err() == (n % 7 == 0), "write {n}: {result:?}");
+            failed += usize::from(result.is_err());
+        }
+        let rows = store
+            .read(vec![Statement::new(
+                "SELECT i FROM sample",
+                vec![],
+                &[ColumnType::Integer],
+            )])
+            .await?;
+        let mut kept: Vec<i64> = rows[0]
+            .iter()
+            .filter_map(|row| match row[0] {
+                Some(SqlValue::Integer(i)) => Some(i),
+                _ => None,
+            })
+            .collect();
+        kept.sort();
+        let expected: Vec<i64> = (0..200)
+            .filter(|n| n % 7 != 0)
+            .flat_map(|n| [n, n])
+            .collect();
+        ensure!(
+            failed == 29 && kept == expected,
+            "{failed} failed; kept {kept:?}"
+        );
         Ok(())
     })
 }
