@@ -1,7 +1,8 @@
 //! `spx bench`: workloads measured over real HTTP on loopback, each printed beside the same
-//! run's reference, a bare axum JSON echo, so the ratio is what we track: `search` (sync
-//! searches under load and unloaded) and `async` (async searches: ACKs, then callbacks to a
-//! `client::Receiver`).
+//! run's reference, so the ratio is what we track: `search` (sync searches under load and
+//! unloaded) and `async` (async searches: ACKs, then callbacks to a `client::Receiver`) beside
+//! a bare axum JSON echo; `notify` (one event to many subscriptions) beside posts straight to
+//! the subscribers.
 //!
 //! Client and server share the machine's cores, as on a single 2-core node: the figures are a
 //! floor for a server with cores of its own.
@@ -24,11 +25,14 @@ use store::{ColumnType, SqlValue, Statement};
 use crate::config::Config;
 use crate::service;
 
+mod notify;
+
 /// Options of `spx bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The workload: `search` (sync identifier and expression search) or `async` (async
-    /// searches by UIN answered by callbacks).
+    /// The workload: `search` (sync identifier and expression search), `async` (async
+    /// searches by UIN answered by callbacks) or `notify` (one event fanned out to many
+    /// subscriptions, some of them black-holed).
     #[arg(default_value = "search")]
     pub workload: String,
     /// Living people in the generated registry.
@@ -52,6 +56,12 @@ pub struct BenchArgs {
     /// PostgreSQL instead of the embedded store (an empty database; it is loaded once).
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Subscriptions the `notify` workload fans one event out to.
+    #[arg(long, default_value_t = 10_000)]
+    pub subscriptions: usize,
+    /// Share of those subscriptions whose subscriber never answers (`notify` workload).
+    #[arg(long, default_value_t = 0.1)]
+    pub black_holed: f64,
     /// Async searches sent by the `async` workload.
     #[arg(long, default_value_t = 10_000)]
     pub requests: usize,
@@ -79,9 +89,9 @@ fn search_body(client: &Client, item: SearchItem) -> Vec<u8> {
 
 /// Runs the benchmark.
 pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
-    if !["search", "async"].contains(&args.workload.as_str()) {
+    if !["search", "async", "notify"].contains(&args.workload.as_str()) {
         bail!(
-            "unknown workload '{}'; available: search, async",
+            "unknown workload '{}'; available: search, async, notify",
             args.workload
         );
     }
@@ -102,6 +112,9 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
         SENDER,
         Some(&config.service_id("social")),
     );
+    if args.workload == "notify" {
+        return notify::run(&args, &running, &client).await;
+    }
     if args.workload == "async" {
         return run_async(&args, &running, &client, &samples, echo).await;
     }
