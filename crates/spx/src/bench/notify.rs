@@ -241,16 +241,17 @@ pub async fn run(args: &BenchArgs, running: &service::Running, client: &Client) 
     .await?;
 
     println!(
-        "{:<50} {:>10} {:>9} {:>9} {:>9} {:>9}",
-        "workload", "per s", "p50 ms", "p90 ms", "p99 ms", "last ms"
+        "{:<50} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "workload", "per s", "first ms", "p50 ms", "p90 ms", "p99 ms", "last ms"
     );
     for (name, figures) in [
         ("reference: posts straight to the receivers", &reference),
         ("notify fan-out (event → healthy subscriber)", &fan_out),
     ] {
         println!(
-            "{name:<50} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            "{name:<50} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
             figures.throughput(),
+            figures.percentile(0.0),
             figures.percentile(50.0),
             figures.percentile(90.0),
             figures.percentile(99.0),
