@@ -2,11 +2,13 @@
 //! short demonstration of what each one answers.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use client::{Client, ClientError, SearchItem};
+use client::{
+    Client, ClientError, Receiver, ReceiverConfig, RegistryQuery, SearchItem, SubscribeItem,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -159,6 +161,10 @@ async fn demonstrate(base: &str, config: &Config) -> Result<()> {
         "[sandbox] expression search poverty_score <= 20, household size 5-7: HTTP {OK}, {total} households, {:.1} ms",
         ms(took)
     );
+    let household_id = item["data"]["reg_records"][0]["group_identifier"][0]["identifier_value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let by_uin = || SearchItem::by_identifier("Member", "UIN", uin.as_str()).reg_type(SOCIAL);
     let (body, took) = search(by_uin()).await?;
     let person =
@@ -196,6 +202,98 @@ async fn demonstrate(base: &str, config: &Config) -> Result<()> {
         Ok(_) => println!("[sandbox] a bad message_ts was accepted: HTTP {OK}"),
         Err(other) => return Err(other.into()),
     }
+    notify_a_new_member(base, &client, &household_id).await
+}
+
+/// Subscribes to new members of `household_id`, registers one through the registrar's
+/// endpoint, and prints the notification that comes back.
+async fn notify_a_new_member(base: &str, client: &Client, household_id: &str) -> Result<()> {
+    let receiver = Receiver::new(ReceiverConfig::default());
+    receiver.serve("127.0.0.1:0".parse()?).await?;
+    let wait = Duration::from_secs(10);
+    let filter =
+        RegistryQuery::expression(Value::String(format!(r#"household_id = "{household_id}""#)));
+    let subscribed = client
+        .subscribe_and_wait(
+            vec![SubscribeItem::new("NewHouseHoldMember", "Member", filter)],
+            &receiver,
+            wait,
+            Duration::from_secs(1),
+        )
+        .await?;
+    let code = subscribed
+        .codes()
+        .into_iter()
+        .next()
+        .context("the subscription was refused")?;
+    println!("[sandbox] subscribed to new members of household {household_id}: code {code}");
+    // A UIN that is free in this registry (each run of the sandbox adds one member).
+    let mut uin = None;
+    for base_number in 700_000_000u64.. {
+        let candidate = (0..10)
+            .map(|d| format!("{base_number:09}{d}"))
+            .find(|c| synth::uin_is_valid(c))
+            .context("a check digit")?;
+        let answer = client
+            .sync_search(vec![SearchItem::by_identifier(
+                "Member",
+                "UIN",
+                candidate.as_str(),
+            )])
+            .await?;
+        let free = answer.message.as_ref().is_some_and(|m| {
+            m.search_response[0]
+                .pagination
+                .as_ref()
+                .is_some_and(|p| p.total_count == 0)
+        });
+        if free {
+            uin = Some(candidate);
+            break;
+        }
+    }
+    let uin = uin.context("no free UIN")?;
+    let started = Instant::now();
+    let member = json!({"uin": uin, "given_name": "Amina", "surname": "Newborn", "sex": "female",
+        "birth_date": time::OffsetDateTime::now_utc().date().to_string(), "marital_status": "S",
+        "household_id": household_id, "relationship_to_head": "GRNDCHILD", "is_disabled": false});
+    let report: Value = reqwest::Client::new()
+        .post(format!("{base}/registrar/records"))
+        .json(&json!({"persons": [member]}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let notified = receiver
+        .wait_for_notifications(&code, 1, wait)
+        .await?
+        .remove(0);
+    let event = &notified.message.notify_event[0];
+    println!(
+        "[sandbox] registrar added member {uin} ({} events); notify {} for {} {} arrived in {:.1} ms",
+        report["events"],
+        notified.reg_event_type.as_deref().unwrap_or("?"),
+        event.data.reg_records["demographic_info"]["name"]["given_name"]
+            .as_str()
+            .unwrap_or("?"),
+        event.data.reg_records["member_identifier"][0]["identifier_value"]
+            .as_str()
+            .unwrap_or("?"),
+        ms(started.elapsed())
+    );
+    let cancelled = client
+        .unsubscribe_and_wait(vec![code.clone()], &receiver, wait, Duration::from_secs(1))
+        .await?;
+    println!(
+        "[sandbox] unsubscribed {code}: {}",
+        cancelled
+            .response
+            .subscription_status
+            .first()
+            .map_or("?", |s| s.status.as_str())
+    );
+    receiver.shutdown();
     Ok(())
 }
 

@@ -172,6 +172,8 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         "identifier search UIN",
         "predicate search for poor widows",
         "rjct.message_ts.invalid",
+        "notify NewHouseHoldMember for Amina",
+        ": unsubscribe",
     ] {
         ensure!(
             stdout.contains(expected),
