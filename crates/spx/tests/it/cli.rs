@@ -114,8 +114,76 @@ fn generate_import_serve() -> Result<()> {
         let record = &answer["message"]["search_response"][0]["data"]["reg_records"][0];
         ensure!(record["member_identifier"][0]["identifier_value"] == uin.as_str(), "{answer}");
         ensure!(record["demographic_info"]["name"]["given_name"] == first["given_name"], "{answer}");
-        Ok(())
-    })
+        Ok::<_, anyhow::Error>(())
+    })?;
+    requester_commands(&url, &uin, &first)
+}
+
+/// `spx search`, `spx subscribe` and `spx unsubscribe` against a served registry.
+fn requester_commands(url: &str, uin: &str, person: &serde_json::Value) -> Result<()> {
+    let (ok, stdout, stderr) = output(spx().args(["search", "--url", url, "--uin", uin]))?;
+    ensure!(ok, "spx search failed: {stderr}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout).context("search prints JSON")?;
+    ensure!(
+        answer["search_response"][0]["data"]["reg_records"][0]["member_identifier"][0]["identifier_value"]
+            == uin,
+        "{stdout}"
+    );
+    // A newcomer to this person's household, with a UIN nobody has.
+    let newcomer = (1_000_000_000u64..)
+        .map(|n| n.to_string())
+        .find(|candidate| synth::uin_is_valid(candidate) && candidate != uin)
+        .context("a valid UIN")?;
+    let expression = format!(r#"uin = "{newcomer}""#);
+    let mut child = spx()
+        .args([
+            "subscribe",
+            "--url",
+            url,
+            "--event",
+            "REGISTER",
+            "--record-type",
+            "Member",
+        ])
+        .args(["--expression", &expression, "--count", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let subscriber = Running(child);
+    let subscription: serde_json::Value =
+        serde_json::from_str(&lines.next().context("the subscription")??)?;
+    let code = subscription["code"].as_str().context("a code")?.to_string();
+    runtime().block_on(async {
+        let mut member = person.clone();
+        member["uin"] = json!(newcomer);
+        member["relationship_to_head"] = json!("EXT");
+        let response = reqwest::Client::new()
+            .post(format!("{url}/registrar/records"))
+            .json(&json!({"persons": [member]}))
+            .send()
+            .await?;
+        ensure!(response.status() == 200, "{}", response.text().await?);
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let notification: serde_json::Value =
+        serde_json::from_str(&lines.next().context("a notification")??)?;
+    ensure!(
+        notification["header"]["meta"]["subscription_code"] == code.as_str()
+            && notification["message"]["notify_event"][0]["data"]["reg_records"]["member_identifier"]
+                [0]["identifier_value"]
+                == newcomer.as_str(),
+        "{notification}"
+    );
+    drop(subscriber);
+    let (ok, stdout, stderr) = output(spx().args(["unsubscribe", "--url", url, &code]))?;
+    ensure!(ok && stdout.contains("\"unsubscribe\""), "{stdout}{stderr}");
+    let (ok, stdout, _) = output(spx().args(["unsubscribe", "--url", url, &code]))?;
+    ensure!(
+        !ok && stdout.contains("rjct.event.already_unsubscribed"),
+        "{stdout}"
+    );
+    Ok(())
 }
 
 fn bad_configuration_is_named() -> Result<()> {
