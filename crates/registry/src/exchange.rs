@@ -87,6 +87,17 @@ pub const MIGRATION: Migration = Migration {
 /// Transactions answered per pass of the worker.
 const BATCH: i64 = 64;
 
+/// How long a worker's claim on a transaction lasts; answering one takes milliseconds.
+const CLAIM_LEASE: Duration = Duration::from_secs(5);
+
+/// A lease on transactions being answered (migration 1004).
+pub const CLAIM_MIGRATION: Migration = Migration {
+    version: 1004,
+    name: "transaction claims",
+    sqlite: "ALTER TABLE txn ADD COLUMN claimed_until INTEGER;",
+    postgres: "ALTER TABLE txn ADD COLUMN claimed_until BIGINT;",
+};
+
 /// The outcome of accepting an async request.
 pub enum Accepted {
     /// Stored now, under this correlation id.
@@ -341,15 +352,34 @@ pub fn spawn_worker(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
 /// Answers up to [`BATCH`] received transactions; returns how many.
 async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
     let dialect = registry.store.dialect();
+    // Claimed with a lease (`pdng` until answered): nodes sharing a PostgreSQL database
+    // answer different transactions, and a node that dies leaves its claims to the others
+    // (or to itself after a restart) once the lease runs out.
+    let lock = match dialect {
+        store::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        store::Dialect::Sqlite => "",
+    };
+    let now = dispatch::now_ms();
     let rows = registry
         .store
-        .read(vec![Statement::new(
-            numbered(dialect, &format!("SELECT correlation_id, request, received_at, callback_url FROM txn WHERE status = 'rcvd' AND action = 'search' ORDER BY received_at LIMIT {BATCH}")),
-            vec![],
-            &[ColumnType::Text, ColumnType::Text, ColumnType::Text, ColumnType::Text],
-        )])
-        .await?
-        .remove(0);
+        .write_query(Statement::new(
+            numbered(
+                dialect,
+                &format!(
+                    "UPDATE txn SET status = 'pdng', claimed_until = ?1 WHERE correlation_id IN (
+                        SELECT correlation_id FROM txn WHERE action = 'search'
+                          AND (status = 'rcvd' OR (status = 'pdng' AND claimed_until < ?2))
+                        ORDER BY received_at LIMIT {BATCH}{lock})
+                     RETURNING correlation_id, request, received_at, callback_url"
+                ),
+            ),
+            vec![
+                SqlValue::Integer(now + CLAIM_LEASE.as_millis() as i64),
+                SqlValue::Integer(now),
+            ],
+            &[ColumnType::Text; 4],
+        ))
+        .await?;
     let count = rows.len();
     // The searches run at once (on the store's readers); their answers commit together.
     let answers = rows.iter().filter_map(|row| match row.as_slice() {
@@ -399,7 +429,7 @@ fn answered(
         Statement::new(
             numbered(
                 dialect,
-                "UPDATE txn SET status = ?2, response = ?3, completed_at = ?4 WHERE correlation_id = ?1 AND status = 'rcvd'",
+                "UPDATE txn SET status = ?2, response = ?3, completed_at = ?4 WHERE correlation_id = ?1 AND status = 'pdng'",
             ),
             vec![
                 SqlValue::Text(correlation_id.to_string()),
@@ -565,10 +595,10 @@ pub async fn txn_status(
             serde_json::from_str(response).unwrap_or(Value::Null)
         }
         (_, response) => {
-            let state = if status == "rjct" {
-                RequestStatus::Rjct
-            } else {
-                RequestStatus::Pdng
+            let state = match status.as_str() {
+                "rjct" => RequestStatus::Rjct,
+                "rcvd" => RequestStatus::Rcvd,
+                _ => RequestStatus::Pdng,
             };
             let reason = match (state, response) {
                 (RequestStatus::Rjct, Some(SqlValue::Text(envelope))) => {

@@ -245,6 +245,7 @@ pub static PROFILE: Profile = Profile {
         dispatch::MIGRATION,
         dispatch::ORDERING_MIGRATION,
         crate::subscribe::MIGRATION,
+        crate::exchange::CLAIM_MIGRATION,
     ],
     indexes: &INDEXES,
 };

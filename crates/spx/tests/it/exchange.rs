@@ -24,6 +24,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         old_answered_requests_are_pruned_and_undelivered_work_kept,
     ),
     (
+        "exchange::two_nodes_on_one_store_answer_each_request_once",
+        two_nodes_on_one_store_answer_each_request_once,
+    ),
+    (
         "exchange::header_rejection_arrives_in_the_callback",
         header_rejection_arrives_in_the_callback,
     ),
@@ -301,6 +305,57 @@ fn old_answered_requests_are_pruned_and_undelivered_work_kept(backend: Backend) 
         sink.fail(false);
         registry.wake_dispatcher();
         sink.wait(Duration::from_secs(10), |r| r.len() == 2).await?;
+        Ok(())
+    })
+}
+
+fn two_nodes_on_one_store_answer_each_request_once(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let registry = TestRegistry::spawn(backend).await?;
+        let second = registry.another_node().await?;
+        let sink = Sink::start().await?;
+        let uin = living_uin();
+        let mut transactions = Vec::new();
+        for i in 0..200 {
+            let body = async_envelope(vec![by_uin(&uin)], &sink.url());
+            let node = if i % 2 == 0 {
+                registry.url("/registry/search")
+            } else {
+                format!("http://{second}/registry/search")
+            };
+            let (status, ack) = post_json(&registry.client, &node, &body).await?;
+            ensure!(
+                status == 200 && ack["message"]["ack_status"] == "ACK",
+                "{ack}"
+            );
+            transactions.push(
+                body["message"]["transaction_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        let received = sink
+            .wait(Duration::from_secs(30), |r| r.len() >= 200)
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let received = sink
+            .received()
+            .into_iter()
+            .chain(received.into_iter().take(0))
+            .collect::<Vec<_>>();
+        let mut answered: Vec<String> = received
+            .iter()
+            .filter_map(|c| c["message"]["transaction_id"].as_str().map(str::to_string))
+            .collect();
+        answered.sort();
+        transactions.sort();
+        ensure!(
+            answered == transactions,
+            "{} callbacks for {} transactions: each must be answered exactly once",
+            answered.len(),
+            transactions.len()
+        );
         Ok(())
     })
 }

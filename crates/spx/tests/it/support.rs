@@ -267,6 +267,18 @@ impl TestRegistry {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A second node serving the same store (as `spx serve` on another machine would, on the
+    /// same PostgreSQL database): its own store handle, worker, notifier and dispatcher.
+    pub async fn another_node(&self) -> Result<SocketAddr> {
+        let profile = &registry::social::PROFILE;
+        let store = registry::open_store(profile, &self._place.config()).await?;
+        let registry = Registry::start(profile, store, self.registry.config.clone())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(axum::serve(listener, registry::http::router(registry)).into_future());
+        Ok(addr)
+    }
+
     /// Posts `body` to `path`; returns the HTTP status and the JSON answer.
     pub async fn search_at(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
         post_json(&self.client, &self.url(path), body).await
