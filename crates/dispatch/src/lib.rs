@@ -83,6 +83,36 @@ pub const ORDERING_MIGRATION: Migration = Migration {
         WHERE state = 'pending' AND ordering_key IS NOT NULL;",
 };
 
+/// The not-before time of ordered messages (migration version 1005), kept apart from
+/// `next_attempt_at` because a message queued behind an earlier one of its key is parked.
+pub const PARKING_MIGRATION: Migration = Migration {
+    version: 1005,
+    name: "outbox parking",
+    sqlite: "ALTER TABLE outbox ADD COLUMN not_before INTEGER;",
+    postgres: "ALTER TABLE outbox ADD COLUMN not_before BIGINT;",
+};
+
+/// `next_attempt_at` of a message parked behind an earlier pending message of its ordering key
+/// (about 36,000 years from the epoch): never due until [`unpark`] makes it so.
+const PARKED: i64 = 1 << 50;
+
+/// The lock that orders writes to ordering keys on PostgreSQL (a transaction-scoped advisory
+/// lock): enqueuers of ordered messages and the dispatcher's completions take it, so that a
+/// message is parked exactly when an earlier one of its key is still pending.
+const ORDERING_LOCK: i64 = 1002;
+
+/// The statement that takes the ordering lock, on PostgreSQL; put it first in a transaction
+/// that calls [`enqueue_ordered`]. On SQLite, whose writes are serial, there is none.
+pub fn ordering_lock(dialect: store::Dialect) -> Option<Statement> {
+    (dialect == store::Dialect::Postgres).then(|| {
+        Statement::new(
+            format!("SELECT pg_advisory_xact_lock({ORDERING_LOCK})"),
+            vec![],
+            &[],
+        )
+    })
+}
+
 /// A row waiting for delivery.
 pub const PENDING: &str = "pending";
 /// A row delivered (2xx).
@@ -124,9 +154,10 @@ pub fn enqueue(
 /// not before `not_before_ms` (milliseconds since the Unix epoch; a time in the past means
 /// now). A message waiting for its time holds back the later messages of its key.
 ///
-/// "Before" is row id order, which is commit order when the enqueuing transactions of one key
-/// do not overlap; on PostgreSQL, of two overlapping ones, the one that took the smaller id
-/// may commit after the other's message went out.
+/// "Before" is row id order. A message enqueued while an earlier one of its key is pending is
+/// parked (not due at all, so that a long backlog behind a subscriber that is down costs the
+/// claims nothing) until the one before it is delivered or dead. On PostgreSQL, run it in a
+/// transaction that starts with [`ordering_lock`].
 pub fn enqueue_ordered(
     dialect: store::Dialect,
     message_id: &str,
@@ -179,11 +210,45 @@ fn insert(dialect: store::Dialect, message: Outgoing<'_>) -> Statement {
     };
     let correlation_id = optional(message.correlation_id);
     let ordering_key = optional(message.ordering_key);
+    let (next_attempt_at, not_before) = match message.ordering_key {
+        Some(_) => (
+            format!(
+                "CASE WHEN EXISTS (SELECT 1 FROM outbox WHERE ordering_key = {ordering_key} AND state = 'pending') THEN {PARKED} ELSE ?5 END"
+            ),
+            "?5",
+        ),
+        None => ("?5".to_string(), "NULL"),
+    };
     let sql = format!(
-        "INSERT INTO outbox (message_id, destination, body, origin, next_attempt_at, created_at, correlation_id, ordering_key, state, attempts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, {correlation_id}, {ordering_key}, 'pending', 0) ON CONFLICT (message_id) DO NOTHING"
+        "INSERT INTO outbox (message_id, destination, body, origin, next_attempt_at, not_before, created_at, correlation_id, ordering_key, state, attempts)
+         VALUES (?1, ?2, ?3, ?4, {next_attempt_at}, {not_before}, ?6, {correlation_id}, {ordering_key}, 'pending', 0) ON CONFLICT (message_id) DO NOTHING"
     );
     Statement::new(numbered(dialect, &sql), params, &[])
+}
+
+/// The statement that makes due, for each ordering key of the rows `ids` (just delivered or
+/// dead), the first pending message of the key if it is parked. Run it in the transaction that
+/// changes those rows' state, after [`ordering_lock`].
+fn unpark(dialect: store::Dialect, ids: &[i64]) -> Statement {
+    let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
+    let mut params = vec![SqlValue::Integer(now_ms())];
+    params.extend(ids.iter().copied().map(SqlValue::Integer));
+    Statement::new(
+        numbered(
+            dialect,
+            &format!(
+                "UPDATE outbox SET next_attempt_at = CASE WHEN COALESCE(not_before, 0) > ?1 THEN not_before ELSE ?1 END
+                 WHERE next_attempt_at = {PARKED} AND id IN (
+                     SELECT min(n.id) FROM outbox AS n
+                     WHERE n.state = 'pending' AND n.ordering_key IN (
+                         SELECT c.ordering_key FROM outbox AS c WHERE c.id IN ({}) AND c.ordering_key IS NOT NULL)
+                     GROUP BY n.ordering_key)",
+                list.join(", ")
+            ),
+        ),
+        params,
+        &[],
+    )
 }
 
 /// How the dispatcher delivers.
@@ -392,8 +457,8 @@ impl Dispatcher {
             let dialect = self.store.dialect();
             let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
             let mut params = vec![SqlValue::Integer(now_ms())];
-            params.extend(ids.drain(..).map(SqlValue::Integer));
-            let statement = Statement::new(
+            params.extend(ids.iter().copied().map(SqlValue::Integer));
+            let delivered = Statement::new(
                 numbered(
                     dialect,
                     &format!(
@@ -404,7 +469,12 @@ impl Dispatcher {
                 params,
                 &[],
             );
-            if let Err(e) = self.store.write(vec![statement]).await {
+            let statements = ordering_lock(dialect)
+                .into_iter()
+                .chain([delivered, unpark(dialect, &ids)])
+                .collect();
+            ids.clear();
+            if let Err(e) = self.store.write(statements).await {
                 tracing::error!(error = %e, "cannot record deliveries; they will be sent again");
             }
             // The next message of an ordering key becomes claimable once this one is recorded.
@@ -666,12 +736,27 @@ impl Dispatcher {
             Outcome::Retry(reason) | Outcome::Permanent(reason) => {
                 self.record(&origin, false);
                 tracing::warn!(destination = %row.destination, attempts, %reason, "message is dead");
-                self.update(
-                    row.id,
-                    "UPDATE outbox SET state = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
-                    vec![SqlValue::Integer(attempts), SqlValue::Text(reason)],
-                )
-                .await;
+                let dialect = self.store.dialect();
+                let dead = Statement::new(
+                    numbered(
+                        dialect,
+                        "UPDATE outbox SET state = 'dead', attempts = ?2, last_error = ?3 WHERE id = ?1",
+                    ),
+                    vec![
+                        SqlValue::Integer(row.id),
+                        SqlValue::Integer(attempts),
+                        SqlValue::Text(reason),
+                    ],
+                    &[],
+                );
+                let statements = ordering_lock(dialect)
+                    .into_iter()
+                    .chain([dead, unpark(dialect, &[row.id])])
+                    .collect();
+                if let Err(e) = self.store.write(statements).await {
+                    // The lease expires and the row is claimed again: at least once, never lost.
+                    tracing::error!(error = %e, id = row.id, "cannot record a dead message");
+                }
             }
         }
     }
@@ -825,6 +910,91 @@ mod tests {
         assert_ne!(origin("http://a:1/x"), origin("http://a:2/x"));
     }
 
+    /// Messages queued behind a pending one of their key are parked, and the first of them
+    /// becomes due (at its not-before time, if later) when the one before it is finished.
+    #[tokio::test]
+    async fn queued_messages_are_parked_until_the_one_before_finishes() {
+        let dir =
+            std::env::temp_dir().join(format!("dispatch-park-{}-{}", std::process::id(), now_ms()));
+        let store = store::open(
+            &store::StoreConfig {
+                sqlite_path: dir.join("outbox.db"),
+                sqlite_readers: 1,
+                database_url: None,
+                postgres_pool_size: 1,
+            },
+            &[MIGRATION, ORDERING_MIGRATION, PARKING_MIGRATION],
+        )
+        .await
+        .unwrap();
+        let dialect = store.dialect();
+        let later = now_ms() + 3_600_000;
+        let statements = [
+            ("m1", "k", 0),
+            ("m2", "k", later),
+            ("m3", "k", 0),
+            ("o1", "other", 0),
+        ]
+        .iter()
+        .map(|(id, key, not_before)| {
+            enqueue_ordered(dialect, id, "http://a:1/n", "{}".into(), key, *not_before)
+        })
+        .collect();
+        store.write(statements).await.unwrap();
+        let due = |store: Arc<dyn Store>| async move {
+            let rows = store
+                .read(vec![Statement::new(
+                    "SELECT message_id, next_attempt_at FROM outbox ORDER BY id",
+                    vec![],
+                    &[ColumnType::Text, ColumnType::Integer],
+                )])
+                .await
+                .unwrap();
+            rows[0]
+                .iter()
+                .map(|row| match row.as_slice() {
+                    [Some(SqlValue::Text(id)), Some(SqlValue::Integer(at))] => {
+                        (id.clone(), *at == PARKED, *at)
+                    }
+                    _ => panic!("{row:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        let parked: Vec<bool> = due(store.clone()).await.iter().map(|r| r.1).collect();
+        assert_eq!(
+            parked,
+            [false, true, true, false],
+            "one due message per key"
+        );
+        // m1 is delivered: m2 becomes due at its own time, m3 stays parked behind it.
+        let delivered = Statement::new(
+            "UPDATE outbox SET state = 'delivered' WHERE message_id = 'm1'",
+            vec![],
+            &[],
+        );
+        store
+            .write(vec![delivered, unpark(dialect, &[1])])
+            .await
+            .unwrap();
+        let rows = due(store.clone()).await;
+        assert_eq!((rows[1].1, rows[1].2), (false, later));
+        assert!(rows[2].1, "m3 waits for m2");
+        // m2 dies: m3 is due now.
+        let dead = Statement::new(
+            "UPDATE outbox SET state = 'dead' WHERE message_id = 'm2'",
+            vec![],
+            &[],
+        );
+        store
+            .write(vec![dead, unpark(dialect, &[2])])
+            .await
+            .unwrap();
+        let rows = due(store.clone()).await;
+        assert!(!rows[2].1 && rows[2].2 <= now_ms());
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// Origins at their cap or with an open circuit are left out of the claim itself (not
     /// claimed and handed back); a flight counts against its origin until it is dropped.
     #[tokio::test]
@@ -838,7 +1008,7 @@ mod tests {
                 database_url: None,
                 postgres_pool_size: 1,
             },
-            &[MIGRATION, ORDERING_MIGRATION],
+            &[MIGRATION, ORDERING_MIGRATION, PARKING_MIGRATION],
         )
         .await
         .unwrap();

@@ -75,7 +75,11 @@ fn unique(label: &str) -> String {
     )
 }
 
-const MIGRATIONS: [store::Migration; 2] = [dispatch::MIGRATION, dispatch::ORDERING_MIGRATION];
+const MIGRATIONS: [store::Migration; 3] = [
+    dispatch::MIGRATION,
+    dispatch::ORDERING_MIGRATION,
+    dispatch::PARKING_MIGRATION,
+];
 
 /// A fresh outbox on `backend`, or `None` when PostgreSQL is not there and not required.
 async fn outbox(backend: Backend) -> Option<Outbox> {

@@ -98,6 +98,9 @@ pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// How far over the limit a body is still read before it is refused.
+const DRAIN_LIMIT: usize = 1 << 20;
+
 /// Reads a request body that must be JSON and no larger than `limit` bytes.
 async fn json_body(request: Request, limit: usize) -> Result<Bytes, Response> {
     let is_json = request
@@ -127,7 +130,12 @@ async fn json_body(request: Request, limit: usize) -> Result<Bytes, Response> {
         )
             .into_response()
     };
-    if content_length(request.headers()).is_some_and(|n| n > limit) {
+    if let Some(length) = content_length(request.headers()).filter(|n| *n > limit) {
+        // Read a moderately oversized body before answering, so that the client, still
+        // sending, gets the 413 rather than a reset connection; a huge one is not read.
+        if length <= limit.saturating_add(DRAIN_LIMIT) {
+            let _ = axum::body::to_bytes(request.into_body(), length).await;
+        }
         return Err(too_large());
     }
     axum::body::to_bytes(request.into_body(), limit)

@@ -246,6 +246,7 @@ pub static PROFILE: Profile = Profile {
         dispatch::ORDERING_MIGRATION,
         crate::subscribe::MIGRATION,
         crate::exchange::CLAIM_MIGRATION,
+        dispatch::PARKING_MIGRATION,
     ],
     indexes: &INDEXES,
 };

@@ -852,15 +852,9 @@ pub async fn match_pending(registry: &Registry) -> Result<usize, StoreError> {
     }
     let count = rows.len();
     let mut statements = Vec::new();
-    if dialect == store::Dialect::Postgres {
-        // Nodes matching at once commit one after the other, each a prefix of the events in
-        // order; the notifications' message ids make a second matching of an event a no-op.
-        statements.push(Statement::new(
-            "SELECT pg_advisory_xact_lock(1003)".to_string(),
-            vec![],
-            &[],
-        ));
-    }
+    // Nodes matching at once commit one after the other, each a prefix of the events in
+    // order; the notifications' message ids make a second matching of an event a no-op.
+    statements.extend(dispatch::ordering_lock(dialect));
     let mut seqs = Vec::with_capacity(count);
     for row in rows {
         let [
