@@ -228,7 +228,8 @@ fn insert(dialect: store::Dialect, message: Outgoing<'_>) -> Statement {
 
 /// The statement that makes due, for each ordering key of the rows `ids` (just delivered or
 /// dead), the first pending message of the key if it is parked. Run it in the transaction that
-/// changes those rows' state, after [`ordering_lock`].
+/// changes those rows' state, after [`ordering_lock`]. Each key's first pending message is
+/// found through the ordering index, whatever the number of pending messages.
 fn unpark(dialect: store::Dialect, ids: &[i64]) -> Statement {
     let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
     let mut params = vec![SqlValue::Integer(now_ms())];
@@ -239,10 +240,8 @@ fn unpark(dialect: store::Dialect, ids: &[i64]) -> Statement {
             &format!(
                 "UPDATE outbox SET next_attempt_at = CASE WHEN COALESCE(not_before, 0) > ?1 THEN not_before ELSE ?1 END
                  WHERE next_attempt_at = {PARKED} AND id IN (
-                     SELECT min(n.id) FROM outbox AS n
-                     WHERE n.state = 'pending' AND n.ordering_key IN (
-                         SELECT c.ordering_key FROM outbox AS c WHERE c.id IN ({}) AND c.ordering_key IS NOT NULL)
-                     GROUP BY n.ordering_key)",
+                     SELECT (SELECT min(n.id) FROM outbox AS n WHERE n.ordering_key = c.ordering_key AND n.state = 'pending')
+                     FROM outbox AS c WHERE c.id IN ({}) AND c.ordering_key IS NOT NULL)",
                 list.join(", ")
             ),
         ),

@@ -352,34 +352,48 @@ pub fn spawn_worker(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
 /// Answers up to [`BATCH`] received transactions; returns how many.
 async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
     let dialect = registry.store.dialect();
-    // Claimed with a lease (`pdng` until answered): nodes sharing a PostgreSQL database
-    // answer different transactions, and a node that dies leaves its claims to the others
-    // (or to itself after a restart) once the lease runs out.
-    let lock = match dialect {
-        store::Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        store::Dialect::Sqlite => "",
-    };
-    let now = dispatch::now_ms();
-    let rows = registry
-        .store
-        .write_query(Statement::new(
-            numbered(
-                dialect,
-                &format!(
-                    "UPDATE txn SET status = 'pdng', claimed_until = ?1 WHERE correlation_id IN (
-                        SELECT correlation_id FROM txn WHERE action = 'search'
-                          AND (status = 'rcvd' OR (status = 'pdng' AND claimed_until < ?2))
-                        ORDER BY received_at LIMIT {BATCH}{lock})
-                     RETURNING correlation_id, request, received_at, callback_url"
+    let rows = match dialect {
+        // Claimed with a lease (`pdng` until answered): nodes sharing a PostgreSQL database
+        // answer different transactions, and a node that dies leaves its claims to the
+        // others (or to itself after a restart) once the lease runs out.
+        store::Dialect::Postgres => {
+            let now = dispatch::now_ms();
+            registry
+                .store
+                .write_query(Statement::new(
+                    numbered(
+                        dialect,
+                        &format!(
+                            "UPDATE txn SET status = 'pdng', claimed_until = ?1 WHERE correlation_id IN (
+                                SELECT correlation_id FROM txn WHERE action = 'search'
+                                  AND (status = 'rcvd' OR (status = 'pdng' AND claimed_until < ?2))
+                                ORDER BY received_at LIMIT {BATCH} FOR UPDATE SKIP LOCKED)
+                             RETURNING correlation_id, request, received_at, callback_url"
+                        ),
+                    ),
+                    vec![
+                        SqlValue::Integer(now + CLAIM_LEASE.as_millis() as i64),
+                        SqlValue::Integer(now),
+                    ],
+                    &[ColumnType::Text; 4],
+                ))
+                .await?
+        }
+        // The embedded store has one process and this one worker: no claim to write (it
+        // would cost a write per transaction); transactions stay `rcvd` until answered.
+        store::Dialect::Sqlite => registry
+            .store
+            .read(vec![Statement::new(
+                format!(
+                    "SELECT correlation_id, request, received_at, callback_url FROM txn
+                     WHERE status = 'rcvd' AND action = 'search' ORDER BY received_at LIMIT {BATCH}"
                 ),
-            ),
-            vec![
-                SqlValue::Integer(now + CLAIM_LEASE.as_millis() as i64),
-                SqlValue::Integer(now),
-            ],
-            &[ColumnType::Text; 4],
-        ))
-        .await?;
+                vec![],
+                &[ColumnType::Text; 4],
+            )])
+            .await?
+            .remove(0),
+    };
     let count = rows.len();
     // The searches run at once (on the store's readers); their answers commit together.
     let answers = rows.iter().filter_map(|row| match row.as_slice() {
@@ -429,7 +443,7 @@ fn answered(
         Statement::new(
             numbered(
                 dialect,
-                "UPDATE txn SET status = ?2, response = ?3, completed_at = ?4 WHERE correlation_id = ?1 AND status = 'pdng'",
+                "UPDATE txn SET status = ?2, response = ?3, completed_at = ?4 WHERE correlation_id = ?1 AND status IN ('rcvd', 'pdng')",
             ),
             vec![
                 SqlValue::Text(correlation_id.to_string()),
