@@ -405,7 +405,7 @@ async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
         ] => Some(async move {
             let (status, envelope) =
                 answer_search(registry, correlation_id, request, received_at).await?;
-            Ok::<_, StoreError>(answered(
+            Ok::<_, StoreError>(record_answer(
                 dialect,
                 correlation_id,
                 callback_url,
@@ -427,7 +427,7 @@ async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
 }
 
 /// The statements that record a search's answer and enqueue its callback.
-fn answered(
+fn record_answer(
     dialect: store::Dialect,
     correlation_id: &str,
     callback_url: &str,
@@ -704,23 +704,11 @@ pub async fn answer_txn_status(
         Ok(response) => response,
         Err(rejection) => return Ok(Err(rejection)),
     };
-    let stored = serde_json::to_string(&response).expect("a response always serializes");
-    let (message_id, body) = registry.callback_body(
+    Ok(Ok(registry.answered(
         header,
         Action::TxnOnStatus,
-        correlation_id,
+        (correlation_id, callback_url),
         Ok((1, response)),
-    );
-    Ok(Ok(Answered {
-        status: "succ",
-        response: stored,
-        changes: Vec::new(),
-        callback: dispatch::enqueue(
-            registry.store.dialect(),
-            &message_id,
-            Some(correlation_id),
-            callback_url,
-            body,
-        ),
-    }))
+        Vec::new(),
+    )))
 }

@@ -30,10 +30,19 @@ use crate::Registry;
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/registry/sync/search", post(sync_search))
-        .route("/registry/search", post(search))
-        .route("/registry/subscribe", post(subscribe))
-        .route("/registry/unsubscribe", post(unsubscribe))
-        .route("/registry/txn/status", post(txn_status))
+        .route("/registry/search", post(async_request::<SearchRequest>))
+        .route(
+            "/registry/subscribe",
+            post(async_request::<SubscribeRequest>),
+        )
+        .route(
+            "/registry/unsubscribe",
+            post(async_request::<UnSubscribeRequest>),
+        )
+        .route(
+            "/registry/txn/status",
+            post(async_request::<dci::txn::TxnStatusRequest>),
+        )
         .route("/registry/sync/txn/status", post(sync_txn_status))
         .route("/registrar/records", post(registrar_records))
         .route("/health", get(health))
@@ -191,6 +200,115 @@ impl HasTransaction for UnSubscribeRequest {
 impl HasTransaction for dci::txn::TxnStatusRequest {
     fn transaction_id(&self) -> &str {
         &self.transaction_id
+    }
+}
+
+/// What a failure to answer at once is: a store failure, or a refusal of the whole message.
+type AnswerResult = Result<Result<Option<crate::exchange::Answered>, Rejection>, store::StoreError>;
+
+/// An async request message: what it is called, how many items it has, and how it is
+/// answered when it is accepted (`None`: later, by the worker).
+trait AsyncMessage: serde::de::DeserializeOwned + HasTransaction + Send + Sync {
+    /// The request's action.
+    const ACTION: Action;
+    /// The name of its list of items, when it must not be empty.
+    const ITEMS: Option<&'static str>;
+    /// Its items' reference ids, for txn status by `reference_id_list`.
+    fn reference_ids(&self) -> Vec<String>;
+    /// The number of items the header's `total_count` must match.
+    fn item_count(&self) -> usize {
+        self.reference_ids().len()
+    }
+    /// Its answer, when it is answered as it is accepted.
+    async fn answer(
+        &self,
+        registry: &Registry,
+        header: &MsgHeader,
+        callback_url: &str,
+        correlation_id: &str,
+    ) -> AnswerResult;
+}
+
+impl AsyncMessage for SearchRequest {
+    const ACTION: Action = Action::Search;
+    const ITEMS: Option<&'static str> = Some("search_request");
+    fn reference_ids(&self) -> Vec<String> {
+        let ids = self.search_request.iter();
+        ids.map(|item| item.reference_id.clone().unwrap_or_default())
+            .collect()
+    }
+    async fn answer(&self, _: &Registry, _: &MsgHeader, _: &str, _: &str) -> AnswerResult {
+        Ok(Ok(None))
+    }
+}
+
+impl AsyncMessage for SubscribeRequest {
+    const ACTION: Action = Action::Subscribe;
+    const ITEMS: Option<&'static str> = Some("subscribe_request");
+    fn reference_ids(&self) -> Vec<String> {
+        let ids = self.subscribe_request.iter();
+        ids.map(|item| item.reference_id.clone().unwrap_or_default())
+            .collect()
+    }
+    async fn answer(
+        &self,
+        registry: &Registry,
+        header: &MsgHeader,
+        callback_url: &str,
+        correlation_id: &str,
+    ) -> AnswerResult {
+        crate::subscribe::answer_subscribe(registry, header, self, callback_url, correlation_id)
+            .await
+            .map(|answered| Ok(Some(answered)))
+    }
+}
+
+impl AsyncMessage for UnSubscribeRequest {
+    const ACTION: Action = Action::Unsubscribe;
+    // An empty list is answered in the callback, with its reason.
+    const ITEMS: Option<&'static str> = None;
+    fn reference_ids(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn item_count(&self) -> usize {
+        self.subscription_codes.len()
+    }
+    async fn answer(
+        &self,
+        registry: &Registry,
+        header: &MsgHeader,
+        callback_url: &str,
+        correlation_id: &str,
+    ) -> AnswerResult {
+        crate::subscribe::answer_unsubscribe(registry, header, self, callback_url, correlation_id)
+            .await
+            .map(|answered| Ok(Some(answered)))
+    }
+}
+
+impl AsyncMessage for dci::txn::TxnStatusRequest {
+    const ACTION: Action = Action::TxnStatus;
+    const ITEMS: Option<&'static str> = None;
+    fn reference_ids(&self) -> Vec<String> {
+        self.txnstatus_request
+            .reference_id
+            .iter()
+            .cloned()
+            .collect()
+    }
+    fn item_count(&self) -> usize {
+        1
+    }
+    async fn answer(
+        &self,
+        registry: &Registry,
+        header: &MsgHeader,
+        callback_url: &str,
+        correlation_id: &str,
+    ) -> AnswerResult {
+        crate::exchange::answer_txn_status(registry, header, self, callback_url, correlation_id)
+            .await
+            .map(|answer| answer.map(Some))
     }
 }
 
@@ -434,170 +552,44 @@ async fn accept_and_ack(
     }
 }
 
-/// `POST /registry/search`: stored durably, acknowledged, answered at the callback URL.
-async fn search(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let (Parsed { header, message }, body) =
-        match read_request::<SearchRequest>(&registry, request).await {
-            Ok(read) => read,
-            Err(response) => return response,
-        };
-    if message.search_request.is_empty() {
+/// `POST /registry/search`, `/registry/subscribe`, `/registry/unsubscribe` and
+/// `/registry/txn/status`: the message is checked, stored durably (with its answer when it is
+/// answered at once) and acknowledged; the answer goes to the callback URL.
+async fn async_request<M: AsyncMessage>(
+    State(registry): State<Arc<Registry>>,
+    request: Request,
+) -> Response {
+    let (Parsed { header, message }, body) = match read_request::<M>(&registry, request).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let reference_ids = message.reference_ids();
+    if let Some(items) = M::ITEMS
+        && reference_ids.is_empty()
+    {
         return error_ack(Rejection::new(
             ReasonCode::RequestBad,
-            "message.search_request is empty",
+            format!("message.{items} is empty"),
         ));
     }
-    let callback = match async_prelude(
-        &registry,
-        &header,
-        Action::Search,
-        message.search_request.len(),
-    )
-    .await
-    {
-        Ok(callback) => callback,
-        Err(response) => return response,
-    };
-    let incoming = crate::exchange::Incoming {
-        header: &header,
-        action: Action::Search,
-        transaction_id: &message.transaction_id,
-        reference_ids: message
-            .search_request
-            .iter()
-            .map(|item| item.reference_id.clone().unwrap_or_default())
-            .collect(),
-        callback_url: &callback,
-        body: &body,
-    };
-    accept_and_ack(&registry, incoming, new_id(), Ok(None)).await
-}
-
-/// `POST /registry/subscribe`: subscriptions made, stored with the request, acknowledged;
-/// `on-subscribe` at the callback URL, then `notify` for every matching event.
-async fn subscribe(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let (Parsed { header, message }, body) =
-        match read_request::<SubscribeRequest>(&registry, request).await {
-            Ok(read) => read,
-            Err(response) => return response,
-        };
-    if message.subscribe_request.is_empty() {
-        return error_ack(Rejection::new(
-            ReasonCode::RequestBad,
-            "message.subscribe_request is empty",
-        ));
-    }
-    let callback = match async_prelude(
-        &registry,
-        &header,
-        Action::Subscribe,
-        message.subscribe_request.len(),
-    )
-    .await
-    {
+    let callback = match async_prelude(&registry, &header, M::ACTION, message.item_count()).await {
         Ok(callback) => callback,
         Err(response) => return response,
     };
     let correlation_id = new_id();
-    let answered = crate::subscribe::answer_subscribe(
-        &registry,
-        &header,
-        &message,
-        &callback,
-        &correlation_id,
-    )
-    .await
-    .map(Some);
-    let incoming = crate::exchange::Incoming {
-        header: &header,
-        action: Action::Subscribe,
-        transaction_id: &message.transaction_id,
-        reference_ids: message
-            .subscribe_request
-            .iter()
-            .map(|item| item.reference_id.clone().unwrap_or_default())
-            .collect(),
-        callback_url: &callback,
-        body: &body,
-    };
-    accept_and_ack(&registry, incoming, correlation_id, answered).await
-}
-
-/// `POST /registry/unsubscribe`: subscriptions cancelled, acknowledged; `on-unsubscribe` at
-/// the callback URL with each code's status.
-async fn unsubscribe(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let (Parsed { header, message }, body) =
-        match read_request::<UnSubscribeRequest>(&registry, request).await {
-            Ok(read) => read,
-            Err(response) => return response,
-        };
-    let callback = match async_prelude(
-        &registry,
-        &header,
-        Action::Unsubscribe,
-        message.subscription_codes.len(),
-    )
-    .await
+    let answered = match message
+        .answer(&registry, &header, &callback, &correlation_id)
+        .await
     {
-        Ok(callback) => callback,
-        Err(response) => return response,
-    };
-    let correlation_id = new_id();
-    let answered = crate::subscribe::answer_unsubscribe(
-        &registry,
-        &header,
-        &message,
-        &callback,
-        &correlation_id,
-    )
-    .await
-    .map(Some);
-    let incoming = crate::exchange::Incoming {
-        header: &header,
-        action: Action::Unsubscribe,
-        transaction_id: &message.transaction_id,
-        reference_ids: Vec::new(),
-        callback_url: &callback,
-        body: &body,
-    };
-    accept_and_ack(&registry, incoming, correlation_id, answered).await
-}
-
-/// `POST /registry/txn/status`: acknowledged; `txn-on-status` at the callback URL.
-async fn txn_status(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let (Parsed { header, message }, body) =
-        match read_request::<dci::txn::TxnStatusRequest>(&registry, request).await {
-            Ok(read) => read,
-            Err(response) => return response,
-        };
-    let callback = match async_prelude(&registry, &header, Action::TxnStatus, 1).await {
-        Ok(callback) => callback,
-        Err(response) => return response,
-    };
-    let correlation_id = new_id();
-    let answered = match crate::exchange::answer_txn_status(
-        &registry,
-        &header,
-        &message,
-        &callback,
-        &correlation_id,
-    )
-    .await
-    {
-        Ok(Ok(answered)) => Ok(Some(answered)),
+        Ok(Ok(answered)) => Ok(answered),
         Ok(Err(rejection)) => return error_ack(rejection),
         Err(e) => Err(e),
     };
     let incoming = crate::exchange::Incoming {
         header: &header,
-        action: Action::TxnStatus,
-        transaction_id: &message.transaction_id,
-        reference_ids: message
-            .txnstatus_request
-            .reference_id
-            .iter()
-            .cloned()
-            .collect(),
+        action: M::ACTION,
+        transaction_id: message.transaction_id(),
+        reference_ids,
         callback_url: &callback,
         body: &body,
     };

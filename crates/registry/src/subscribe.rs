@@ -208,21 +208,27 @@ impl Registry {
         (message_id, body)
     }
 
-    /// An answer that rejects the whole request at header level.
-    fn rejected<M: serde::Serialize>(
+    /// The answer to a request answered as it is accepted: `answer` (the response and the
+    /// number of items it completes, or a header-level rejection) kept for txn status and
+    /// sent as the `action` callback, committed with `changes`.
+    pub(crate) fn answered<M: serde::Serialize>(
         &self,
         header: &MsgHeader,
         action: Action,
-        correlation_id: &str,
-        callback_url: &str,
-        rejection: Rejection,
+        (correlation_id, callback_url): (&str, &str),
+        answer: Result<(usize, M), Rejection>,
+        changes: Vec<Statement>,
     ) -> Answered {
-        let (message_id, body) =
-            self.callback_body::<M>(header, action, correlation_id, Err(rejection));
+        let status = if answer.is_ok() { "succ" } else { "rjct" };
+        let stored = answer
+            .as_ref()
+            .ok()
+            .map(|(_, response)| serde_json::to_string(response).expect("a response serializes"));
+        let (message_id, body) = self.callback_body(header, action, correlation_id, answer);
         Answered {
-            status: "rjct",
-            response: body.clone(),
-            changes: Vec::new(),
+            status,
+            response: stored.unwrap_or_else(|| body.clone()),
+            changes,
             callback: dispatch::enqueue(
                 self.store.dialect(),
                 &message_id,
@@ -372,12 +378,12 @@ pub async fn answer_subscribe(
         &registry.config.header,
         Timestamp::now(),
     ) {
-        return Ok(registry.rejected::<SubscribeResponse>(
+        return Ok(registry.answered::<SubscribeResponse>(
             header,
             Action::OnSubscribe,
-            correlation_id,
-            callback_url,
-            rejection,
+            (correlation_id, callback_url),
+            Err(rejection),
+            Vec::new(),
         ));
     }
     let notify_url = notify_url(callback_url);
@@ -488,26 +494,14 @@ pub async fn answer_subscribe(
         correlation_id: correlation_id.to_string(),
         subscribe_response: items,
     };
-    let stored = serde_json::to_string(&response).expect("a response always serializes");
     let completed = response.subscribe_response.len();
-    let (message_id, body) = registry.callback_body(
+    Ok(registry.answered(
         header,
         Action::OnSubscribe,
-        correlation_id,
+        (correlation_id, callback_url),
         Ok((completed, response)),
-    );
-    Ok(Answered {
-        status: "succ",
-        response: stored,
         changes,
-        callback: dispatch::enqueue(
-            dialect,
-            &message_id,
-            Some(correlation_id),
-            callback_url,
-            body,
-        ),
-    })
+    ))
 }
 
 /// A `SubscriptionInfo` echoing the criteria.
@@ -697,12 +691,12 @@ pub async fn answer_unsubscribe(
         )
     });
     if let Some(rejection) = header_check.err().or(empty) {
-        return Ok(registry.rejected::<UnSubscribeResponse>(
+        return Ok(registry.answered::<UnSubscribeResponse>(
             header,
             Action::OnUnsubscribe,
-            correlation_id,
-            callback_url,
-            rejection,
+            (correlation_id, callback_url),
+            Err(rejection),
+            Vec::new(),
         ));
     }
     let found: HashMap<String, Stored> = stored(registry, &message.subscription_codes)
@@ -776,26 +770,14 @@ pub async fn answer_unsubscribe(
         status_reason_message: first_refusal.map(|r| r.message),
         subscription_status: statuses,
     };
-    let stored = serde_json::to_string(&response).expect("a response always serializes");
     let completed = response.subscription_status.len();
-    let (message_id, body) = registry.callback_body(
+    Ok(registry.answered(
         header,
         Action::OnUnsubscribe,
-        correlation_id,
+        (correlation_id, callback_url),
         Ok((completed, response)),
-    );
-    Ok(Answered {
-        status: "succ",
-        response: stored,
         changes,
-        callback: dispatch::enqueue(
-            dialect,
-            &message_id,
-            Some(correlation_id),
-            callback_url,
-            body,
-        ),
-    })
+    ))
 }
 
 /// Runs the notifier until the process ends.
