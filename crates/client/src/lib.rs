@@ -34,4 +34,7 @@ pub use dci::subscribe::Frequency;
 pub use dci::txn::TxnLookup;
 pub use error::ClientError;
 pub use receiver::{Callback, CallbackHeader, ENDPOINTS, Notification, Receiver, ReceiverConfig};
-pub use request::{NOSQL, RegistryQuery, SearchItem, SubscribeItem, TxnType, txn_status_query};
+pub use request::{
+    Item, ItemKind, NOSQL, RegistryQuery, Search, SearchItem, SubscribeItem, Subscription, TxnType,
+    txn_status_query,
+};

@@ -66,25 +66,128 @@ fn criteria<const N: usize>(members: [(&str, Value); N]) -> Map<String, Value> {
     criteria
 }
 
-/// One search of a batch, built with [`SearchItem::new`] or the `by_*` shorthands and refined
-/// with the chained setters. `reference_id` and `timestamp` are given when the batch is sent.
+/// One item of a batch (a search or a subscription): its criteria and locale, refined with
+/// the chained setters. `reference_id` and `timestamp` are given when the batch is sent.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SearchItem {
+pub struct Item<K> {
     criteria: Map<String, Value>,
     locale: Option<String>,
+    kind: std::marker::PhantomData<K>,
 }
 
-impl SearchItem {
+/// What an [`Item`] is: its wire form.
+pub trait ItemKind {
+    /// The wire item.
+    type Wire;
+    /// The wire item of these criteria.
+    fn wire(
+        reference_id: String,
+        timestamp: String,
+        criteria: Value,
+        locale: Option<String>,
+    ) -> Self::Wire;
+}
+
+/// A search ([`SearchItem`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search;
+
+/// A subscription ([`SubscribeItem`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription;
+
+impl ItemKind for Search {
+    type Wire = SearchRequestItem;
+    fn wire(
+        reference_id: String,
+        timestamp: String,
+        criteria: Value,
+        locale: Option<String>,
+    ) -> SearchRequestItem {
+        SearchRequestItem {
+            reference_id: Some(reference_id),
+            timestamp: Some(timestamp),
+            search_criteria: Some(criteria),
+            locale,
+        }
+    }
+}
+
+impl ItemKind for Subscription {
+    type Wire = SubscribeRequestItem;
+    fn wire(
+        reference_id: String,
+        timestamp: String,
+        criteria: Value,
+        locale: Option<String>,
+    ) -> SubscribeRequestItem {
+        SubscribeRequestItem {
+            reference_id: Some(reference_id),
+            timestamp: Some(timestamp),
+            subscribe_criteria: Some(criteria),
+            locale,
+        }
+    }
+}
+
+/// One search of a batch, built with [`SearchItem::new`] or the `by_*` shorthands.
+pub type SearchItem = Item<Search>;
+
+/// One subscription of a batch: which event (`reg_event_type`), about which records (the
+/// filter), pushing which record type (`notify_record_type`), and when (the frequency; at once
+/// unless set).
+pub type SubscribeItem = Item<Subscription>;
+
+impl<K: ItemKind> Item<K> {
+    fn from_criteria<const N: usize>(members: [(&str, Value); N]) -> Self {
+        Item {
+            criteria: criteria(members),
+            locale: Some("eng".into()),
+            kind: std::marker::PhantomData,
+        }
+    }
+
+    /// Sets `reg_type` (e.g. `ns:org:RegistryType:Social`).
+    pub fn reg_type(self, reg_type: &str) -> Self {
+        self.with("reg_type", json!(reg_type))
+    }
+
+    /// Sets any other member of the criteria (`consent`, `authorize`, `response_entity` ...).
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.criteria.insert(key.into(), value);
+        self
+    }
+
+    /// Sets the item's locale (ISO 639-3; `eng` unless changed), or removes it with `None`.
+    pub fn locale(mut self, locale: Option<&str>) -> Self {
+        self.locale = locale.map(str::to_string);
+        self
+    }
+
+    /// The criteria as they will be sent.
+    pub fn criteria(&self) -> &Map<String, Value> {
+        &self.criteria
+    }
+
+    /// The wire item, with its reference id and the current time.
+    pub fn into_wire(self, reference_id: String) -> K::Wire {
+        K::wire(
+            reference_id,
+            Timestamp::now().to_string(),
+            Value::Object(self.criteria),
+            self.locale,
+        )
+    }
+}
+
+impl Item<Search> {
     /// A search for records of `record_type` matching `query`.
     pub fn new(record_type: &str, query: RegistryQuery) -> Self {
-        SearchItem {
-            criteria: criteria([
-                ("reg_record_type", json!(record_type)),
-                ("query_type", json!(query.query_type)),
-                ("query", query.value),
-            ]),
-            locale: Some("eng".into()),
-        }
+        Self::from_criteria([
+            ("reg_record_type", json!(record_type)),
+            ("query_type", json!(query.query_type)),
+            ("query", query.value),
+        ])
     }
 
     /// [`SearchItem::new`] with [`RegistryQuery::identifier`].
@@ -122,66 +225,22 @@ impl SearchItem {
         self
     }
 
-    /// Sets `reg_type` (e.g. `ns:org:RegistryType:Social`).
-    pub fn reg_type(self, reg_type: &str) -> Self {
-        self.with("reg_type", json!(reg_type))
-    }
-
     /// Sets `reg_event_type`.
     pub fn reg_event_type(self, event_type: &str) -> Self {
         self.with("reg_event_type", json!(event_type))
     }
-
-    /// Sets any other `search_criteria` member (`consent`, `authorize`, `response_entity` ...).
-    pub fn with(mut self, key: &str, value: Value) -> Self {
-        self.criteria.insert(key.into(), value);
-        self
-    }
-
-    /// Sets the item's locale (ISO 639-3; `eng` unless changed), or removes it with `None`.
-    pub fn locale(mut self, locale: Option<&str>) -> Self {
-        self.locale = locale.map(str::to_string);
-        self
-    }
-
-    /// The `search_criteria` as it will be sent.
-    pub fn criteria(&self) -> &Map<String, Value> {
-        &self.criteria
-    }
-
-    /// The wire item, with its reference id and the current time.
-    pub fn into_wire(self, reference_id: String) -> SearchRequestItem {
-        SearchRequestItem {
-            reference_id: Some(reference_id),
-            timestamp: Some(Timestamp::now().to_string()),
-            search_criteria: Some(Value::Object(self.criteria)),
-            locale: self.locale,
-        }
-    }
 }
 
-/// One subscription of a batch: which event (`reg_event_type`), about which records (the
-/// filter), pushing which record type (`notify_record_type`), and when (the frequency; at once
-/// unless set). `reference_id` and `timestamp` are given when the batch is sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SubscribeItem {
-    criteria: Map<String, Value>,
-    locale: Option<String>,
-}
-
-impl SubscribeItem {
+impl Item<Subscription> {
     /// A subscription to `reg_event_type` events (`REGISTER`, `NewHouseHoldMember` ...) of the
     /// records `filter` matches, notified as `notify_record_type` records.
     pub fn new(reg_event_type: &str, notify_record_type: &str, filter: RegistryQuery) -> Self {
-        SubscribeItem {
-            criteria: criteria([
-                ("reg_event_type", json!(reg_event_type)),
-                ("notify_record_type", json!(notify_record_type)),
-                ("filter_type", json!(filter.query_type)),
-                ("filter", filter.value),
-            ]),
-            locale: Some("eng".into()),
-        }
+        Self::from_criteria([
+            ("reg_event_type", json!(reg_event_type)),
+            ("notify_record_type", json!(notify_record_type)),
+            ("filter_type", json!(filter.query_type)),
+            ("filter", filter.value),
+        ])
     }
 
     /// Sets the frequency as an `EventFrequency` (dci-spec §7.3) starting now, with the keyword
@@ -191,38 +250,6 @@ impl SubscribeItem {
             "frequency",
             json!({"start_time": Timestamp::now().to_string(), "frequency": frequency.as_str()}),
         )
-    }
-
-    /// Sets `reg_type` (e.g. `ns:org:RegistryType:Social`).
-    pub fn reg_type(self, reg_type: &str) -> Self {
-        self.with("reg_type", json!(reg_type))
-    }
-
-    /// Sets any other `subscribe_criteria` member (`authorize` ...).
-    pub fn with(mut self, key: &str, value: Value) -> Self {
-        self.criteria.insert(key.into(), value);
-        self
-    }
-
-    /// Sets the item's locale (ISO 639-3; `eng` unless changed), or removes it with `None`.
-    pub fn locale(mut self, locale: Option<&str>) -> Self {
-        self.locale = locale.map(str::to_string);
-        self
-    }
-
-    /// The `subscribe_criteria` as they will be sent.
-    pub fn criteria(&self) -> &Map<String, Value> {
-        &self.criteria
-    }
-
-    /// The wire item, with its reference id and the current time.
-    pub fn into_wire(self, reference_id: String) -> SubscribeRequestItem {
-        SubscribeRequestItem {
-            reference_id: Some(reference_id),
-            timestamp: Some(Timestamp::now().to_string()),
-            subscribe_criteria: Some(Value::Object(self.criteria)),
-            locale: self.locale,
-        }
     }
 }
 

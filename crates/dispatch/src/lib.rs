@@ -909,12 +909,13 @@ mod tests {
         assert_ne!(origin("http://a:1/x"), origin("http://a:2/x"));
     }
 
-    /// Messages queued behind a pending one of their key are parked, and the first of them
-    /// becomes due (at its not-before time, if later) when the one before it is finished.
-    #[tokio::test]
-    async fn queued_messages_are_parked_until_the_one_before_finishes() {
-        let dir =
-            std::env::temp_dir().join(format!("dispatch-park-{}-{}", std::process::id(), now_ms()));
+    /// An SQLite store with the outbox, in a directory of its own (removed by the caller).
+    async fn outbox(label: &str) -> (Arc<dyn Store>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "dispatch-{label}-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
         let store = store::open(
             &store::StoreConfig {
                 sqlite_path: dir.join("outbox.db"),
@@ -926,6 +927,14 @@ mod tests {
         )
         .await
         .unwrap();
+        (store, dir)
+    }
+
+    /// Messages queued behind a pending one of their key are parked, and the first of them
+    /// becomes due (at its not-before time, if later) when the one before it is finished.
+    #[tokio::test]
+    async fn queued_messages_are_parked_until_the_one_before_finishes() {
+        let (store, dir) = outbox("park").await;
         let dialect = store.dialect();
         let later = now_ms() + 3_600_000;
         let statements = [
@@ -998,19 +1007,7 @@ mod tests {
     /// claimed and handed back); a flight counts against its origin until it is dropped.
     #[tokio::test]
     async fn claims_leave_out_origins_at_their_cap_or_with_an_open_circuit() {
-        let dir =
-            std::env::temp_dir().join(format!("dispatch-unit-{}-{}", std::process::id(), now_ms()));
-        let store = store::open(
-            &store::StoreConfig {
-                sqlite_path: dir.join("outbox.db"),
-                sqlite_readers: 1,
-                database_url: None,
-                postgres_pool_size: 1,
-            },
-            &[MIGRATION, ORDERING_MIGRATION, PARKING_MIGRATION],
-        )
-        .await
-        .unwrap();
+        let (store, dir) = outbox("unit").await;
         let dialect = store.dialect();
         let (busy, broken, fine) = ("http://busy:1", "http://broken:1", "http://fine:1");
         let statements = [busy, broken, fine]
