@@ -197,6 +197,18 @@ pub enum RequestStatus {
     Rjct,
 }
 
+impl RequestStatus {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Rcvd => "rcvd",
+            RequestStatus::Pdng => "pdng",
+            RequestStatus::Succ => "succ",
+            RequestStatus::Rjct => "rjct",
+        }
+    }
+}
+
 /// `MsgHeader_V1.0.0`, the header of a request, as received.
 ///
 /// Fields that carry their own rejection code (`version`, `message_ts`, `action`) are kept as

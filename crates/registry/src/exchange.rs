@@ -463,15 +463,6 @@ fn record_answer(
     ]
 }
 
-fn status_word(status: RequestStatus) -> &'static str {
-    match status {
-        RequestStatus::Rcvd => "rcvd",
-        RequestStatus::Pdng => "pdng",
-        RequestStatus::Succ => "succ",
-        RequestStatus::Rjct => "rjct",
-    }
-}
-
 /// The `on-search` callback for a stored request, and the transaction's final status.
 async fn answer_search(
     registry: &Registry,
@@ -516,7 +507,7 @@ async fn answer_search(
         },
     );
     envelope.header.message_id = callback_id;
-    Ok((status_word(RequestStatus::Succ), envelope))
+    Ok((RequestStatus::Succ.as_str(), envelope))
 }
 
 /// Answers a txn-status request from `sender_id`: the response sent (or to be sent) for the

@@ -187,7 +187,7 @@ pub async fn search(args: SearchArgs) -> Result<()> {
         eprintln!(
             "{}/registry/sync/search answered {} in {:.1} ms",
             client.base_url(),
-            status_word(answer.header.status),
+            answer.header.status.as_str(),
             ms(started.elapsed())
         );
         answer
@@ -353,15 +353,6 @@ fn reason(code: Option<&str>, message: Option<&str>) -> String {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(text), None) | (None, Some(text)) => text.to_string(),
         (None, None) => "no reason given".into(),
-    }
-}
-
-fn status_word(status: RequestStatus) -> &'static str {
-    match status {
-        RequestStatus::Rcvd => "rcvd",
-        RequestStatus::Pdng => "pdng",
-        RequestStatus::Succ => "succ",
-        RequestStatus::Rjct => "rjct",
     }
 }
 
