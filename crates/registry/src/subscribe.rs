@@ -780,6 +780,86 @@ pub async fn answer_unsubscribe(
     ))
 }
 
+/// A subscription, as an operator lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// Its code.
+    pub code: String,
+    /// The subscriber.
+    pub sender_id: String,
+    /// `subscribe` (active) or `unsubscribe`.
+    pub status: String,
+    /// The event type.
+    pub reg_event_type: String,
+    /// The record type notified.
+    pub record_type: String,
+    /// `immediate`, `hourly`, `daily` or `weekly`.
+    pub frequency: String,
+    /// The filter, in the text form.
+    pub filter: String,
+    /// Where notifications go.
+    pub notify_url: String,
+    /// When it was made.
+    pub created_at: String,
+}
+
+/// Subscriptions of `sender_id` (everyone's with `None`), the active ones unless
+/// `with_cancelled`, newest first, at most `limit`.
+pub async fn list(
+    store: &dyn store::Store,
+    sender_id: Option<&str>,
+    with_cancelled: bool,
+    limit: i64,
+) -> Result<Vec<Listed>, StoreError> {
+    let mut conditions = Vec::new();
+    let mut params = Vec::new();
+    if let Some(sender) = sender_id {
+        params.push(SqlValue::Text(sender.to_string()));
+        conditions.push(format!("sender_id = ?{}", params.len()));
+    }
+    if !with_cancelled {
+        conditions.push("status = 'subscribe'".to_string());
+    }
+    params.push(SqlValue::Integer(limit));
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT code, sender_id, status, reg_event_type, record_type, frequency, filter, notify_url, created_at
+         FROM subscription {filter} ORDER BY created_at DESC, code LIMIT ?{}",
+        params.len()
+    );
+    let rows = store
+        .read(vec![Statement::new(
+            numbered(store.dialect(), &sql),
+            params,
+            &[ColumnType::Text; 9],
+        )])
+        .await?;
+    Ok(rows[0]
+        .iter()
+        .map(|row| {
+            let cell = |i: usize| match row.get(i) {
+                Some(Some(SqlValue::Text(s))) => s.clone(),
+                _ => String::new(),
+            };
+            Listed {
+                code: cell(0),
+                sender_id: cell(1),
+                status: cell(2),
+                reg_event_type: cell(3),
+                record_type: cell(4),
+                frequency: cell(5),
+                filter: cell(6),
+                notify_url: cell(7),
+                created_at: cell(8),
+            }
+        })
+        .collect())
+}
+
 /// Runs the notifier until the process ends.
 pub fn spawn_notifier(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -74,6 +74,23 @@ enum Command {
     Unsubscribe(requester::UnsubscribeArgs),
     /// Measure a workload and print its figures beside the same run's reference figures.
     Bench(bench::BenchArgs),
+    /// List a registry's subscriptions (the active ones unless --all), newest first.
+    Subscriptions {
+        /// Which registry (social).
+        #[arg(long, default_value = "social")]
+        role: String,
+        /// Only this subscriber's.
+        #[arg(long)]
+        sender: Option<String>,
+        /// Cancelled subscriptions too.
+        #[arg(long)]
+        all: bool,
+        /// How many at most.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
     /// Look at, or send again, the callbacks and notifications of a service's outbox.
     Outbox {
         #[command(subcommand)]
@@ -319,6 +336,35 @@ async fn run(cli: Cli) -> Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::Subscriptions {
+            role,
+            sender,
+            all,
+            limit,
+            service,
+        } => {
+            let profile = check_role(&role)?;
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let store = registry::open_store(profile, &config.store(&role)).await?;
+            let listed =
+                registry::subscribe::list(store.as_ref(), sender.as_deref(), all, limit).await?;
+            for s in &listed {
+                println!(
+                    "{}  {:<11} {:<20} {} {}/{} {:<9} -> {}  where {}",
+                    s.created_at,
+                    s.status,
+                    s.sender_id,
+                    s.code,
+                    s.reg_event_type,
+                    s.record_type,
+                    s.frequency,
+                    s.notify_url,
+                    s.filter
+                );
+            }
+            println!("{} subscription(s) in {}", listed.len(), store.describe());
             Ok(())
         }
         Command::Bench(args) => {

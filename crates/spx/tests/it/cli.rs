@@ -116,11 +116,25 @@ fn generate_import_serve() -> Result<()> {
         ensure!(record["demographic_info"]["name"]["given_name"] == first["given_name"], "{answer}");
         Ok::<_, anyhow::Error>(())
     })?;
-    requester_commands(&url, &uin, &first)
+    requester_commands(&url, &data, &uin, &first)
 }
 
-/// `spx search`, `spx subscribe` and `spx unsubscribe` against a served registry.
-fn requester_commands(url: &str, uin: &str, person: &serde_json::Value) -> Result<()> {
+/// `spx search`, `spx subscribe` and `spx unsubscribe` against a served registry, and
+/// `spx subscriptions` on its store.
+fn requester_commands(
+    url: &str,
+    data: &std::path::Path,
+    uin: &str,
+    person: &serde_json::Value,
+) -> Result<()> {
+    let subscriptions = |all: bool| {
+        let mut command = spx();
+        command.args(["subscriptions", "--data-dir"]).arg(data);
+        if all {
+            command.arg("--all");
+        }
+        output(&mut command)
+    };
     let (ok, stdout, stderr) = output(spx().args(["search", "--url", url, "--uin", uin]))?;
     ensure!(ok, "spx search failed: {stderr}");
     let answer: serde_json::Value = serde_json::from_str(&stdout).context("search prints JSON")?;
@@ -176,12 +190,23 @@ fn requester_commands(url: &str, uin: &str, person: &serde_json::Value) -> Resul
         "{notification}"
     );
     drop(subscriber);
+    let (ok, listed, stderr) = subscriptions(false)?;
+    ensure!(
+        ok && listed.contains(&code) && listed.contains("REGISTER/Member"),
+        "{listed}{stderr}"
+    );
     let (ok, stdout, stderr) = output(spx().args(["unsubscribe", "--url", url, &code]))?;
     ensure!(ok && stdout.contains("\"unsubscribe\""), "{stdout}{stderr}");
     let (ok, stdout, _) = output(spx().args(["unsubscribe", "--url", url, &code]))?;
     ensure!(
         !ok && stdout.contains("rjct.event.already_unsubscribed"),
         "{stdout}"
+    );
+    let (_, active, _) = subscriptions(false)?;
+    let (_, every, _) = subscriptions(true)?;
+    ensure!(
+        !active.contains(&code) && every.contains(&code) && every.contains("unsubscribe"),
+        "{active}\n{every}"
     );
     Ok(())
 }

@@ -201,6 +201,11 @@ fn matching_changes_are_notified_and_others_not(backend: Backend) -> Result<()> 
                 criteria("REGISTER", "Member", &format!(r#"region_code = "{region}" AND sex = "female""#)),
                 criteria("NewHouseHoldMember", "Group", &format!(r#"household_id = "{}""#, existing.household_id)),
                 criteria("spdci:RegistryEventType:REGISTER", "Household", "group_size >= 1"),
+                {
+                    let mut daily = criteria("REGISTER", "Group", "group_size >= 1");
+                    daily["frequency"] = json!({"start_time": "2026-01-01T00:00:00Z", "frequency": "daily"});
+                    daily
+                },
             ],
         )
         .await?;
@@ -215,8 +220,8 @@ fn matching_changes_are_notified_and_others_not(backend: Backend) -> Result<()> 
                 && item["subscriptions"][0]["reg_event_type"] == "REGISTER",
             "{item}"
         );
-        let [member_code, group_code, any_group_code] =
-            [0, 1, 2].map(|i| codes[i].clone().unwrap_or_default());
+        let [member_code, group_code, any_group_code, daily_code] =
+            [0, 1, 2, 3].map(|i| codes[i].clone().unwrap_or_default());
 
         // A household registered in the region, one elsewhere, a member joining `existing`.
         let (a, b, c) = (new_uin(1), new_uin(2), new_uin(3));
@@ -279,6 +284,25 @@ fn matching_changes_are_notified_and_others_not(backend: Backend) -> Result<()> 
         ensure!(notifications(&received, &member_code).len() == 1, "nothing after unsubscribing");
         ensure!(notifications(&received, &group_code).len() == 1);
         ensure!(notifications(&received, &any_group_code).len() == 3);
+        // The daily subscription's three notifications wait in the outbox for midnight (UTC).
+        ensure!(notifications(&received, &daily_code).is_empty());
+        let held = registry
+            .store
+            .read(vec![store::Statement::new(
+                format!("SELECT next_attempt_at FROM outbox WHERE ordering_key = '{daily_code}' AND state = 'pending'"),
+                vec![],
+                &[store::ColumnType::Integer],
+            )])
+            .await?;
+        let midnight = {
+            let now = time::OffsetDateTime::now_utc();
+            (now.date().next_day().context("tomorrow")?.midnight().assume_utc().unix_timestamp()) * 1000
+        };
+        ensure!(held[0].len() == 3, "{held:?}");
+        ensure!(
+            held[0].iter().all(|row| matches!(row[0], Some(store::SqlValue::Integer(at)) if at >= midnight)),
+            "held until {midnight}: {held:?}"
+        );
         // Every notification arrived once.
         let ids: Vec<&str> = received
             .iter()
