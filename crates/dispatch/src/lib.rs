@@ -250,6 +250,19 @@ fn unpark(dialect: store::Dialect, ids: &[i64]) -> Statement {
     )
 }
 
+/// The statements that finish rows with `change` (delivered, dead): with, when some of them
+/// (`ordered`) have an ordering key, the ordering lock and the unparking of the next message of
+/// each key.
+fn completion(dialect: store::Dialect, change: Statement, ordered: &[i64]) -> Vec<Statement> {
+    if ordered.is_empty() {
+        return vec![change];
+    }
+    ordering_lock(dialect)
+        .into_iter()
+        .chain([change, unpark(dialect, ordered)])
+        .collect()
+}
+
 /// How the dispatcher delivers.
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
@@ -329,9 +342,15 @@ pub struct Dispatcher {
     /// Deliveries in flight per origin; an origin is absent when it has none.
     in_flight: Mutex<HashMap<String, usize>>,
     /// Delivered messages whose outcome is not recorded yet: recorded together, in one write.
-    delivered: tokio::sync::mpsc::UnboundedSender<i64>,
-    delivered_queue: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<i64>>>,
+    delivered: tokio::sync::mpsc::UnboundedSender<Done>,
+    delivered_queue: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Done>>>,
 }
+
+/// How long the loop waits for more free slots before claiming for only a few.
+const COALESCE_WAIT: Duration = Duration::from_millis(2);
+
+/// A delivered message: its row id, and whether it has an ordering key.
+type Done = (i64, bool);
 
 /// Most delivered messages recorded in one write.
 const DELIVERED_PER_WRITE: usize = 512;
@@ -346,6 +365,8 @@ struct Claimed {
     origin: String,
     body: String,
     attempts: i64,
+    /// Whether it has an ordering key (its completion may unpark the next of its key).
+    ordered: bool,
 }
 
 /// A delivery under way: holds its delivery slot and counts against its origin's cap until
@@ -449,14 +470,14 @@ impl Dispatcher {
     /// lease: at least once, as always.
     async fn record_delivered(
         self: Arc<Self>,
-        mut queue: tokio::sync::mpsc::UnboundedReceiver<i64>,
+        mut queue: tokio::sync::mpsc::UnboundedReceiver<Done>,
     ) {
-        let mut ids = Vec::with_capacity(DELIVERED_PER_WRITE);
-        while queue.recv_many(&mut ids, DELIVERED_PER_WRITE).await > 0 {
+        let mut done = Vec::with_capacity(DELIVERED_PER_WRITE);
+        while queue.recv_many(&mut done, DELIVERED_PER_WRITE).await > 0 {
             let dialect = self.store.dialect();
-            let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
+            let list: Vec<String> = (0..done.len()).map(|i| format!("?{}", i + 2)).collect();
             let mut params = vec![SqlValue::Integer(now_ms())];
-            params.extend(ids.iter().copied().map(SqlValue::Integer));
+            params.extend(done.iter().map(|(id, _)| SqlValue::Integer(*id)));
             let delivered = Statement::new(
                 numbered(
                     dialect,
@@ -468,11 +489,11 @@ impl Dispatcher {
                 params,
                 &[],
             );
-            let statements = ordering_lock(dialect)
-                .into_iter()
-                .chain([delivered, unpark(dialect, &ids)])
+            let ordered: Vec<i64> = done
+                .drain(..)
+                .filter_map(|(id, ordered)| ordered.then_some(id))
                 .collect();
-            ids.clear();
+            let statements = completion(dialect, delivered, &ordered);
             if let Err(e) = self.store.write(statements).await {
                 tracing::error!(error = %e, "cannot record deliveries; they will be sent again");
             }
@@ -482,8 +503,15 @@ impl Dispatcher {
     }
 
     async fn run(self: Arc<Self>) {
+        let coalesce = (self.config.concurrency / 8).max(1);
         loop {
-            let free = self.slots.available_permits();
+            let mut free = self.slots.available_permits();
+            if free < coalesce && free < self.config.concurrency {
+                // Deliveries are finishing one by one: wait a moment for a few more, so that one
+                // claim (a committed write) serves several slots.
+                tokio::time::sleep(COALESCE_WAIT).await;
+                free = self.slots.available_permits();
+            }
             let claimed = if free == 0 {
                 Ok(Vec::new())
             } else {
@@ -602,7 +630,7 @@ impl Dispatcher {
                       SELECT 1 FROM outbox AS earlier
                       WHERE earlier.ordering_key = o.ordering_key AND earlier.state = 'pending' AND earlier.id < o.id))
                 ORDER BY o.next_attempt_at, o.id LIMIT {limit}{lock})
-             RETURNING id, destination, body, attempts, origin"
+             RETURNING id, destination, body, attempts, origin, ordering_key"
         );
         let rows = self
             .store
@@ -614,6 +642,7 @@ impl Dispatcher {
                     ColumnType::Text,
                     ColumnType::Text,
                     ColumnType::Integer,
+                    ColumnType::Text,
                     ColumnType::Text,
                 ],
             ))
@@ -627,7 +656,9 @@ impl Dispatcher {
                     Some(SqlValue::Text(body)),
                     Some(SqlValue::Integer(attempts)),
                     stored_origin,
+                    ordering_key,
                 ] => Some(Claimed {
+                    ordered: ordering_key.is_some(),
                     id: *id,
                     origin: match stored_origin {
                         Some(SqlValue::Text(o)) => o.clone(),
@@ -719,7 +750,7 @@ impl Dispatcher {
                 self.record(&origin, true);
                 // Recorded with others by the recorder task; were it gone, the lease expires
                 // and the message is sent again: at least once, never lost.
-                let _ = self.delivered.send(row.id);
+                let _ = self.delivered.send((row.id, row.ordered));
             }
             Outcome::Retry(reason) if attempts < self.config.max_attempts => {
                 self.record(&origin, false);
@@ -748,10 +779,8 @@ impl Dispatcher {
                     ],
                     &[],
                 );
-                let statements = ordering_lock(dialect)
-                    .into_iter()
-                    .chain([dead, unpark(dialect, &[row.id])])
-                    .collect();
+                let ordered: &[i64] = if row.ordered { &[row.id] } else { &[] };
+                let statements = completion(dialect, dead, ordered);
                 if let Err(e) = self.store.write(statements).await {
                     // The lease expires and the row is claimed again: at least once, never lost.
                     tracing::error!(error = %e, id = row.id, "cannot record a dead message");
