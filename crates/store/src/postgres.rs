@@ -151,6 +151,17 @@ impl Store for PostgresStore {
 
     async fn read(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>> {
         let mut client = self.client().await?;
+        if let [statement] = statements.as_slice() {
+            // One statement sees one snapshot by itself: no transaction, two round trips fewer.
+            let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
+            let prepared = client.prepare_cached(&statement.sql).await?;
+            let rows = client.query(&prepared, &params).await?;
+            return Ok(vec![
+                rows.iter()
+                    .map(|r| decode(r, &statement.columns))
+                    .collect::<Result<Vec<Row>>>()?,
+            ]);
+        }
         // Several statements share one snapshot (REPEATABLE READ).
         let tx = client
             .build_transaction()
@@ -175,6 +186,12 @@ impl Store for PostgresStore {
 
     async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>> {
         let mut client = self.client().await?;
+        if let [statement] = statements.as_slice() {
+            // One statement is atomic by itself: no BEGIN and COMMIT round trips.
+            let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
+            let prepared = client.prepare_cached(&statement.sql).await?;
+            return Ok(vec![client.execute(&prepared, &params).await?]);
+        }
         let tx = client.transaction().await?;
         let mut counts = Vec::with_capacity(statements.len());
         for statement in &statements {
@@ -225,16 +242,13 @@ impl Store for PostgresStore {
     }
 
     async fn write_query(&self, statement: Statement) -> Result<Vec<Row>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        // One statement is atomic by itself (autocommit).
+        let client = self.client().await?;
         let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
-        let prepared = tx.prepare_cached(&statement.sql).await?;
-        let rows = tx.query(&prepared, &params).await?;
-        let decoded = rows
-            .iter()
+        let prepared = client.prepare_cached(&statement.sql).await?;
+        let rows = client.query(&prepared, &params).await?;
+        rows.iter()
             .map(|r| decode(r, &statement.columns))
-            .collect::<Result<Vec<Row>>>()?;
-        tx.commit().await?;
-        Ok(decoded)
+            .collect::<Result<Vec<Row>>>()
     }
 }
