@@ -158,6 +158,7 @@ pub enum AnswerSource {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    signer: Option<std::sync::Arc<trust::Signer>>,
     base_url: String,
     sender_id: String,
     receiver_id: Option<String>,
@@ -176,12 +177,20 @@ impl Client {
         let base_url = base_url.into().trim_end_matches('/').to_string();
         Client {
             http: reqwest::Client::new(),
+            signer: None,
             base_url,
             sender_id: sender_id.to_string(),
             receiver_id: receiver_id.map(str::to_string),
             timeout: DEFAULT_TIMEOUT,
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// The same client, signing every request with `signer` (whose participant id must be
+    /// this client's `sender_id`).
+    pub fn with_signer(mut self, signer: std::sync::Arc<trust::Signer>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// The same client with another per-request timeout.
@@ -403,7 +412,7 @@ impl Client {
         body: &impl Serialize,
     ) -> Result<T, ClientError> {
         let url = self.url(path);
-        let bytes = Bytes::from(serde_json::to_vec(body)?);
+        let bytes = self.encode(body)?;
         let answer = self.post_once(&url, bytes).await?;
         decode(&url, &answer)
     }
@@ -417,7 +426,7 @@ impl Client {
         body: &impl Serialize,
     ) -> Result<T, ClientError> {
         let url = self.url(path);
-        let bytes = Bytes::from(serde_json::to_vec(body)?);
+        let bytes = self.encode(body)?;
         let attempts = self.retry.attempts.max(1);
         let mut attempt = 1;
         loop {
@@ -432,6 +441,18 @@ impl Client {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// The request body: the envelope as JSON, signed when the client has a signer.
+    fn encode(&self, body: &impl Serialize) -> Result<Bytes, ClientError> {
+        let Some(signer) = &self.signer else {
+            return Ok(Bytes::from(serde_json::to_vec(body)?));
+        };
+        let mut envelope = serde_json::to_value(body)?;
+        signer
+            .sign(&mut envelope)
+            .map_err(|e| ClientError::Sign(e.to_string()))?;
+        Ok(Bytes::from(serde_json::to_vec(&envelope)?))
     }
 
     async fn post_once(&self, url: &str, body: Bytes) -> Result<Bytes, ClientError> {

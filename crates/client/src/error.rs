@@ -50,6 +50,9 @@ pub enum ClientError {
         /// What did not parse.
         message: String,
     },
+    /// The request could not be signed (the key store, or an envelope without a header).
+    #[error("cannot sign the request: {0}")]
+    Sign(String),
     /// The registry answered the transaction with a header-level rejection and no payload.
     #[error("transaction {transaction_id} was rejected{}", detail(.code.as_deref(), .message.as_deref()))]
     Rejected {

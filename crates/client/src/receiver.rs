@@ -287,6 +287,8 @@ struct Inner {
     channel_taken: AtomicBool,
     base_url: Mutex<Option<String>>,
     server: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Where senders' keys are found, when callbacks must be signed.
+    verifier: Mutex<Option<Arc<dyn trust::KeyResolver>>>,
 }
 
 /// The callback endpoints of a requester: an axum [`Router`] to mount (see [`Receiver::router`]),
@@ -326,6 +328,7 @@ impl Receiver {
                 channel_taken: AtomicBool::new(false),
                 base_url: Mutex::default(),
                 server: Mutex::default(),
+                verifier: Mutex::default(),
             }),
         }
     }
@@ -359,6 +362,14 @@ impl Receiver {
         if let Some(task) = lock(&self.inner.server).take() {
             task.abort();
         }
+    }
+
+    /// Requires every callback from now on to carry a valid signature of its sender (the DCI
+    /// signature profile of the `trust` crate), with keys found by `keys`; a missing or bad
+    /// one is refused with `err.signature.missing` or `err.signature.invalid`.
+    pub fn verify_with(self, keys: Arc<dyn trust::KeyResolver>) -> Self {
+        *lock(&self.inner.verifier) = Some(keys);
+        self
     }
 
     /// Sets the URL under which peers reach this receiver (where it is mounted).
@@ -568,6 +579,19 @@ impl Receiver {
                 )
             })?;
         let (header, message) = parse_callback(action, &body).map_err(with_status)?;
+        let verifier = lock(&self.inner.verifier).clone();
+        if let Some(keys) = verifier {
+            let envelope: Value = serde_json::from_slice(&body)
+                .map_err(|e| with_status(Rejection::new(ReasonCode::RequestBad, e.to_string())))?;
+            trust::verify_envelope(
+                &envelope,
+                keys.as_ref(),
+                std::time::SystemTime::now(),
+                &trust::VerifyPolicy::default(),
+            )
+            .await
+            .map_err(|e| with_status(e.into()))?;
+        }
         if let (Some(ours), Some(theirs)) =
             (&self.inner.config.participant_id, header.receiver_id())
             && !theirs.is_empty()

@@ -341,6 +341,8 @@ pub struct Dispatcher {
     breakers: Mutex<HashMap<String, Breaker>>,
     /// Deliveries in flight per origin; an origin is absent when it has none.
     in_flight: Mutex<HashMap<String, usize>>,
+    /// Signs each message as it is sent (so that a retry carries a fresh, unexpired signature).
+    signer: std::sync::OnceLock<Arc<trust::Signer>>,
     /// Delivered messages whose outcome is not recorded yet: recorded together, in one write.
     delivered: tokio::sync::mpsc::UnboundedSender<Done>,
     delivered_queue: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Done>>>,
@@ -439,6 +441,7 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
         let (delivered, delivered_queue) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Dispatcher {
+            signer: std::sync::OnceLock::new(),
             delivered,
             delivered_queue: Mutex::new(Some(delivered_queue)),
             store,
@@ -449,6 +452,12 @@ impl Dispatcher {
             breakers: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Signs every message with `signer` from now on, as it is sent (a message is stored
+    /// unsigned: its signature would expire while it waits for a retry).
+    pub fn sign_with(&self, signer: Arc<trust::Signer>) {
+        let _ = self.signer.set(signer);
     }
 
     /// Tells the dispatcher new messages are due (after a commit that enqueued some).
@@ -720,29 +729,14 @@ impl Dispatcher {
             .await;
             return;
         }
-        let outcome = match self
-            .client
-            .post(&row.destination)
-            .header("content-type", "application/json")
-            .body(row.body)
-            .send()
-            .await
-        {
-            Ok(response) if response.status().is_success() => Outcome::Delivered,
-            Ok(response) => {
-                let status = response.status();
-                let text = response.text().await.unwrap_or_default();
-                let reason = format!(
-                    "HTTP {status}: {}",
-                    text.chars().take(300).collect::<String>()
-                );
-                if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-                    Outcome::Retry(reason)
-                } else {
-                    Outcome::Permanent(reason)
-                }
-            }
-            Err(e) => Outcome::Retry(e.to_string()),
+        let body = match self.signer.get() {
+            None => Ok(row.body),
+            Some(signer) => signer.sign_text(&row.body),
+        };
+        let outcome = match body {
+            // A message that cannot be signed is not sent unsigned.
+            Err(e) => Outcome::Retry(format!("cannot sign the message: {e}")),
+            Ok(body) => self.post(&row.destination, body).await,
         };
         let attempts = row.attempts + 1;
         match outcome {
@@ -786,6 +780,34 @@ impl Dispatcher {
                     tracing::error!(error = %e, id = row.id, "cannot record a dead message");
                 }
             }
+        }
+    }
+
+    /// One delivery attempt of `body` to `destination`.
+    async fn post(&self, destination: &str, body: String) -> Outcome {
+        match self
+            .client
+            .post(destination)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => Outcome::Delivered,
+            Ok(response) => {
+                let status = response.status();
+                let text = response.text().await.unwrap_or_default();
+                let reason = format!(
+                    "HTTP {status}: {}",
+                    text.chars().take(300).collect::<String>()
+                );
+                if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+                    Outcome::Retry(reason)
+                } else {
+                    Outcome::Permanent(reason)
+                }
+            }
+            Err(e) => Outcome::Retry(e.to_string()),
         }
     }
 

@@ -113,6 +113,7 @@ pub mod keys;
 pub mod keystore;
 pub mod resolve;
 pub mod signature;
+pub mod signer;
 
 #[cfg(test)]
 mod tests;
@@ -129,6 +130,7 @@ pub use signature::{
     DEFAULT_VALIDITY, MsgSignature, SignError, SignatureError, Verified, VerifyPolicy,
     envelope_digest, sign_envelope, verify_envelope,
 };
+pub use signer::Signer;
 
 /// Seconds since the Unix epoch; 0 for an instant before it.
 fn unix_seconds(time: SystemTime) -> u64 {
