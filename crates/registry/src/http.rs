@@ -45,6 +45,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         )
         .route("/registry/sync/txn/status", post(sync_txn_status))
         .route("/registrar/records", post(registrar_records))
+        .route("/registrar/crvs/records", post(registrar_crvs_records))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -614,6 +615,32 @@ async fn registrar_records(State(registry): State<Arc<Registry>>, request: Reque
         }
     };
     match crate::registrar::apply(&registry, &changes).await {
+        Ok(Ok(report)) => (StatusCode::OK, axum::Json(report)).into_response(),
+        Ok(Err(reason)) => http_error(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, reason),
+        Err(e) => store_failure(&e),
+    }
+}
+
+/// `POST /registrar/crvs/records`: the civil registrar registers births, marriages and deaths.
+async fn registrar_crvs_records(
+    State(registry): State<Arc<Registry>>,
+    request: Request,
+) -> Response {
+    let body = match json_body(request, registry.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let registrations: crate::crvs::registrar::Registrations = match serde_json::from_slice(&body) {
+        Ok(registrations) => registrations,
+        Err(e) => {
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                ReasonCode::RequestBad,
+                e.to_string(),
+            );
+        }
+    };
+    match crate::crvs::registrar::register(&registry, &registrations).await {
         Ok(Ok(report)) => (StatusCode::OK, axum::Json(report)).into_response(),
         Ok(Err(reason)) => http_error(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, reason),
         Err(e) => store_failure(&e),

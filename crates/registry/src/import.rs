@@ -1,11 +1,17 @@
 //! Loading population files (`spx generate`'s output, or exports in the same format) into a
 //! registry's store: streamed, validated row by row, written in large transactions.
+//!
+//! The social registry loads the households and their living members. The civil register
+//! (CRVS) loads every person, living or deceased, as a person with a birth record (and a
+//! death record for the deceased), numbered and placed as [`synth::vital`] describes, and the
+//! marriages of `marriages.*`; generated records are registered on the day of their event.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use store::{BulkTable, ColumnType, Row, SqlValue, Statement, Store, StoreError};
 
+use crate::crvs::{self, RegisteredPerson};
 use crate::social::{self, Locations};
 
 /// Rows per transaction: large enough to amortise commits, small enough to bound memory.
@@ -14,7 +20,8 @@ const BATCH: usize = 20_000;
 /// Most rejected rows kept in a report (the count covers all).
 const KEPT_REJECTIONS: usize = 100;
 
-/// The files of one import, found by name: `locations.json`, `households.*`, `persons.*`.
+/// The files of one import, found by name: `locations.json`, `households.*`, `persons.*`,
+/// `marriages.*`.
 #[derive(Debug, Default, Clone)]
 pub struct ImportFiles {
     /// The location master list.
@@ -23,6 +30,8 @@ pub struct ImportFiles {
     pub households: Option<PathBuf>,
     /// Persons (CSV or JSON Lines).
     pub persons: Option<PathBuf>,
+    /// Marriages (CSV or JSON Lines), for the civil register.
+    pub marriages: Option<PathBuf>,
 }
 
 impl ImportFiles {
@@ -45,6 +54,7 @@ impl ImportFiles {
                 files.locations = files.locations.or(found.locations);
                 files.households = files.households.or(found.households);
                 files.persons = files.persons.or(found.persons);
+                files.marriages = files.marriages.or(found.marriages);
                 continue;
             }
             let stem = path
@@ -55,10 +65,11 @@ impl ImportFiles {
                 "locations" => &mut files.locations,
                 "households" => &mut files.households,
                 "persons" => &mut files.persons,
+                "marriages" => &mut files.marriages,
                 _ => {
                     return Err(ImportError::File(
                         path.clone(),
-                        "not an import file (expected locations.json, households.csv|jsonl, persons.csv|jsonl)".into(),
+                        "not an import file (expected locations.json, households.csv|jsonl, persons.csv|jsonl, marriages.csv|jsonl)".into(),
                     ));
                 }
             };
@@ -79,6 +90,12 @@ pub struct ImportReport {
     pub persons: u64,
     /// Deceased persons in the files, which a social registry does not hold.
     pub skipped_deceased: u64,
+    /// Birth records loaded (civil register).
+    pub births: u64,
+    /// Death records loaded (civil register).
+    pub deaths: u64,
+    /// Marriage records loaded (civil register).
+    pub marriages: u64,
     /// Rows refused, in all.
     pub rejected_count: u64,
     /// The first refused rows: `file:line: reason`.
@@ -86,6 +103,21 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// What was loaded into the registry `role`, in words.
+    pub fn loaded(&self, role: &str) -> String {
+        if role == crvs::PROFILE.role {
+            format!(
+                "{} locations, {} persons, {} births, {} deaths, {} marriages",
+                self.locations, self.persons, self.births, self.deaths, self.marriages
+            )
+        } else {
+            format!(
+                "{} locations, {} households, {} persons ({} deceased persons skipped)",
+                self.locations, self.households, self.persons, self.skipped_deceased
+            )
+        }
+    }
+
     fn reject(&mut self, file: &Path, line: u64, reason: &str) {
         self.rejected_count += 1;
         if self.rejected.len() < KEPT_REJECTIONS {
@@ -124,12 +156,23 @@ pub async fn import(
     files: &ImportFiles,
     progress: &(dyn Fn(&str, u64) + Sync),
 ) -> Result<ImportReport, ImportError> {
-    if role != social::PROFILE.role {
-        return Err(ImportError::Unsupported(role.to_string()));
+    if role == social::PROFILE.role {
+        import_social(store, files, progress).await
+    } else if role == crvs::PROFILE.role {
+        import_crvs(store, files, progress).await
+    } else {
+        Err(ImportError::Unsupported(role.to_string()))
     }
-    let profile = &social::PROFILE;
-    // Into empty tables, indexes are built once after the load instead of row by row.
-    let bulk = tables_are_empty(store, &[social::HOUSEHOLD_TABLE, social::PERSON_TABLE]).await?;
+}
+
+/// Drops the secondary indexes of `profile` when `tables` are empty, so that a bulk load
+/// builds them once afterwards; returns whether it did.
+async fn prepare_bulk(
+    store: &dyn Store,
+    profile: &crate::Profile,
+    tables: &[BulkTable],
+) -> Result<bool, StoreError> {
+    let bulk = tables_are_empty(store, tables).await?;
     if bulk {
         let drops: Vec<String> = profile
             .index_names(store.dialect())
@@ -138,13 +181,43 @@ pub async fn import(
             .collect();
         store.execute_script(drops.join("\n")).await?;
     }
-    let mut report = ImportReport::default();
-    let updated = dci::Timestamp::now().to_string();
+    Ok(bulk)
+}
+
+/// Rebuilds the indexes a bulk load dropped, and refreshes the planner's statistics of
+/// `tables` (on PostgreSQL, a generic plan otherwise keeps judging them by what they were
+/// before the load and scans a million rows for one household).
+async fn finish_bulk(
+    store: &dyn Store,
+    profile: &crate::Profile,
+    tables: &[BulkTable],
+    bulk: bool,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<(), StoreError> {
+    if bulk {
+        progress("indexes", 0);
+        store
+            .execute_script(profile.indexes.script(store.dialect()).to_string())
+            .await?;
+    }
+    let analyze: Vec<String> = tables
+        .iter()
+        .map(|t| format!("ANALYZE {};", t.table))
+        .collect();
+    store.execute_script(analyze.join(" ")).await
+}
+
+/// Loads the location master list (parents before children, so the hierarchy's references
+/// hold at every row); returns it.
+async fn load_locations(
+    store: &dyn Store,
+    files: &ImportFiles,
+    report: &mut ImportReport,
+) -> Result<Locations, ImportError> {
     let places = match &files.locations {
         Some(path) => read_locations(path)?,
         None => Vec::new(),
     };
-    // Parents before children, so the hierarchy's references hold at every row.
     let mut ordered = places.clone();
     ordered.sort_by_key(|l| l.level);
     report.locations = store
@@ -153,7 +226,21 @@ pub async fn import(
             ordered.iter().map(social::location_row).collect(),
         )
         .await?;
-    let locations = Locations::new(&places);
+    Ok(Locations::new(&places))
+}
+
+async fn import_social(
+    store: &dyn Store,
+    files: &ImportFiles,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<ImportReport, ImportError> {
+    let profile = &social::PROFILE;
+    let tables = [social::HOUSEHOLD_TABLE, social::PERSON_TABLE];
+    // Into empty tables, indexes are built once after the load instead of row by row.
+    let bulk = prepare_bulk(store, profile, &tables).await?;
+    let mut report = ImportReport::default();
+    let updated = dci::Timestamp::now().to_string();
+    let locations = load_locations(store, files, &mut report).await?;
 
     let mut households: HashMap<String, synth::Household> = HashMap::new();
     if let Some(path) = &files.households {
@@ -202,21 +289,119 @@ pub async fn import(
         report.persons += batch.flush(store).await?;
         progress("persons", report.persons);
     }
-    if bulk {
-        progress("indexes", 0);
-        store
-            .execute_script(profile.indexes.script(store.dialect()).to_string())
-            .await?;
+    finish_bulk(store, profile, &tables, bulk, progress).await?;
+    Ok(report)
+}
+
+async fn import_crvs(
+    store: &dyn Store,
+    files: &ImportFiles,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<ImportReport, ImportError> {
+    let profile = &crvs::PROFILE;
+    let tables = [
+        crvs::PERSON_TABLE,
+        crvs::BIRTH_TABLE,
+        crvs::DEATH_TABLE,
+        crvs::MARRIAGE_TABLE,
+    ];
+    let bulk = prepare_bulk(store, profile, &tables).await?;
+    let mut report = ImportReport::default();
+    let locations = load_locations(store, files, &mut report).await?;
+
+    // Where each household lives: where its members were born, married and died.
+    let mut homes: HashMap<String, String> = HashMap::new();
+    if let Some(path) = &files.households {
+        let rows = synth::read_households(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for row in rows {
+            match row {
+                Ok((_, household)) => {
+                    homes.insert(household.household_id, household.location_code);
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+        }
     }
-    // Fresh statistics, or the planner keeps judging these tables by what they were before
-    // the load (on PostgreSQL, a generic plan then scans a million rows for one household).
-    store
-        .execute_script(format!(
-            "ANALYZE {}; ANALYZE {};",
-            social::HOUSEHOLD_TABLE.table,
-            social::PERSON_TABLE.table
-        ))
-        .await?;
+
+    let mut married: HashMap<String, Vec<time::Date>> = HashMap::new();
+    if let Some(path) = &files.marriages {
+        let rows = synth::read_marriages(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut batch = Batch::new(crvs::MARRIAGE_TABLE);
+        for row in rows {
+            match row {
+                Ok((_, marriage)) => {
+                    for spouse in [&marriage.spouse1_uin, &marriage.spouse2_uin] {
+                        married
+                            .entry(spouse.clone())
+                            .or_default()
+                            .push(marriage.marriage_date);
+                    }
+                    batch.push(crvs::marriage_row(
+                        &marriage,
+                        marriage.marriage_date,
+                        &locations,
+                    ));
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.marriages += batch.flush_if_full(store).await?;
+            progress("marriages", report.marriages);
+        }
+        report.marriages += batch.flush(store).await?;
+        progress("marriages", report.marriages);
+    }
+
+    if let Some(path) = &files.persons {
+        let rows = synth::read_persons(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut persons = Batch::new(crvs::PERSON_TABLE);
+        let mut births = Batch::new(crvs::BIRTH_TABLE);
+        let mut deaths = Batch::new(crvs::DEATH_TABLE);
+        let mut placed = synth::vital::Homes::default();
+        for row in rows {
+            match row {
+                Ok((line, person)) => {
+                    let household = placed.of(&person).map(str::to_string);
+                    let place = match household {
+                        Some(id) if files.households.is_some() => match homes.get(&id) {
+                            Some(location) => Some(location.as_str()),
+                            None => {
+                                report.reject(
+                                    path,
+                                    line,
+                                    &format!("household {id} is not in the households file"),
+                                );
+                                continue;
+                            }
+                        },
+                        _ => None,
+                    };
+                    let mut dates = married.remove(&person.uin).unwrap_or_default();
+                    dates.sort();
+                    let entry = RegisteredPerson::from_population(&person, place, dates);
+                    persons.push(entry.row(&locations));
+                    births.push(entry.birth_row(entry.birth_date, &locations));
+                    if let Some(death) = entry.death_date
+                        && let Some(row) = entry.death_row(death, &locations)
+                    {
+                        deaths.push(row);
+                    }
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.persons += persons.flush_if_full(store).await?;
+            report.births += births.flush_if_full(store).await?;
+            report.deaths += deaths.flush_if_full(store).await?;
+            progress("persons", report.persons);
+        }
+        report.persons += persons.flush(store).await?;
+        report.births += births.flush(store).await?;
+        report.deaths += deaths.flush(store).await?;
+        progress("persons", report.persons);
+    }
+    finish_bulk(store, profile, &tables, bulk, progress).await?;
     Ok(report)
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use store::Store;
 
+pub mod crvs;
 pub mod exchange;
 pub mod http;
 pub mod import;
@@ -92,12 +93,15 @@ pub async fn open_store(
     Ok(store)
 }
 
+/// Every registry the engine serves.
+static PROFILES: [&Profile; 2] = [&social::PROFILE, &crvs::PROFILE];
+
 /// The profile for a role name, if spx serves that registry.
 pub fn profile(role: &str) -> Option<&'static Profile> {
-    [&social::PROFILE].into_iter().find(|p| p.role == role)
+    PROFILES.into_iter().find(|p| p.role == role)
 }
 
 /// The roles served by the registry engine.
 pub fn roles() -> Vec<&'static str> {
-    vec![social::PROFILE.role]
+    PROFILES.iter().map(|p| p.role).collect()
 }

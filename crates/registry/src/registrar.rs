@@ -46,6 +46,12 @@ pub async fn apply(
     registry: &Registry,
     changes: &Changes,
 ) -> Result<Result<ChangeReport, String>, StoreError> {
+    if registry.profile.role != crate::social::PROFILE.role {
+        return Ok(Err(format!(
+            "the {} registry holds no households; see its own registrar endpoint",
+            registry.profile.role
+        )));
+    }
     if let Err(reason) = check(changes) {
         return Ok(Err(reason));
     }
@@ -210,9 +216,9 @@ fn check(changes: &Changes) -> Result<(), String> {
     Ok(())
 }
 
-/// An insert of `row` into `table` that replaces the row with the same `key`. NULL cells are
-/// written as `NULL`: statements bind values only.
-fn upsert(dialect: store::Dialect, table: &BulkTable, key: &str, row: Row) -> Statement {
+/// An insert of `row` into `table`. NULL cells are written as `NULL`: statements bind values
+/// only.
+pub(crate) fn insert(dialect: store::Dialect, table: &BulkTable, row: Row) -> Statement {
     let mut values = Vec::with_capacity(row.len());
     let mut params = Vec::new();
     for cell in row {
@@ -225,22 +231,33 @@ fn upsert(dialect: store::Dialect, table: &BulkTable, key: &str, row: Row) -> St
         }
     }
     let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
-    let updates: Vec<String> = names
-        .iter()
-        .filter(|name| **name != key)
-        .map(|name| format!("{name} = excluded.{name}"))
-        .collect();
     Statement::new(
         format!(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({key}) DO UPDATE SET {}",
+            "INSERT INTO {} ({}) VALUES ({})",
             table.table,
             names.join(", "),
-            values.join(", "),
-            updates.join(", ")
+            values.join(", ")
         ),
         params,
         &[],
     )
+}
+
+/// An insert of `row` into `table` that replaces the row with the same `key`.
+pub(crate) fn upsert(dialect: store::Dialect, table: &BulkTable, key: &str, row: Row) -> Statement {
+    let mut statement = insert(dialect, table, row);
+    let updates: Vec<String> = table
+        .columns
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| *name != key)
+        .map(|name| format!("{name} = excluded.{name}"))
+        .collect();
+    statement.sql.push_str(&format!(
+        " ON CONFLICT ({key}) DO UPDATE SET {}",
+        updates.join(", ")
+    ));
+    statement
 }
 
 /// Which of `keys` are in `table`'s `column`.
@@ -338,7 +355,7 @@ async fn registered_households(
 }
 
 /// The location master list, for naming places in records.
-async fn locations(registry: &Registry) -> Result<Locations, StoreError> {
+pub(crate) async fn locations(registry: &Registry) -> Result<Locations, StoreError> {
     let rows = registry
         .store
         .read(vec![Statement::new(

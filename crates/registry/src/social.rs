@@ -21,11 +21,11 @@ pub const UPDATE: &str = "UPDATE";
 /// Identifier type of a household in this registry (its own; the standard defines none for groups).
 pub const HOUSEHOLD_ID: &str = "HHID";
 
-static SEX: CodeSet = CodeSet {
+pub(crate) static SEX: CodeSet = CodeSet {
     name: "sex",
     codes: directory::SEX,
 };
-static MARITAL_STATUS: CodeSet = CodeSet {
+pub(crate) static MARITAL_STATUS: CodeSet = CodeSet {
     name: "marital status",
     codes: directory::MARITAL_STATUS,
 };
@@ -315,6 +315,11 @@ impl Locations {
 
     fn name(&self, code: &str) -> Option<&str> {
         self.0.get(code).map(|l| l.name.as_str())
+    }
+
+    /// The place with this code.
+    pub(crate) fn get(&self, code: &str) -> Option<&synth::Location> {
+        self.0.get(code)
     }
 }
 

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod bench;
 mod config;
+mod crvs;
 mod requester;
 mod sandbox;
 mod service;
@@ -28,7 +29,7 @@ struct Cli {
 enum Command {
     /// Serve one registry over DCI.
     Serve {
-        /// Which registry (social).
+        /// Which registry (social, crvs).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -56,12 +57,13 @@ enum Command {
     },
     /// Load population files (or a directory of them) into a registry's store.
     Import {
-        /// Which registry (social).
+        /// Which registry (social, crvs).
         #[arg(long)]
         role: String,
         #[command(flatten)]
         service: ServiceFlags,
-        /// locations.json, households.csv|jsonl, persons.csv|jsonl, or a directory with them.
+        /// locations.json, households.csv|jsonl, persons.csv|jsonl, marriages.csv|jsonl, or a
+        /// directory with them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -72,11 +74,13 @@ enum Command {
     Subscribe(requester::SubscribeArgs),
     /// Cancel subscriptions by code and print the registry's answer as JSON.
     Unsubscribe(requester::UnsubscribeArgs),
+    /// Register a birth, death or marriage at the civil registry and print its report.
+    Crvs(crvs::CrvsArgs),
     /// Measure a workload and print its figures beside the same run's reference figures.
     Bench(bench::BenchArgs),
     /// List a registry's subscriptions (the active ones unless --all), newest first.
     Subscriptions {
-        /// Which registry (social).
+        /// Which registry (social, crvs).
         #[arg(long, default_value = "social")]
         role: String,
         /// Only this subscriber's.
@@ -95,7 +99,7 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
-        /// Which service (social).
+        /// Which service (social, crvs).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -188,7 +192,8 @@ fn main() -> Result<()> {
         | Command::Bench(_)
         | Command::Search(_)
         | Command::Subscribe(_)
-        | Command::Unsubscribe(_) => "warn",
+        | Command::Unsubscribe(_)
+        | Command::Crvs(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -244,7 +249,9 @@ async fn run(cli: Cli) -> Result<()> {
                 seed,
                 today,
             });
-            let paths = synth::write(&population, &out, format)?;
+            let mut paths = synth::write(&population, &out, format)?;
+            let marriages = synth::vital::marriages(&population, today);
+            paths.push(synth::write_marriages(&marriages, &out, format)?);
             println!(
                 "generated {} households, {} persons ({} living) with seed {seed} in {:.2} s:",
                 population.households.len(),
@@ -270,13 +277,10 @@ async fn run(cli: Cli) -> Result<()> {
             let report =
                 registry::import::import(&role, store.as_ref(), &files, &|_, _| {}).await?;
             println!(
-                "imported into {}: {} locations, {} households, {} persons in {:.1} s ({} deceased persons skipped, {} rows rejected)",
+                "imported into {}: {} in {:.1} s ({} rows rejected)",
                 store.describe(),
-                report.locations,
-                report.households,
-                report.persons,
+                report.loaded(&role),
                 started.elapsed().as_secs_f64(),
-                report.skipped_deceased,
                 report.rejected_count
             );
             for line in &report.rejected {
@@ -374,5 +378,6 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Search(args) => requester::search(args).await,
         Command::Subscribe(args) => requester::subscribe(args).await,
         Command::Unsubscribe(args) => requester::unsubscribe(args).await,
+        Command::Crvs(args) => crvs::run(args).await,
     }
 }

@@ -1,5 +1,6 @@
-//! `spx sandbox`: every service built so far, on loopback, with a generated population, and a
-//! short demonstration of what each one answers.
+//! `spx sandbox`: every service built so far (the social registry and the civil registry), on
+//! loopback, loaded with one generated population, and a short demonstration of what each one
+//! answers.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -30,6 +31,9 @@ pub struct SandboxArgs {
     /// Address of the social registry.
     #[arg(long, default_value = "127.0.0.1:8401")]
     pub listen: String,
+    /// Address of the civil registry (CRVS).
+    #[arg(long, default_value = "127.0.0.1:8402")]
+    pub crvs_listen: String,
     /// Exit after the demonstration instead of serving until Ctrl-C.
     #[arg(long)]
     pub exit: bool,
@@ -42,6 +46,7 @@ struct Marker {
     seed: u64,
     today: String,
     store: String,
+    registries: Vec<String>,
 }
 
 const SENDER: &str = "sandbox.spx.local";
@@ -52,12 +57,16 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     config.service.data_dir = args.data_dir.clone();
     config.service.listen = args.listen.clone();
     config.validate()?;
+    let mut crvs_config = config.clone();
+    crvs_config.service.listen = args.crvs_listen.clone();
+    crvs_config.validate()?;
     let today = time::OffsetDateTime::now_utc().date();
     let marker = Marker {
         people: args.people,
         seed: args.seed,
         today: today.to_string(),
         store: config.service.database_url.clone(),
+        registries: registry::roles().iter().map(|r| r.to_string()).collect(),
     };
     let marker_path = args.data_dir.join("sandbox.json");
     let reuse = std::fs::read_to_string(&marker_path)
@@ -81,11 +90,20 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] social registry: {base}/registry/sync/search ({})",
         running.store
     );
+    let civil = service::start(&registry::crvs::PROFILE, &crvs_config).await?;
+    let crvs_base = format!("http://{}", civil.addr);
+    println!(
+        "[sandbox] civil registry (CRVS): {crvs_base}/registry/sync/search ({})",
+        civil.store
+    );
     demonstrate(&base, &config).await?;
+    demonstrate_crvs(&crvs_base, &config).await?;
     if args.exit {
         return Ok(());
     }
-    println!("[sandbox] serving; try the requests of README.md against {base}. Ctrl-C stops.");
+    println!(
+        "[sandbox] serving; try the requests of README.md against {base} and {crvs_base}. Ctrl-C stops."
+    );
     service::wait_for_shutdown().await;
     Ok(())
 }
@@ -93,16 +111,26 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
 /// Generates the population, writes its files and loads them into a fresh store.
 async fn prepare(args: &SandboxArgs, config: &Config) -> Result<()> {
     let profile = &registry::social::PROFILE;
+    let civil = &registry::crvs::PROFILE;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     remove_sqlite(&config.store(profile.role).sqlite_path)?;
+    remove_sqlite(&config.store(civil.role).sqlite_path)?;
     if !config.service.database_url.is_empty() {
         anyhow::bail!(
             "the sandbox loads a fresh population and needs an empty store: use the embedded store, or point service.database_url at an empty database and import with `spx import`"
         );
     }
     let store = registry::open_store(profile, &config.store(profile.role)).await?;
-    let done = service::populate(store.as_ref(), args.people, args.seed, &args.data_dir).await?;
+    let crvs = registry::open_store(civil, &config.store(civil.role)).await?;
+    let done = service::populate(
+        store.as_ref(),
+        Some(crvs.as_ref()),
+        args.people,
+        args.seed,
+        &args.data_dir,
+    )
+    .await?;
     println!(
         "[sandbox] generated {} people in {} households (seed {}) in {:.1} s -> {}",
         args.people,
@@ -117,6 +145,13 @@ async fn prepare(args: &SandboxArgs, config: &Config) -> Result<()> {
         done.persons,
         done.loaded_in.as_secs_f64()
     );
+    if let Some(crvs) = &done.crvs {
+        println!(
+            "[sandbox] loaded the civil registry: {} in {:.1} s",
+            crvs.loaded(civil.role),
+            done.crvs_loaded_in.as_secs_f64()
+        );
+    }
     Ok(())
 }
 
@@ -293,6 +328,154 @@ async fn notify_a_new_member(base: &str, client: &Client, household_id: &str) ->
             .first()
             .map_or("?", |s| s.status.as_str())
     );
+    receiver.shutdown();
+    Ok(())
+}
+
+/// Asks the civil registry what the SP-MIS asks it (UC-01, UC-03, UC-02): a person by UIN, a
+/// widow's marriage and her husband's death, and a death notified to a subscriber as soon as
+/// the registrar registers it.
+async fn demonstrate_crvs(base: &str, config: &Config) -> Result<()> {
+    let client = Client::new(base, SENDER, Some(&config.service_id("crvs")));
+    let first = |answer: &dci::Envelope<dci::MsgCallbackHeader, dci::search::SearchResponse>| {
+        let item = answer
+            .message
+            .as_ref()
+            .and_then(|m| m.search_response.first())
+            .context("a search item")?;
+        let total = item.pagination.as_ref().map_or(0, |p| p.total_count);
+        let record: Option<Value> = item
+            .data
+            .as_ref()
+            .and_then(|d| d.reg_records.first())
+            .and_then(|r| serde_json::from_str(r.get()).ok());
+        anyhow::Ok((total, record))
+    };
+    let id = |record: &Value, kind: &str| {
+        record["identifier"]
+            .as_array()
+            .and_then(|ids| ids.iter().find(|i| i["identifier_type"] == kind))
+            .and_then(|i| i["identifier_value"].as_str())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let widows = json!([
+        {"expression1": {"attribute_name": "sex", "operator": "eq", "attribute_value": "female"},
+         "condition": "and", "expression2": {"attribute_name": "marital_status", "operator": "eq", "attribute_value": "W"}},
+        {"expression1": {"attribute_name": "is_deceased", "operator": "eq", "attribute_value": false}}]);
+    let started = Instant::now();
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_predicates("Person", widows)
+                .sort("uin", false)
+                .page(1, 1),
+        ])
+        .await?;
+    let (total, widow) = first(&answer)?;
+    let widow = widow.context("a living widow")?;
+    let widow_uin = id(&widow, "UIN");
+    println!(
+        "[sandbox] CRVS predicate search for living widows: HTTP {OK}, {total} women; {} {} (UIN {widow_uin}, BRN {}), {:.1} ms",
+        widow["name"]["given_name"].as_str().unwrap_or("?"),
+        widow["name"]["surname"].as_str().unwrap_or("?"),
+        id(&widow, "BRN"),
+        ms(started.elapsed())
+    );
+    let answer = client
+        .sync_search(vec![SearchItem::by_identifier(
+            "MarriageRecord",
+            "UIN",
+            widow_uin.as_str(),
+        )])
+        .await?;
+    let (_, marriage) = first(&answer)?;
+    let marriage = marriage.context("the widow's marriage")?;
+    let husband = [
+        &marriage["spouse1_identifier"],
+        &marriage["spouse2_identifier"],
+    ]
+    .into_iter()
+    .filter_map(|s| s["identifier_value"].as_str())
+    .find(|uin| *uin != widow_uin)
+    .unwrap_or("?")
+    .to_string();
+    let answer = client
+        .sync_search(vec![SearchItem::by_identifier(
+            "DeathRecord",
+            "UIN",
+            husband.as_str(),
+        )])
+        .await?;
+    let (_, death) = first(&answer)?;
+    let death = death.context("the husband's death")?;
+    println!(
+        "[sandbox] her marriage {} on {} to {husband}, who died on {} (DRN {})",
+        id(&marriage, "MRN"),
+        marriage["marriage_date"].as_str().unwrap_or("?"),
+        death["death_date"].as_str().unwrap_or("?"),
+        id(&death, "DRN")
+    );
+
+    // The oldest living person (each run of the sandbox registers one death).
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_expression("Person", Value::String("is_deceased = false".into()))
+                .sort("birth_date", false)
+                .page(1, 1),
+        ])
+        .await?;
+    let (_, pensioner) = first(&answer)?;
+    let pensioner = pensioner.context("a living person")?;
+    let uin = id(&pensioner, "UIN");
+    let place = pensioner["birth_place"]["identifier"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let receiver = Receiver::new(ReceiverConfig::default());
+    receiver.serve("127.0.0.1:0".parse()?).await?;
+    let wait = Duration::from_secs(10);
+    let filter = RegistryQuery::expression(Value::String(format!(r#"uin = "{uin}""#)));
+    let subscribed = client
+        .subscribe_and_wait(
+            vec![SubscribeItem::new("Death", "Person", filter)],
+            &receiver,
+            wait,
+            Duration::from_secs(1),
+        )
+        .await?;
+    let code = subscribed
+        .codes()
+        .into_iter()
+        .next()
+        .context("the subscription was refused")?;
+    println!("[sandbox] subscribed to the death of pensioner {uin}: code {code}");
+    let started = Instant::now();
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let report: Value = reqwest::Client::new()
+        .post(format!("{base}/registrar/crvs/records"))
+        .json(&json!({"deaths": [{"uin": uin, "death_date": today, "death_place": place}]}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let notified = receiver
+        .wait_for_notifications(&code, 1, wait)
+        .await?
+        .remove(0);
+    let record = &notified.message.notify_event[0].data.reg_records;
+    println!(
+        "[sandbox] registrar registered death {} ({} events); notify {} for {} (died {}) arrived in {:.1} ms",
+        report["deaths"][0].as_str().unwrap_or("?"),
+        report["events"],
+        notified.reg_event_type.as_deref().unwrap_or("?"),
+        id(record, "UIN"),
+        record["death_date"].as_str().unwrap_or("?"),
+        ms(started.elapsed())
+    );
+    client
+        .unsubscribe_and_wait(vec![code], &receiver, wait, Duration::from_secs(1))
+        .await?;
     receiver.shutdown();
     Ok(())
 }

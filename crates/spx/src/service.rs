@@ -65,18 +65,24 @@ pub struct Populated {
     pub households: u64,
     /// Living members loaded.
     pub persons: u64,
+    /// What the civil registry loaded, when it was populated too.
+    pub crvs: Option<registry::import::ImportReport>,
     /// Time spent generating and writing the files.
     pub generated_in: std::time::Duration,
-    /// Time spent loading them.
+    /// Time spent loading the social registry.
     pub loaded_in: std::time::Duration,
+    /// Time spent loading the civil registry.
+    pub crvs_loaded_in: std::time::Duration,
     /// Where the files are.
     pub files: std::path::PathBuf,
 }
 
 /// Generates `people` living people from `seed`, writes them as CSV under `dir/population`
-/// and loads them into the social registry's `store`, as `spx import` would.
+/// and loads them into the social registry's `store` (and the civil registry's `crvs`, with
+/// the marriages file it also needs), as `spx import` would.
 pub async fn populate(
     store: &dyn store::Store,
+    crvs: Option<&dyn store::Store>,
     people: usize,
     seed: u64,
     dir: &std::path::Path,
@@ -89,7 +95,15 @@ pub async fn populate(
         today,
     });
     let files = dir.join("population");
-    let paths = synth::write(&population, &files, synth::Format::Csv)?;
+    let mut paths = synth::write(&population, &files, synth::Format::Csv)?;
+    if crvs.is_some() {
+        let marriages = synth::vital::marriages(&population, today);
+        paths.push(synth::write_marriages(
+            &marriages,
+            &files,
+            synth::Format::Csv,
+        )?);
+    }
     drop(population);
     let generated_in = started.elapsed();
     let started = std::time::Instant::now();
@@ -97,11 +111,22 @@ pub async fn populate(
     let report =
         registry::import::import(registry::social::PROFILE.role, store, &import, &|_, _| {})
             .await?;
+    let loaded_in = started.elapsed();
+    let started = std::time::Instant::now();
+    let crvs = match crvs {
+        Some(crvs) => Some(
+            registry::import::import(registry::crvs::PROFILE.role, crvs, &import, &|_, _| {})
+                .await?,
+        ),
+        None => None,
+    };
     Ok(Populated {
         households: report.households,
         persons: report.persons,
+        crvs,
         generated_in,
-        loaded_in: started.elapsed(),
+        loaded_in,
+        crvs_loaded_in: started.elapsed(),
         files,
     })
 }

@@ -1,5 +1,6 @@
-//! Files: `locations.json`, `households.{csv,jsonl}`, `persons.{csv,jsonl}`, and streaming,
-//! validating readers for the household and person files.
+//! Files: `locations.json`, `households.{csv,jsonl}`, `persons.{csv,jsonl}`,
+//! `marriages.{csv,jsonl}`, and streaming, validating readers for the household, person and
+//! marriage files.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -14,7 +15,7 @@ use time::{Date, Month};
 use crate::codes::{
     EDUCATION_LEVELS, EMPLOYMENT_STATUSES, GROUP_TYPES, MARITAL_STATUSES, RELATIONSHIPS, SEXES,
 };
-use crate::{Household, Person, Population, uin_is_valid};
+use crate::{Household, Marriage, Person, Population, uin_is_valid};
 
 /// File format of the household and person files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,18 @@ pub fn write(population: &Population, dir: &Path, format: Format) -> io::Result<
         }
     }
     Ok(vec![locations, households, persons])
+}
+
+/// Writes the civil register's marriages as `marriages.{csv|jsonl}` into `dir`, creating it if
+/// needed; returns the path written. (Apart from [`write()`], whose files stay as they were.)
+pub fn write_marriages(marriages: &[Marriage], dir: &Path, format: Format) -> io::Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    let path = dir.join(format!("marriages.{}", format.extension()));
+    match format {
+        Format::Csv => write_csv::<Marriage>(&path, marriages)?,
+        Format::JsonLines => write_jsonl(&path, marriages)?,
+    }
+    Ok(path)
 }
 
 fn write_csv<T: Row>(path: &Path, rows: &[T]) -> io::Result<()> {
@@ -134,7 +147,15 @@ pub fn read_persons(
     Rows::<Person>::open(path)
 }
 
-/// A record type of the household and person files.
+/// Streams the marriages of a `.csv` or `.jsonl` file, validating each row. A bad row yields a
+/// [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
+pub fn read_marriages(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(u64, Marriage), ReadError>>, ReadError> {
+    Rows::<Marriage>::open(path)
+}
+
+/// A record type of the household, person and marriage files.
 trait Row: Sized + Serialize + DeserializeOwned {
     /// Field names, in declaration (and CSV column) order.
     const COLUMNS: &'static [&'static str];
@@ -532,6 +553,39 @@ impl Row for Person {
     }
 }
 
+impl Row for Marriage {
+    const COLUMNS: &'static [&'static str] = &[
+        "mrn",
+        "spouse1_uin",
+        "spouse2_uin",
+        "marriage_date",
+        "marriage_place",
+    ];
+
+    fn from_cells<'a>(field: impl Fn(usize) -> &'a str) -> Result<Self, String> {
+        Ok(Marriage {
+            mrn: field(0).to_owned(),
+            spouse1_uin: field(1).to_owned(),
+            spouse2_uin: field(2).to_owned(),
+            marriage_date: required_date("marriage_date", field(3))?,
+            marriage_place: optional(field(4)),
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        not_empty("mrn", &self.mrn)?;
+        uin("spouse1_uin", &self.spouse1_uin)?;
+        uin("spouse2_uin", &self.spouse2_uin)?;
+        if self.spouse1_uin == self.spouse2_uin {
+            return Err("spouse1_uin and spouse2_uin are the same person".to_owned());
+        }
+        if let Some(place) = &self.marriage_place {
+            not_empty("marriage_place", place)?;
+        }
+        Ok(())
+    }
+}
+
 // ---- dates -------------------------------------------------------------------------------
 
 /// `YYYY-MM-DD` for years 0–9999.
@@ -660,5 +714,13 @@ mod tests {
             Household::COLUMNS.join(",")
         );
         assert_eq!(header(&population.persons[0]), Person::COLUMNS.join(","));
+        let marriage = Marriage {
+            mrn: "2001000000001".into(),
+            spouse1_uin: population.persons[0].uin.clone(),
+            spouse2_uin: population.persons[1].uin.clone(),
+            marriage_date: time::macros::date!(2001 - 01 - 01),
+            marriage_place: None,
+        };
+        assert_eq!(header(&marriage), Marriage::COLUMNS.join(","));
     }
 }

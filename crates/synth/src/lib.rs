@@ -29,12 +29,16 @@
 //! relative to [`Config::today`], so the same configuration always gives the same population and
 //! byte-identical files from [`write()`]. [`read_households`] and [`read_persons`] stream those
 //! files back, validating every row.
+//!
+//! [`vital`] derives what the civil registration (CRVS) registry holds beyond the persons:
+//! registration numbers, places and the couples' marriages ([`write_marriages`] writes them).
 
 mod codes;
 mod generate;
 mod io;
 mod names;
 mod uin;
+pub mod vital;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,8 +46,11 @@ pub use codes::{
     EDUCATION_LEVELS, EMPLOYMENT_STATUSES, GROUP_TYPES, MARITAL_STATUSES, RELATIONSHIPS, SEXES,
 };
 pub use generate::{MAX_PEOPLE, generate};
-pub use io::{Format, ReadError, read_households, read_persons, write};
+pub use io::{
+    Format, ReadError, read_households, read_marriages, read_persons, write, write_marriages,
+};
 pub use uin::uin_is_valid;
+pub use vital::Marriage;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

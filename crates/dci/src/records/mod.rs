@@ -2,4 +2,5 @@
 //! model (`spdci/schemas`) and accepts the variants of the OpenAPI examples and samples.
 
 pub mod common;
+pub mod crvs;
 pub mod social;

@@ -78,6 +78,35 @@ fn generate_import_serve() -> Result<()> {
         stdout.contains("400 persons") && stdout.contains("0 rows rejected"),
         "{stdout}"
     );
+    // The civil registry loads every person, living or dead, and the marriages file.
+    let lines = |name: &str| -> Result<Vec<serde_json::Value>> {
+        Ok(std::fs::read_to_string(files.join(name))?
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?)
+    };
+    let (everyone, marriages) = (lines("persons.jsonl")?, lines("marriages.jsonl")?);
+    let deceased = everyone
+        .iter()
+        .filter(|p| !p["death_date"].is_null())
+        .count();
+    ensure!(!marriages.is_empty() && deceased > 0);
+    let (ok, stdout, stderr) = output(
+        spx()
+            .args(["import", "--role", "crvs", "--data-dir"])
+            .arg(&data)
+            .arg(&files),
+    )?;
+    ensure!(ok, "import failed: {stderr}");
+    let expected = format!(
+        "{n} persons, {n} births, {deceased} deaths, {} marriages",
+        marriages.len(),
+        n = everyone.len()
+    );
+    ensure!(
+        stdout.contains(&expected) && stdout.contains("0 rows rejected"),
+        "expected '{expected}': {stdout}"
+    );
     let first = std::fs::read_to_string(files.join("persons.jsonl"))?
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
@@ -235,6 +264,8 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
             "2000",
             "--listen",
             "127.0.0.1:0",
+            "--crvs-listen",
+            "127.0.0.1:0",
             "--exit",
             "--data-dir",
         ])
@@ -267,6 +298,10 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         "rjct.message_ts.invalid",
         "notify NewHouseHoldMember for Amina",
         ": unsubscribe",
+        "loaded the civil registry",
+        "CRVS predicate search for living widows",
+        "who died on",
+        "notify Death for",
     ] {
         ensure!(
             stdout.contains(expected),

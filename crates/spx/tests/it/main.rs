@@ -9,6 +9,7 @@
 use libtest_mimic::{Arguments, Trial};
 
 mod cli;
+mod crvs;
 mod exchange;
 mod protocol;
 mod search;
@@ -43,6 +44,7 @@ fn main() {
         search::TESTS,
         exchange::TESTS,
         subscription::TESTS,
+        crvs::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {

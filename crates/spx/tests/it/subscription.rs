@@ -31,7 +31,7 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
 ];
 
 /// A subscribe criteria on `record_type` events of `event` with a text filter.
-fn criteria(event: &str, record_type: &str, filter: &str) -> Value {
+pub fn criteria(event: &str, record_type: &str, filter: &str) -> Value {
     json!({"reg_event_type": event, "notify_record_type": record_type, "filter_type": "expression",
            "filter": {"type": "ns:org:QueryType:text", "value": {"expression": filter}}})
 }
@@ -65,7 +65,7 @@ fn unsubscribe_request(sender: &str, sink: &Sink, codes: &[&str]) -> Value {
 }
 
 /// Posts an async request and checks its ACK.
-async fn acked(registry: &TestRegistry, path: &str, body: &Value) -> Result<String> {
+pub async fn acked(registry: &TestRegistry, path: &str, body: &Value) -> Result<String> {
     let (status, ack) = registry.search_at(path, body).await?;
     ensure!(
         status == 200 && ack["message"]["ack_status"] == "ACK",
@@ -78,7 +78,7 @@ async fn acked(registry: &TestRegistry, path: &str, body: &Value) -> Result<Stri
 }
 
 /// Waits for the callback with `action` and correlation id.
-async fn callback(sink: &Sink, action: &str, correlation_id: &str) -> Result<Value> {
+pub async fn callback(sink: &Sink, action: &str, correlation_id: &str) -> Result<Value> {
     let matches = |v: &Value| {
         v["header"]["action"] == action && v["message"]["correlation_id"] == correlation_id
     };
@@ -118,7 +118,7 @@ async fn subscribe(
 }
 
 /// Notifications received for subscription `code`, in arrival order.
-fn notifications(received: &[Value], code: &str) -> Vec<Value> {
+pub fn notifications(received: &[Value], code: &str) -> Vec<Value> {
     received
         .iter()
         .filter(|v| {
@@ -129,7 +129,7 @@ fn notifications(received: &[Value], code: &str) -> Vec<Value> {
 }
 
 /// A valid UIN that no one in the shared population has, from `seed`.
-fn new_uin(seed: u64) -> String {
+pub fn new_uin(seed: u64) -> String {
     let taken: std::collections::HashSet<&str> = fixture()
         .population
         .persons

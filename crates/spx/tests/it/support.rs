@@ -169,9 +169,11 @@ impl Place {
     }
 }
 
-/// The population every search test shares: generated once, written once.
+/// The population every search test shares: generated once, written once (with the
+/// marriages the civil registry loads).
 pub struct Fixture {
     pub population: synth::Population,
+    pub marriages: Vec<synth::Marriage>,
     pub files: Vec<PathBuf>,
     pub today: time::Date,
     _dir: TempDir,
@@ -190,10 +192,16 @@ pub fn fixture() -> &'static Fixture {
             today,
         });
         let dir = TempDir::new("population");
-        let files =
+        let mut files =
             synth::write(&population, &dir.0, synth::Format::Csv).expect("write population");
+        let marriages = synth::vital::marriages(&population, today);
+        files.push(
+            synth::write_marriages(&marriages, &dir.0, synth::Format::Csv)
+                .expect("write marriages"),
+        );
         Fixture {
             population,
+            marriages,
             files,
             today,
             _dir: dir,
@@ -245,11 +253,19 @@ impl TestRegistry {
 
     /// The same, with other settings.
     pub async fn spawn_with(backend: Backend, config: RegistryConfig) -> Result<Self> {
+        Self::spawn_profile(backend, &registry::social::PROFILE, config).await
+    }
+
+    /// The registry of `profile`, loaded with the shared population.
+    pub async fn spawn_profile(
+        backend: Backend,
+        profile: &'static registry::Profile,
+        config: RegistryConfig,
+    ) -> Result<Self> {
         let place = Place::new(backend).await?;
-        let profile = &registry::social::PROFILE;
         let store = registry::open_store(profile, &place.config()).await?;
         let files = registry::import::ImportFiles::classify(&fixture().files)?;
-        registry::import::import("social", store.as_ref(), &files, &|_, _| {}).await?;
+        registry::import::import(profile.role, store.as_ref(), &files, &|_, _| {}).await?;
         let registry = Registry::start(profile, store.clone(), config)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -270,7 +286,7 @@ impl TestRegistry {
     /// A second node serving the same store (as `spx serve` on another machine would, on the
     /// same PostgreSQL database): its own store handle, worker, notifier and dispatcher.
     pub async fn another_node(&self) -> Result<SocketAddr> {
-        let profile = &registry::social::PROFILE;
+        let profile = self.registry.profile;
         let store = registry::open_store(profile, &self._place.config()).await?;
         let registry = Registry::start(profile, store, self.registry.config.clone())?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

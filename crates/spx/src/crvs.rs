@@ -1,0 +1,172 @@
+//! `spx crvs register-birth|register-death|register-marriage`: the civil registrar's commands,
+//! thin over `POST /registrar/crvs/records`. The registry's answer goes to stdout as JSON.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use registry::crvs::registrar::{
+    BirthRegistration, DeathRegistration, MarriageRegistration, Registrations,
+};
+
+use crate::parse_date;
+
+/// Options of `spx crvs`.
+#[derive(Debug, Args)]
+pub struct CrvsArgs {
+    /// The civil registry's base URL.
+    #[arg(
+        long,
+        env = "SPX_CRVS_URL",
+        default_value = "http://127.0.0.1:8402",
+        global = true
+    )]
+    pub url: String,
+    #[command(subcommand)]
+    pub command: CrvsCommand,
+}
+
+/// A registration.
+#[derive(Debug, Subcommand)]
+pub enum CrvsCommand {
+    /// Register a live birth (raises `LiveBirth` and `BIRTH_REGISTERED`).
+    #[command(name = "register-birth")]
+    Birth {
+        /// The child's UIN.
+        #[arg(long)]
+        uin: String,
+        /// Given name.
+        #[arg(long)]
+        given_name: String,
+        /// Family name.
+        #[arg(long)]
+        surname: String,
+        /// female, male, other or unknown.
+        #[arg(long)]
+        sex: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: String,
+        /// Location code of the place of birth.
+        #[arg(long)]
+        place: String,
+        /// The mother's UIN.
+        #[arg(long)]
+        mother_uin: Option<String>,
+        /// The father's UIN.
+        #[arg(long)]
+        father_uin: Option<String>,
+        /// The birth registration number (default: assigned by the registry).
+        #[arg(long)]
+        brn: Option<String>,
+    },
+    /// Register a death (raises `Death` and `DEATH_REGISTERED`).
+    #[command(name = "register-death")]
+    Death {
+        /// The deceased's UIN.
+        #[arg(long)]
+        uin: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        death_date: String,
+        /// Location code of the place of death.
+        #[arg(long)]
+        place: String,
+        /// The death registration number (default: assigned by the registry).
+        #[arg(long)]
+        drn: Option<String>,
+    },
+    /// Register a marriage (raises `Marriage`).
+    #[command(name = "register-marriage")]
+    Marriage {
+        /// One spouse's UIN.
+        #[arg(long)]
+        spouse1_uin: String,
+        /// The other spouse's UIN.
+        #[arg(long)]
+        spouse2_uin: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        marriage_date: String,
+        /// Location code of the place of the marriage.
+        #[arg(long)]
+        place: String,
+        /// The marriage registration number (default: assigned by the registry).
+        #[arg(long)]
+        mrn: Option<String>,
+    },
+}
+
+/// Posts the registration and prints the registry's report.
+pub async fn run(args: CrvsArgs) -> Result<()> {
+    let mut request = Registrations::default();
+    match args.command {
+        CrvsCommand::Birth {
+            uin,
+            given_name,
+            surname,
+            sex,
+            birth_date,
+            place,
+            mother_uin,
+            father_uin,
+            brn,
+        } => request.births.push(BirthRegistration {
+            uin,
+            given_name,
+            surname,
+            sex,
+            birth_date: parse_date(&birth_date)?,
+            birth_place: place,
+            mother_uin,
+            father_uin,
+            brn,
+            registration_date: None,
+        }),
+        CrvsCommand::Death {
+            uin,
+            death_date,
+            place,
+            drn,
+        } => request.deaths.push(DeathRegistration {
+            uin,
+            death_date: parse_date(&death_date)?,
+            death_place: place,
+            drn,
+            registration_date: None,
+        }),
+        CrvsCommand::Marriage {
+            spouse1_uin,
+            spouse2_uin,
+            marriage_date,
+            place,
+            mrn,
+        } => request.marriages.push(MarriageRegistration {
+            spouse1_uin,
+            spouse2_uin,
+            marriage_date: parse_date(&marriage_date)?,
+            marriage_place: place,
+            mrn,
+            registration_date: None,
+        }),
+    }
+    let url = format!("{}/registrar/crvs/records", args.url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&request)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} answered HTTP {status} without JSON"))?;
+    if !status.is_success() {
+        let reason = body["errors"][0]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| body.to_string());
+        bail!("{url} refused the registration (HTTP {status}): {reason}");
+    }
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
+}
