@@ -46,6 +46,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/registry/sync/txn/status", post(sync_txn_status))
         .route("/registrar/records", post(registrar_records))
         .route("/registrar/crvs/records", post(registrar_crvs_records))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -57,6 +58,18 @@ pub fn router(registry: Arc<Registry>) -> Router {
 async fn health(State(registry): State<Arc<Registry>>) -> Response {
     axum::Json(serde_json::json!({"status": "ok", "role": registry.profile.role, "store": registry.store.describe()}))
         .into_response()
+}
+
+/// `GET /.well-known/jwks.json`: the keys that verify this service's signatures.
+async fn jwks(State(registry): State<Arc<Registry>>) -> Response {
+    match &registry.config.trust {
+        Some(trust) => axum::Json(trust.signer.jwks()).into_response(),
+        None => http_error(
+            StatusCode::NOT_FOUND,
+            ReasonCode::RequestNotFound,
+            "this service does not sign".into(),
+        ),
+    }
 }
 
 async fn not_found(request: Request) -> Response {
@@ -172,7 +185,36 @@ async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
     let parsed = parse_envelope::<M>(&body).map_err(error_ack)?;
     dci::validate::id("message.transaction_id", parsed.message.transaction_id())
         .map_err(error_ack)?;
+    check_signature(registry, &body).await.map_err(error_ack)?;
     Ok((parsed, body))
+}
+
+/// Verifies the signature of a request envelope as `trust.verify` says.
+async fn check_signature(registry: &Registry, body: &[u8]) -> Result<(), Rejection> {
+    let Some(trust) = &registry.config.trust else {
+        return Ok(());
+    };
+    if trust.verify == crate::Verify::Off {
+        return Ok(());
+    }
+    let envelope: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
+    let verified = trust::verify_envelope(
+        &envelope,
+        trust.peers.as_ref(),
+        std::time::SystemTime::now(),
+        &trust::VerifyPolicy::default(),
+    )
+    .await;
+    match verified {
+        Ok(_) => Ok(()),
+        Err(e) if trust.verify == crate::Verify::Log => {
+            let sender = envelope["header"]["sender_id"].as_str().unwrap_or_default();
+            tracing::info!(%sender, reason = %e, "served without a valid signature (trust.verify = log)");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Messages that carry a `transaction_id`.
@@ -404,6 +446,24 @@ impl Registry {
         }
     }
 
+    /// An envelope answered with `status`: signed with this service's current key.
+    pub(crate) fn reply<T: serde::Serialize>(&self, status: StatusCode, envelope: &T) -> Response {
+        let Some(trust) = &self.config.trust else {
+            return (status, axum::Json(envelope)).into_response();
+        };
+        let mut value = serde_json::to_value(envelope).expect("an envelope always serializes");
+        if let Err(e) = trust.signer.sign(&mut value) {
+            // Nothing leaves unsigned.
+            tracing::error!(error = %e, "cannot sign a response");
+            return http_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ReasonCode::ServiceUnavailable,
+                "the service cannot sign its answer; try again".into(),
+            );
+        }
+        (status, axum::Json(value)).into_response()
+    }
+
     /// The HTTP answer rejecting a sync request at header level.
     fn header_rejection(
         &self,
@@ -418,7 +478,7 @@ impl Registry {
         let status = status_of(rejection.code);
         let envelope: Envelope<MsgCallbackHeader, ()> =
             self.rejection_envelope(Some(request), action, rejection, new_id());
-        (status, axum::Json(envelope)).into_response()
+        self.reply(status, &envelope)
     }
 }
 
@@ -475,11 +535,10 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
         correlation_id: new_id(),
         search_response: items,
     };
-    (
+    registry.reply(
         StatusCode::OK,
-        axum::Json(registry.response_envelope(&header, Action::OnSearch, completed, response)),
+        &registry.response_envelope(&header, Action::OnSearch, completed, response),
     )
-        .into_response()
 }
 
 /// What every async request goes through before it is stored: its `message_id`, the
@@ -664,11 +723,10 @@ async fn sync_txn_status(State(registry): State<Arc<Registry>>, request: Request
         return registry.header_rejection(&header, Action::TxnOnStatus, rejection);
     }
     match crate::exchange::txn_status(&registry, &header.sender_id, &message).await {
-        Ok(Ok(response)) => (
+        Ok(Ok(response)) => registry.reply(
             StatusCode::OK,
-            axum::Json(registry.response_envelope(&header, Action::TxnOnStatus, 1, response)),
-        )
-            .into_response(),
+            &registry.response_envelope(&header, Action::TxnOnStatus, 1, response),
+        ),
         Ok(Err(rejection)) => error_ack(rejection),
         Err(e) => store_failure(&e),
     }

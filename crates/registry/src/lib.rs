@@ -38,6 +38,40 @@ pub struct RegistryConfig {
     pub dispatch: dispatch::DispatchConfig,
     /// How long answered requests, delivered callbacks and matched events are kept.
     pub retention: std::time::Duration,
+    /// Signing and verification; `None` sends unsigned and accepts anything (tests only).
+    pub trust: Option<Trust>,
+}
+
+/// How a registry signs what it sends (sync responses, callbacks, notifications) and treats
+/// the signatures of what it receives.
+#[derive(Clone)]
+pub struct Trust {
+    /// Signs as this service, with its current key.
+    pub signer: Arc<trust::Signer>,
+    /// Finds the senders' keys.
+    pub peers: Arc<dyn trust::KeyResolver>,
+    /// What a missing or bad signature does.
+    pub verify: Verify,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust")
+            .field("signer", &self.signer)
+            .field("verify", &self.verify)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a missing or bad signature on a request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// The request is refused with `err.signature.missing` or `err.signature.invalid`.
+    Enforce,
+    /// The request is served, and the failure logged.
+    Log,
+    /// Signatures are not looked at.
+    Off,
 }
 
 /// A registry service: a profile served from a store.
@@ -65,6 +99,9 @@ impl Registry {
         config: RegistryConfig,
     ) -> Result<Arc<Registry>, reqwest::Error> {
         let dispatcher = dispatch::Dispatcher::new(store.clone(), config.dispatch.clone())?;
+        if let Some(trust) = &config.trust {
+            dispatcher.sign_with(trust.signer.clone());
+        }
         dispatcher.spawn();
         let registry = Arc::new(Registry {
             profile,

@@ -21,6 +21,49 @@ pub struct Config {
     pub postgres: Postgres,
     /// Async requests and the delivery of callbacks.
     pub exchange: Exchange,
+    /// Signatures and keys.
+    pub trust: Trust,
+}
+
+/// `[trust]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Trust {
+    /// Incoming DCI requests: `enforce` refuses a missing or bad signature, `log` accepts it
+    /// and logs a warning, `off` does not look.
+    pub verify: String,
+    /// Directory of the service's signing keys; empty means `<data_dir>/keys/<role>`.
+    pub key_dir: PathBuf,
+    /// Base64 of the 32-byte key that encrypts the private keys at rest; empty means a key
+    /// file `store.key` next to the keys, made on first start.
+    pub store_key: String,
+    /// Days a replaced key keeps verifying after `spx keys rotate`.
+    pub rotation_overlap_days: u64,
+    /// Peers' key sets, as `sender_id=JWKS URL`.
+    pub peers: Vec<String>,
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Trust {
+            verify: "enforce".into(),
+            key_dir: PathBuf::new(),
+            store_key: String::new(),
+            rotation_overlap_days: 7,
+            peers: Vec::new(),
+        }
+    }
+}
+
+/// How incoming signatures are treated (`trust.verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// Refused when missing or bad.
+    Enforce,
+    /// Accepted, with a warning, when missing or bad.
+    Log,
+    /// Not looked at.
+    Off,
 }
 
 /// `[service]`.
@@ -244,6 +287,8 @@ impl Config {
         {
             bail!("exchange.callback_url_prefixes: '{bad}' is not an http:// or https:// prefix");
         }
+        self.verify_mode()?;
+        self.peers()?;
         if self.sqlite.readers == 0 || self.postgres.pool_size == 0 {
             bail!("sqlite.readers and postgres.pool_size must be at least 1");
         }
@@ -254,6 +299,42 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// `trust.verify`, read.
+    pub fn verify_mode(&self) -> Result<VerifyMode> {
+        match self.trust.verify.as_str() {
+            "enforce" => Ok(VerifyMode::Enforce),
+            "log" => Ok(VerifyMode::Log),
+            "off" => Ok(VerifyMode::Off),
+            other => bail!("trust.verify '{other}' is not enforce, log or off"),
+        }
+    }
+
+    /// `trust.peers`, read: (sender_id, JWKS URL) pairs.
+    pub fn peers(&self) -> Result<Vec<(String, String)>> {
+        self.trust
+            .peers
+            .iter()
+            .map(|entry| {
+                let (sender, url) = entry
+                    .split_once('=')
+                    .filter(|(s, u)| !s.trim().is_empty() && u.trim().starts_with("http"))
+                    .ok_or_else(|| {
+                        anyhow!("trust.peers: '{entry}' is not sender_id=http(s)://…/jwks.json")
+                    })?;
+                Ok((sender.trim().to_string(), url.trim().to_string()))
+            })
+            .collect()
+    }
+
+    /// Where the signing keys of `role` live.
+    pub fn key_dir(&self, role: &str) -> PathBuf {
+        if self.trust.key_dir.as_os_str().is_empty() {
+            self.service.data_dir.join("keys").join(role)
+        } else {
+            self.trust.key_dir.clone()
+        }
     }
 
     /// The address to listen on.
@@ -318,6 +399,8 @@ impl Config {
                 ..dispatch::DispatchConfig::default()
             },
             retention: std::time::Duration::from_secs(self.exchange.retention_days * 86_400),
+            // Keys need I/O: `keys::trust` opens them when the service starts.
+            trust: None,
         }
     }
 }

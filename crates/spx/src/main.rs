@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 mod bench;
 mod config;
 mod crvs;
+mod keys;
 mod requester;
 mod sandbox;
 mod service;
@@ -78,6 +79,16 @@ enum Command {
     Crvs(crvs::CrvsArgs),
     /// Measure a workload and print its figures beside the same run's reference figures.
     Bench(bench::BenchArgs),
+    /// List, rotate or publish a service's signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: keys::KeysAction,
+        /// Which service (social, crvs).
+        #[arg(long, global = true, default_value = "social")]
+        role: String,
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
     /// List a registry's subscriptions (the active ones unless --all), newest first.
     Subscriptions {
         /// Which registry (social, crvs).
@@ -341,6 +352,15 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Keys {
+            action,
+            role,
+            service,
+        } => {
+            check_role(&role)?;
+            let config = load_config(cli.config.as_ref(), &service)?;
+            keys::run(action, &config, &role)
         }
         Command::Subscriptions {
             role,

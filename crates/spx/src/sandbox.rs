@@ -3,6 +3,7 @@
 //! answers.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -56,6 +57,9 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     let profile = &registry::social::PROFILE;
     config.service.data_dir = args.data_dir.clone();
     config.service.listen = args.listen.clone();
+    // The README's curl requests are unsigned: served, and logged (responses, callbacks and
+    // notifications are signed all the same).
+    config.trust.verify = "log".into();
     config.validate()?;
     let mut crvs_config = config.clone();
     crvs_config.service.listen = args.crvs_listen.clone();
@@ -89,6 +93,9 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     println!(
         "[sandbox] social registry: {base}/registry/sync/search ({})",
         running.store
+    );
+    println!(
+        "[sandbox] responses, callbacks and notifications are signed (keys: {base}/.well-known/jwks.json); unsigned requests are served and logged (trust.verify = log)"
     );
     let civil = service::start(&registry::crvs::PROFILE, &crvs_config).await?;
     let crvs_base = format!("http://{}", civil.addr);
@@ -237,13 +244,26 @@ async fn demonstrate(base: &str, config: &Config) -> Result<()> {
         Ok(_) => println!("[sandbox] a bad message_ts was accepted: HTTP {OK}"),
         Err(other) => return Err(other.into()),
     }
-    notify_a_new_member(base, &client, &household_id).await
+    notify_a_new_member(base, &client, &household_id, &config.service_id("social")).await
+}
+
+/// A callback receiver that accepts only callbacks signed by the registry at `base`, whose
+/// keys it fetches from the registry's `/.well-known/jwks.json`.
+fn verifying_receiver(base: &str, registry_id: &str) -> Receiver {
+    let keys = trust::JwksFetcher::new(reqwest::Client::new(), trust::JwksFetchOptions::default());
+    keys.add_peer(registry_id, &format!("{base}/.well-known/jwks.json"));
+    Receiver::new(ReceiverConfig::default()).verify_with(Arc::new(keys))
 }
 
 /// Subscribes to new members of `household_id`, registers one through the registrar's
 /// endpoint, and prints the notification that comes back.
-async fn notify_a_new_member(base: &str, client: &Client, household_id: &str) -> Result<()> {
-    let receiver = Receiver::new(ReceiverConfig::default());
+async fn notify_a_new_member(
+    base: &str,
+    client: &Client,
+    household_id: &str,
+    registry_id: &str,
+) -> Result<()> {
+    let receiver = verifying_receiver(base, registry_id);
     receiver.serve("127.0.0.1:0".parse()?).await?;
     let wait = Duration::from_secs(10);
     let filter =
@@ -431,7 +451,7 @@ async fn demonstrate_crvs(base: &str, config: &Config) -> Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let receiver = Receiver::new(ReceiverConfig::default());
+    let receiver = verifying_receiver(base, &config.service_id("crvs"));
     receiver.serve("127.0.0.1:0".parse()?).await?;
     let wait = Duration::from_secs(10);
     let filter = RegistryQuery::expression(Value::String(format!(r#"uin = "{uin}""#)));

@@ -234,6 +234,7 @@ pub fn registry_config() -> RegistryConfig {
             ..dispatch::DispatchConfig::default()
         },
         retention: Duration::from_secs(86_400),
+        trust: None,
     }
 }
 
