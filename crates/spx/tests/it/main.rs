@@ -13,6 +13,7 @@ mod crvs;
 mod exchange;
 mod protocol;
 mod search;
+mod signatures;
 mod storage;
 mod subscription;
 mod support;
@@ -56,7 +57,7 @@ fn main() {
         });
         trials.push(pg.with_ignored_flag(postgres.is_err()));
     }
-    let plain: Vec<(&str, PlainTest)> = [protocol::TESTS, cli::TESTS].concat();
+    let plain: Vec<(&str, PlainTest)> = [protocol::TESTS, signatures::TESTS, cli::TESTS].concat();
     for (name, test) in plain {
         trials.push(Trial::test(name.to_string(), move || {
             test().map_err(|e| format!("{e:#}").into())
