@@ -44,7 +44,7 @@ fn store_key(config: &Config, dir: &Path) -> Result<StoreKey> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let key = StoreKey::generate()?;
     write_private(&file, &key.to_base64())?;
-    tracing::warn!(file = %file.display(), "made a key-store key next to the keys; set trust.store_key in production");
+    tracing::info!(file = %file.display(), "made a key-store key next to the keys; set trust.store_key in production");
     Ok(key)
 }
 
