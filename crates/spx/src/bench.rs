@@ -98,8 +98,13 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
     let profile = &registry::social::PROFILE;
     config.service.data_dir = args.data_dir.clone();
     config.service.listen = "127.0.0.1:0".into();
-    // The load is unsigned; responses and callbacks are signed, as in production.
-    config.trust.verify = "off".into();
+    // The bench signs some of its load with keys of its own, published by the echo server:
+    // with `log`, signed requests are verified and unsigned ones served (responses and
+    // callbacks are signed either way, as in production).
+    let requester = bench_signer(&args.data_dir)?;
+    let echo = start_echo(&requester).await?;
+    config.trust.verify = "log".into();
+    config.trust.peers = vec![format!("{SENDER}=http://{echo}/.well-known/jwks.json")];
     if let Some(url) = &args.database_url {
         config.service.database_url = url.clone();
     }
@@ -107,7 +112,6 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
     let running = service::start(profile, &config).await?;
     load_population(&args, &running).await?;
     let samples = sample_uins(&running).await?;
-    let echo = start_echo().await?;
     let registry = format!("http://{}/registry/sync/search", running.addr);
     let client = Client::new(
         format!("http://{}", running.addr),
@@ -153,7 +157,12 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
         (
             "sync search by UIN (Member)",
             registry.clone(),
-            Arc::new(uin_request),
+            Arc::new(uin_request.clone()),
+        ),
+        (
+            "sync search by UIN, signed and verified",
+            registry.clone(),
+            Arc::new(signed(uin_request, requester.clone())),
         ),
         (
             "expression search (Group, page 20, total_count)",
@@ -498,11 +507,53 @@ async fn sample_uins(running: &service::Running) -> Result<Arc<Vec<String>>> {
 }
 
 /// The reference: axum parsing a JSON body and answering it back, nothing else.
-async fn start_echo() -> Result<std::net::SocketAddr> {
-    let app = Router::new().route(
-        "/echo",
-        post(|axum::Json(body): axum::Json<Value>| async move { axum::Json(body) }),
-    );
+/// The bench's own signing keys (kept in its data directory).
+fn bench_signer(data_dir: &std::path::Path) -> Result<Arc<trust::Signer>> {
+    let dir = data_dir.join("bench-keys");
+    let key_file = dir.join("store.key");
+    let store_key = match std::fs::read_to_string(&key_file) {
+        Ok(text) => trust::StoreKey::parse(text.trim())?,
+        Err(_) => {
+            std::fs::create_dir_all(&dir)?;
+            let key = trust::StoreKey::generate()?;
+            std::fs::write(&key_file, key.to_base64())?;
+            key
+        }
+    };
+    let store = trust::KeyStore::open(&dir, store_key, std::time::SystemTime::now())?;
+    Ok(Arc::new(trust::Signer::new(
+        SENDER,
+        Arc::new(std::sync::RwLock::new(store)),
+    )))
+}
+
+/// Request bodies of `make`, signed by `signer` as they are made.
+fn signed(
+    make: impl Fn(usize) -> Vec<u8> + Send + Sync + 'static,
+    signer: Arc<trust::Signer>,
+) -> impl Fn(usize) -> Vec<u8> + Send + Sync + 'static {
+    move |i| {
+        let mut envelope: Value = serde_json::from_slice(&make(i)).expect("a request is JSON");
+        signer.sign(&mut envelope).expect("the bench's key signs");
+        serde_json::to_vec(&envelope).expect("serialises")
+    }
+}
+
+/// The reference server: a bare axum JSON echo, which also publishes the bench's keys.
+async fn start_echo(requester: &Arc<trust::Signer>) -> Result<std::net::SocketAddr> {
+    let jwks = requester.jwks();
+    let app = Router::new()
+        .route(
+            "/echo",
+            post(|axum::Json(body): axum::Json<Value>| async move { axum::Json(body) }),
+        )
+        .route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });
