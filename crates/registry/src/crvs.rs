@@ -303,16 +303,7 @@ pub static PROFILE: Profile = Profile {
             members: None,
         },
     ],
-    migrations: &[
-        TABLES,
-        INDEXES,
-        crate::exchange::MIGRATION,
-        dispatch::MIGRATION,
-        dispatch::ORDERING_MIGRATION,
-        crate::subscribe::MIGRATION,
-        crate::exchange::CLAIM_MIGRATION,
-        dispatch::PARKING_MIGRATION,
-    ],
+    migrations: &[TABLES, INDEXES],
     indexes: &INDEXES,
 };
 

@@ -118,12 +118,29 @@ impl Registry {
     }
 }
 
+/// The engine's tables in every registry's store, after the profile's own: the async
+/// exchange, the outbox, subscriptions and events.
+pub const ENGINE_MIGRATIONS: &[store::Migration] = &[
+    exchange::MIGRATION,
+    dispatch::MIGRATION,
+    dispatch::ORDERING_MIGRATION,
+    subscribe::MIGRATION,
+    exchange::CLAIM_MIGRATION,
+    dispatch::PARKING_MIGRATION,
+];
+
 /// Opens the store of `profile`: applies its migrations and makes sure its indexes exist.
 pub async fn open_store(
     profile: &Profile,
     config: &store::StoreConfig,
 ) -> Result<Arc<dyn Store>, store::StoreError> {
-    let store = store::open(config, profile.migrations).await?;
+    let migrations: Vec<store::Migration> = profile
+        .migrations
+        .iter()
+        .chain(ENGINE_MIGRATIONS)
+        .cloned()
+        .collect();
+    let store = store::open(config, &migrations).await?;
     store
         .execute_script(profile.indexes.script(store.dialect()).to_string())
         .await?;

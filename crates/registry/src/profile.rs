@@ -15,7 +15,8 @@ pub struct Profile {
     pub event_types: &'static [&'static str],
     /// The record types it serves; the first is the default of a search that names none.
     pub record_types: &'static [RecordType],
-    /// Its schema, versioned.
+    /// Its own schema, versioned (the engine's tables come after: see
+    /// [`crate::ENGINE_MIGRATIONS`]).
     pub migrations: &'static [Migration],
     /// The migration that creates its secondary indexes. Its script is idempotent: it runs
     /// again at every start (restoring indexes a bulk load dropped if the load was cut short).
