@@ -247,6 +247,36 @@ async fn demonstrate(base: &str, config: &Config) -> Result<()> {
     notify_a_new_member(base, &client, &household_id, &config.service_id("social")).await
 }
 
+/// How long the demonstrations wait for a callback or a notification.
+const SUBSCRIPTION_WAIT: Duration = Duration::from_secs(10);
+
+/// Subscribes at the registry at `base` to `(event, record type, text filter)` with a
+/// verifying receiver of its own; the receiver and the subscription code.
+async fn subscribe(
+    base: &str,
+    registry_id: &str,
+    client: &Client,
+    (event, record_type, filter): (&str, &str, &str),
+) -> Result<(Receiver, String)> {
+    let receiver = verifying_receiver(base, registry_id);
+    receiver.serve("127.0.0.1:0".parse()?).await?;
+    let filter = RegistryQuery::expression(Value::String(filter.to_string()));
+    let subscribed = client
+        .subscribe_and_wait(
+            vec![SubscribeItem::new(event, record_type, filter)],
+            &receiver,
+            SUBSCRIPTION_WAIT,
+            Duration::from_secs(1),
+        )
+        .await?;
+    let code = subscribed
+        .codes()
+        .into_iter()
+        .next()
+        .context("the subscription was refused")?;
+    Ok((receiver, code))
+}
+
 /// A callback receiver that accepts only callbacks signed by the registry at `base`, whose
 /// keys it fetches from the registry's `/.well-known/jwks.json`.
 fn verifying_receiver(base: &str, registry_id: &str) -> Receiver {
@@ -263,24 +293,15 @@ async fn notify_a_new_member(
     household_id: &str,
     registry_id: &str,
 ) -> Result<()> {
-    let receiver = verifying_receiver(base, registry_id);
-    receiver.serve("127.0.0.1:0".parse()?).await?;
-    let wait = Duration::from_secs(10);
-    let filter =
-        RegistryQuery::expression(Value::String(format!(r#"household_id = "{household_id}""#)));
-    let subscribed = client
-        .subscribe_and_wait(
-            vec![SubscribeItem::new("NewHouseHoldMember", "Member", filter)],
-            &receiver,
-            wait,
-            Duration::from_secs(1),
-        )
-        .await?;
-    let code = subscribed
-        .codes()
-        .into_iter()
-        .next()
-        .context("the subscription was refused")?;
+    let filter = format!(r#"household_id = "{household_id}""#);
+    let (receiver, code) = subscribe(
+        base,
+        registry_id,
+        client,
+        ("NewHouseHoldMember", "Member", &filter),
+    )
+    .await?;
+    let wait = SUBSCRIPTION_WAIT;
     println!("[sandbox] subscribed to new members of household {household_id}: code {code}");
     // A UIN that is free in this registry (each run of the sandbox adds one member).
     let mut uin = None;
@@ -451,23 +472,15 @@ async fn demonstrate_crvs(base: &str, config: &Config) -> Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let receiver = verifying_receiver(base, &config.service_id("crvs"));
-    receiver.serve("127.0.0.1:0".parse()?).await?;
-    let wait = Duration::from_secs(10);
-    let filter = RegistryQuery::expression(Value::String(format!(r#"uin = "{uin}""#)));
-    let subscribed = client
-        .subscribe_and_wait(
-            vec![SubscribeItem::new("Death", "Person", filter)],
-            &receiver,
-            wait,
-            Duration::from_secs(1),
-        )
-        .await?;
-    let code = subscribed
-        .codes()
-        .into_iter()
-        .next()
-        .context("the subscription was refused")?;
+    let filter = format!(r#"uin = "{uin}""#);
+    let (receiver, code) = subscribe(
+        base,
+        &config.service_id("crvs"),
+        &client,
+        ("Death", "Person", &filter),
+    )
+    .await?;
+    let wait = SUBSCRIPTION_WAIT;
     println!("[sandbox] subscribed to the death of pensioner {uin}: code {code}");
     let started = Instant::now();
     let today = time::OffsetDateTime::now_utc().date().to_string();
