@@ -9,6 +9,7 @@ pub mod codes;
 pub mod directory;
 pub mod envelope;
 pub mod lenient;
+pub mod locations;
 pub mod records;
 mod samples;
 pub mod search;

@@ -47,6 +47,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/registrar/records", post(registrar_records))
         .route("/registrar/crvs/records", post(registrar_crvs_records))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/locations.json", get(locations))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -58,6 +59,15 @@ pub fn router(registry: Arc<Registry>) -> Router {
 async fn health(State(registry): State<Arc<Registry>>) -> Response {
     axum::Json(serde_json::json!({"status": "ok", "role": registry.profile.role, "store": registry.store.describe()}))
         .into_response()
+}
+
+/// `GET /.well-known/locations.json`: the location master list the registry's records use
+/// (the same hierarchy in every registry loaded from one population).
+async fn locations(State(registry): State<Arc<Registry>>) -> Response {
+    match crate::location_hierarchy(registry.store.as_ref()).await {
+        Ok(hierarchy) => axum::Json(hierarchy).into_response(),
+        Err(e) => store_failure(&e),
+    }
 }
 
 /// `GET /.well-known/jwks.json`: the keys that verify this service's signatures.

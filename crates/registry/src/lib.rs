@@ -118,6 +118,52 @@ impl Registry {
     }
 }
 
+/// The location master list of a registry's store (every profile has the `location` table),
+/// parents before children.
+pub async fn location_hierarchy(
+    store: &dyn Store,
+) -> Result<dci::locations::LocationHierarchy, store::StoreError> {
+    let rows = store
+        .read(vec![store::Statement::new(
+            "SELECT code, name, level, parent FROM location ORDER BY level, code",
+            vec![],
+            &[
+                store::ColumnType::Text,
+                store::ColumnType::Text,
+                store::ColumnType::Integer,
+                store::ColumnType::Text,
+            ],
+        )])
+        .await?;
+    let places = rows[0]
+        .iter()
+        .filter_map(|row| match row.as_slice() {
+            [
+                Some(store::SqlValue::Text(code)),
+                Some(store::SqlValue::Text(name)),
+                Some(store::SqlValue::Integer(level)),
+                parent,
+            ] => {
+                let kind = match level {
+                    1 => "spx:REGION",
+                    2 => "spx:DISTRICT",
+                    _ => "spx:SUB_COUNTY",
+                };
+                let parent = match parent {
+                    Some(store::SqlValue::Text(p)) => Some(p.as_str()),
+                    _ => None,
+                };
+                Some(dci::locations::Location::new(code, name, kind, parent))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(dci::locations::LocationHierarchy::new(
+        places,
+        dci::Timestamp::now(),
+    ))
+}
+
 /// The engine's tables in every registry's store, after the profile's own: the async
 /// exchange, the outbox, subscriptions and events.
 pub const ENGINE_MIGRATIONS: &[store::Migration] = &[

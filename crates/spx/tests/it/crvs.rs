@@ -38,7 +38,50 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "crvs::concurrent_registrations_of_one_person_all_apply",
         concurrent_registrations_of_one_person_all_apply,
     ),
+    (
+        "crvs::both_registries_serve_one_location_hierarchy",
+        both_registries_serve_one_location_hierarchy,
+    ),
 ];
+
+/// `GET /.well-known/locations.json` of the social and the civil registry, loaded from one
+/// population, list the same places, every one after the place that contains it.
+fn both_registries_serve_one_location_hierarchy(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let civil = spawn(backend).await?;
+        let social = TestRegistry::spawn(backend).await?;
+        let mut lists = Vec::new();
+        for registry in [&social, &civil] {
+            let answer = registry
+                .client
+                .get(registry.url("/.well-known/locations.json"))
+                .send()
+                .await?;
+            ensure!(answer.status() == 200);
+            let hierarchy: Value = answer.json().await?;
+            ensure!(hierarchy["@type"] == "LocationHierarchy", "{hierarchy}");
+            lists.push(hierarchy["locations"].clone());
+        }
+        ensure!(
+            lists[0] == lists[1],
+            "the registries disagree on the places"
+        );
+        let places = lists[0].as_array().context("locations")?;
+        ensure!(places.len() == fixture().population.locations.len());
+        let mut seen = std::collections::HashSet::new();
+        for place in places {
+            let code = place["identifier"][0]["identifier"]
+                .as_str()
+                .context("a code")?;
+            match place["contained_in_place"].as_str() {
+                None => ensure!(place["additional_type"] == "spx:REGION", "{place}"),
+                Some(parent) => ensure!(seen.contains(parent), "{code} before its parent {parent}"),
+            }
+            seen.insert(code.to_string());
+        }
+        Ok(())
+    })
+}
 
 const CRVS: &str = "crvs.test";
 
