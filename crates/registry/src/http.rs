@@ -461,17 +461,21 @@ impl Registry {
         let Some(trust) = &self.config.trust else {
             return (status, axum::Json(envelope)).into_response();
         };
-        let mut value = serde_json::to_value(envelope).expect("an envelope always serializes");
-        if let Err(e) = trust.signer.sign(&mut value) {
-            // Nothing leaves unsigned.
-            tracing::error!(error = %e, "cannot sign a response");
-            return http_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ReasonCode::ServiceUnavailable,
-                "the service cannot sign its answer; try again".into(),
-            );
+        let text = serde_json::to_string(envelope).expect("an envelope always serializes");
+        match trust.signer.sign_text(&text) {
+            Ok(signed) => {
+                (status, [(header::CONTENT_TYPE, "application/json")], signed).into_response()
+            }
+            Err(e) => {
+                // Nothing leaves unsigned.
+                tracing::error!(error = %e, "cannot sign a response");
+                http_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ReasonCode::ServiceUnavailable,
+                    "the service cannot sign its answer; try again".into(),
+                )
+            }
         }
-        (status, axum::Json(value)).into_response()
     }
 
     /// The HTTP answer rejecting a sync request at header level.

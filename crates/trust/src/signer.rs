@@ -60,10 +60,34 @@ impl Signer {
     }
 
     /// `body` (an envelope as JSON text) signed, as JSON text.
+    ///
+    /// The text is kept as it is and the `signature` member appended to it (the signature does
+    /// not depend on member order or spacing), which spares serialising the envelope again.
     pub fn sign_text(&self, body: &str) -> Result<String, SignError> {
         let mut envelope: Value = serde_json::from_str(body).map_err(|_| SignError::NoHeader)?;
-        self.sign(&mut envelope)?;
-        Ok(envelope.to_string())
+        let trimmed = body.trim_end();
+        if envelope.get("signature").is_some() || !trimmed.ends_with('}') {
+            self.sign(&mut envelope)?;
+            return Ok(envelope.to_string());
+        }
+        let signature = {
+            let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+            sign_envelope(
+                &envelope,
+                &self.sender_id,
+                keys.current(),
+                SystemTime::now(),
+                self.validity,
+            )?
+        };
+        let signature = Value::String(signature).to_string();
+        let open = &trimmed[..trimmed.len() - 1];
+        let separator = if open.trim_end().ends_with('{') {
+            ""
+        } else {
+            ","
+        };
+        Ok(format!("{open}{separator}\"signature\":{signature}}}"))
     }
 
     /// The key set to publish at `/.well-known/jwks.json`: the current key and those still in
@@ -104,6 +128,15 @@ mod tests {
         let verified = verify_envelope(&envelope, &peers, SystemTime::now(), &policy).await;
         assert!(verified.is_ok(), "{verified:?}");
         let text = signer.sign_text(&envelope.to_string()).unwrap();
+        let appended = signer
+            .sign_text(r#"{"header": {"sender_id": "registry.example"}, "message": {"b": 2}}"#)
+            .unwrap();
+        let appended: Value = serde_json::from_str(&appended).unwrap();
+        assert!(
+            verify_envelope(&appended, &peers, SystemTime::now(), &policy)
+                .await
+                .is_ok()
+        );
         let mut tampered: Value = serde_json::from_str(&text).unwrap();
         tampered["message"]["a"] = json!(2);
         let refused = verify_envelope(&tampered, &peers, SystemTime::now(), &policy).await;
