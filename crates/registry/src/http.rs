@@ -186,26 +186,45 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
 }
 
 /// Reads a request whose message is an `M` with a `transaction_id`: the JSON body within the
-/// size limit, the envelope, the message, and the transaction id. Every failure is answered.
+/// size limit, the envelope, the message, the transaction id and the signature. A sync request
+/// (`sync` is the action of its answer) that was signed is also checked for a replay. Every
+/// failure is answered.
 async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
     registry: &Registry,
     request: Request,
+    sync: Option<Action>,
 ) -> Result<(Parsed<M>, Bytes), Response> {
     let body = json_body(request, registry.config.max_body_bytes).await?;
     let parsed = parse_envelope::<M>(&body).map_err(error_ack)?;
     dci::validate::id("message.transaction_id", parsed.message.transaction_id())
         .map_err(error_ack)?;
-    check_signature(registry, &body).await.map_err(error_ack)?;
+    let verified = check_signature(registry, &body).await.map_err(error_ack)?;
+    if let (Some(answer), Some(signed)) = (sync, verified) {
+        let header = &parsed.header;
+        registry
+            .replays
+            .check(
+                &signed.sender_id,
+                &header.message_id,
+                signed.expires,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|rejection| registry.header_rejection(header, answer, rejection))?;
+    }
     Ok((parsed, body))
 }
 
-/// Verifies the signature of a request envelope as `trust.verify` says.
-async fn check_signature(registry: &Registry, body: &[u8]) -> Result<(), Rejection> {
+/// Verifies the signature of a request envelope as `trust.verify` says; what verified, if it
+/// did.
+async fn check_signature(
+    registry: &Registry,
+    body: &[u8],
+) -> Result<Option<trust::Verified>, Rejection> {
     let Some(trust) = &registry.config.trust else {
-        return Ok(());
+        return Ok(None);
     };
     if trust.verify == crate::Verify::Off {
-        return Ok(());
+        return Ok(None);
     }
     let envelope: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
@@ -217,11 +236,11 @@ async fn check_signature(registry: &Registry, body: &[u8]) -> Result<(), Rejecti
     )
     .await;
     match verified {
-        Ok(_) => Ok(()),
+        Ok(verified) => Ok(Some(verified)),
         Err(e) if trust.verify == crate::Verify::Log => {
             let sender = envelope["header"]["sender_id"].as_str().unwrap_or_default();
             tracing::info!(%sender, reason = %e, "served without a valid signature (trust.verify = log)");
-            Ok(())
+            Ok(None)
         }
         Err(e) => Err(e.into()),
     }
@@ -519,7 +538,7 @@ fn ack(correlation_id: String) -> Response {
 
 async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) -> Response {
     let (Parsed { header, message }, _) =
-        match read_request::<SearchRequest>(&registry, request).await {
+        match read_request::<SearchRequest>(&registry, request, Some(Action::OnSearch)).await {
             Ok(read) => read,
             Err(response) => return response,
         };
@@ -633,7 +652,8 @@ async fn async_request<M: AsyncMessage>(
     State(registry): State<Arc<Registry>>,
     request: Request,
 ) -> Response {
-    let (Parsed { header, message }, body) = match read_request::<M>(&registry, request).await {
+    let (Parsed { header, message }, body) = match read_request::<M>(&registry, request, None).await
+    {
         Ok(read) => read,
         Err(response) => return response,
     };
@@ -722,11 +742,16 @@ async fn registrar_crvs_records(
 
 /// `POST /registry/sync/txn/status`: the state of an earlier transaction of the sender.
 async fn sync_txn_status(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let (Parsed { header, message }, _) =
-        match read_request::<dci::txn::TxnStatusRequest>(&registry, request).await {
-            Ok(read) => read,
-            Err(response) => return response,
-        };
+    let (Parsed { header, message }, _) = match read_request::<dci::txn::TxnStatusRequest>(
+        &registry,
+        request,
+        Some(Action::TxnOnStatus),
+    )
+    .await
+    {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
     if let Err(rejection) = dci::validate::request_header(
         &header,
         Action::TxnStatus,

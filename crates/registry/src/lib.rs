@@ -15,6 +15,7 @@ pub mod http;
 pub mod import;
 pub mod profile;
 pub mod registrar;
+pub mod replay;
 pub mod search;
 pub mod social;
 pub mod subscribe;
@@ -86,6 +87,8 @@ pub struct Registry {
     pub work: tokio::sync::Notify,
     /// Wakes the notifier that matches registry events to subscriptions.
     pub events: tokio::sync::Notify,
+    /// Signed sync requests already served.
+    pub replays: replay::ReplayGuard,
     /// Delivers its callbacks.
     pub dispatcher: Arc<dispatch::Dispatcher>,
 }
@@ -109,6 +112,7 @@ impl Registry {
             config,
             work: tokio::sync::Notify::new(),
             events: tokio::sync::Notify::new(),
+            replays: replay::ReplayGuard::new(REPLAY_MEMORY),
             dispatcher,
         });
         exchange::spawn_worker(registry.clone());
@@ -163,6 +167,9 @@ pub async fn location_hierarchy(
         dci::Timestamp::now(),
     ))
 }
+
+/// Signed sync requests a node remembers, to refuse their replays.
+const REPLAY_MEMORY: usize = 1_000_000;
 
 /// The engine's tables in every registry's store, after the profile's own: the async
 /// exchange, the outbox, subscriptions and events.

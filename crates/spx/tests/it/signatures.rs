@@ -159,11 +159,16 @@ fn bad_signatures_get_their_codes() -> Result<()> {
         };
         body["signature"] = json!(signature);
         refused(registry.search(&body).await?, "err.signature.invalid")?;
-        // And the good one still passes.
+        // And the good one still passes, once: the same signed message again is a replay.
         let mut body = good();
         requester.sign(&mut body)?;
         let (status, answer) = registry.search(&body).await?;
         ensure!(status == 200, "HTTP {status}: {answer}");
+        let (status, answer) = registry.search(&body).await?;
+        ensure!(
+            status == 409 && answer["header"]["status_reason_code"] == "rjct.message_id.duplicate",
+            "a replayed message: HTTP {status}: {answer}"
+        );
         Ok(())
     })
 }
