@@ -322,10 +322,7 @@ async fn registered_households(
             )])
             .await?;
         for row in &rows[0] {
-            let text = |i: usize| match row.get(i) {
-                Some(Some(SqlValue::Text(s))) => s.clone(),
-                _ => String::new(),
-            };
+            let text = |i: usize| crate::search::text_cell(row, i);
             let (
                 Some(Some(SqlValue::Float(score))),
                 Some(Some(SqlValue::Integer(size))),

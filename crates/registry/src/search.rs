@@ -363,7 +363,8 @@ async fn run(store: &dyn Store, plan: &Plan) -> Result<Found, StoreError> {
     })
 }
 
-fn text_cell(row: &[store::Cell], i: usize) -> String {
+/// The text in column `i` of `row`; empty when it is NULL or not text.
+pub(crate) fn text_cell(row: &[store::Cell], i: usize) -> String {
     match row.get(i) {
         Some(Some(SqlValue::Text(s))) => s.clone(),
         _ => String::new(),

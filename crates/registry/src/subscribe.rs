@@ -587,10 +587,7 @@ async fn stored(registry: &Registry, codes: &[String]) -> Result<Vec<Stored>, St
     Ok(rows[0]
         .iter()
         .map(|row| {
-            let cell = |i: usize| match row.get(i) {
-                Some(Some(SqlValue::Text(s))) => s.clone(),
-                _ => String::new(),
-            };
+            let cell = |i: usize| crate::search::text_cell(row, i);
             Stored {
                 code: cell(0),
                 sender_id: cell(1),
@@ -841,10 +838,7 @@ pub async fn list(
     Ok(rows[0]
         .iter()
         .map(|row| {
-            let cell = |i: usize| match row.get(i) {
-                Some(Some(SqlValue::Text(s))) => s.clone(),
-                _ => String::new(),
-            };
+            let cell = |i: usize| crate::search::text_cell(row, i);
             Listed {
                 code: cell(0),
                 sender_id: cell(1),
@@ -1103,10 +1097,7 @@ async fn candidates(registry: &Registry, event: &Event) -> Result<Vec<Candidate>
     Ok(rows
         .into_iter()
         .map(|row| {
-            let cell = |i: usize| match row.get(i) {
-                Some(Some(SqlValue::Text(s))) => s.clone(),
-                _ => String::new(),
-            };
+            let cell = |i: usize| crate::search::text_cell(&row, i);
             Candidate {
                 code: cell(0),
                 sender_id: cell(1),
