@@ -470,7 +470,7 @@ async fn answer_search(
     request: &str,
     received_at: &str,
 ) -> Result<(&'static str, Envelope<MsgCallbackHeader, SearchResponse>), StoreError> {
-    let callback_id = format!("on-search-{correlation_id}");
+    let callback_id = crate::subscribe::callback_id(Action::OnSearch, correlation_id);
     let parsed = crate::http::parse_envelope::<SearchRequest>(request.as_bytes());
     let received = Timestamp::parse(received_at).unwrap_or_else(|_| Timestamp::now());
     let (header, message) = match parsed {

@@ -190,7 +190,7 @@ impl Registry {
         correlation_id: &str,
         answer: Result<(usize, M), Rejection>,
     ) -> (String, String) {
-        let message_id = format!("{}-{correlation_id}", action.as_str());
+        let message_id = callback_id(action, correlation_id);
         let body = match answer {
             Ok((completed, message)) => {
                 let mut envelope = self.response_envelope(header, action, completed, message);
@@ -238,6 +238,12 @@ impl Registry {
             ),
         }
     }
+}
+
+/// The `message_id` of the `action` callback answering the transaction `correlation_id`:
+/// derived, so that answering twice (after a crash, or on two nodes) sends one callback.
+pub(crate) fn callback_id(action: Action, correlation_id: &str) -> String {
+    format!("{}-{correlation_id}", action.as_str())
 }
 
 /// Checks one subscription item against this registry.
