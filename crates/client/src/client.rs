@@ -159,6 +159,7 @@ pub enum AnswerSource {
 pub struct Client {
     http: reqwest::Client,
     signer: Option<std::sync::Arc<trust::Signer>>,
+    credentials: Option<std::sync::Arc<Credentials>>,
     base_url: String,
     sender_id: String,
     receiver_id: Option<String>,
@@ -178,6 +179,7 @@ impl Client {
         Client {
             http: reqwest::Client::new(),
             signer: None,
+            credentials: None,
             base_url,
             sender_id: sender_id.to_string(),
             receiver_id: receiver_id.map(str::to_string),
@@ -190,6 +192,19 @@ impl Client {
     /// this client's `sender_id`).
     pub fn with_signer(mut self, signer: std::sync::Arc<trust::Signer>) -> Self {
         self.signer = Some(signer);
+        self
+    }
+
+    /// The same client, authenticating as `client_id` with `client_secret`: it gets an access
+    /// token at the registry's `POST /oauth2/client/token` (client credentials, dci-spec
+    /// §8.2), sends it as `Authorization: Bearer`, and gets a new one shortly before it
+    /// expires or when the registry answers 401.
+    pub fn with_credentials(mut self, client_id: &str, client_secret: &str) -> Self {
+        self.credentials = Some(std::sync::Arc::new(Credentials {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            token: tokio::sync::Mutex::new(None),
+        }));
         self
     }
 
@@ -456,31 +471,39 @@ impl Client {
     }
 
     async fn post_once(&self, url: &str, body: Bytes) -> Result<Bytes, ClientError> {
-        let transport = |source| ClientError::Transport {
-            url: url.to_string(),
-            source,
-        };
-        let response = self
+        let answer = self.post_with_token(url, body.clone()).await;
+        match (&self.credentials, answer) {
+            // The token may have been revoked or issued under a rotated-out key: one more try
+            // with a new one.
+            (Some(credentials), Err(ClientError::Http { status: 401, .. })) => {
+                credentials.forget().await;
+                self.post_with_token(url, body).await
+            }
+            (_, answer) => answer,
+        }
+    }
+
+    async fn post_with_token(&self, url: &str, body: Bytes) -> Result<Bytes, ClientError> {
+        let mut request = self
             .http
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .timeout(self.timeout)
-            .body(body)
+            .body(body);
+        if let Some(credentials) = &self.credentials {
+            let token = credentials
+                .token(&self.http, &self.url(TOKEN_PATH), self.timeout)
+                .await?;
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .send()
             .await
-            .map_err(transport)?;
-        let status = response.status();
-        let answer = response.bytes().await.map_err(transport)?;
-        if status.is_success() {
-            return Ok(answer);
-        }
-        let (code, message) = error_detail(&answer);
-        Err(ClientError::Http {
-            url: url.to_string(),
-            status: status.as_u16(),
-            code,
-            message,
-        })
+            .map_err(|source| ClientError::Transport {
+                url: url.to_string(),
+                source,
+            })?;
+        read_answer(url, response).await
     }
 
     /// Sends `message` with `callback_url` as `sender_uri`, retrying, and reads the ACK.
@@ -781,4 +804,112 @@ fn from_status<A: Answer>(
         response,
         source: AnswerSource::TxnStatus(Box::new(envelope)),
     })
+}
+
+/// The token endpoint of a DCI service (dci-spec §8.2).
+pub const TOKEN_PATH: &str = "/oauth2/client/token";
+
+/// A success body, or the [`ClientError`] of a failure status with the DCI code found in it.
+async fn read_answer(url: &str, response: reqwest::Response) -> Result<Bytes, ClientError> {
+    let status = response.status();
+    let answer = response
+        .bytes()
+        .await
+        .map_err(|source| ClientError::Transport {
+            url: url.to_string(),
+            source,
+        })?;
+    if status.is_success() {
+        return Ok(answer);
+    }
+    let (code, message) = error_detail(&answer);
+    Err(ClientError::Http {
+        url: url.to_string(),
+        status: status.as_u16(),
+        code,
+        message,
+    })
+}
+
+/// OAuth2 client credentials and the last token they got.
+struct Credentials {
+    client_id: String,
+    client_secret: String,
+    token: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret or the token.
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token is renewed when it has less than this left.
+const TOKEN_MARGIN: Duration = Duration::from_secs(30);
+
+impl Credentials {
+    /// A token valid for a while yet, fetched from `url` when the cached one is not.
+    async fn token(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<String, ClientError> {
+        let mut cached = self.token.lock().await;
+        if let Some((token, until)) = cached.as_ref()
+            && std::time::Instant::now() + TOKEN_MARGIN < *until
+        {
+            return Ok(token.clone());
+        }
+        let form = reqwest::Url::parse_with_params(
+            "http://form.invalid/",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.client_id),
+                ("client_secret", &self.client_secret),
+            ],
+        )
+        .expect("a form encodes");
+        let response = http
+            .post(url)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .timeout(timeout)
+            .body(form.query().unwrap_or_default().to_owned())
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.to_string(),
+                source,
+            })?;
+        let answer = read_answer(url, response).await?;
+        let token: TokenResponse =
+            serde_json::from_slice(&answer).map_err(|e| ClientError::Decode {
+                url: url.to_string(),
+                message: format!("token response: {e}"),
+            })?;
+        let lifetime = token.expires_in.as_ref().map_or(Some(300), |v| match v {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        });
+        let until = std::time::Instant::now() + Duration::from_secs(lifetime.unwrap_or(300));
+        *cached = Some((token.access_token.clone(), until));
+        Ok(token.access_token)
+    }
+
+    /// Drops the cached token.
+    async fn forget(&self) {
+        *self.token.lock().await = None;
+    }
+}
+
+/// `OAuth2ClientTokenResponse`; `expires_in` is a number (RFC 6749) or a string (the DCI schema).
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<Value>,
 }

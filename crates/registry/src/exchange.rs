@@ -106,19 +106,28 @@ pub enum Accepted {
     Duplicate(Earlier),
 }
 
-/// Whether `url` may receive callbacks: an http(s) URL without credentials whose normalised
-/// form starts with one of the configured prefixes. Parsing first matters: as text,
-/// `http://127.0.0.1:1@elsewhere.example/` starts with `http://127.0.0.1:` but goes elsewhere.
-pub fn callback_allowed(registry: &Registry, url: &str) -> bool {
+/// Whether `url` may receive callbacks of `sender_id`: an http(s) URL without credentials
+/// whose normalised form starts with one of the configured prefixes or of the participant's.
+/// Parsing first matters: as text, `http://127.0.0.1:1@elsewhere.example/` starts with
+/// `http://127.0.0.1:` but goes elsewhere.
+pub fn callback_allowed(registry: &Registry, sender_id: &str, url: &str) -> bool {
+    url_under(url, &registry.config.callback_url_prefixes)
+        || registry
+            .participants
+            .get(sender_id)
+            .is_some_and(|p| p.callback_allowed(url))
+}
+
+/// Whether `url` is a plain http(s) URL (no credentials in it) that starts with one of
+/// `prefixes`.
+pub fn url_under(url: &str, prefixes: &[String]) -> bool {
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return false;
     };
     let plain = parsed.username().is_empty() && parsed.password().is_none();
     plain
         && matches!(parsed.scheme(), "http" | "https")
-        && registry
-            .config
-            .callback_url_prefixes
+        && prefixes
             .iter()
             .any(|prefix| parsed.as_str().starts_with(prefix.as_str()))
 }
@@ -495,7 +504,8 @@ async fn answer_search(
             registry.rejection_envelope(Some(&header), Action::OnSearch, rejection, callback_id),
         ));
     }
-    let items = crate::search::answer_all(registry, &message, received.0.date()).await?;
+    let access = registry.access_of(&header.sender_id);
+    let items = crate::search::answer_all(registry, &message, received.0.date(), &access).await?;
     let mut envelope = registry.response_envelope(
         &header,
         Action::OnSearch,

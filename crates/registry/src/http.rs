@@ -28,7 +28,8 @@ use crate::Registry;
 
 /// The routes of a registry service.
 pub fn router(registry: Arc<Registry>) -> Router {
-    Router::new()
+    // The DCI endpoints and the registrar's, behind the token check.
+    let protected = Router::new()
         .route("/registry/sync/search", post(sync_search))
         .route("/registry/search", post(async_request::<SearchRequest>))
         .route(
@@ -46,6 +47,13 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/registry/sync/txn/status", post(sync_txn_status))
         .route("/registrar/records", post(registrar_records))
         .route("/registrar/crvs/records", post(registrar_crvs_records))
+        .route_layer(axum::middleware::from_fn_with_state(
+            registry.clone(),
+            crate::auth::authenticate,
+        ));
+    Router::new()
+        .merge(protected)
+        .route("/oauth2/client/token", post(crate::auth::token))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/locations.json", get(locations))
         .route("/health", get(health))
@@ -194,11 +202,19 @@ async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
     request: Request,
     sync: Option<Action>,
 ) -> Result<(Parsed<M>, Bytes), Response> {
+    let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+    let signature_header = request.headers().get("signature").cloned();
     let body = json_body(request, registry.config.max_body_bytes).await?;
     let parsed = parse_envelope::<M>(&body).map_err(error_ack)?;
+    crate::auth::check_sender(caller.as_ref(), &parsed.header.sender_id)
+        .map_err(|message| crate::auth::refuse(ReasonCode::RequestForbidden, message))?;
     dci::validate::id("message.transaction_id", parsed.message.transaction_id())
         .map_err(error_ack)?;
-    let verified = check_signature(registry, &body).await.map_err(error_ack)?;
+    let signature_header = signature_header.as_ref().and_then(|v| v.to_str().ok());
+    let verified =
+        crate::auth::check_signature(registry, &body, signature_header, &parsed.header.sender_id)
+            .await
+            .map_err(error_ack)?;
     if let (Some(answer), Some(signed)) = (sync, verified) {
         let header = &parsed.header;
         registry
@@ -216,37 +232,6 @@ async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
 
 /// Verifies the signature of a request envelope as `trust.verify` says; what verified, if it
 /// did.
-async fn check_signature(
-    registry: &Registry,
-    body: &[u8],
-) -> Result<Option<trust::Verified>, Rejection> {
-    let Some(trust) = &registry.config.trust else {
-        return Ok(None);
-    };
-    if trust.verify == crate::Verify::Off {
-        return Ok(None);
-    }
-    let envelope: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
-    let verified = trust::verify_envelope(
-        &envelope,
-        trust.peers.as_ref(),
-        std::time::SystemTime::now(),
-        &trust::VerifyPolicy::default(),
-    )
-    .await;
-    match verified {
-        Ok(verified) => Ok(Some(verified)),
-        Err(e) if trust.verify == crate::Verify::Log => {
-            let sender = envelope["header"]["sender_id"].as_str().unwrap_or_default();
-            tracing::info!(%sender, reason = %e, "served without a valid signature (trust.verify = log)");
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Messages that carry a `transaction_id`.
 trait HasTransaction {
     fn transaction_id(&self) -> &str;
 }
@@ -558,7 +543,8 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
     ) {
         return registry.header_rejection(&header, Action::OnSearch, rejection);
     }
-    let items = match crate::search::answer_all(&registry, &message, now.0.date()).await {
+    let access = registry.access_of(&header.sender_id);
+    let items = match crate::search::answer_all(&registry, &message, now.0.date(), &access).await {
         Ok(items) => items,
         Err(e) => return store_failure(&e),
     };
@@ -595,7 +581,9 @@ async fn async_prelude(
         return Err(error_ack(rejection));
     }
     let callback = match header.sender_uri.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) if crate::exchange::callback_allowed(registry, url) => url.to_string(),
+        Some(url) if crate::exchange::callback_allowed(registry, &header.sender_id, url) => {
+            url.to_string()
+        }
         Some(url) => {
             return Err(error_ack(Rejection::new(
                 ReasonCode::SenderUriInvalid,

@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use store::Store;
 
+pub mod auth;
 pub mod crvs;
 pub mod exchange;
 pub mod http;
 pub mod import;
+pub mod participants;
 pub mod profile;
 pub mod registrar;
 pub mod replay;
@@ -53,6 +55,11 @@ pub struct Trust {
     pub peers: Arc<dyn trust::KeyResolver>,
     /// What a missing or bad signature does.
     pub verify: Verify,
+    /// Whether every DCI endpoint requires a bearer token from `POST /oauth2/client/token`
+    /// (and so a registered participant).
+    pub require_token: bool,
+    /// How long the tokens it issues are valid.
+    pub token_lifetime: std::time::Duration,
 }
 
 impl std::fmt::Debug for Trust {
@@ -91,16 +98,38 @@ pub struct Registry {
     pub replays: replay::ReplayGuard,
     /// Delivers its callbacks.
     pub dispatcher: Arc<dispatch::Dispatcher>,
+    /// Who may call it.
+    pub participants: Arc<participants::Participants>,
+    /// Issues and checks its access tokens (when it signs).
+    pub tokens: Option<trust::TokenIssuer>,
+}
+
+/// Why a registry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// Its store could not be read.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 impl Registry {
     /// Serves `profile` from `store`: starts the worker that answers async requests and the
     /// dispatcher that delivers callbacks (both resume whatever a previous run left undone).
-    pub fn start(
+    pub async fn start(
         profile: &'static Profile,
         store: Arc<dyn Store>,
         config: RegistryConfig,
-    ) -> Result<Arc<Registry>, reqwest::Error> {
+    ) -> Result<Arc<Registry>, StartError> {
+        let participants = Arc::new(participants::Participants::new(store.clone()));
+        participants.reload().await?;
+        participants.spawn_reload();
+        let tokens = config
+            .trust
+            .as_ref()
+            .map(|trust| trust::TokenIssuer::new(trust.signer.clone(), trust.token_lifetime));
         let dispatcher = dispatch::Dispatcher::new(store.clone(), config.dispatch.clone())?;
         if let Some(trust) = &config.trust {
             dispatcher.sign_with(trust.signer.clone());
@@ -114,6 +143,8 @@ impl Registry {
             events: tokio::sync::Notify::new(),
             replays: replay::ReplayGuard::new(REPLAY_MEMORY),
             dispatcher,
+            participants,
+            tokens,
         });
         exchange::spawn_worker(registry.clone());
         subscribe::spawn_notifier(registry.clone());
@@ -180,6 +211,7 @@ pub const ENGINE_MIGRATIONS: &[store::Migration] = &[
     subscribe::MIGRATION,
     exchange::CLAIM_MIGRATION,
     dispatch::PARKING_MIGRATION,
+    participants::MIGRATION,
 ];
 
 /// Opens the store of `profile`: applies its migrations and makes sure its indexes exist.

@@ -10,6 +10,8 @@ use serde_json::value::RawValue;
 use store::{ColumnType, SqlValue, Statement, Store, StoreError};
 use time::Date;
 
+use trust::access::AccessRules;
+
 use crate::profile::{Profile, RecordType};
 
 /// Search limits, from the configuration.
@@ -27,6 +29,7 @@ pub async fn answer_all(
     registry: &crate::Registry,
     message: &dci::SearchRequest,
     today: Date,
+    access: &AccessRules,
 ) -> Result<Vec<SearchResponseItem>, StoreError> {
     let mut seen = HashSet::new();
     let mut items = Vec::with_capacity(message.search_request.len());
@@ -39,6 +42,7 @@ pub async fn answer_all(
                 item,
                 &mut seen,
                 today,
+                access,
             )
             .await?,
         );
@@ -46,8 +50,9 @@ pub async fn answer_all(
     Ok(items)
 }
 
-/// Answers one search item. A bad item is rejected on its own; only a store failure fails
-/// the whole batch.
+/// Answers one search item for a caller with `access`. A bad or forbidden item is rejected on
+/// its own (a forbidden one with `err.request.forbidden`); only a store failure fails the
+/// whole batch.
 pub async fn answer(
     profile: &'static Profile,
     store: &dyn Store,
@@ -55,6 +60,7 @@ pub async fn answer(
     item: &SearchRequestItem,
     seen_references: &mut HashSet<String>,
     today: Date,
+    access: &AccessRules,
 ) -> Result<SearchResponseItem, StoreError> {
     let reference_id = item.reference_id.clone().unwrap_or_default();
     let locale = item.locale.clone();
@@ -91,11 +97,18 @@ pub async fn answer(
             format!("locale '{l}' is not an ISO 639-3 code (three lowercase letters, e.g. eng)"),
         ));
     }
-    let plan = match plan(profile, limits, item, store.dialect(), today) {
+    let plan = match plan(profile, limits, item, store.dialect(), today, access) {
         Ok(plan) => plan,
         Err(rejection) => return reject(rejection),
     };
-    let found = run(store, &plan).await?;
+    let mut found = run(store, &plan).await?;
+    if access.restricts_fields() {
+        found.records = found
+            .records
+            .into_iter()
+            .map(|record| visible(&record, access))
+            .collect();
+    }
     if plan.implicit_page && found.total_count > plan.page_size {
         return reject(Rejection::new(
             ReasonCode::SearchTooManyRecordsFound,
@@ -142,12 +155,70 @@ fn criteria_invalid(message: String) -> Rejection {
     Rejection::new(ReasonCode::SearchCriteriaInvalid, message)
 }
 
+/// What `record` shows to a caller with `access`.
+fn visible(record: &RawValue, access: &AccessRules) -> Box<RawValue> {
+    match serde_json::from_str::<serde_json::Value>(record.get()) {
+        Ok(mut value) => {
+            access.filter_record(&mut value);
+            raw(value.to_string())
+        }
+        // Records are written by the registry itself; one that does not parse shows nothing.
+        Err(_) => raw("{}".into()),
+    }
+}
+
+fn forbidden(message: String) -> Rejection {
+    Rejection::new(ReasonCode::RequestForbidden, message)
+}
+
+/// Refuses what `access` does not allow of a search: its record type, its query type, its
+/// purpose, and any attribute its filter or sort uses that the caller may not see.
+fn check_access(
+    access: &AccessRules,
+    record_type: &RecordType,
+    criteria: &dci::search::SearchCriteria,
+    attributes: &[&expr::Attribute],
+) -> Result<(), Rejection> {
+    let names = std::iter::once(record_type.name).chain(record_type.aliases.iter().copied());
+    if !access.allows_record_type(names) {
+        return Err(forbidden(format!(
+            "{} records are not available to this participant",
+            record_type.name
+        )));
+    }
+    let query_type = criteria.query_type.as_deref().unwrap_or_default();
+    if !access.allows_query_type(query_type) {
+        return Err(forbidden(format!(
+            "query_type '{query_type}' is not available to this participant"
+        )));
+    }
+    let purpose = criteria
+        .authorize()
+        .or_else(|| criteria.consent())
+        .and_then(|c| c.purpose)
+        .and_then(|p| p.code);
+    access
+        .check_purpose(purpose.as_deref())
+        .map_err(forbidden)?;
+    for attribute in attributes {
+        let names = std::iter::once(attribute.name).chain(attribute.aliases.iter().copied());
+        if !access.allows_field(names) {
+            return Err(forbidden(format!(
+                "'{}' is not a field this participant may see, so it cannot be searched or sorted on",
+                attribute.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn plan(
     profile: &'static Profile,
     limits: SearchLimits,
     item: &SearchRequestItem,
     dialect: Dialect,
     today: Date,
+    access: &AccessRules,
 ) -> Result<Plan, Rejection> {
     let criteria = item.criteria()?;
     if let Some(reg_type) = &criteria.reg_type
@@ -182,8 +253,16 @@ fn plan(
             ))
         })?,
     };
+    let is_identifier = matches!(query, Query::IdTypeValue { .. });
     let filter = parse_query(profile, record_type, query)?;
     let schema = &record_type.schema;
+    // An identifier lookup names a value the caller already holds: no field is revealed by
+    // matching it. Every other attribute a search uses must be visible.
+    let mut used = if is_identifier {
+        Vec::new()
+    } else {
+        filter.attributes()
+    };
     let mut order = Vec::new();
     for sort in criteria.sort()? {
         let attribute = schema.attribute(&sort.attribute_name).ok_or_else(|| {
@@ -192,11 +271,13 @@ fn plan(
                 format!("cannot sort on unknown attribute '{}'", sort.attribute_name),
             )
         })?;
+        used.push(attribute);
         order.push(
             expr::order_by(attribute, sort.descending)
                 .map_err(|e| Rejection::new(ReasonCode::SortInvalid, e.message))?,
         );
     }
+    check_access(access, record_type, &criteria, &used)?;
     order.push(record_type.key.to_string());
     let (page_size, page_number, implicit_page) = match criteria.pagination()? {
         Some(p) if p.page_size > limits.max_page_size => {

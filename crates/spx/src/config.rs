@@ -39,8 +39,13 @@ pub struct Trust {
     pub store_key: String,
     /// Days a replaced key keeps verifying after `spx keys rotate`.
     pub rotation_overlap_days: u64,
-    /// Peers' key sets, as `sender_id=JWKS URL`.
+    /// Peers' key sets, as `sender_id=JWKS URL` (participants' own keys come first).
     pub peers: Vec<String>,
+    /// Every DCI endpoint requires a bearer token from `POST /oauth2/client/token`, which only
+    /// registered participants (`spx participants add`) get.
+    pub require_token: bool,
+    /// Lifetime of the access tokens the service issues, in seconds.
+    pub token_lifetime_seconds: u64,
 }
 
 impl Default for Trust {
@@ -51,6 +56,8 @@ impl Default for Trust {
             store_key: String::new(),
             rotation_overlap_days: 7,
             peers: Vec::new(),
+            require_token: true,
+            token_lifetime_seconds: 600,
         }
     }
 }

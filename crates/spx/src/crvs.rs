@@ -1,7 +1,7 @@
 //! `spx crvs register-birth|register-death|register-marriage`: the civil registrar's commands,
 //! thin over `POST /registrar/crvs/records`. The registry's answer goes to stdout as JSON.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use registry::crvs::registrar::{
     BirthRegistration, DeathRegistration, MarriageRegistration, Registrations,
@@ -20,6 +20,12 @@ pub struct CrvsArgs {
         global = true
     )]
     pub url: String,
+    /// The registrar's participant id (its client id).
+    #[arg(long, default_value = "registrar.spx.local", global = true)]
+    pub client_id: String,
+    /// The registrar's client secret (from `spx participants add --scope registrar.records`).
+    #[arg(long, env = "SPX_CLIENT_SECRET", hide_env_values = true, global = true)]
+    pub client_secret: Option<String>,
     #[command(subcommand)]
     pub command: CrvsCommand,
 }
@@ -148,25 +154,15 @@ pub async fn run(args: CrvsArgs) -> Result<()> {
             registration_date: None,
         }),
     }
-    let url = format!("{}/registrar/crvs/records", args.url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .json(&request)
-        .send()
+    let client = client::Client::new(&args.url, &args.client_id, None);
+    let client = match &args.client_secret {
+        Some(secret) => client.with_credentials(&args.client_id, secret),
+        None => client,
+    };
+    let body: serde_json::Value = client
+        .send("/registrar/crvs/records", &request)
         .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .with_context(|| format!("{url} answered HTTP {status} without JSON"))?;
-    if !status.is_success() {
-        let reason = body["errors"][0]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| body.to_string());
-        bail!("{url} refused the registration (HTTP {status}): {reason}");
-    }
+        .context("the civil registry refused the registration")?;
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }

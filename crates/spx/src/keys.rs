@@ -88,6 +88,8 @@ pub fn for_registry(config: &Config, role: &str) -> Result<registry::Trust> {
             VerifyMode::Log => registry::Verify::Log,
             VerifyMode::Off => registry::Verify::Off,
         },
+        require_token: config.trust.require_token,
+        token_lifetime: Duration::from_secs(config.trust.token_lifetime_seconds.max(1)),
     })
 }
 

@@ -9,6 +9,7 @@ mod bench;
 mod config;
 mod crvs;
 mod keys;
+mod participants;
 mod requester;
 mod sandbox;
 mod service;
@@ -83,6 +84,16 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: keys::KeysAction,
+        /// Which service (social, crvs).
+        #[arg(long, global = true, default_value = "social")]
+        role: String,
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
+    /// Register, list or remove the participants that may call a service.
+    Participants {
+        #[command(subcommand)]
+        action: participants::ParticipantsAction,
         /// Which service (social, crvs).
         #[arg(long, global = true, default_value = "social")]
         role: String,
@@ -304,6 +315,16 @@ async fn run(cli: Cli) -> Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Participants {
+            action,
+            role,
+            service,
+        } => {
+            let profile = check_role(&role)?;
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let store = registry::open_store(profile, &config.store(&role)).await?;
+            participants::run(action, store.as_ref()).await
         }
         Command::Outbox {
             action,

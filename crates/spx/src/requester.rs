@@ -29,12 +29,21 @@ pub struct Peer {
     /// Seconds to wait for an answer.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// The client secret `spx participants add` gave this participant; with it the command
+    /// gets an access token first (the registry requires one unless trust.require_token is
+    /// off).
+    #[arg(long, env = "SPX_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
 }
 
 impl Peer {
     fn client(&self) -> Client {
-        Client::new(&self.url, &self.sender_id, self.receiver_id.as_deref())
-            .with_timeout(self.timeout())
+        let client = Client::new(&self.url, &self.sender_id, self.receiver_id.as_deref())
+            .with_timeout(self.timeout());
+        match &self.client_secret {
+            Some(secret) => client.with_credentials(&self.sender_id, secret),
+            None => client,
+        }
     }
 
     fn timeout(&self) -> Duration {

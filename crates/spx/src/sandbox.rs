@@ -57,9 +57,6 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     let profile = &registry::social::PROFILE;
     config.service.data_dir = args.data_dir.clone();
     config.service.listen = args.listen.clone();
-    // The README's curl requests are unsigned: served, and logged (responses, callbacks and
-    // notifications are signed all the same).
-    config.trust.verify = "log".into();
     config.validate()?;
     let mut crvs_config = config.clone();
     crvs_config.service.listen = args.crvs_listen.clone();
@@ -95,7 +92,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         running.store
     );
     println!(
-        "[sandbox] responses, callbacks and notifications are signed (keys: {base}/.well-known/jwks.json); unsigned requests are served and logged (trust.verify = log)"
+        "[sandbox] responses, callbacks and notifications are signed (keys: {base}/.well-known/jwks.json)"
     );
     let civil = service::start(&registry::crvs::PROFILE, &crvs_config).await?;
     let crvs_base = format!("http://{}", civil.addr);
@@ -103,8 +100,12 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] civil registry (CRVS): {crvs_base}/registry/sync/search ({})",
         civil.store
     );
-    demonstrate(&base, &config).await?;
-    demonstrate_crvs(&crvs_base, &config).await?;
+    let secret = admit_participants(&[&running, &civil], &args.data_dir).await?;
+    let client = |base: &str, role: &str| {
+        Client::new(base, SENDER, Some(&config.service_id(role))).with_credentials(SENDER, &secret)
+    };
+    demonstrate(&client(&base, "social"), &config).await?;
+    demonstrate_crvs(&client(&crvs_base, "crvs"), &config).await?;
     if args.exit {
         return Ok(());
     }
@@ -113,6 +114,43 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     );
     service::wait_for_shutdown().await;
     Ok(())
+}
+
+/// The participants every registry of the sandbox admits: the sandbox's own demonstration
+/// client and `cli.spx.local` (the README's `spx search` and curl requests), with one new
+/// client secret, printed and written to `client-secret.txt`. Both may send unsigned
+/// messages (curl cannot sign), which every registry logs; anyone else is refused.
+async fn admit_participants(services: &[&service::Running], data_dir: &Path) -> Result<String> {
+    let secret = trust::secret::generate()?;
+    let hash = trust::secret::hash(&secret)?;
+    for running in services {
+        let store = running.registry.store.as_ref();
+        for sender_id in [SENDER, "cli.spx.local"] {
+            let participant = registry::participants::Participant {
+                sender_id: sender_id.into(),
+                name: Some("spx sandbox".into()),
+                allow_unsigned: true,
+                callback_prefixes: vec!["http://127.0.0.1:".into()],
+                scopes: registry::participants::scope::ALL
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                ..Default::default()
+            };
+            registry::participants::remove(store, sender_id).await?;
+            registry::participants::add(store, &participant, &hash).await?;
+        }
+        running.registry.participants.reload().await?;
+    }
+    let file = data_dir.join("client-secret.txt");
+    std::fs::write(&file, format!("{secret}\n"))
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    println!(
+        "[sandbox] participants {SENDER} and cli.spx.local may call every registry with a token (unsigned messages allowed and logged); client secret in {}:",
+        file.display()
+    );
+    println!("  export SPX_CLIENT_SECRET={secret}");
+    Ok(secret)
 }
 
 /// Generates the population, writes its files and loads them into a fresh store.
@@ -174,8 +212,7 @@ fn remove_sqlite(path: &Path) -> Result<()> {
 }
 
 /// Runs one request of each kind against the registry and prints what came back.
-async fn demonstrate(base: &str, config: &Config) -> Result<()> {
-    let client = Client::new(base, SENDER, Some(&config.service_id("social")));
+async fn demonstrate(client: &Client, config: &Config) -> Result<()> {
     let search = |item: SearchItem| {
         let client = client.clone();
         async move {
@@ -244,7 +281,13 @@ async fn demonstrate(base: &str, config: &Config) -> Result<()> {
         Ok(_) => println!("[sandbox] a bad message_ts was accepted: HTTP {OK}"),
         Err(other) => return Err(other.into()),
     }
-    notify_a_new_member(base, &client, &household_id, &config.service_id("social")).await
+    notify_a_new_member(
+        client.base_url(),
+        client,
+        &household_id,
+        &config.service_id("social"),
+    )
+    .await
 }
 
 /// How long the demonstrations wait for a callback or a notification.
@@ -333,13 +376,8 @@ async fn notify_a_new_member(
     let member = json!({"uin": uin, "given_name": "Amina", "surname": "Newborn", "sex": "female",
         "birth_date": time::OffsetDateTime::now_utc().date().to_string(), "marital_status": "S",
         "household_id": household_id, "relationship_to_head": "GRNDCHILD", "is_disabled": false});
-    let report: Value = reqwest::Client::new()
-        .post(format!("{base}/registrar/records"))
-        .json(&json!({"persons": [member]}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
+    let report: Value = client
+        .send("/registrar/records", &json!({"persons": [member]}))
         .await?;
     let notified = receiver
         .wait_for_notifications(&code, 1, wait)
@@ -376,8 +414,8 @@ async fn notify_a_new_member(
 /// Asks the civil registry what the SP-MIS asks it (UC-01, UC-03, UC-02): a person by UIN, a
 /// widow's marriage and her husband's death, and a death notified to a subscriber as soon as
 /// the registrar registers it.
-async fn demonstrate_crvs(base: &str, config: &Config) -> Result<()> {
-    let client = Client::new(base, SENDER, Some(&config.service_id("crvs")));
+async fn demonstrate_crvs(client: &Client, config: &Config) -> Result<()> {
+    let base = client.base_url();
     let first = |answer: &dci::Envelope<dci::MsgCallbackHeader, dci::search::SearchResponse>| {
         let item = answer
             .message
@@ -476,7 +514,7 @@ async fn demonstrate_crvs(base: &str, config: &Config) -> Result<()> {
     let (receiver, code) = subscribe(
         base,
         &config.service_id("crvs"),
-        &client,
+        client,
         ("Death", "Person", &filter),
     )
     .await?;
@@ -484,13 +522,11 @@ async fn demonstrate_crvs(base: &str, config: &Config) -> Result<()> {
     println!("[sandbox] subscribed to the death of pensioner {uin}: code {code}");
     let started = Instant::now();
     let today = time::OffsetDateTime::now_utc().date().to_string();
-    let report: Value = reqwest::Client::new()
-        .post(format!("{base}/registrar/crvs/records"))
-        .json(&json!({"deaths": [{"uin": uin, "death_date": today, "death_place": place}]}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
+    let report: Value = client
+        .send(
+            "/registrar/crvs/records",
+            &json!({"deaths": [{"uin": uin, "death_date": today, "death_place": place}]}),
+        )
         .await?;
     let notified = receiver
         .wait_for_notifications(&code, 1, wait)

@@ -25,7 +25,7 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
         .with_context(|| format!("opening the {} registry's store", profile.role))?;
     let mut settings = config.registry(profile.role);
     settings.trust = Some(crate::keys::for_registry(config, profile.role)?);
-    let registry = Registry::start(profile, store, settings)?;
+    let registry = Registry::start(profile, store, settings).await?;
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await
         .with_context(|| format!("cannot listen on {}", config.service.listen))?;

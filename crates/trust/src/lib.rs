@@ -107,13 +107,16 @@
 //! (inline JWKS from configuration) or [`JwksFetcher`] (JWKS URL, cached, refetched once on
 //! an unknown `kid`).
 
+pub mod access;
 pub mod jcs;
 pub mod jws;
 pub mod keys;
 pub mod keystore;
 pub mod resolve;
+pub mod secret;
 pub mod signature;
 pub mod signer;
+pub mod token;
 
 #[cfg(test)]
 mod tests;
@@ -131,6 +134,7 @@ pub use signature::{
     envelope_digest, sign_envelope, verify_envelope,
 };
 pub use signer::Signer;
+pub use token::{Claims, TokenError, TokenIssuer};
 
 /// Seconds since the Unix epoch; 0 for an instant before it.
 fn unix_seconds(time: SystemTime) -> u64 {

@@ -43,6 +43,27 @@ impl Signer {
         &self.sender_id
     }
 
+    /// A compact JWS of `payload` (RFC 7515) with the current key: what access tokens are.
+    pub fn sign_compact(&self, payload: &[u8]) -> Result<String, crate::KeyError> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        crate::jws::sign_compact_jws(payload, keys.current())
+    }
+
+    /// The payload of a compact JWS that one of this service's own published keys signed.
+    pub fn verify_own_compact(&self, jws: &str) -> Result<Vec<u8>, crate::SignatureError> {
+        let parsed = crate::jws::Jws::parse(jws)?;
+        let kid = parsed
+            .kid()
+            .ok_or_else(|| crate::SignatureError::Malformed("the JWS header has no kid".into()))?;
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let key = keys
+            .verifying_key(kid, SystemTime::now())
+            .ok_or_else(|| crate::SignatureError::Malformed(format!("no key '{kid}' of ours")))?
+            .clone();
+        drop(keys);
+        parsed.verify_with_key(&key, None)
+    }
+
     /// Puts a fresh `signature` into `envelope` (replacing any).
     pub fn sign(&self, envelope: &mut Value) -> Result<(), SignError> {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);

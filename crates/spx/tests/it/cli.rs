@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, ensure};
 use serde_json::json;
 
-use crate::support::{Sink, TempDir, async_envelope, envelope, post_json, runtime};
+use crate::support::{
+    Sink, TempDir, async_envelope, envelope, post_json, post_json_with, runtime, token,
+};
 
 pub const TESTS: &[(&str, crate::PlainTest)] = &[
     ("cli::generate_import_serve", generate_import_serve),
@@ -28,13 +30,44 @@ pub const TESTS: &[(&str, crate::PlainTest)] = &[
 
 fn spx() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spx"));
-    // These tests post unsigned JSON, as the README's curl examples do; signatures are
-    // tested in signatures.rs.
     command
         .env("SPX_LOG", "warn")
-        .env("SPX__TRUST__VERIFY", "log")
-        .env_remove("SPX__SERVICE__DATABASE_URL");
+        .env_remove("SPX__SERVICE__DATABASE_URL")
+        .env_remove("SPX_CLIENT_SECRET");
     command
+}
+
+/// Registers `sender_id` with the social registry of `data` as a participant that may send
+/// unsigned messages (as the README's curl examples do; signatures are tested in
+/// signatures.rs, participants in access.rs) with every scope; its client secret.
+fn admit(data: &std::path::Path, sender_id: &str) -> Result<String> {
+    let (ok, stdout, stderr) = output(
+        spx()
+            .args(["participants", "add", sender_id, "--allow-unsigned"])
+            .args(["--callback-prefix", "http://127.0.0.1:"])
+            .args([
+                "--scope",
+                "registry.search",
+                "--scope",
+                "registry.subscribe",
+            ])
+            .args([
+                "--scope",
+                "registry.txn-status",
+                "--scope",
+                "registrar.records",
+            ])
+            .arg("--data-dir")
+            .arg(data),
+    )?;
+    ensure!(ok, "participants add failed: {stderr}");
+    let secret = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret:"))
+        .context("a client secret")?
+        .trim()
+        .to_string();
+    Ok(secret)
 }
 
 fn output(command: &mut Command) -> Result<(bool, String, String)> {
@@ -117,6 +150,25 @@ fn generate_import_serve() -> Result<()> {
         .ok_or_else(|| anyhow!("no living person"))?;
     let uin = first["uin"].as_str().unwrap_or_default().to_string();
 
+    let secret = admit(&data, "spmis.test")?;
+    let cli_secret = admit(&data, "cli.spx.local")?;
+    let (ok, listed, _) = output(
+        spx()
+            .args(["participants", "list", "--data-dir"])
+            .arg(&data),
+    )?;
+    ensure!(
+        ok && listed
+            .lines()
+            .any(|l| l.starts_with("spmis.test") && l.contains("ALLOWED")),
+        "{listed}"
+    );
+    let (ok, _, stderr) = output(
+        spx()
+            .args(["participants", "add", "spmis.test", "--data-dir"])
+            .arg(&data),
+    )?;
+    ensure!(!ok && stderr.contains("already a participant"), "{stderr}");
     let mut child = spx()
         .args([
             "serve",
@@ -141,14 +193,18 @@ fn generate_import_serve() -> Result<()> {
         .to_string();
     runtime().block_on(async {
         let body = envelope(vec![json!({"reg_record_type": "Member", "query_type": "idtype-value", "query": {"type": "UIN", "value": uin}})]);
-        let (status, answer) = post_json(&reqwest::Client::new(), &format!("{url}/registry/sync/search"), &body).await?;
+        let search = format!("{url}/registry/sync/search");
+        let (status, answer) = post_json(&reqwest::Client::new(), &search, &body).await?;
+        ensure!(status == 401 && answer["errors"][0]["code"] == "err.request.unauthorized", "{answer}");
+        let token = token(&url, "spmis.test", &secret).await?;
+        let (status, answer) = post_json_with(&reqwest::Client::new(), &search, &body, Some(&token)).await?;
         ensure!(status == 200, "{answer}");
         let record = &answer["message"]["search_response"][0]["data"]["reg_records"][0];
         ensure!(record["member_identifier"][0]["identifier_value"] == uin.as_str(), "{answer}");
         ensure!(record["demographic_info"]["name"]["given_name"] == first["given_name"], "{answer}");
         Ok::<_, anyhow::Error>(())
     })?;
-    requester_commands(&url, &data, &uin, &first)
+    requester_commands(&url, &data, &uin, &first, &cli_secret)
 }
 
 /// `spx search`, `spx subscribe` and `spx unsubscribe` against a served registry, and
@@ -158,7 +214,13 @@ fn requester_commands(
     data: &std::path::Path,
     uin: &str,
     person: &serde_json::Value,
+    secret: &str,
 ) -> Result<()> {
+    let spx = || {
+        let mut command = spx();
+        command.env("SPX_CLIENT_SECRET", secret);
+        command
+    };
     let subscriptions = |all: bool| {
         let mut command = spx();
         command.args(["subscriptions", "--data-dir"]).arg(data);
@@ -204,12 +266,15 @@ fn requester_commands(
         let mut member = person.clone();
         member["uin"] = json!(newcomer);
         member["relationship_to_head"] = json!("EXT");
-        let response = reqwest::Client::new()
-            .post(format!("{url}/registrar/records"))
-            .json(&json!({"persons": [member]}))
-            .send()
-            .await?;
-        ensure!(response.status() == 200, "{}", response.text().await?);
+        let token = token(url, "cli.spx.local", secret).await?;
+        let (status, answer) = post_json_with(
+            &reqwest::Client::new(),
+            &format!("{url}/registrar/records"),
+            &json!({"persons": [member]}),
+            Some(&token),
+        )
+        .await?;
+        ensure!(status == 200, "{answer}");
         Ok::<_, anyhow::Error>(())
     })?;
     let notification: serde_json::Value =
@@ -315,9 +380,12 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
     Ok(())
 }
 
-/// Starts `spx serve` on `port` with `data`, and waits until it listens.
+/// Starts `spx serve` on `port` with `data`, and waits until it listens. It serves without
+/// tokens or signatures: the test that uses it is about durability.
 fn serve(data: &std::path::Path, port: u16) -> Result<Running> {
     let mut child = spx()
+        .env("SPX__TRUST__VERIFY", "log")
+        .env("SPX__TRUST__REQUIRE_TOKEN", "false")
         .args([
             "serve",
             "--role",

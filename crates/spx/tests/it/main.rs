@@ -8,6 +8,7 @@
 
 use libtest_mimic::{Arguments, Trial};
 
+mod access;
 mod cli;
 mod crvs;
 mod exchange;
@@ -46,6 +47,7 @@ fn main() {
         exchange::TESTS,
         subscription::TESTS,
         crvs::TESTS,
+        access::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {

@@ -24,7 +24,7 @@ pub const TESTS: &[(&str, crate::PlainTest)] = &[
 ];
 
 /// A signer for `participant` with a key store of its own in `dir`.
-fn signer(participant: &str, dir: &std::path::Path) -> Result<Arc<trust::Signer>> {
+pub fn signer(participant: &str, dir: &std::path::Path) -> Result<Arc<trust::Signer>> {
     Ok(Arc::new(trust::Signer::new(participant, key_store(dir)?)))
 }
 
@@ -44,6 +44,8 @@ async fn enforcing_registry(requester: &trust::Signer) -> Result<(TestRegistry, 
         signer: signer("social.test", &dir.0.join("registry"))?,
         peers: Arc::new(peers),
         verify: registry::Verify::Enforce,
+        require_token: false,
+        token_lifetime: std::time::Duration::from_secs(600),
     });
     Ok((
         TestRegistry::spawn_with(Backend::Sqlite, config).await?,

@@ -267,7 +267,7 @@ impl TestRegistry {
         let store = registry::open_store(profile, &place.config()).await?;
         let files = registry::import::ImportFiles::classify(&fixture().files)?;
         registry::import::import(profile.role, store.as_ref(), &files, &|_, _| {}).await?;
-        let registry = Registry::start(profile, store.clone(), config)?;
+        let registry = Registry::start(profile, store.clone(), config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(axum::serve(listener, registry::http::router(registry.clone())).into_future());
@@ -289,7 +289,7 @@ impl TestRegistry {
     pub async fn another_node(&self) -> Result<SocketAddr> {
         let profile = self.registry.profile;
         let store = registry::open_store(profile, &self._place.config()).await?;
-        let registry = Registry::start(profile, store, self.registry.config.clone())?;
+        let registry = Registry::start(profile, store, self.registry.config.clone()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(axum::serve(listener, registry::http::router(registry)).into_future());
@@ -325,12 +325,21 @@ impl TestRegistry {
 }
 
 pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, Value)> {
-    let response = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .context("request")?;
+    post_json_with(client, url, body, None).await
+}
+
+/// [`post_json`] with `Authorization: Bearer token` when a token is given.
+pub async fn post_json_with(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> Result<(u16, Value)> {
+    let mut request = client.post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.context("request")?;
     let status = response.status().as_u16();
     let text = response.text().await?;
     let json = serde_json::from_str(&text)
@@ -477,4 +486,29 @@ pub fn async_envelope(criteria: Vec<Value>, callback: &str) -> Value {
     body["header"]["sender_uri"] = json!(callback);
     body["message"]["transaction_id"] = json!(format!("txn-{}", uuid::Uuid::now_v7()));
     body
+}
+
+/// Asks `base`'s token endpoint for a token of `client_id` (client credentials); the HTTP
+/// status and the JSON answer.
+pub async fn token_answer(base: &str, client_id: &str, secret: &str) -> Result<(u16, Value)> {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/oauth2/client/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={secret}"
+        ))
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await?))
+}
+
+/// An access token of `client_id` at `base`.
+pub async fn token(base: &str, client_id: &str, secret: &str) -> Result<String> {
+    let (status, answer) = token_answer(base, client_id, secret).await?;
+    anyhow::ensure!(status == 200, "token refused: {answer}");
+    Ok(answer["access_token"]
+        .as_str()
+        .context("access_token")?
+        .to_string())
 }

@@ -1,0 +1,270 @@
+//! Participants, tokens and access rules end to end: a registry that requires tokens and
+//! signatures, participants registered in its store (so on SQLite and PostgreSQL), and each
+//! way of being refused, with its code.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, ensure};
+use registry::participants::{self, Participant, RateLimit, SignatureForm, scope};
+use serde_json::{Value, json};
+use trust::access::AccessRules;
+
+use crate::signatures::signer;
+use crate::support::{
+    Backend, Sink, TempDir, TestRegistry, async_envelope, envelope, living_uin, post_json_with,
+    registry_config, token, token_answer,
+};
+
+pub const TESTS: &[(&str, crate::BackendTest)] = &[(
+    "access::participants_tokens_and_access_rules",
+    participants_tokens_and_access_rules,
+)];
+
+const SECRET: &str = "a-client-secret-for-tests";
+
+/// Registers `participant` in `registry`'s store and has the registry read it.
+async fn admit(registry: &TestRegistry, participant: Participant) -> Result<()> {
+    let hash = trust::secret::hash(SECRET)?;
+    let store = registry.store.as_ref();
+    participants::remove(store, &participant.sender_id).await?;
+    ensure!(participants::add(store, &participant, &hash).await?);
+    registry.registry.participants.reload().await?;
+    Ok(())
+}
+
+fn participant(sender_id: &str, signer: Option<&trust::Signer>) -> Participant {
+    Participant {
+        sender_id: sender_id.into(),
+        keys: signer.map(|s| s.jwks()),
+        allow_unsigned: signer.is_none(),
+        callback_prefixes: Vec::new(),
+        scopes: scope::DEFAULT.iter().map(|s| s.to_string()).collect(),
+        ..Participant::default()
+    }
+}
+
+/// `envelope(criteria)` sent by `sender`, signed when a signer is given.
+fn request(sender: &str, signer: Option<&trust::Signer>, criteria: Vec<Value>) -> Result<Value> {
+    let mut body = envelope(criteria);
+    body["header"]["sender_id"] = json!(sender);
+    if let Some(signer) = signer {
+        signer.sign(&mut body)?;
+    }
+    Ok(body)
+}
+
+fn by_uin(uin: &str) -> Value {
+    json!({"reg_record_type": "Member", "query_type": "idtype-value", "query": {"type": "UIN", "value": uin}})
+}
+
+fn item(answer: &Value) -> &Value {
+    &answer["message"]["search_response"][0]
+}
+
+fn error_code(answer: &Value) -> &Value {
+    &answer["errors"][0]["code"]
+}
+
+fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
+    crate::support::runtime().block_on(async {
+        let dir = TempDir::new("access");
+        let registry_signer = signer("social.test", &dir.0.join("registry"))?;
+        let mis = signer("mis.test", &dir.0.join("mis"))?;
+        let mut config = registry_config();
+        config.callback_url_prefixes = Vec::new();
+        config.trust = Some(registry::Trust {
+            signer: registry_signer.clone(),
+            peers: Arc::new(trust::StaticKeys::new()),
+            verify: registry::Verify::Enforce,
+            require_token: true,
+            token_lifetime: Duration::from_secs(600),
+        });
+        let registry = TestRegistry::spawn_with(backend, config).await?;
+        let base = registry.url("");
+        let search = registry.url("/registry/sync/search");
+        let http = reqwest::Client::new();
+        let uin = living_uin();
+
+        // mis.test signs, sees identifiers and names only, and may search by UIN or name.
+        let mut restricted = participant("mis.test", Some(&mis));
+        restricted.access = AccessRules {
+            record_types: Some(vec!["Member".into()]),
+            fields: Some(vec![
+                "member_identifier".into(),
+                "demographic_info.name".into(),
+                "given_name".into(),
+            ]),
+            query_types: Some(vec!["idtype-value".into(), "expression".into()]),
+            purposes: None,
+        };
+        restricted.callback_prefixes = vec!["http://127.0.0.1:".into()];
+        admit(&registry, restricted).await?;
+
+        // No token: 401.
+        let body = request("mis.test", Some(&mis), vec![by_uin(&uin)])?;
+        let (status, answer) = post_json_with(&http, &search, &body, None).await?;
+        ensure!(status == 401 && error_code(&answer) == "err.request.unauthorized", "{answer}");
+
+        // The token endpoint: a wrong secret, a grant it does not know, a scope not granted.
+        let (status, answer) = token_answer(&base, "mis.test", "wrong-secret-entirely").await?;
+        ensure!(status == 401 && answer["error"] == "invalid_client", "{answer}");
+        let (status, answer) = token_answer(&base, "nobody.test", SECRET).await?;
+        ensure!(status == 401 && answer["error"] == "invalid_client", "{answer}");
+        let form = |extra: &str| {
+            http.post(format!("{base}/oauth2/client/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("client_id=mis.test&client_secret={SECRET}{extra}"))
+                .send()
+        };
+        let refused = form("&grant_type=password").await?;
+        ensure!(refused.status() == 400, "unsupported grant: {}", refused.status());
+        let refused = form("&grant_type=client_credentials&scope=registrar.records").await?;
+        ensure!(refused.status() == 400, "scope not granted: {}", refused.status());
+
+        // A valid token and signature: served, with only the allowed fields.
+        let mis_token = token(&base, "mis.test", SECRET).await?;
+        let (status, answer) = post_json_with(&http, &search, &body, Some(&mis_token)).await?;
+        ensure!(status == 200, "{answer}");
+        let record = &item(&answer)["data"]["reg_records"][0];
+        ensure!(record["member_identifier"][0]["identifier_value"] == uin.as_str(), "{answer}");
+        ensure!(record["demographic_info"]["name"].is_object(), "{record}");
+        let keys: Vec<&String> = record.as_object().context("a record")?.keys().collect();
+        ensure!(
+            keys.iter().all(|k| k.starts_with('@') || ["member_identifier", "demographic_info"].contains(&k.as_str())),
+            "fields beyond the allowed ones: {keys:?}"
+        );
+        ensure!(
+            record["demographic_info"].as_object().map(|d| d.keys().filter(|k| !k.starts_with('@')).count()) == Some(1),
+            "demographic_info keeps only its name: {record}"
+        );
+
+        // An expired token (issued an hour ago by the registry's own key): 401.
+        let stale = trust::TokenIssuer::new(registry_signer.clone(), Duration::from_secs(600))
+            .issue("mis.test", &[scope::SEARCH.into()], SystemTime::now() - Duration::from_secs(3600))?;
+        let body = request("mis.test", Some(&mis), vec![by_uin(&uin)])?;
+        let (status, answer) = post_json_with(&http, &search, &body, Some(&stale.access_token)).await?;
+        ensure!(
+            status == 401 && answer["errors"][0]["message"].as_str().unwrap_or_default().contains("expired"),
+            "{answer}"
+        );
+
+        // Another participant's token with mis.test's message: 403.
+        admit(&registry, participant("other.test", None)).await?;
+        let other_token = token(&base, "other.test", SECRET).await?;
+        let (status, answer) = post_json_with(&http, &search, &body, Some(&other_token)).await?;
+        ensure!(status == 403 && error_code(&answer) == "err.request.forbidden", "{answer}");
+
+        // Searching on a hidden field, for a hidden record type, with a query type not
+        // allowed: each item refused with err.request.forbidden; the allowed one served.
+        let hidden_field = json!({"reg_record_type": "Member", "query_type": "expression",
+            "query": {"type": "ns:org:QueryType:NoSql", "value": {"expression": {"birth_date": {"$lt": "1960-01-01"}}}}});
+        let visible_field = json!({"reg_record_type": "Member", "query_type": "expression",
+            "query": {"type": "ns:org:QueryType:NoSql", "value": {"expression": {"given_name": {"$eq": "Nobody-At-All"}}}}});
+        let hidden_type = json!({"reg_record_type": "Group", "query_type": "idtype-value", "query": {"type": "UIN", "value": uin}});
+        let predicate = json!({"reg_record_type": "Member", "query_type": "predicate",
+            "query": [{"seq_num": 1, "expression1": {"attribute_name": "given_name", "operator": "eq", "attribute_value": "x"}}]});
+        let body = request("mis.test", Some(&mis), vec![hidden_field, visible_field, hidden_type, predicate])?;
+        let (status, answer) = post_json_with(&http, &search, &body, Some(&mis_token)).await?;
+        ensure!(status == 200, "{answer}");
+        let items = answer["message"]["search_response"].as_array().context("items")?;
+        let codes: Vec<&str> = items.iter().map(|i| i["status_reason_code"].as_str().unwrap_or(i["status"].as_str().unwrap_or_default())).collect();
+        ensure!(
+            codes == ["err.request.forbidden", "succ", "err.request.forbidden", "err.request.forbidden"],
+            "{codes:?}: {answer}"
+        );
+
+        // A tampered signature: refused with its code.
+        let mut tampered = request("mis.test", Some(&mis), vec![by_uin(&uin)])?;
+        tampered["message"]["transaction_id"] = json!("txn-tampered");
+        let (status, answer) = post_json_with(&http, &search, &tampered, Some(&mis_token)).await?;
+        ensure!(status == 401 && answer["message"]["error"]["code"] == "err.signature.invalid", "{status} {answer}");
+
+        // Unsigned: refused for mis.test, served for other.test (allowed to send unsigned).
+        let unsigned = request("mis.test", None, vec![by_uin(&uin)])?;
+        let (status, answer) = post_json_with(&http, &search, &unsigned, Some(&mis_token)).await?;
+        ensure!(status == 401 && answer["message"]["error"]["code"] == "err.signature.missing", "{status} {answer}");
+        let unsigned = request("other.test", None, vec![by_uin(&uin)])?;
+        let (status, answer) = post_json_with(&http, &search, &unsigned, Some(&other_token)).await?;
+        ensure!(status == 200 && item(&answer)["status"] == "succ", "{answer}");
+
+        // Callbacks only under the participant's own prefixes; scopes per endpoint.
+        let sink = Sink::start().await?;
+        let mut async_body = async_envelope(vec![by_uin(&uin)], &sink.url());
+        async_body["header"]["sender_id"] = json!("other.test");
+        let (status, answer) = post_json_with(&http, &registry.url("/registry/search"), &async_body, Some(&other_token)).await?;
+        ensure!(status == 400 && answer["message"]["error"]["code"] == "err.sender_uri.invalid", "{status} {answer}");
+        async_body["header"]["sender_id"] = json!("mis.test");
+        mis.sign(&mut async_body)?;
+        let (status, answer) = post_json_with(&http, &registry.url("/registry/search"), &async_body, Some(&mis_token)).await?;
+        ensure!(status == 200 && answer["message"]["ack_status"] == "ACK", "{answer}");
+        sink.wait(Duration::from_secs(10), |got| !got.is_empty()).await?;
+        let mut searcher = participant("search-only.test", None);
+        searcher.scopes = vec![scope::SEARCH.into()];
+        admit(&registry, searcher).await?;
+        let search_only = token(&base, "search-only.test", SECRET).await?;
+        let (status, answer) = post_json_with(&http, &registry.url("/registry/subscribe"), &json!({}), Some(&search_only)).await?;
+        ensure!(status == 403 && error_code(&answer) == "err.request.forbidden", "{answer}");
+
+        // A purpose is required when the participant's rules name purposes.
+        let mut purposeful = participant("purpose.test", None);
+        purposeful.access.purposes = Some(vec!["ELIGIBILITY".into()]);
+        admit(&registry, purposeful).await?;
+        let purpose_token = token(&base, "purpose.test", SECRET).await?;
+        let mut with_purpose = by_uin(&uin);
+        with_purpose["authorize"] = json!({"@type": "Authorize", "ts": dci::Timestamp::now().to_string(), "purpose": {"code": "eligibility"}});
+        let body = request("purpose.test", None, vec![by_uin(&uin), with_purpose])?;
+        let (_, answer) = post_json_with(&http, &search, &body, Some(&purpose_token)).await?;
+        let statuses: Vec<&Value> = answer["message"]["search_response"].as_array().context("items")?.iter().map(|i| &i["status"]).collect();
+        ensure!(statuses == [&json!("rjct"), &json!("succ")], "{answer}");
+
+        // A rate limit: 2 at once, then 429 with Retry-After.
+        let mut limited = participant("limited.test", None);
+        limited.rate_limit = Some(RateLimit { per_second: 0.5, burst: 2 });
+        admit(&registry, limited).await?;
+        let limited_token = token(&base, "limited.test", SECRET).await?;
+        let body = request("limited.test", None, vec![by_uin(&uin)])?;
+        for _ in 0..2 {
+            let (status, answer) = post_json_with(&http, &search, &body, Some(&limited_token)).await?;
+            ensure!(status == 200, "{answer}");
+        }
+        let response = http.post(&search).bearer_auth(&limited_token).json(&body).send().await?;
+        ensure!(response.status() == 429, "{}", response.status());
+        let retry_after: u64 = response.headers().get("retry-after").context("Retry-After")?.to_str()?.parse()?;
+        ensure!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+        let answer: Value = response.json().await?;
+        ensure!(error_code(&answer) == "err.request.too_many_requests", "{answer}");
+
+        // A detached-JWS participant (the OpenG2P form): the Signature header over the body.
+        let jws_key = trust::SigningKey::generate(trust::Algorithm::Ed25519)?;
+        let mut jws_participant = participant("jws.test", None);
+        jws_participant.allow_unsigned = false;
+        jws_participant.keys = Some(trust::Jwks { keys: vec![jws_key.verifying_key().to_jwk()] });
+        jws_participant.signature = SignatureForm::JwsDetached;
+        admit(&registry, jws_participant).await?;
+        let jws_token = token(&base, "jws.test", SECRET).await?;
+        let body = request("jws.test", None, vec![by_uin(&uin)])?.to_string();
+        let detached = trust::sign_detached_jws(body.as_bytes(), &jws_key)?;
+        let send = |body: String, signature: String| {
+            http.post(&search)
+                .bearer_auth(&jws_token)
+                .header("content-type", "application/json")
+                .header("signature", signature)
+                .body(body)
+                .send()
+        };
+        let served = send(body.clone(), detached.clone()).await?;
+        ensure!(served.status() == 200, "{}", served.text().await?);
+        let altered = body.replacen("txn-1", "txn-2", 1);
+        let refused = send(altered, detached).await?;
+        ensure!(refused.status() == 401, "altered body: {}", refused.status());
+
+        // A removed participant's token stops working.
+        participants::remove(registry.store.as_ref(), "other.test").await?;
+        registry.registry.participants.reload().await?;
+        let body = request("other.test", None, vec![by_uin(&uin)])?;
+        let (status, answer) = post_json_with(&http, &search, &body, Some(&other_token)).await?;
+        ensure!(status == 401 && error_code(&answer) == "err.request.unauthorized", "{answer}");
+        Ok(())
+    })
+}
