@@ -358,6 +358,18 @@ impl trust::KeyResolver for PeerKeys<'_> {
             found => found,
         }
     }
+
+    async fn encryption_key(
+        &self,
+        receiver_id: &str,
+    ) -> Result<Option<trust::EncryptionKey>, trust::ResolveError> {
+        match self.participants.encryption_key(receiver_id).await {
+            Err(trust::ResolveError::UnknownSender { .. }) => {
+                self.configured.encryption_key(receiver_id).await
+            }
+            found => found,
+        }
+    }
 }
 
 impl Registry {

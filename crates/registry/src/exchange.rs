@@ -480,7 +480,7 @@ async fn answer_search(
     received_at: &str,
 ) -> Result<(&'static str, Envelope<MsgCallbackHeader, SearchResponse>), StoreError> {
     let callback_id = crate::subscribe::callback_id(Action::OnSearch, correlation_id);
-    let parsed = crate::http::parse_envelope::<SearchRequest>(request.as_bytes());
+    let parsed = crate::http::parse_envelope::<SearchRequest>(registry, request.as_bytes());
     let received = Timestamp::parse(received_at).unwrap_or_else(|_| Timestamp::now());
     let (header, message) = match parsed {
         Ok(parsed) => (parsed.header, parsed.message),

@@ -78,7 +78,8 @@ async fn locations(State(registry): State<Arc<Registry>>) -> Response {
     }
 }
 
-/// `GET /.well-known/jwks.json`: the keys that verify this service's signatures.
+/// `GET /.well-known/jwks.json`: the keys that verify this service's signatures and those
+/// that encrypt messages to it (`use: enc`).
 async fn jwks(State(registry): State<Arc<Registry>>) -> Response {
     match &registry.config.trust {
         Some(trust) => axum::Json(trust.signer.jwks()).into_response(),
@@ -205,7 +206,7 @@ async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
     let caller = request.extensions().get::<crate::auth::Caller>().cloned();
     let signature_header = request.headers().get("signature").cloned();
     let body = json_body(request, registry.config.max_body_bytes).await?;
-    let parsed = parse_envelope::<M>(&body).map_err(error_ack)?;
+    let parsed = parse_envelope::<M>(registry, &body).map_err(error_ack)?;
     crate::auth::check_sender(caller.as_ref(), &parsed.header.sender_id)
         .map_err(|message| crate::auth::refuse(ReasonCode::RequestForbidden, message))?;
     dci::validate::id("message.transaction_id", parsed.message.transaction_id())
@@ -376,23 +377,33 @@ pub(crate) struct Parsed<M> {
 }
 
 /// Parses an envelope and its message; every failure is a communication error.
+/// Reads an envelope whose message is an `M`. An encrypted message (`is_msg_encrypted`, the
+/// DCI JWE object) is decrypted with the service's own encryption keys; the signature, checked
+/// before, covers the ciphertext (encrypt, then sign).
 pub(crate) fn parse_envelope<M: serde::de::DeserializeOwned>(
+    registry: &Registry,
     body: &[u8],
 ) -> Result<Parsed<M>, Rejection> {
     let bad = |message: String| Rejection::new(ReasonCode::RequestBad, message);
     let raw = RawEnvelope::parse(body)?;
     let header: MsgHeader = raw.header()?;
-    if header.is_msg_encrypted {
-        return Err(Rejection::new(
-            ReasonCode::EncryptionInvalid,
-            "this service does not accept encrypted messages on this endpoint",
-        ));
-    }
     let message = raw
         .message
         .ok_or_else(|| bad("the envelope has no message".into()))?;
-    let message: M =
-        serde_json::from_str(message.get()).map_err(|e| bad(format!("message: {e}")))?;
+    let message: M = if header.is_msg_encrypted {
+        let Some(trust) = &registry.config.trust else {
+            return Err(Rejection::new(
+                ReasonCode::EncryptionInvalid,
+                "this service has no encryption key",
+            ));
+        };
+        let encrypted: serde_json::Value = serde_json::from_str(message.get())
+            .map_err(|e| Rejection::new(ReasonCode::EncryptionInvalid, e.to_string()))?;
+        let plain = trust.signer.decrypter().decrypt(&encrypted)?;
+        serde_json::from_value(plain).map_err(|e| bad(format!("message: {e}")))?
+    } else {
+        serde_json::from_str(message.get()).map_err(|e| bad(format!("message: {e}")))?
+    };
     Ok(Parsed { header, message })
 }
 

@@ -234,7 +234,7 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(5);
 pub struct Participants {
     store: Arc<dyn Store>,
     known: RwLock<HashMap<String, Arc<Known>>>,
-    fetcher: trust::JwksFetcher,
+    fetcher: Arc<trust::JwksFetcher>,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -246,7 +246,7 @@ struct Known {
 
 enum Keys {
     None,
-    Inline(trust::StaticKeys),
+    Inline(Arc<trust::StaticKeys>),
     Url,
 }
 
@@ -261,10 +261,10 @@ impl Participants {
         Participants {
             store,
             known: RwLock::new(HashMap::new()),
-            fetcher: trust::JwksFetcher::new(
+            fetcher: Arc::new(trust::JwksFetcher::new(
                 reqwest::Client::new(),
                 trust::JwksFetchOptions::default(),
-            ),
+            )),
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -290,7 +290,7 @@ impl Participants {
                     if let Err(e) = keys.insert_jwks(&participant.sender_id, jwks) {
                         tracing::error!(sender_id = %participant.sender_id, error = %e, "a participant's inline key is unusable");
                     }
-                    Keys::Inline(keys)
+                    Keys::Inline(Arc::new(keys))
                 }
                 (None, Some(url)) => {
                     let unchanged = before.get(&participant.sender_id).is_some_and(|k| {
@@ -386,6 +386,23 @@ impl Participants {
     }
 }
 
+impl Participants {
+    /// The resolver that holds the keys of `sender_id`: its inline keys or the JWKS fetcher.
+    fn resolver_of(
+        &self,
+        sender_id: &str,
+    ) -> Result<Arc<dyn trust::KeyResolver>, trust::ResolveError> {
+        let known = self.known.read().unwrap_or_else(PoisonError::into_inner);
+        match known.get(sender_id).map(|k| &k.keys) {
+            Some(Keys::Inline(keys)) => Ok(keys.clone()),
+            Some(Keys::Url) => Ok(self.fetcher.clone()),
+            Some(Keys::None) | None => Err(trust::ResolveError::UnknownSender {
+                sender_id: sender_id.to_owned(),
+            }),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl trust::KeyResolver for Participants {
     async fn resolve(
@@ -393,18 +410,15 @@ impl trust::KeyResolver for Participants {
         sender_id: &str,
         kid: &str,
     ) -> Result<trust::VerifyingKey, trust::ResolveError> {
-        let known = self
-            .known
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(sender_id)
-            .cloned();
-        match known.as_deref().map(|k| &k.keys) {
-            Some(Keys::Inline(keys)) => keys.resolve(sender_id, kid).await,
-            Some(Keys::Url) => self.fetcher.resolve(sender_id, kid).await,
-            Some(Keys::None) | None => Err(trust::ResolveError::UnknownSender {
-                sender_id: sender_id.to_owned(),
-            }),
-        }
+        self.resolver_of(sender_id)?.resolve(sender_id, kid).await
+    }
+
+    async fn encryption_key(
+        &self,
+        receiver_id: &str,
+    ) -> Result<Option<trust::EncryptionKey>, trust::ResolveError> {
+        self.resolver_of(receiver_id)?
+            .encryption_key(receiver_id)
+            .await
     }
 }

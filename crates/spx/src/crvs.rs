@@ -21,7 +21,7 @@ pub struct CrvsArgs {
     )]
     pub url: String,
     /// The registrar's participant id (its client id).
-    #[arg(long, default_value = "registrar.spx.local", global = true)]
+    #[arg(long, default_value = "cli.spx.local", global = true)]
     pub client_id: String,
     /// The registrar's client secret (from `spx participants add --scope registrar.records`).
     #[arg(long, env = "SPX_CLIENT_SECRET", hide_env_values = true, global = true)]

@@ -1,4 +1,5 @@
-//! Signing and verifying keys for the three algorithms, and their JWK (RFC 7517) form.
+//! Signing and verifying keys for the three algorithms, and their JWK (RFC 7517) form. The
+//! encryption keys are in [`crate::jwe`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::jcs;
+use crate::jwe::EncryptionKey;
 
 /// A signature algorithm of the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,16 +96,17 @@ pub enum KeyError {
     /// The private key bytes are not a PKCS#8 key of the stated algorithm.
     #[error("not a PKCS#8 {algorithm} private key: {reason}")]
     Pkcs8 {
-        /// The algorithm the key was expected to be for.
-        algorithm: Algorithm,
+        /// The algorithm the key was expected to be for: a signature algorithm's profile name
+        /// (`ed25519`) or a JWE key-management algorithm's JOSE name (`ECDH-ES`).
+        algorithm: &'static str,
         /// What the crypto library said.
         reason: String,
     },
     /// The crypto library failed (key generation, signing); not expected in practice.
     #[error("{algorithm} {operation} failed")]
     Crypto {
-        /// The algorithm in use.
-        algorithm: Algorithm,
+        /// The algorithm in use, named as in [`KeyError::Pkcs8`].
+        algorithm: &'static str,
         /// `generate`, `sign`, `export`.
         operation: &'static str,
     },
@@ -113,7 +116,7 @@ fn kid_suffix(kid: Option<&str>) -> String {
     kid.map(|kid| format!(" '{kid}'")).unwrap_or_default()
 }
 
-fn jwk_error(jwk: &Jwk, reason: impl Into<String>) -> KeyError {
+pub(crate) fn jwk_error(jwk: &Jwk, reason: impl Into<String>) -> KeyError {
     KeyError::Jwk {
         kid: jwk.kid.clone(),
         reason: reason.into(),
@@ -136,7 +139,7 @@ impl SigningKey {
     /// A fresh key (RSA keys are 2048 bits).
     pub fn generate(algorithm: Algorithm) -> Result<SigningKey, KeyError> {
         let failed = KeyError::Crypto {
-            algorithm,
+            algorithm: algorithm.as_str(),
             operation: "generate",
         };
         let pair = match algorithm {
@@ -157,7 +160,7 @@ impl SigningKey {
     /// Reads a PKCS#8 (RFC 5208 / RFC 5958) DER private key of `algorithm`.
     pub fn from_pkcs8(algorithm: Algorithm, der: &[u8]) -> Result<SigningKey, KeyError> {
         let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::Pkcs8 {
-            algorithm,
+            algorithm: algorithm.as_str(),
             reason: e.to_string(),
         };
         let pair = match algorithm {
@@ -176,7 +179,7 @@ impl SigningKey {
     /// An Ed25519 key from its 32-byte seed (the JWK `d` of RFC 8037).
     pub fn ed25519_from_seed(seed: &[u8]) -> Result<SigningKey, KeyError> {
         let pair = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|e| KeyError::Pkcs8 {
-            algorithm: Algorithm::Ed25519,
+            algorithm: Algorithm::Ed25519.as_str(),
             reason: e.to_string(),
         })?;
         SigningKey::from_pair(SigningPair::Ed25519(pair))
@@ -201,7 +204,7 @@ impl SigningKey {
     /// The PKCS#8 DER form of the private key. Secret: seal it before it touches a disk.
     pub fn to_pkcs8(&self) -> Result<Vec<u8>, KeyError> {
         let failed = KeyError::Crypto {
-            algorithm: self.algorithm(),
+            algorithm: self.algorithm().as_str(),
             operation: "export",
         };
         let der = match &self.pair {
@@ -234,7 +237,7 @@ impl SigningKey {
     /// length for RS256.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let failed = KeyError::Crypto {
-            algorithm: self.algorithm(),
+            algorithm: self.algorithm().as_str(),
             operation: "sign",
         };
         match &self.pair {
@@ -285,25 +288,10 @@ impl VerifyingKey {
     /// given (peers pick their own) and is the RFC 7638 thumbprint when absent. A key marked
     /// `"use": "enc"`, or whose `alg` names another algorithm, is refused.
     pub fn from_jwk(jwk: &Jwk) -> Result<VerifyingKey, KeyError> {
-        if let Some(key_use) = jwk.key_use.as_deref()
-            && key_use != "sig"
-        {
-            return Err(jwk_error(
-                jwk,
-                format!("\"use\" is \"{key_use}\", not \"sig\""),
-            ));
-        }
-        let field = |name: &str, value: &Option<String>| -> Result<Vec<u8>, KeyError> {
-            let text = value
-                .as_deref()
-                .ok_or_else(|| jwk_error(jwk, format!("no \"{name}\"")))?;
-            URL_SAFE_NO_PAD
-                .decode(text.trim_end_matches('='))
-                .map_err(|_| jwk_error(jwk, format!("\"{name}\" is not base64url")))
-        };
+        jwk.check_use("sig")?;
         let (algorithm, parsed, ec_point) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
             ("OKP", Some("Ed25519")) => {
-                let x = field("x", &jwk.x)?;
+                let x = jwk.member_bytes("x", &jwk.x)?;
                 if x.len() != 32 {
                     return Err(jwk_error(jwk, "\"x\" is not 32 bytes"));
                 }
@@ -312,42 +300,19 @@ impl VerifyingKey {
                 (Algorithm::Ed25519, parsed, None)
             }
             ("EC", Some("P-256")) => {
-                let (x, y) = (field("x", &jwk.x)?, field("y", &jwk.y)?);
-                if x.len() != 32 || y.len() != 32 {
-                    return Err(jwk_error(jwk, "\"x\" and \"y\" must be 32 bytes each"));
-                }
-                let point = [&[4u8][..], &x, &y].concat();
+                let point = jwk.p256_point()?;
                 let parsed = ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point)
                     .map_err(|e| jwk_error(jwk, format!("not a P-256 point: {e}")))?;
                 (Algorithm::Es256, parsed, Some(point))
             }
             ("RSA", _) => {
-                let (n, e) = (field("n", &jwk.n)?, field("e", &jwk.e)?);
-                let strip = |b: &[u8]| -> Vec<u8> {
-                    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
-                    b[first..].to_vec()
-                };
-                let components = RsaPublicKeyComponents {
-                    n: strip(&n),
-                    e: strip(&e),
-                };
-                if components.n.len() < 256 {
-                    return Err(jwk_error(jwk, "RSA keys must have at least 2048 bits"));
-                }
-                let parsed = components
+                let parsed = jwk
+                    .rsa_components()?
                     .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
                     .map_err(|e| jwk_error(jwk, e.to_string()))?;
                 (Algorithm::Rs256, parsed, None)
             }
-            (kty, crv) => {
-                return Err(jwk_error(
-                    jwk,
-                    format!(
-                        "unsupported key type {kty}{}",
-                        crv.map(|c| format!("/{c}")).unwrap_or_default()
-                    ),
-                ));
-            }
+            _ => return Err(jwk.unsupported_type()),
         };
         if let Some(alg) = jwk.alg.as_deref()
             && Algorithm::from_jose_name(alg) != Some(algorithm)
@@ -360,17 +325,10 @@ impl VerifyingKey {
                 ),
             ));
         }
-        let thumbprint = jwk.thumbprint()?;
-        let public = Jwk {
-            kid: Some(jwk.kid.clone().unwrap_or_else(|| thumbprint.clone())),
-            key_use: Some("sig".to_owned()),
-            alg: Some(algorithm.jose_name().to_owned()),
-            other: Map::new(),
-            ..jwk.public_members()
-        };
+        let public = jwk.published("sig", algorithm.jose_name())?;
         Ok(VerifyingKey(Arc::new(VerifyingInner {
             algorithm,
-            kid: public.kid.clone().unwrap_or(thumbprint),
+            kid: public.kid.clone().unwrap_or_default(),
             jwk: public,
             parsed,
             ec_point,
@@ -468,7 +426,7 @@ impl Jwk {
         }
     }
 
-    fn ec_p256(point: &[u8]) -> Jwk {
+    pub(crate) fn ec_p256(point: &[u8]) -> Jwk {
         // An uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
         let coordinates = point.get(1..).unwrap_or_default();
         let (x, y) = coordinates.split_at(coordinates.len() / 2);
@@ -480,7 +438,7 @@ impl Jwk {
         }
     }
 
-    fn rsa(n: &[u8], e: &[u8]) -> Jwk {
+    pub(crate) fn rsa(n: &[u8], e: &[u8]) -> Jwk {
         Jwk {
             n: Some(URL_SAFE_NO_PAD.encode(n)),
             e: Some(URL_SAFE_NO_PAD.encode(e)),
@@ -501,6 +459,86 @@ impl Jwk {
             e: None,
             other: Map::new(),
         }
+    }
+
+    /// Refuses a key whose `use` is present and not `expected`.
+    pub(crate) fn check_use(&self, expected: &str) -> Result<(), KeyError> {
+        match self.key_use.as_deref() {
+            Some(key_use) if key_use != expected => Err(jwk_error(
+                self,
+                format!("\"use\" is \"{key_use}\", not \"{expected}\""),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The bytes of the base64url member `name` (whose value is `value`).
+    fn member_bytes(&self, name: &str, value: &Option<String>) -> Result<Vec<u8>, KeyError> {
+        let text = value
+            .as_deref()
+            .ok_or_else(|| jwk_error(self, format!("no \"{name}\"")))?;
+        URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .map_err(|_| jwk_error(self, format!("\"{name}\" is not base64url")))
+    }
+
+    /// The uncompressed SEC1 point (`0x04 || x || y`) of an `EC` key; the caller checks that
+    /// the curve is P-256 and the crypto library that the point is on it.
+    pub(crate) fn p256_point(&self) -> Result<Vec<u8>, KeyError> {
+        let (x, y) = (
+            self.member_bytes("x", &self.x)?,
+            self.member_bytes("y", &self.y)?,
+        );
+        if x.len() != 32 || y.len() != 32 {
+            return Err(jwk_error(self, "\"x\" and \"y\" must be 32 bytes each"));
+        }
+        Ok([&[4u8][..], &x, &y].concat())
+    }
+
+    /// The modulus and exponent of an `RSA` key of at least 2048 bits.
+    pub(crate) fn rsa_components(&self) -> Result<RsaPublicKeyComponents<Vec<u8>>, KeyError> {
+        let strip = |b: Vec<u8>| -> Vec<u8> {
+            let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+            b[first..].to_vec()
+        };
+        let components = RsaPublicKeyComponents {
+            n: strip(self.member_bytes("n", &self.n)?),
+            e: strip(self.member_bytes("e", &self.e)?),
+        };
+        if components.n.len() < 256 {
+            return Err(jwk_error(self, "RSA keys must have at least 2048 bits"));
+        }
+        Ok(components)
+    }
+
+    /// The error for a key type (and curve) no algorithm of this crate uses.
+    pub(crate) fn unsupported_type(&self) -> KeyError {
+        jwk_error(
+            self,
+            format!(
+                "unsupported key type {}{}",
+                self.kty,
+                self.crv
+                    .as_deref()
+                    .map(|c| format!("/{c}"))
+                    .unwrap_or_default()
+            ),
+        )
+    }
+
+    /// The JWK to publish for this key: its public members, its `kid` (the RFC 7638
+    /// thumbprint when it has none), `use` and `alg`.
+    pub(crate) fn published(&self, key_use: &str, alg: &str) -> Result<Jwk, KeyError> {
+        let kid = match &self.kid {
+            Some(kid) => kid.clone(),
+            None => self.thumbprint()?,
+        };
+        Ok(Jwk {
+            kid: Some(kid),
+            key_use: Some(key_use.to_owned()),
+            alg: Some(alg.to_owned()),
+            ..self.public_members()
+        })
     }
 
     /// Only the members that make up the public key of this key type.
@@ -581,6 +619,15 @@ impl Jwks {
             .iter()
             .filter(|jwk| jwk.key_use.as_deref() != Some("enc"))
             .map(VerifyingKey::from_jwk)
+    }
+
+    /// The encryption keys of the set (`"use": "enc"`), each read or refused, in the set's
+    /// order (spx publishes its current key first).
+    pub fn encryption_keys(&self) -> impl Iterator<Item = Result<EncryptionKey, KeyError>> + '_ {
+        self.keys
+            .iter()
+            .filter(|jwk| jwk.key_use.as_deref() == Some("enc"))
+            .map(EncryptionKey::from_jwk)
     }
 }
 

@@ -1,5 +1,6 @@
-//! The trust layer's first slice: the DCI envelope signature profile, JCS canonical JSON,
-//! keys and JWKS, an encrypted key store with rotation, and resolution of peers' keys.
+//! The trust layer's first slice: the DCI envelope signature profile, message encryption
+//! (JWE), JCS canonical JSON, keys and JWKS, an encrypted key store with rotation, and
+//! resolution of peers' keys.
 //!
 //! No I/O except the key store's directory and the JWKS fetcher's HTTP GETs.
 //!
@@ -98,17 +99,30 @@
 //! (`EdDSA`, `ES256`, `RS256`) and the `kid` to look up under the sender given by the caller;
 //! RFC 7797 `"b64": false` is understood.
 //!
+//! # Encryption (JWE)
+//!
+//! [`jwe`] encrypts and decrypts the DCI `EncryptedMessage` (dci-spec §2.8): a flattened
+//! RFC 7516 JWE with an empty protected header (so the AAD is empty), A256GCM, and `ECDH-ES`
+//! (P-256, the default), `ECDH-ES+A256KW` or `RSA-OAEP-256`. A sender encrypts with
+//! [`encrypt`] to the receiver's [`EncryptionKey`] (from [`KeyResolver::encryption_key`]),
+//! sets `header.is_msg_encrypted`, then signs the envelope, whose `message` is now the
+//! ciphertext object (encrypt then sign). A receiver verifies the signature, then decrypts
+//! with its [`Decrypter`] ([`Signer::decrypter`]), which picks its own key by `kid`. Every
+//! [`JweError`] is answered with `err.encryption.invalid`.
+//!
 //! # Keys
 //!
-//! [`SigningKey`] and [`VerifyingKey`] cover the three algorithms on aws-lc-rs. A
-//! [`KeyStore`] keeps a service's own keys in a directory (private keys sealed with
-//! AES-256-GCM under a caller-supplied [`StoreKey`]); its [`KeyStore::jwks`] is the document
-//! for `GET /.well-known/jwks.json`. Peers' keys come from a [`KeyResolver`]: [`StaticKeys`]
-//! (inline JWKS from configuration) or [`JwksFetcher`] (JWKS URL, cached, refetched once on
-//! an unknown `kid`).
+//! [`SigningKey`] and [`VerifyingKey`] cover the three algorithms on aws-lc-rs;
+//! [`DecryptionKey`] and [`EncryptionKey`] the encryption keys. A [`KeyStore`] keeps a
+//! service's own keys, a signing key and an encryption key (`"use": "enc"`) rotated together,
+//! in a directory (private keys sealed with AES-256-GCM under a caller-supplied
+//! [`StoreKey`]); its [`KeyStore::jwks`] is the document for `GET /.well-known/jwks.json`.
+//! Peers' keys come from a [`KeyResolver`]: [`StaticKeys`] (inline JWKS from configuration)
+//! or [`JwksFetcher`] (JWKS URL, cached, refetched once on an unknown `kid`).
 
 pub mod access;
 pub mod jcs;
+pub mod jwe;
 pub mod jws;
 pub mod keys;
 pub mod keystore;
@@ -123,6 +137,10 @@ mod tests;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use jwe::{
+    CONTENT_ENCRYPTION, DecryptionKey, EncryptedMessage, EncryptionKey, JweError, KeyManagement,
+    encrypt,
+};
 pub use jws::{
     Jws, VerifiedJws, sign_compact_jws, sign_detached_jws, verify_compact_jws, verify_detached_jws,
 };
@@ -133,7 +151,7 @@ pub use signature::{
     DEFAULT_VALIDITY, MsgSignature, SignError, SignatureError, Verified, VerifyPolicy,
     envelope_digest, sign_envelope, verify_envelope,
 };
-pub use signer::Signer;
+pub use signer::{Decrypter, Signer};
 pub use token::{Claims, TokenError, TokenIssuer};
 
 /// Seconds since the Unix epoch; 0 for an instant before it.

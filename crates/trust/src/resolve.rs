@@ -1,5 +1,5 @@
-//! Finding a peer's verifying key by `sender_id` and `kid`: from keys configured inline, or
-//! from the peer's JWKS URL with a cache.
+//! Finding a peer's keys: the verifying key by `sender_id` and `kid`, and the key to encrypt
+//! messages to it; from keys configured inline, or from the peer's JWKS URL with a cache.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -7,13 +7,22 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use crate::jwe::EncryptionKey;
 use crate::keys::{Jwks, KeyError, VerifyingKey};
 
-/// Looks up the key a sender signed with.
+/// Looks up peers' public keys: the key a sender signed with, and the key to encrypt to a
+/// receiver with.
 #[async_trait]
 pub trait KeyResolver: Send + Sync {
     /// The key `kid` of `sender_id`.
     async fn resolve(&self, sender_id: &str, kid: &str) -> Result<VerifyingKey, ResolveError>;
+
+    /// The key to encrypt messages to `receiver_id` with: the first usable `"use": "enc"` key
+    /// of its JWKS (spx lists its current key first), or `None` when it publishes none.
+    async fn encryption_key(
+        &self,
+        receiver_id: &str,
+    ) -> Result<Option<EncryptionKey>, ResolveError>;
 }
 
 /// Why no key was found.
@@ -47,6 +56,7 @@ pub enum ResolveError {
 #[derive(Debug, Clone, Default)]
 pub struct StaticKeys {
     senders: HashMap<String, HashMap<String, VerifyingKey>>,
+    encryption: HashMap<String, EncryptionKey>,
 }
 
 impl StaticKeys {
@@ -64,12 +74,17 @@ impl StaticKeys {
     }
 
     /// Adds every signature key of `jwks` for `sender_id` and returns how many; configuration
-    /// is strict, so one unusable signature key refuses the whole set.
+    /// is strict, so one unusable signature key refuses the whole set. The first usable
+    /// encryption key of the set, if any, becomes the key to encrypt to `sender_id` with
+    /// (encryption keys of algorithms spx does not do are skipped, as before spx encrypted).
     pub fn insert_jwks(&mut self, sender_id: &str, jwks: &Jwks) -> Result<usize, KeyError> {
         let keys: Vec<VerifyingKey> = jwks.verifying_keys().collect::<Result<_, _>>()?;
         let count = keys.len();
         for key in keys {
             self.insert(sender_id, key);
+        }
+        if let Some(key) = first_encryption_key(sender_id, jwks) {
+            self.encryption.insert(sender_id.to_owned(), key);
         }
         Ok(count)
     }
@@ -96,6 +111,27 @@ impl KeyResolver for StaticKeys {
                 kid: kid.to_owned(),
             })
     }
+
+    async fn encryption_key(
+        &self,
+        receiver_id: &str,
+    ) -> Result<Option<EncryptionKey>, ResolveError> {
+        match self.encryption.get(receiver_id) {
+            Some(key) => Ok(Some(key.clone())),
+            None if self.senders.contains_key(receiver_id) => Ok(None),
+            None => Err(ResolveError::UnknownSender {
+                sender_id: receiver_id.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The first encryption key of `jwks` spx can use; the others are logged and skipped.
+fn first_encryption_key(participant: &str, jwks: &Jwks) -> Option<EncryptionKey> {
+    jwks.encryption_keys().find_map(|key| {
+        key.inspect_err(|e| tracing::warn!(participant, "skipping an encryption JWK: {e}"))
+            .ok()
+    })
 }
 
 /// How [`JwksFetcher`] caches.
@@ -145,6 +181,7 @@ struct Peer {
 #[derive(Debug)]
 struct CachedKeys {
     keys: HashMap<String, VerifyingKey>,
+    encryption: Option<EncryptionKey>,
     fetched_at: Instant,
 }
 
@@ -234,32 +271,34 @@ impl JwksFetcher {
         }
         let cached = Arc::new(CachedKeys {
             keys,
+            encryption: first_encryption_key(sender_id, &jwks),
             fetched_at: Instant::now(),
         });
         *lock(&peer.cache) = Some(cached.clone());
         tracing::debug!(sender_id, url = %peer.url, keys = cached.keys.len(), "fetched JWKS");
         Ok(cached)
     }
-}
 
-#[async_trait]
-impl KeyResolver for JwksFetcher {
-    async fn resolve(&self, sender_id: &str, kid: &str) -> Result<VerifyingKey, ResolveError> {
-        let unknown_key = || ResolveError::UnknownKey {
-            sender_id: sender_id.to_owned(),
-            kid: kid.to_owned(),
-        };
+    /// What `find` finds in the cached keys of `sender_id`. The keys are fetched first when
+    /// the cache is older than the TTL, or when `find` finds nothing in a cache older than the
+    /// minimum refetch interval (the peer may have rotated); when that fetch fails, the cached
+    /// keys are used.
+    async fn lookup<T>(
+        &self,
+        sender_id: &str,
+        find: impl Fn(&CachedKeys) -> Option<T>,
+    ) -> Result<Option<T>, ResolveError> {
         let peer = self.peer(sender_id)?;
         let asked_at = Instant::now();
         let cached = lock(&peer.cache).clone();
         if let Some(cached) = &cached {
             let age = cached.fetched_at.elapsed();
             if age < self.options.ttl {
-                if let Some(key) = cached.keys.get(kid) {
-                    return Ok(key.clone());
+                if let Some(found) = find(cached) {
+                    return Ok(Some(found));
                 }
                 if age < self.options.min_refetch_interval {
-                    return Err(unknown_key());
+                    return Ok(None);
                 }
             }
         }
@@ -271,15 +310,35 @@ impl KeyResolver for JwksFetcher {
             _ => self.fetch(sender_id, &peer).await,
         };
         match fetched {
-            Ok(fresh) => fresh.keys.get(kid).cloned().ok_or_else(unknown_key),
-            Err(error) => match cached.and_then(|c| c.keys.get(kid).cloned()) {
+            Ok(fresh) => Ok(find(&fresh)),
+            Err(error) => match cached.as_deref().and_then(find) {
                 Some(stale) => {
-                    tracing::warn!(sender_id, kid, "using a cached key: {error}");
-                    Ok(stale)
+                    tracing::warn!(sender_id, "using a cached key: {error}");
+                    Ok(Some(stale))
                 }
                 None => Err(error),
             },
         }
+    }
+}
+
+#[async_trait]
+impl KeyResolver for JwksFetcher {
+    async fn resolve(&self, sender_id: &str, kid: &str) -> Result<VerifyingKey, ResolveError> {
+        self.lookup(sender_id, |cached| cached.keys.get(kid).cloned())
+            .await?
+            .ok_or_else(|| ResolveError::UnknownKey {
+                sender_id: sender_id.to_owned(),
+                kid: kid.to_owned(),
+            })
+    }
+
+    async fn encryption_key(
+        &self,
+        receiver_id: &str,
+    ) -> Result<Option<EncryptionKey>, ResolveError> {
+        self.lookup(receiver_id, |cached| cached.encryption.clone())
+            .await
     }
 }
 
@@ -473,6 +532,60 @@ mod tests {
         assert!(matches!(
             fetcher.refresh("crvs.example").await,
             Err(ResolveError::Unavailable { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn encryption_keys_of_peers_from_configuration_and_from_their_jwks() {
+        use crate::jwe::{DecryptionKey, KeyManagement};
+        let signing = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let encryption = DecryptionKey::generate(KeyManagement::EcdhEs).unwrap();
+        let signing_only = jwks_of(&[&signing]);
+        let mut with_encryption = signing_only.clone();
+        // An encryption key spx cannot use comes first; it is skipped.
+        with_encryption.keys.push(crate::keys::Jwk {
+            alg: Some("RSA-OAEP".into()),
+            ..encryption.encryption_key().to_jwk()
+        });
+        with_encryption
+            .keys
+            .push(encryption.encryption_key().to_jwk());
+        let expected = Some(encryption.encryption_key().clone());
+
+        let mut keys = StaticKeys::new();
+        assert_eq!(keys.insert_jwks("mis.example", &signing_only), Ok(1));
+        assert_eq!(keys.insert_jwks("crvs.example", &with_encryption), Ok(1));
+        assert_eq!(keys.encryption_key("mis.example").await, Ok(None));
+        assert_eq!(
+            keys.encryption_key("crvs.example").await,
+            Ok(expected.clone())
+        );
+        assert_eq!(
+            keys.encryption_key("other.example").await,
+            Err(ResolveError::UnknownSender {
+                sender_id: "other.example".into()
+            })
+        );
+
+        // From the JWKS URL: a peer without an encryption key, then with one (a refetch, as
+        // for an unknown kid), then from the cache.
+        let server = JwksServer::start(&signing_only).await;
+        let fetcher = JwksFetcher::new(reqwest::Client::new(), options(60_000, 0));
+        fetcher.add_peer("crvs.example", &server.url);
+        assert_eq!(fetcher.encryption_key("crvs.example").await, Ok(None));
+        server.serve(200, &with_encryption);
+        assert_eq!(
+            fetcher.encryption_key("crvs.example").await,
+            Ok(expected.clone())
+        );
+        assert_eq!(fetcher.encryption_key("crvs.example").await, Ok(expected));
+        assert_eq!(server.hits(), 2);
+        // The signature key still resolves from the same fetch.
+        assert!(fetcher.resolve("crvs.example", signing.kid()).await.is_ok());
+        assert_eq!(server.hits(), 2);
+        assert!(matches!(
+            fetcher.encryption_key("unknown.example").await,
+            Err(ResolveError::UnknownSender { .. })
         ));
     }
 

@@ -1,11 +1,13 @@
-//! [`Signer`]: what a service signs its outgoing envelopes with (requests, sync responses,
-//! callbacks, notifications), always with the current key of its [`KeyStore`].
+//! A service's own keys at work: the [`Signer`] signs its outgoing envelopes (requests, sync
+//! responses, callbacks, notifications), always with the current key of its [`KeyStore`], and
+//! the [`Decrypter`] decrypts the messages peers encrypt to it.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use crate::jwe::JweError;
 use crate::keys::Jwks;
 use crate::keystore::KeyStore;
 use crate::signature::{DEFAULT_VALIDITY, SignError, sign_envelope};
@@ -111,11 +113,46 @@ impl Signer {
         Ok(format!("{open}{separator}\"signature\":{signature}}}"))
     }
 
-    /// The key set to publish at `/.well-known/jwks.json`: the current key and those still in
-    /// their overlap period.
+    /// The key set to publish at `/.well-known/jwks.json`: the current signing and encryption
+    /// keys and those still in their overlap period.
     pub fn jwks(&self) -> Jwks {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         keys.jwks(SystemTime::now())
+    }
+
+    /// The decrypter of the same key store, for the messages peers encrypt to this
+    /// participant.
+    pub fn decrypter(&self) -> Decrypter {
+        Decrypter::new(self.keys.clone())
+    }
+}
+
+/// Decrypts the `EncryptedMessage`s (dci-spec §2.8) peers send to a service, with the
+/// encryption key of its key store that the message's `kid` names: the current one, or one
+/// still in its overlap period.
+#[derive(Clone)]
+pub struct Decrypter {
+    keys: Arc<RwLock<KeyStore>>,
+}
+
+impl std::fmt::Debug for Decrypter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypter").finish_non_exhaustive()
+    }
+}
+
+impl Decrypter {
+    /// Decrypts with the encryption keys of `keys`.
+    pub fn new(keys: Arc<RwLock<KeyStore>>) -> Self {
+        Decrypter { keys }
+    }
+
+    /// The message inside `encrypted` (the envelope's `message` when
+    /// `header.is_msg_encrypted` is true). Any error is answered with
+    /// `err.encryption.invalid`.
+    pub fn decrypt(&self, encrypted: &Value) -> Result<Value, JweError> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        keys.decrypt(encrypted, SystemTime::now())
     }
 }
 

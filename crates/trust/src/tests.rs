@@ -579,6 +579,91 @@ async fn verifies_with_keys_fetched_from_the_senders_jwks_url() {
     assert_eq!(error.code(), ReasonCode::ServiceUnavailable);
 }
 
+/// Encrypt then sign, between two services (dci-spec §2.8): the sender encrypts the message to
+/// the key the receiver publishes in its JWKS, marks the header and signs the envelope whose
+/// `message` is the ciphertext object; the receiver verifies the signature, then decrypts.
+#[tokio::test]
+async fn encrypt_then_sign_between_two_services() {
+    use std::sync::{Arc, RwLock};
+    let service = |participant: &str, dir: &std::path::Path| {
+        let store = KeyStore::open(dir, StoreKey::generate().unwrap(), SystemTime::now()).unwrap();
+        Signer::new(participant, Arc::new(RwLock::new(store)))
+    };
+    let (registry_dir, mis_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let registry = service("crvs.example.org", registry_dir.path());
+    let mis = service("mis.example.org", mis_dir.path());
+
+    // The SP-MIS finds the registry's encryption key in the registry's JWKS.
+    let body = serde_json::to_string(&registry.jwks()).unwrap();
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { body }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let registry_keys = JwksFetcher::new(reqwest::Client::new(), JwksFetchOptions::default());
+    registry_keys.add_peer("crvs.example.org", &url);
+    let recipient = registry_keys
+        .encryption_key("crvs.example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recipient.algorithm(), KeyManagement::EcdhEs);
+
+    let mut sent = envelope("mis.example.org");
+    let plaintext = sent["message"].clone();
+    sent["header"]["is_msg_encrypted"] = true.into();
+    sent["message"] = encrypt(&plaintext, &recipient).unwrap();
+    mis.sign(&mut sent).unwrap();
+    assert!(!sent.to_string().contains("8234567890"));
+
+    // The registry verifies, then decrypts.
+    let mut mis_keys = StaticKeys::new();
+    mis_keys
+        .insert_jwks("mis.example.org", &mis.jwks())
+        .unwrap();
+    let received: Value = serde_json::from_str(&sent.to_string()).unwrap();
+    verify_envelope(
+        &received,
+        &mis_keys,
+        SystemTime::now(),
+        &VerifyPolicy::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        registry.decrypter().decrypt(&received["message"]),
+        Ok(plaintext)
+    );
+
+    // The signature covers the ciphertext: an altered one is refused before decryption.
+    let mut altered = received.clone();
+    altered["message"]["iv"] = "AAAAAAAAAAAAAAAA".into();
+    let error = verify_envelope(
+        &altered,
+        &mis_keys,
+        SystemTime::now(),
+        &VerifyPolicy::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, SignatureError::BadSignature { .. }),
+        "{error}"
+    );
+    // Nobody else's keys decrypt it, the sender's included.
+    let error = mis.decrypter().decrypt(&received["message"]).unwrap_err();
+    assert!(matches!(error, JweError::UnknownKey(_)), "{error}");
+    assert_eq!(Rejection::from(error).code, ReasonCode::EncryptionInvalid);
+}
+
 /// Speed of signing and verifying a search envelope per algorithm (not a pass/fail test):
 /// `cargo test -p trust --release -- --ignored --nocapture measure`.
 #[tokio::test]

@@ -139,6 +139,29 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
             "demographic_info keeps only its name: {record}"
         );
 
+        // An encrypted message (DCI JWE to the registry's `use: enc` key), signed over the
+        // ciphertext: decrypted and served; a garbled one refused with err.encryption.invalid.
+        let enc_key = registry_signer
+            .jwks()
+            .encryption_keys()
+            .next()
+            .context("the registry publishes an encryption key")??;
+        let mut encrypted = request("mis.test", None, vec![by_uin(&uin)])?;
+        encrypted["message"] = trust::jwe::encrypt(&encrypted["message"], &enc_key)?;
+        encrypted["header"]["is_msg_encrypted"] = json!(true);
+        let mut garbled = encrypted.clone();
+        mis.sign(&mut encrypted)?;
+        let (status, answer) = post_json_with(&http, &search, &encrypted, Some(&mis_token)).await?;
+        ensure!(
+            status == 200 && item(&answer)["data"]["reg_records"][0]["member_identifier"][0]["identifier_value"] == uin.as_str(),
+            "{answer}"
+        );
+        garbled["message"]["ciphertext"] = json!("AAAA");
+        garbled["header"]["message_id"] = json!(uuid::Uuid::now_v7().to_string());
+        mis.sign(&mut garbled)?;
+        let (status, answer) = post_json_with(&http, &search, &garbled, Some(&mis_token)).await?;
+        ensure!(answer["message"]["error"]["code"] == "err.encryption.invalid", "{status} {answer}");
+
         // An expired token (issued an hour ago by the registry's own key): 401.
         let stale = trust::TokenIssuer::new(registry_signer.clone(), Duration::from_secs(600))
             .issue("mis.test", &[scope::SEARCH.into()], SystemTime::now() - Duration::from_secs(3600))?;
