@@ -203,7 +203,7 @@ pub async fn location_hierarchy(
 const REPLAY_MEMORY: usize = 1_000_000;
 
 /// The engine's tables in every registry's store, after the profile's own: the async
-/// exchange, the outbox, subscriptions and events.
+/// exchange, the outbox, subscriptions and events, the audit chain.
 pub const ENGINE_MIGRATIONS: &[store::Migration] = &[
     exchange::MIGRATION,
     dispatch::MIGRATION,
@@ -211,6 +211,7 @@ pub const ENGINE_MIGRATIONS: &[store::Migration] = &[
     subscribe::MIGRATION,
     exchange::CLAIM_MIGRATION,
     dispatch::PARKING_MIGRATION,
+    store::audit::MIGRATION,
     participants::MIGRATION,
 ];
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+mod audit;
 mod bench;
 mod config;
 mod crvs;
@@ -124,6 +125,19 @@ enum Command {
         /// Which service (social, crvs).
         #[arg(long, global = true, default_value = "social")]
         role: String,
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
+    /// Check a service's audit chain, or list who was shown a person's records.
+    Audit {
+        #[command(subcommand)]
+        action: audit::AuditAction,
+        /// Which service (social, crvs).
+        #[arg(long, global = true, default_value = "social")]
+        role: String,
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(flatten)]
         service: ServiceFlags,
     },
@@ -373,6 +387,17 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Audit {
+            action,
+            role,
+            json,
+            service,
+        } => {
+            let profile = check_role(&role)?;
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let store = registry::open_store(profile, &config.store(&role)).await?;
+            audit::run(action, store.as_ref(), json).await
         }
         Command::Keys {
             action,

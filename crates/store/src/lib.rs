@@ -9,12 +9,16 @@
 //! `expr::lower`, whose placeholders follow [`Store::dialect`]); values travel as typed
 //! [`SqlValue`]s in both directions, so nothing is ever spliced into SQL text. Schemas are
 //! versioned [`Migration`]s with one script per backend.
+//!
+//! [`audit`] keeps the hash-chained audit log of the requests a service answers, on either
+//! backend.
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use expr::{Dialect, SqlValue};
 
+pub mod audit;
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
@@ -73,6 +77,9 @@ pub struct BulkTable {
     pub columns: &'static [(&'static str, ColumnType)],
 }
 
+/// Makes the write statements of [`Store::read_then_write`] from the rows its reads returned.
+pub type WritePlan = Box<dyn FnOnce(Vec<Vec<Row>>) -> Result<Vec<Statement>> + Send>;
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -120,6 +127,13 @@ pub trait Store: Send + Sync {
 
     /// Runs write statements in one transaction; returns the rows each one changed.
     async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>>;
+
+    /// Runs `reads`, then the statements `plan` makes of their rows, in one write transaction:
+    /// what is written may depend on what was read, and no other write comes between. The
+    /// SQLite writer runs one transaction at a time; PostgreSQL runs them side by side, so
+    /// writers that must take turns start `reads` with the same transaction-scoped lock
+    /// (`SELECT pg_advisory_xact_lock(key)`). Returns the rows each written statement changed.
+    async fn read_then_write(&self, reads: Vec<Statement>, plan: WritePlan) -> Result<Vec<u64>>;
 
     /// Runs one data-changing statement that returns rows (`UPDATE … RETURNING`) in its own
     /// transaction, and returns them.

@@ -1,6 +1,6 @@
 //! The scale-out store: PostgreSQL through a deadpool connection pool.
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -9,6 +9,7 @@ use tokio_postgres::{NoTls, Row as PgRow};
 use crate::migrate::{self, Migration};
 use crate::{
     BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError,
+    WritePlan,
 };
 
 /// PostgreSQL behind the [`Store`] trait.
@@ -112,6 +113,28 @@ fn decode(row: &PgRow, columns: &[ColumnType]) -> Result<Row> {
         .collect()
 }
 
+/// Runs `statement` in `tx` and decodes its rows.
+async fn query(tx: &Transaction<'_>, statement: &Statement) -> Result<Vec<Row>> {
+    let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
+    let prepared = tx.prepare_cached(&statement.sql).await?;
+    tx.query(&prepared, &params)
+        .await?
+        .iter()
+        .map(|r| decode(r, &statement.columns))
+        .collect()
+}
+
+/// Executes `statements` in `tx`, in order; returns the rows each one changed.
+async fn execute_all(tx: &Transaction<'_>, statements: &[Statement]) -> Result<Vec<u64>> {
+    let mut counts = Vec::with_capacity(statements.len());
+    for statement in statements {
+        let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
+        let prepared = tx.prepare_cached(&statement.sql).await?;
+        counts.push(tx.execute(&prepared, &params).await?);
+    }
+    Ok(counts)
+}
+
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     fn dialect(&self) -> Dialect {
@@ -171,14 +194,7 @@ impl Store for PostgresStore {
             .await?;
         let mut out = Vec::with_capacity(statements.len());
         for statement in &statements {
-            let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
-            let prepared = tx.prepare_cached(&statement.sql).await?;
-            let rows = tx.query(&prepared, &params).await?;
-            out.push(
-                rows.iter()
-                    .map(|r| decode(r, &statement.columns))
-                    .collect::<Result<Vec<Row>>>()?,
-            );
+            out.push(query(&tx, statement).await?);
         }
         tx.commit().await?;
         Ok(out)
@@ -193,12 +209,19 @@ impl Store for PostgresStore {
             return Ok(vec![client.execute(&prepared, &params).await?]);
         }
         let tx = client.transaction().await?;
-        let mut counts = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
-            let prepared = tx.prepare_cached(&statement.sql).await?;
-            counts.push(tx.execute(&prepared, &params).await?);
+        let counts = execute_all(&tx, &statements).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    async fn read_then_write(&self, reads: Vec<Statement>, plan: WritePlan) -> Result<Vec<u64>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut rows = Vec::with_capacity(reads.len());
+        for statement in &reads {
+            rows.push(query(&tx, statement).await?);
         }
+        let counts = execute_all(&tx, &plan(rows)?).await?;
         tx.commit().await?;
         Ok(counts)
     }

@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use crate::migrate::{self, Migration};
 use crate::{
     BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError,
+    WritePlan,
 };
 
 /// SQLite behind the [`Store`] trait.
@@ -288,6 +289,17 @@ fn run_query(conn: &Connection, statement: &Statement) -> Result<Vec<Row>> {
     Ok(out)
 }
 
+/// Executes `statements` in order; returns the rows each one changed.
+fn execute_all(conn: &Connection, statements: &[Statement]) -> Result<Vec<u64>> {
+    let mut counts = Vec::with_capacity(statements.len());
+    for statement in statements {
+        let mut prepared = conn.prepare_cached(&statement.sql)?;
+        let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
+        counts.push(prepared.execute(rusqlite::params_from_iter(params.iter()))? as u64);
+    }
+    Ok(counts)
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     fn dialect(&self) -> Dialect {
@@ -359,14 +371,17 @@ impl Store for SqliteStore {
     }
 
     async fn write(&self, statements: Vec<Statement>) -> Result<Vec<u64>> {
+        self.in_group(move |conn| execute_all(conn, &statements))
+            .await
+    }
+
+    async fn read_then_write(&self, reads: Vec<Statement>, plan: WritePlan) -> Result<Vec<u64>> {
         self.in_group(move |conn| {
-            let mut counts = Vec::with_capacity(statements.len());
-            for statement in &statements {
-                let mut prepared = conn.prepare_cached(&statement.sql)?;
-                let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
-                counts.push(prepared.execute(rusqlite::params_from_iter(params.iter()))? as u64);
-            }
-            Ok(counts)
+            let rows = reads
+                .iter()
+                .map(|s| run_query(conn, s))
+                .collect::<Result<Vec<_>>>()?;
+            execute_all(conn, &plan(rows)?)
         })
         .await
     }

@@ -26,6 +26,10 @@ pub const TESTS: &[(&str, crate::PlainTest)] = &[
         "cli::kill_9_loses_and_repeats_no_callback",
         kill_9_loses_and_repeats_no_callback,
     ),
+    (
+        "cli::audit_verify_names_an_edited_entry",
+        audit_verify_names_an_edited_entry,
+    ),
 ];
 
 fn spx() -> Command {
@@ -508,4 +512,102 @@ fn kill_9_loses_and_repeats_no_callback() -> Result<()> {
         ensure!(!ok && stderr.contains("not pending, delivered or dead"), "{stderr}");
         Ok(())
     })
+}
+
+/// Entries appended through the API; `spx audit verify` and `who-saw` on them; an entry edited
+/// in the SQLite file, and verify names it.
+fn audit_verify_names_an_edited_entry() -> Result<()> {
+    use store::audit::{AuditLog, Entry, Head};
+
+    const UIN: &str = "1234567890";
+    let dir = TempDir::new("audit");
+    let config = store::StoreConfig {
+        sqlite_path: dir.0.join("social.db"),
+        sqlite_readers: 1,
+        database_url: None,
+        postgres_pool_size: 1,
+    };
+    // Entries 3, 6 and 9 (of 10) disclose the person.
+    let heads: Vec<Head> = runtime().block_on(async {
+        let profile = registry::profile("social").context("the social profile")?;
+        let log = AuditLog::new(registry::open_store(profile, &config).await?);
+        let mut heads = Vec::new();
+        for i in 1..=10i64 {
+            let mut disclosed = vec![format!("Member:M-{i:06}")];
+            if i % 3 == 0 {
+                disclosed.push(format!("UIN:{UIN}"));
+            }
+            heads.push(
+                log.append(Entry {
+                    at: time::OffsetDateTime::now_utc(),
+                    participant: Some(format!("mis.{}", i % 2)),
+                    endpoint: "/registry/sync/search".into(),
+                    action: Some("search".into()),
+                    message_id: Some(format!("msg-{i}")),
+                    transaction_id: Some(format!("txn-{i}")),
+                    correlation_id: None,
+                    outcome: "succ".into(),
+                    status: 200,
+                    duration: Duration::from_micros(800),
+                    disclosed,
+                })
+                .await?,
+            );
+        }
+        Ok::<_, anyhow::Error>(heads)
+    })?;
+    let audit = |args: &[&str]| output(spx().arg("audit").args(args).arg("--data-dir").arg(&dir.0));
+    let head = heads[9];
+    let (ok, stdout, stderr) = audit(&["verify"])?;
+    ensure!(
+        ok && stdout.contains("10 entries, intact") && stdout.contains(&format!("head {head}")),
+        "{stdout}{stderr}"
+    );
+    let (ok, stdout, stderr) = audit(&["verify", "--anchor", &head.to_string()])?;
+    ensure!(ok, "{stdout}{stderr}");
+
+    let (ok, stdout, stderr) = audit(&["who-saw", UIN])?;
+    ensure!(ok, "{stderr}");
+    let listed: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.contains("disclosure(s)"))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    ensure!(
+        listed == ["3", "6", "9"] && stdout.contains(&format!("3 disclosure(s) of UIN:{UIN}")),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = audit(&["who-saw", "Member:M-000004", "--json"])?;
+    ensure!(ok, "{stderr}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout).context("who-saw --json")?;
+    let entries = answer["entries"].as_array().context("entries")?;
+    ensure!(
+        entries.len() == 1
+            && entries[0]["seq"] == 4
+            && entries[0]["participant"] == "mis.0"
+            && entries[0]["hash"] == heads[3].hash.to_string().as_str(),
+        "{stdout}"
+    );
+
+    let db = rusqlite::Connection::open(dir.0.join("social.db"))?;
+    db.execute(
+        "UPDATE audit_log SET participant = 'someone.else' WHERE seq = 5",
+        [],
+    )?;
+    drop(db);
+    let (ok, _, stderr) = audit(&["verify"])?;
+    ensure!(
+        !ok && stderr.contains("entry 5 is bad")
+            && stderr.contains("edited")
+            && stderr.contains("the 4 entries before it verify"),
+        "{stderr}"
+    );
+    let (ok, stdout, _) = audit(&["verify", "--json"])?;
+    let report: serde_json::Value = serde_json::from_str(&stdout).context("verify --json")?;
+    ensure!(
+        !ok && report["intact"] == false && report["seq"] == 5 && report["fault"] == "edited",
+        "{stdout}"
+    );
+    Ok(())
 }
