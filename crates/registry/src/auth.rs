@@ -52,45 +52,59 @@ pub(crate) fn refuse(code: ReasonCode, message: String) -> Response {
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
-    response
+    crate::audit::AuditNote::outcome(code.as_str()).on(response)
 }
 
-/// Middleware in front of the DCI endpoints: when the service requires tokens, a valid
-/// bearer token of a registered participant with the endpoint's scope, within the
-/// participant's rate limit.
-pub(crate) async fn authenticate(
+/// Middleware in front of the DCI and registrar endpoints: authenticates the caller (see
+/// [`authenticate`]), runs the handler, and records the exchange in the audit chain before the
+/// answer leaves.
+pub(crate) async fn guard(
     State(registry): State<Arc<Registry>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    let started = (std::time::Instant::now(), time::OffsetDateTime::now_utc());
+    let endpoint = request.uri().path().to_owned();
+    let (caller, response) = authenticate(&registry, request, next).await;
+    crate::audit::record(&registry, &endpoint, caller.as_deref(), started, response).await
+}
+
+/// When the service requires tokens: a valid bearer token of a registered participant with the
+/// endpoint's scope, within the participant's rate limit; then the handler. The token's
+/// participant, once known, and the answer.
+async fn authenticate(
+    registry: &Registry,
+    mut request: Request,
+    next: Next,
+) -> (Option<String>, Response) {
     let (Some(tokens), Some(true)) = (
         &registry.tokens,
         registry.config.trust.as_ref().map(|t| t.require_token),
     ) else {
-        return next.run(request).await;
+        return (None, next.run(request).await);
     };
     let unauthorized = |message: String| refuse(ReasonCode::RequestUnauthorized, message);
     let Some(token) = bearer(request.headers()) else {
-        return unauthorized(
-            "a bearer token is required: get one at POST /oauth2/client/token".into(),
-        );
+        let message = "a bearer token is required: get one at POST /oauth2/client/token";
+        return (None, unauthorized(message.into()));
     };
     let claims = match tokens.validate(token, SystemTime::now()) {
         Ok(claims) => claims,
-        Err(e) => return unauthorized(e.to_string()),
+        Err(e) => return (None, unauthorized(e.to_string())),
     };
+    let caller = Some(claims.sub.clone());
     let Some(participant) = registry.participants.get(&claims.sub) else {
-        return unauthorized(format!(
+        let message = format!(
             "'{}' is no longer a participant of this service",
             claims.sub
-        ));
+        );
+        return (caller, unauthorized(message));
     };
     let needed = scope_for(request.uri().path());
     if !claims.has_scope(needed) {
-        return refuse(
-            ReasonCode::RequestForbidden,
-            format!("the token does not carry the scope '{needed}' this endpoint requires"),
-        );
+        let message =
+            format!("the token does not carry the scope '{needed}' this endpoint requires");
+        return (caller, refuse(ReasonCode::RequestForbidden, message));
     }
     if let Err(wait) = registry.participants.admit(&participant) {
         let mut response = refuse(
@@ -101,13 +115,13 @@ pub(crate) async fn authenticate(
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-        return response;
+        return (caller, response);
     }
     request.extensions_mut().insert(Caller {
         participant: Arc::new(participant),
         claims,
     });
-    next.run(request).await
+    (caller, next.run(request).await)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

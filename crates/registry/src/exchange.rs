@@ -505,7 +505,25 @@ async fn answer_search(
         ));
     }
     let access = registry.access_of(&header.sender_id);
+    let started = (std::time::Instant::now(), time::OffsetDateTime::now_utc());
     let items = crate::search::answer_all(registry, &message, received.0.date(), &access).await?;
+    // The callback's disclosure is recorded before the callback is queued.
+    registry
+        .audit
+        .append(store::audit::Entry {
+            at: started.1,
+            participant: Some(header.sender_id.clone()),
+            endpoint: header.sender_uri.clone().unwrap_or_default(),
+            action: Some(Action::OnSearch.as_str().into()),
+            message_id: Some(callback_id.clone()),
+            transaction_id: Some(message.transaction_id.clone()),
+            correlation_id: Some(correlation_id.to_string()),
+            outcome: RequestStatus::Succ.as_str().into(),
+            status: 0,
+            duration: started.0.elapsed(),
+            disclosed: crate::audit::disclosed(&items),
+        })
+        .await?;
     let mut envelope = registry.response_envelope(
         &header,
         Action::OnSearch,

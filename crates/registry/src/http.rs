@@ -25,6 +25,7 @@ use dci::{
 };
 
 use crate::Registry;
+use crate::audit::AuditNote;
 
 /// The routes of a registry service.
 pub fn router(registry: Arc<Registry>) -> Router {
@@ -49,7 +50,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/registrar/crvs/records", post(registrar_crvs_records))
         .route_layer(axum::middleware::from_fn_with_state(
             registry.clone(),
-            crate::auth::authenticate,
+            crate::auth::guard,
         ));
     Router::new()
         .merge(protected)
@@ -118,7 +119,7 @@ fn http_error(status: StatusCode, code: ReasonCode, message: String) -> Response
             message,
         }],
     };
-    (status, axum::Json(body)).into_response()
+    AuditNote::outcome(code.as_str()).on((status, axum::Json(body)).into_response())
 }
 
 fn status_of(code: ReasonCode) -> StatusCode {
@@ -128,11 +129,12 @@ fn status_of(code: ReasonCode) -> StatusCode {
 /// An `ERR` acknowledgement for a communication-level rejection.
 fn error_ack(rejection: Rejection) -> Response {
     tracing::debug!(code = %rejection.code, message = %rejection.message, "request refused");
-    (
+    let response = (
         status_of(rejection.code),
         axum::Json(AckResponse::error(&rejection, new_id())),
     )
-        .into_response()
+        .into_response();
+    AuditNote::outcome(rejection.code.as_str()).on(response)
 }
 
 /// A new id for a message or correlation (UUID v7: unique and time-ordered).
@@ -505,9 +507,10 @@ impl Registry {
         }
         tracing::debug!(code = %rejection.code, message = %rejection.message, "message rejected");
         let status = status_of(rejection.code);
+        let note = AuditNote::of(request, rejection.code.as_str());
         let envelope: Envelope<MsgCallbackHeader, ()> =
             self.rejection_envelope(Some(request), action, rejection, new_id());
-        self.reply(status, &envelope)
+        note.on(self.reply(status, &envelope))
     }
 }
 
@@ -560,15 +563,20 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
         Err(e) => return store_failure(&e),
     };
     let completed = items.len();
+    let correlation_id = new_id();
+    let note = AuditNote::of(&header, RequestStatus::Succ.as_str())
+        .transaction(&message.transaction_id)
+        .correlation(&correlation_id)
+        .disclosing(&items);
     let response = SearchResponse {
         transaction_id: message.transaction_id,
-        correlation_id: new_id(),
+        correlation_id,
         search_response: items,
     };
-    registry.reply(
+    note.on(registry.reply(
         StatusCode::OK,
         &registry.response_envelope(&header, Action::OnSearch, completed, response),
-    )
+    ))
 }
 
 /// What every async request goes through before it is stored: its `message_id`, the
@@ -623,12 +631,15 @@ async fn accept_and_ack(
         Err(e) => return store_failure(&e),
     };
     let (header, body, action) = (incoming.header, incoming.body, incoming.action);
+    let note = AuditNote::of(header, "ack").transaction(incoming.transaction_id);
     match crate::exchange::accept(registry, incoming, correlation_id, answered).await {
-        Ok(crate::exchange::Accepted::New(correlation_id)) => ack(correlation_id),
-        // A retry is acknowledged as the first time; another message with the same id is not.
-        Ok(crate::exchange::Accepted::Duplicate(earlier)) if earlier.is_retry_of(body) => {
-            ack(earlier.correlation_id)
+        Ok(crate::exchange::Accepted::New(correlation_id)) => {
+            note.correlation(&correlation_id).on(ack(correlation_id))
         }
+        // A retry is acknowledged as the first time; another message with the same id is not.
+        Ok(crate::exchange::Accepted::Duplicate(earlier)) if earlier.is_retry_of(body) => note
+            .correlation(&earlier.correlation_id)
+            .on(ack(earlier.correlation_id)),
         Ok(crate::exchange::Accepted::Duplicate(_)) => registry.header_rejection(
             header,
             action.answer(),
@@ -707,7 +718,11 @@ async fn registrar_records(State(registry): State<Arc<Registry>>, request: Reque
         }
     };
     match crate::registrar::apply(&registry, &changes).await {
-        Ok(Ok(report)) => (StatusCode::OK, axum::Json(report)).into_response(),
+        Ok(Ok(report)) => AuditNote::outcome(RequestStatus::Succ.as_str()).on((
+            StatusCode::OK,
+            axum::Json(report),
+        )
+            .into_response()),
         Ok(Err(reason)) => http_error(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, reason),
         Err(e) => store_failure(&e),
     }
@@ -733,7 +748,11 @@ async fn registrar_crvs_records(
         }
     };
     match crate::crvs::registrar::register(&registry, &registrations).await {
-        Ok(Ok(report)) => (StatusCode::OK, axum::Json(report)).into_response(),
+        Ok(Ok(report)) => AuditNote::outcome(RequestStatus::Succ.as_str()).on((
+            StatusCode::OK,
+            axum::Json(report),
+        )
+            .into_response()),
         Ok(Err(reason)) => http_error(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, reason),
         Err(e) => store_failure(&e),
     }
@@ -761,10 +780,12 @@ async fn sync_txn_status(State(registry): State<Arc<Registry>>, request: Request
         return registry.header_rejection(&header, Action::TxnOnStatus, rejection);
     }
     match crate::exchange::txn_status(&registry, &header.sender_id, &message).await {
-        Ok(Ok(response)) => registry.reply(
-            StatusCode::OK,
-            &registry.response_envelope(&header, Action::TxnOnStatus, 1, response),
-        ),
+        Ok(Ok(response)) => AuditNote::of(&header, RequestStatus::Succ.as_str())
+            .transaction(&message.transaction_id)
+            .on(registry.reply(
+                StatusCode::OK,
+                &registry.response_envelope(&header, Action::TxnOnStatus, 1, response),
+            )),
         Ok(Err(rejection)) => error_ack(rejection),
         Err(e) => store_failure(&e),
     }

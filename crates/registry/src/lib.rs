@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use store::Store;
 
+pub mod audit;
 pub mod auth;
 pub mod crvs;
 pub mod exchange;
@@ -102,6 +103,8 @@ pub struct Registry {
     pub participants: Arc<participants::Participants>,
     /// Issues and checks its access tokens (when it signs).
     pub tokens: Option<trust::TokenIssuer>,
+    /// Where every exchange is recorded.
+    pub audit: store::audit::AuditLog,
 }
 
 /// Why a registry could not start.
@@ -135,6 +138,7 @@ impl Registry {
             dispatcher.sign_with(trust.signer.clone());
         }
         dispatcher.spawn();
+        let audit = store::audit::AuditLog::new(store.clone());
         let registry = Arc::new(Registry {
             profile,
             store,
@@ -145,6 +149,7 @@ impl Registry {
             dispatcher,
             participants,
             tokens,
+            audit,
         });
         exchange::spawn_worker(registry.clone());
         subscribe::spawn_notifier(registry.clone());

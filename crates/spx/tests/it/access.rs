@@ -288,6 +288,49 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
         let body = request("other.test", None, vec![by_uin(&uin)])?;
         let (status, answer) = post_json_with(&http, &search, &body, Some(&other_token)).await?;
         ensure!(status == 401 && error_code(&answer) == "err.request.unauthorized", "{answer}");
+
+        // The audit chain holds every exchange, refusals included, and verifies; who-saw finds
+        // the person's disclosures to mis.test, sync and by callback.
+        let verdict = store::audit::verify(registry.store.as_ref(), None).await?;
+        ensure!(matches!(verdict, store::audit::Verdict::Intact(_)), "{verdict:?}");
+        let rows = registry
+            .store
+            .read(vec![store::Statement::new(
+                "SELECT outcome FROM audit_log ORDER BY seq",
+                vec![],
+                &[store::ColumnType::Text],
+            )])
+            .await?;
+        let outcomes: Vec<String> = rows[0]
+            .iter()
+            .filter_map(|row| match row.first() {
+                Some(Some(store::SqlValue::Text(outcome))) => Some(outcome.clone()),
+                _ => None,
+            })
+            .collect();
+        for code in [
+            "err.request.unauthorized",
+            "err.request.forbidden",
+            "err.request.too_many_requests",
+            "err.signature.invalid",
+            "err.signature.missing",
+            "err.encryption.invalid",
+            "err.sender_uri.invalid",
+            "succ",
+            "ack",
+        ] {
+            ensure!(outcomes.iter().any(|o| o == code), "no {code} entry in {outcomes:?}");
+        }
+        let seen = store::audit::who_saw(registry.store.as_ref(), &format!("UIN:{uin}")).await?;
+        let by_mis: Vec<&store::audit::Record> = seen
+            .iter()
+            .filter(|r| r.entry.participant.as_deref() == Some("mis.test"))
+            .collect();
+        ensure!(
+            by_mis.iter().any(|r| r.entry.endpoint == "/registry/sync/search")
+                && by_mis.iter().any(|r| r.entry.action.as_deref() == Some("on-search")),
+            "{seen:?}"
+        );
         Ok(())
     })
 }
