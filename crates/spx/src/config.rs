@@ -85,6 +85,10 @@ pub struct Service {
     pub data_dir: PathBuf,
     /// `postgres://user@host:port/database` to use PostgreSQL instead of the embedded store.
     pub database_url: String,
+    /// PEM certificate chain: with `tls_key`, the service terminates TLS itself (HTTPS).
+    pub tls_cert: PathBuf,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: PathBuf,
 }
 
 /// `[limits]`.
@@ -176,6 +180,8 @@ impl Default for Service {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("spx-data"),
             database_url: String::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
         }
     }
 }
@@ -248,6 +254,10 @@ impl Config {
     /// Checks that the settings can work together, with a message that says what to change.
     pub fn validate(&self) -> Result<()> {
         self.listen_addr()?;
+        let (cert, key) = (&self.service.tls_cert, &self.service.tls_key);
+        if cert.as_os_str().is_empty() != key.as_os_str().is_empty() {
+            bail!("service.tls_cert and service.tls_key go together: set both or neither");
+        }
         let l = &self.limits;
         if l.max_batch_size == 0 {
             bail!("limits.max_batch_size must be at least 1");

@@ -14,6 +14,7 @@ mod participants;
 mod requester;
 mod sandbox;
 mod service;
+mod tls;
 
 use config::Config;
 
@@ -253,8 +254,8 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_ref(), &service)?;
             let running = service::start(profile, &config).await?;
             println!(
-                "spx: {} registry on http://{} ({})",
-                role, running.addr, running.store
+                "spx: {} registry on {} ({})",
+                role, running.base_url, running.store
             );
             service::wait_for_shutdown().await;
             Ok(())

@@ -86,7 +86,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         );
     }
     let running = service::start(profile, &config).await?;
-    let base = format!("http://{}", running.addr);
+    let base = running.base_url.clone();
     println!(
         "[sandbox] social registry: {base}/registry/sync/search ({})",
         running.store
@@ -95,7 +95,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] responses, callbacks and notifications are signed (keys: {base}/.well-known/jwks.json)"
     );
     let civil = service::start(&registry::crvs::PROFILE, &crvs_config).await?;
-    let crvs_base = format!("http://{}", civil.addr);
+    let crvs_base = civil.base_url.clone();
     println!(
         "[sandbox] civil registry (CRVS): {crvs_base}/registry/sync/search ({})",
         civil.store

@@ -12,6 +12,8 @@ use crate::config::Config;
 pub struct Running {
     /// Where it listens (with the real port when the configuration asked for port 0).
     pub addr: SocketAddr,
+    /// `http://addr` or, when it terminates TLS, `https://addr`.
+    pub base_url: String,
     /// Its store, for reports.
     pub store: String,
     /// The registry, to reach its store directly (imports, benchmarks).
@@ -31,13 +33,26 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
         .with_context(|| format!("cannot listen on {}", config.service.listen))?;
     let addr = listener.local_addr()?;
     let app = registry::http::router(registry.clone());
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let (cert, key) = (&config.service.tls_cert, &config.service.tls_key);
+    let scheme = if cert.as_os_str().is_empty() {
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "server stopped");
+            }
+        });
+        "http"
+    } else {
+        let tls = crate::tls::TlsListener::new(listener, crate::tls::server_config(cert, key)?)?;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(tls, app).await {
+                tracing::error!(error = %e, "server stopped");
+            }
+        });
+        "https"
+    };
     Ok(Running {
         addr,
+        base_url: format!("{scheme}://{addr}"),
         store: registry.store.describe(),
         registry,
     })

@@ -30,6 +30,7 @@ pub const TESTS: &[(&str, crate::PlainTest)] = &[
         "cli::audit_verify_names_an_edited_entry",
         audit_verify_names_an_edited_entry,
     ),
+    ("cli::serve_terminates_tls", serve_terminates_tls),
 ];
 
 fn spx() -> Command {
@@ -324,6 +325,70 @@ fn bad_configuration_is_named() -> Result<()> {
     let (ok, _, stderr) =
         output(spx().args(["serve", "--role", "weather", "--listen", "127.0.0.1:0"]))?;
     ensure!(!ok && stderr.contains("unknown role 'weather'"), "{stderr}");
+    Ok(())
+}
+
+/// `spx serve` with `service.tls_cert` and `service.tls_key` answers over HTTPS (a client
+/// that trusts the test certificate gets its JWKS), and not over plain HTTP.
+fn serve_terminates_tls() -> Result<()> {
+    let dir = TempDir::new("tls");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/tls");
+    let mut child = spx()
+        .args([
+            "serve",
+            "--role",
+            "crvs",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&dir.0)
+        .env("SPX__SERVICE__TLS_CERT", fixtures.join("cert.pem"))
+        .env("SPX__SERVICE__TLS_KEY", fixtures.join("key.pem"))
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    let _server = Running(child);
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("https://"))
+        .ok_or_else(|| anyhow!("serve printed no https URL: {line}"))?
+        .to_string();
+    runtime().block_on(async {
+        let cert = reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("cert.pem"))?)?;
+        let client = reqwest::Client::builder().tls_certs_only([cert]).build()?;
+        let jwks: serde_json::Value = client
+            .get(format!("{url}/.well-known/jwks.json"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        ensure!(
+            jwks["keys"].as_array().is_some_and(|k| !k.is_empty()),
+            "{jwks}"
+        );
+        let plain = url.replacen("https://", "http://", 1);
+        let refused = reqwest::Client::new()
+            .get(format!("{plain}/health"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        ensure!(refused.is_err(), "plain HTTP was answered: {refused:?}");
+        let untrusted = reqwest::Client::builder().tls_certs_only([]).build()?;
+        ensure!(
+            untrusted.get(format!("{url}/health")).send().await.is_err(),
+            "a client that does not trust the certificate got an answer"
+        );
+        Ok(())
+    })?;
+    let (ok, _, stderr) = output(
+        spx()
+            .args(["serve", "--role", "crvs", "--listen", "127.0.0.1:0"])
+            .env("SPX__SERVICE__TLS_CERT", fixtures.join("cert.pem")),
+    )?;
+    ensure!(!ok && stderr.contains("go together"), "{stderr}");
     Ok(())
 }
 
