@@ -13,6 +13,7 @@ use base64::Engine as _;
 use dci::{ReasonCode, Rejection};
 use serde::Deserialize;
 use serde_json::Value;
+use trust::KeyResolver as _;
 use trust::access::AccessRules;
 
 use crate::participants::{Participant, SignatureForm, scope};
@@ -387,6 +388,45 @@ impl trust::KeyResolver for PeerKeys<'_> {
 }
 
 impl Registry {
+    /// `envelope`, an answer to `request`, as JSON; when the request came encrypted, with its
+    /// message encrypted (DCI JWE) for the requester's `use: enc` key and
+    /// `header.is_msg_encrypted` set. A requester that publishes no encryption key gets
+    /// `err.encryption.invalid`.
+    pub(crate) async fn seal(
+        &self,
+        request: &dci::MsgHeader,
+        envelope: &impl serde::Serialize,
+    ) -> Result<Value, Rejection> {
+        let mut value = serde_json::to_value(envelope).expect("an envelope serializes");
+        if !request.is_msg_encrypted || value.get("message").is_none_or(Value::is_null) {
+            return Ok(value);
+        }
+        let unavailable = |reason: String| Rejection::new(ReasonCode::EncryptionInvalid, reason);
+        let trust = self
+            .config
+            .trust
+            .as_ref()
+            .ok_or_else(|| unavailable("this service cannot encrypt".into()))?;
+        let keys = PeerKeys {
+            participants: &self.participants,
+            configured: trust.peers.as_ref(),
+        };
+        let key = keys
+            .encryption_key(&request.sender_id)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+            .ok_or_else(|| {
+                unavailable(format!(
+                    "'{}' asked for an encrypted answer but publishes no encryption key (use: enc)",
+                    request.sender_id
+                ))
+            })?;
+        let sealed = trust::jwe::encrypt(&value["message"], &key)?;
+        value["message"] = sealed;
+        value["header"]["is_msg_encrypted"] = Value::Bool(true);
+        Ok(value)
+    }
+
     /// What `sender_id` may see: its participant's rules; everything when the service does
     /// not require tokens and the sender is not registered; nothing otherwise.
     pub fn access_of(&self, sender_id: &str) -> AccessRules {

@@ -412,7 +412,7 @@ async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
             Some(SqlValue::Text(received_at)),
             Some(SqlValue::Text(callback_url)),
         ] => Some(async move {
-            let (status, envelope) =
+            let (status, envelope, body) =
                 answer_search(registry, correlation_id, request, received_at).await?;
             Ok::<_, StoreError>(record_answer(
                 dialect,
@@ -420,6 +420,7 @@ async fn answer_pending(registry: &Registry) -> Result<usize, StoreError> {
                 callback_url,
                 status,
                 &envelope,
+                body,
             ))
         }),
         _ => None,
@@ -442,8 +443,8 @@ fn record_answer(
     callback_url: &str,
     status: &str,
     envelope: &Envelope<MsgCallbackHeader, SearchResponse>,
+    body: String,
 ) -> [Statement; 2] {
-    let body = serde_json::to_string(envelope).expect("an envelope always serializes");
     let response = envelope
         .message
         .as_ref()
@@ -472,13 +473,58 @@ fn record_answer(
     ]
 }
 
+/// The answer to a stored search: the transaction's final status, the `on-search` envelope,
+/// and the callback's body (the envelope, its message encrypted when the request was).
+type SearchAnswer = (
+    &'static str,
+    Envelope<MsgCallbackHeader, SearchResponse>,
+    String,
+);
+
 /// The `on-search` callback for a stored request, and the transaction's final status.
 async fn answer_search(
     registry: &Registry,
     correlation_id: &str,
     request: &str,
     received_at: &str,
-) -> Result<(&'static str, Envelope<MsgCallbackHeader, SearchResponse>), StoreError> {
+) -> Result<SearchAnswer, StoreError> {
+    let (status, envelope, header) =
+        answer_search_envelope(registry, correlation_id, request, received_at).await?;
+    let plain = || serde_json::to_string(&envelope).expect("an envelope always serializes");
+    let Some(header) = header.filter(|h| h.is_msg_encrypted) else {
+        let body = plain();
+        return Ok((status, envelope, body));
+    };
+    match registry.seal(&header, &envelope).await {
+        Ok(sealed) => Ok((status, envelope, sealed.to_string())),
+        Err(rejection) => {
+            let refused: Envelope<MsgCallbackHeader, SearchResponse> = registry.rejection_envelope(
+                Some(&header),
+                Action::OnSearch,
+                rejection,
+                envelope.header.message_id.clone(),
+            );
+            let body = serde_json::to_string(&refused).expect("an envelope always serializes");
+            Ok(("rjct", refused, body))
+        }
+    }
+}
+
+/// The `on-search` envelope for a stored request, the transaction's final status, and the
+/// request's header when it could be read.
+async fn answer_search_envelope(
+    registry: &Registry,
+    correlation_id: &str,
+    request: &str,
+    received_at: &str,
+) -> Result<
+    (
+        &'static str,
+        Envelope<MsgCallbackHeader, SearchResponse>,
+        Option<MsgHeader>,
+    ),
+    StoreError,
+> {
     let callback_id = crate::subscribe::callback_id(Action::OnSearch, correlation_id);
     let parsed = crate::http::parse_envelope::<SearchRequest>(registry, request.as_bytes());
     let received = Timestamp::parse(received_at).unwrap_or_else(|_| Timestamp::now());
@@ -488,6 +534,7 @@ async fn answer_search(
             return Ok((
                 "rjct",
                 registry.rejection_envelope(None, Action::OnSearch, rejection, callback_id),
+                None,
             ));
         }
     };
@@ -502,6 +549,7 @@ async fn answer_search(
         return Ok((
             "rjct",
             registry.rejection_envelope(Some(&header), Action::OnSearch, rejection, callback_id),
+            Some(header),
         ));
     }
     let access = registry.access_of(&header.sender_id);
@@ -535,7 +583,7 @@ async fn answer_search(
         },
     );
     envelope.header.message_id = callback_id;
-    Ok((RequestStatus::Succ.as_str(), envelope))
+    Ok((RequestStatus::Succ.as_str(), envelope, Some(header)))
 }
 
 /// Answers a txn-status request from `sender_id`: the response sent (or to be sent) for the

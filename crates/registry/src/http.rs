@@ -573,10 +573,11 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
         correlation_id,
         search_response: items,
     };
-    note.on(registry.reply(
-        StatusCode::OK,
-        &registry.response_envelope(&header, Action::OnSearch, completed, response),
-    ))
+    let envelope = registry.response_envelope(&header, Action::OnSearch, completed, response);
+    match registry.seal(&header, &envelope).await {
+        Ok(sealed) => note.on(registry.reply(StatusCode::OK, &sealed)),
+        Err(rejection) => registry.header_rejection(&header, Action::OnSearch, rejection),
+    }
 }
 
 /// What every async request goes through before it is stored: its `message_id`, the

@@ -103,8 +103,6 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
     // callbacks are signed either way, as in production).
     let requester = bench_signer(&args.data_dir)?;
     let echo = start_echo(&requester).await?;
-    config.trust.verify = "log".into();
-    config.trust.peers = vec![format!("{SENDER}=http://{echo}/.well-known/jwks.json")];
     if let Some(url) = &args.database_url {
         config.service.database_url = url.clone();
     }
@@ -113,11 +111,14 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
     load_population(&args, &running).await?;
     let samples = sample_uins(&running).await?;
     let registry = format!("http://{}/registry/sync/search", running.addr);
+    let (secret, token) = admit(&running, &requester).await?;
     let client = Client::new(
         format!("http://{}", running.addr),
         SENDER,
         Some(&config.service_id("social")),
-    );
+    )
+    .with_credentials(SENDER, &secret);
+    BEARER.set(token).ok();
     if args.workload == "notify" {
         return notify::run(&args, &running, &client).await;
     }
@@ -579,6 +580,39 @@ impl Measured {
     }
 }
 
+/// The access token every request of the load carries (the echo's too, so that both sides
+/// of a comparison send the same bytes).
+static BEARER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Registers the bench's requester as a participant of the registry under test: its keys
+/// inline, unsigned messages allowed (the unsigned rows), every scope. Its client secret and a
+/// token issued for the run.
+async fn admit(running: &service::Running, requester: &trust::Signer) -> Result<(String, String)> {
+    let registry = &running.registry;
+    let secret = trust::secret::generate()?;
+    let participant = registry::participants::Participant {
+        sender_id: SENDER.into(),
+        keys: Some(requester.jwks()),
+        allow_unsigned: true,
+        callback_prefixes: vec!["http://127.0.0.1:".into()],
+        scopes: registry::participants::scope::ALL
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ..Default::default()
+    };
+    let store = registry.store.as_ref();
+    registry::participants::remove(store, SENDER).await?;
+    registry::participants::add(store, &participant, &trust::secret::hash(&secret)?).await?;
+    registry.participants.reload().await?;
+    let tokens = registry
+        .tokens
+        .as_ref()
+        .context("the registry issues no tokens")?;
+    let token = tokens.issue(SENDER, &participant.scopes, std::time::SystemTime::now())?;
+    Ok((secret, token.access_token))
+}
+
 /// Sends requests from `concurrency` connections, for `duration` or until `count` requests.
 async fn measure(
     url: &str,
@@ -608,13 +642,11 @@ async fn measure(
                 }
                 let body = make(i);
                 let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .context("request failed")?;
+                let mut request = client.post(&url).header("content-type", "application/json");
+                if let Some(token) = BEARER.get() {
+                    request = request.bearer_auth(token);
+                }
+                let response = request.body(body).send().await.context("request failed")?;
                 let status = response.status();
                 let bytes = response.bytes().await?;
                 if !status.is_success() {

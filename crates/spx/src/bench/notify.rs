@@ -191,16 +191,10 @@ pub async fn run(args: &BenchArgs, running: &service::Running, client: &Client) 
         "poverty_score_type": "pmt", "region_code": parts[0], "district_code": parts[..2].join("-"),
         "location_code": location, "head_uin": "", "size": 1, "registration_date": "2026-11-24"});
     let raised = Instant::now();
-    let response = reqwest::Client::new()
-        .post(format!("http://{}/registrar/records", running.addr))
-        .json(&json!({"households": [household]}))
-        .send()
-        .await?;
-    ensure!(
-        response.status().is_success(),
-        "registrar: {}",
-        response.text().await?
-    );
+    client
+        .send::<serde_json::Value>("/registrar/records", &json!({"households": [household]}))
+        .await
+        .context("registrar")?;
     let expected = total - black_holed;
     let patience = Instant::now() + Duration::from_secs(120);
     while lock(&arrivals).notifications.len() < expected {

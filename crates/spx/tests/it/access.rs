@@ -151,9 +151,14 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
         encrypted["header"]["is_msg_encrypted"] = json!(true);
         let mut garbled = encrypted.clone();
         mis.sign(&mut encrypted)?;
-        let (status, answer) = post_json_with(&http, &search, &encrypted, Some(&mis_token)).await?;
+        let (status, mut answer) = post_json_with(&http, &search, &encrypted, Some(&mis_token)).await?;
         ensure!(
-            status == 200 && item(&answer)["data"]["reg_records"][0]["member_identifier"][0]["identifier_value"] == uin.as_str(),
+            status == 200 && answer["header"]["is_msg_encrypted"] == true && answer["message"]["ciphertext"].is_string(),
+            "the answer to an encrypted request is encrypted: {answer}"
+        );
+        answer["message"] = mis.decrypter().decrypt(&answer["message"])?;
+        ensure!(
+            item(&answer)["data"]["reg_records"][0]["member_identifier"][0]["identifier_value"] == uin.as_str(),
             "{answer}"
         );
         garbled["message"]["ciphertext"] = json!("AAAA");
@@ -222,6 +227,28 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
         let (status, answer) = post_json_with(&http, &registry.url("/registry/search"), &async_body, Some(&mis_token)).await?;
         ensure!(status == 200 && answer["message"]["ack_status"] == "ACK", "{answer}");
         sink.wait(Duration::from_secs(10), |got| !got.is_empty()).await?;
+        // An encrypted async search: its callback comes encrypted for mis.test.
+        let mut encrypted_async = async_envelope(vec![by_uin(&uin)], &sink.url());
+        encrypted_async["header"]["sender_id"] = json!("mis.test");
+        encrypted_async["header"]["is_msg_encrypted"] = json!(true);
+        encrypted_async["message"] = trust::jwe::encrypt(&encrypted_async["message"], &enc_key)?;
+        mis.sign(&mut encrypted_async)?;
+        let (status, answer) = post_json_with(&http, &registry.url("/registry/search"), &encrypted_async, Some(&mis_token)).await?;
+        ensure!(status == 200 && answer["message"]["ack_status"] == "ACK", "{answer}");
+        let got = sink.wait(Duration::from_secs(10), |got| got.len() >= 2).await?;
+        let callback = &got[1];
+        ensure!(callback["header"]["is_msg_encrypted"] == true, "{callback}");
+        let opened = mis.decrypter().decrypt(&callback["message"])?;
+        ensure!(
+            opened["search_response"][0]["data"]["reg_records"][0]["member_identifier"][0]["identifier_value"] == uin.as_str(),
+            "{opened}"
+        );
+        // A requester that publishes no encryption key cannot ask for an encrypted answer.
+        let mut keyless = request("other.test", None, vec![by_uin(&uin)])?;
+        keyless["message"] = trust::jwe::encrypt(&keyless["message"], &enc_key)?;
+        keyless["header"]["is_msg_encrypted"] = json!(true);
+        let (_, answer) = post_json_with(&http, &search, &keyless, Some(&other_token)).await?;
+        ensure!(answer["message"]["error"]["code"] == "err.encryption.invalid", "{answer}");
         let mut searcher = participant("search-only.test", None);
         searcher.scopes = vec![scope::SEARCH.into()];
         admit(&registry, searcher).await?;
