@@ -496,13 +496,7 @@ impl Client {
                 .await?;
             request = request.bearer_auth(token);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.to_string(),
-                source,
-            })?;
+        let response = request.send().await.map_err(transport(url))?;
         read_answer(url, response).await
     }
 
@@ -806,19 +800,21 @@ fn from_status<A: Answer>(
     })
 }
 
+/// The error of a request to `url` that got no HTTP answer.
+fn transport(url: &str) -> impl FnOnce(reqwest::Error) -> ClientError + '_ {
+    move |source| ClientError::Transport {
+        url: url.to_string(),
+        source,
+    }
+}
+
 /// The token endpoint of a DCI service (dci-spec §8.2).
 pub const TOKEN_PATH: &str = "/oauth2/client/token";
 
 /// A success body, or the [`ClientError`] of a failure status with the DCI code found in it.
 async fn read_answer(url: &str, response: reqwest::Response) -> Result<Bytes, ClientError> {
     let status = response.status();
-    let answer = response
-        .bytes()
-        .await
-        .map_err(|source| ClientError::Transport {
-            url: url.to_string(),
-            source,
-        })?;
+    let answer = response.bytes().await.map_err(transport(url))?;
     if status.is_success() {
         return Ok(answer);
     }
@@ -880,10 +876,7 @@ impl Credentials {
             .body(form.query().unwrap_or_default().to_owned())
             .send()
             .await
-            .map_err(|source| ClientError::Transport {
-                url: url.to_string(),
-                source,
-            })?;
+            .map_err(transport(url))?;
         let answer = read_answer(url, response).await?;
         let token: TokenResponse =
             serde_json::from_slice(&answer).map_err(|e| ClientError::Decode {

@@ -119,7 +119,7 @@ async fn authenticate(
         return (caller, response);
     }
     request.extensions_mut().insert(Caller {
-        participant: Arc::new(participant),
+        participant,
         claims,
     });
     (caller, next.run(request).await)
@@ -431,7 +431,7 @@ impl Registry {
     /// not require tokens and the sender is not registered; nothing otherwise.
     pub fn access_of(&self, sender_id: &str) -> AccessRules {
         match self.participants.get(sender_id) {
-            Some(participant) => participant.access,
+            Some(participant) => participant.access.clone(),
             None if self.config.trust.as_ref().is_some_and(|t| t.require_token) => {
                 AccessRules::nothing()
             }

@@ -239,7 +239,7 @@ pub struct Participants {
 }
 
 struct Known {
-    participant: Participant,
+    participant: Arc<Participant>,
     secret_hash: String,
     keys: Keys,
 }
@@ -306,7 +306,7 @@ impl Participants {
             known.insert(
                 participant.sender_id.clone(),
                 Arc::new(Known {
-                    participant,
+                    participant: Arc::new(participant),
                     secret_hash,
                     keys,
                 }),
@@ -333,7 +333,7 @@ impl Participants {
     }
 
     /// The participant `sender_id`, if registered.
-    pub fn get(&self, sender_id: &str) -> Option<Participant> {
+    pub fn get(&self, sender_id: &str) -> Option<Arc<Participant>> {
         self.known
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -343,7 +343,7 @@ impl Participants {
 
     /// The participant `client_id` if `secret` is its client secret (argon2, off the async
     /// threads).
-    pub async fn authenticate(&self, client_id: &str, secret: &str) -> Option<Participant> {
+    pub async fn authenticate(&self, client_id: &str, secret: &str) -> Option<Arc<Participant>> {
         let known = self
             .known
             .read()

@@ -204,6 +204,17 @@ fn load_config(cli_config: Option<&PathBuf>, flags: &ServiceFlags) -> Result<Con
     Ok(config)
 }
 
+/// The store of the registry `role`, as configured, with its migrations applied.
+async fn open_role_store(
+    cli_config: Option<&PathBuf>,
+    role: &str,
+    flags: &ServiceFlags,
+) -> Result<std::sync::Arc<dyn store::Store>> {
+    let profile = check_role(role)?;
+    let config = load_config(cli_config, flags)?;
+    Ok(registry::open_store(profile, &config.store(role)).await?)
+}
+
 fn check_role(role: &str) -> Result<&'static registry::Profile> {
     match registry::profile(role) {
         Some(profile) => Ok(profile),
@@ -306,9 +317,7 @@ async fn run(cli: Cli) -> Result<()> {
             service,
             files,
         } => {
-            let profile = check_role(&role)?;
-            let config = load_config(cli.config.as_ref(), &service)?;
-            let store = registry::open_store(profile, &config.store(&role)).await?;
+            let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
             let files = registry::import::ImportFiles::classify(&files)?;
             let started = std::time::Instant::now();
             let report =
@@ -336,9 +345,7 @@ async fn run(cli: Cli) -> Result<()> {
             role,
             service,
         } => {
-            let profile = check_role(&role)?;
-            let config = load_config(cli.config.as_ref(), &service)?;
-            let store = registry::open_store(profile, &config.store(&role)).await?;
+            let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
             participants::run(action, store.as_ref()).await
         }
         Command::Outbox {
@@ -346,9 +353,7 @@ async fn run(cli: Cli) -> Result<()> {
             role,
             service,
         } => {
-            let profile = check_role(&role)?;
-            let config = load_config(cli.config.as_ref(), &service)?;
-            let store = registry::open_store(profile, &config.store(&role)).await?;
+            let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
             match action {
                 OutboxAction::List { state, limit } => {
                     if let Some(state) = &state
@@ -395,9 +400,7 @@ async fn run(cli: Cli) -> Result<()> {
             json,
             service,
         } => {
-            let profile = check_role(&role)?;
-            let config = load_config(cli.config.as_ref(), &service)?;
-            let store = registry::open_store(profile, &config.store(&role)).await?;
+            let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
             audit::run(action, store.as_ref(), json).await
         }
         Command::Keys {
@@ -416,9 +419,7 @@ async fn run(cli: Cli) -> Result<()> {
             limit,
             service,
         } => {
-            let profile = check_role(&role)?;
-            let config = load_config(cli.config.as_ref(), &service)?;
-            let store = registry::open_store(profile, &config.store(&role)).await?;
+            let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
             let listed =
                 registry::subscribe::list(store.as_ref(), sender.as_deref(), all, limit).await?;
             for s in &listed {

@@ -91,13 +91,23 @@ pub enum TokenError {
 pub struct TokenIssuer {
     signer: std::sync::Arc<Signer>,
     lifetime: Duration,
+    /// Tokens whose signature was checked, with their claims: a client sends the same token
+    /// for minutes, and a signature check costs more than the lookup it guards.
+    checked: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Claims>>>,
 }
+
+/// Most checked tokens remembered; the memory is emptied when it is full.
+const CHECKED: usize = 100_000;
 
 impl TokenIssuer {
     /// Tokens signed by `signer` (whose participant id is issuer and audience), valid for
     /// `lifetime`.
     pub fn new(signer: std::sync::Arc<Signer>, lifetime: Duration) -> TokenIssuer {
-        TokenIssuer { signer, lifetime }
+        TokenIssuer {
+            signer,
+            lifetime,
+            checked: Default::default(),
+        }
     }
 
     /// A token for `client_id` with `scopes`, issued at `now`.
@@ -135,6 +145,36 @@ impl TokenIssuer {
 
     /// The claims of `token` if this service issued it, for itself, and it is valid at `now`.
     pub fn validate(&self, token: &str, now: SystemTime) -> Result<Claims, TokenError> {
+        let remembered = self
+            .checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .cloned();
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims = self.check_signature(token)?;
+                let mut checked = self
+                    .checked
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if checked.len() >= CHECKED {
+                    checked.clear();
+                }
+                checked.insert(token.to_owned(), claims.clone());
+                claims
+            }
+        };
+        let now = crate::unix_seconds(now);
+        if now > claims.exp + SKEW || claims.iat > now + SKEW {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// The claims of `token` if one of this service's keys signed it, for this service.
+    fn check_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let payload = self.signer.verify_own_compact(token).map_err(|e| match e {
             crate::SignatureError::Malformed(reason) => TokenError::Malformed(reason),
             other => TokenError::BadSignature(other.to_string()),
@@ -144,10 +184,6 @@ impl TokenIssuer {
         let me = self.signer.sender_id();
         if claims.aud != me || claims.iss != me {
             return Err(TokenError::WrongAudience(claims.aud));
-        }
-        let now = crate::unix_seconds(now);
-        if now > claims.exp + SKEW || claims.iat > now + SKEW {
-            return Err(TokenError::Expired);
         }
         Ok(claims)
     }
