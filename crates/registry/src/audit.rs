@@ -96,6 +96,15 @@ pub fn disclosed(items: &[SearchResponseItem]) -> Vec<String> {
     refs
 }
 
+/// The identifier references of one record, as [`disclosed`] finds them.
+pub fn references(record: &Value) -> Vec<String> {
+    let mut refs = Vec::new();
+    collect(record, &mut refs);
+    refs.sort();
+    refs.dedup();
+    refs
+}
+
 fn collect(value: &Value, refs: &mut Vec<String>) {
     match value {
         Value::Object(map) => {

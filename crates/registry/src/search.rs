@@ -171,12 +171,14 @@ fn forbidden(message: String) -> Rejection {
     Rejection::new(ReasonCode::RequestForbidden, message)
 }
 
-/// Refuses what `access` does not allow of a search: its record type, its query type, its
-/// purpose, and any attribute its filter or sort uses that the caller may not see.
-fn check_access(
+/// Refuses what `access` does not allow of a search or a subscription: its record type, its
+/// query type, its purpose, and any attribute its filter or sort uses that the caller may not
+/// see.
+pub(crate) fn check_access(
     access: &AccessRules,
     record_type: &RecordType,
-    criteria: &dci::search::SearchCriteria,
+    query_type: &str,
+    purpose: Option<&str>,
     attributes: &[&expr::Attribute],
 ) -> Result<(), Rejection> {
     let names = std::iter::once(record_type.name).chain(record_type.aliases.iter().copied());
@@ -186,20 +188,12 @@ fn check_access(
             record_type.name
         )));
     }
-    let query_type = criteria.query_type.as_deref().unwrap_or_default();
     if !access.allows_query_type(query_type) {
         return Err(forbidden(format!(
-            "query_type '{query_type}' is not available to this participant"
+            "query type '{query_type}' is not available to this participant"
         )));
     }
-    let purpose = criteria
-        .authorize()
-        .or_else(|| criteria.consent())
-        .and_then(|c| c.purpose)
-        .and_then(|p| p.code);
-    access
-        .check_purpose(purpose.as_deref())
-        .map_err(forbidden)?;
+    access.check_purpose(purpose).map_err(forbidden)?;
     for attribute in attributes {
         let names = std::iter::once(attribute.name).chain(attribute.aliases.iter().copied());
         if !access.allows_field(names) {
@@ -277,7 +271,13 @@ fn plan(
                 .map_err(|e| Rejection::new(ReasonCode::SortInvalid, e.message))?,
         );
     }
-    check_access(access, record_type, &criteria, &used)?;
+    let purpose = criteria
+        .authorize()
+        .or_else(|| criteria.consent())
+        .and_then(|c| c.purpose)
+        .and_then(|p| p.code);
+    let query_type = criteria.query_type.as_deref().unwrap_or_default();
+    check_access(access, record_type, query_type, purpose.as_deref(), &used)?;
     order.push(record_type.key.to_string());
     let (page_size, page_number, implicit_page) = match criteria.pagination()? {
         Some(p) if p.page_size > limits.max_page_size => {

@@ -251,6 +251,7 @@ fn check(
     registry: &Registry,
     item: &dci::subscribe::SubscribeRequestItem,
     seen: &mut HashSet<String>,
+    access: &trust::access::AccessRules,
 ) -> Result<Checked, Rejection> {
     let reference_id = item.reference_id.clone().unwrap_or_default();
     if reference_id.trim().is_empty() {
@@ -316,6 +317,19 @@ fn check(
             Rejection::new(code, format!("filter: {}", rejection.message))
         },
     )?;
+    // A subscription is a standing search: the same access rules apply (a filter on a hidden
+    // field would tell, by notifying, what the field holds).
+    let purpose = criteria
+        .authorize
+        .as_ref()
+        .and_then(|a| a["purpose"]["code"].as_str());
+    let query_type = criteria.filter_type.as_deref().unwrap_or_default();
+    let attributes = if by_identifier {
+        Vec::new()
+    } else {
+        filter.attributes()
+    };
+    crate::search::check_access(access, record_type, query_type, purpose, &attributes)?;
     Ok(Checked {
         reference_id,
         locale: item.locale.clone(),
@@ -396,12 +410,13 @@ pub async fn answer_subscribe(
     let now = Timestamp::now();
     let mut seen = HashSet::new();
     let mut fingerprints = HashSet::new();
+    let access = registry.access_of(&header.sender_id);
     let mut items = Vec::with_capacity(message.subscribe_request.len());
     let mut changes = Vec::new();
     let text = |s: &str| SqlValue::Text(s.to_string());
     for item in &message.subscribe_request {
         let reference_id = item.reference_id.clone().unwrap_or_default();
-        let checked = match check(registry, item, &mut seen) {
+        let checked = match check(registry, item, &mut seen, &access) {
             Ok(checked) => checked,
             Err(rejection) => {
                 items.push(SubscribeResponseItem::rejected(
@@ -975,10 +990,44 @@ async fn notifications(registry: &Registry, event: &Event) -> Result<Vec<Stateme
     let record: serde_json::Value = serde_json::from_str(record.get()).unwrap_or_default();
     let occurred = Timestamp::parse(&event.occurred_at).unwrap_or_else(|_| Timestamp::now());
     let now_ms = dispatch::now_ms();
-    Ok(matching
+    // Each subscriber gets what its access rules let it see, and each notification is recorded
+    // in the audit chain (together, in one batch) before it is queued.
+    let record_names =
+        || std::iter::once(event.record_type.name).chain(event.record_type.aliases.iter().copied());
+    let message_id = |candidate: &Candidate| format!("notify-{}-{}", candidate.code, event.seq);
+    let mut notified = Vec::with_capacity(matching.len());
+    for candidate in matching {
+        let access = registry.access_of(&candidate.sender_id);
+        if !access.allows_record_type(record_names()) {
+            tracing::info!(subscriber = %candidate.sender_id, code = %candidate.code, record_type = event.record_type.name, "not notified: the subscriber may not see this record type");
+            continue;
+        }
+        let mut visible = record.clone();
+        access.filter_record(&mut visible);
+        notified.push((candidate, visible));
+    }
+    let entries = notified.iter().map(|(candidate, visible)| {
+        registry.audit.append(store::audit::Entry {
+            at: time::OffsetDateTime::now_utc(),
+            participant: Some(candidate.sender_id.clone()),
+            endpoint: candidate.notify_url.clone(),
+            action: Some(Action::Notify.as_str().into()),
+            message_id: Some(message_id(candidate)),
+            transaction_id: Some(candidate.transaction_id.clone()),
+            correlation_id: None,
+            outcome: RequestStatus::Succ.as_str().into(),
+            status: 0,
+            duration: std::time::Duration::ZERO,
+            disclosed: crate::audit::references(visible),
+        })
+    });
+    for appended in futures::future::join_all(entries).await {
+        appended?;
+    }
+    Ok(notified
         .into_iter()
-        .map(|candidate| {
-            let message_id = format!("notify-{}-{}", candidate.code, event.seq);
+        .map(|(candidate, record)| {
+            let message_id = message_id(&candidate);
             let mut header = registry.callback_header(None, Action::Notify, RequestStatus::Succ);
             header.message_id = message_id.clone();
             header.receiver_id = Some(candidate.sender_id.clone());
@@ -1001,7 +1050,7 @@ async fn notifications(registry: &Registry, event: &Event) -> Result<Vec<Stateme
                             reg_type: Some(registry.profile.reg_type.to_string()),
                             reg_event_type: Some(event.reg_event_type.clone()),
                             reg_record_type: event.record_type.name.to_string(),
-                            reg_records: record.clone(),
+                            reg_records: record,
                         },
                         locale: candidate.locale.clone(),
                     }],

@@ -309,6 +309,52 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
         let refused = send(altered, detached).await?;
         ensure!(refused.status() == 401, "altered body: {}", refused.status());
 
+        // A notification carries only what the subscriber may see, and is audited.
+        let newcomer = crate::subscription::new_uin(41);
+        let mut subscribe = request("mis.test", Some(&mis), vec![])?;
+        subscribe["header"]["action"] = json!("subscribe");
+        subscribe["header"]["total_count"] = json!(2);
+        subscribe["header"]["sender_uri"] = json!(format!("http://{}/registry/on-subscribe", sink.addr));
+        subscribe["message"] = json!({"transaction_id": "sub-access", "subscribe_request": [{
+            "reference_id": "s1", "timestamp": dci::Timestamp::now().to_string(),
+            "subscribe_criteria": crate::subscription::criteria("REGISTER", "Member", &format!("uin = \"{newcomer}\""))}, {
+            "reference_id": "s2", "timestamp": dci::Timestamp::now().to_string(),
+            "subscribe_criteria": crate::subscription::criteria("REGISTER", "Member", "birth_date < \"1950-01-01\"")}]});
+        mis.sign(&mut subscribe)?;
+        let (status, answer) = post_json_with(&http, &registry.url("/registry/subscribe"), &subscribe, Some(&mis_token)).await?;
+        ensure!(status == 200 && answer["message"]["ack_status"] == "ACK", "{answer}");
+        let mut registrar = participant("registrar.test", None);
+        registrar.scopes = vec![scope::REGISTRAR.into()];
+        admit(&registry, registrar).await?;
+        let registrar_token = token(&base, "registrar.test", SECRET).await?;
+        let household = crate::support::fixture().population.persons.iter().find_map(|p| p.household_id.clone()).context("a household")?;
+        let member = json!({"uin": newcomer, "given_name": "Ama", "surname": "Test", "sex": "female", "birth_date": "1990-04-02",
+            "marital_status": "M", "household_id": household, "relationship_to_head": "EXT", "is_disabled": false});
+        let (status, answer) = post_json_with(&http, &registry.url("/registrar/records"), &json!({"persons": [member]}), Some(&registrar_token)).await?;
+        ensure!(status == 200, "{answer}");
+        let subscribed = sink
+            .wait(Duration::from_secs(10), |got| got.iter().any(|v| v["header"]["action"] == "on-subscribe"))
+            .await?;
+        let answer = subscribed.iter().find(|v| v["header"]["action"] == "on-subscribe").context("on-subscribe")?;
+        let items = &answer["message"]["subscribe_response"];
+        ensure!(
+            items[0]["status"] == "succ" && items[1]["status_reason_code"] == "err.request.forbidden",
+            "a subscription on a hidden field is refused: {answer}"
+        );
+        let got = sink
+            .wait(Duration::from_secs(10), |got| got.iter().any(|v| v["header"]["action"] == "notify"))
+            .await
+            .with_context(|| format!("{:#?}", sink.received().last()))?;
+        let notified = got.iter().find(|v| v["header"]["action"] == "notify").context("a notify")?;
+        let record = &notified["message"]["notify_event"][0]["data"]["reg_records"];
+        ensure!(record["member_identifier"][0]["identifier_value"] == newcomer.as_str(), "{record}");
+        ensure!(record.get("demographic_info").and_then(|d| d.get("birth_date")).is_none() && record.get("household_id").is_none(), "hidden fields notified: {record}");
+        let seen = store::audit::who_saw(registry.store.as_ref(), &format!("UIN:{newcomer}")).await?;
+        ensure!(
+            seen.iter().any(|r| r.entry.action.as_deref() == Some("notify") && r.entry.participant.as_deref() == Some("mis.test")),
+            "{seen:?}"
+        );
+
         // A removed participant's token stops working.
         participants::remove(registry.store.as_ref(), "other.test").await?;
         registry.registry.participants.reload().await?;
