@@ -26,7 +26,8 @@ use dci::{
 
 use crate::Registry;
 
-/// The routes of a registry service.
+/// The routes of a registry service: the engine's, and those of its profile
+/// ([`crate::Profile::routes`]).
 pub fn router(registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/registry/sync/search", post(sync_search))
@@ -44,11 +45,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
             post(async_request::<dci::txn::TxnStatusRequest>),
         )
         .route("/registry/sync/txn/status", post(sync_txn_status))
-        .route("/registrar/records", post(registrar_records))
-        .route("/registrar/crvs/records", post(registrar_crvs_records))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/locations.json", get(locations))
         .route("/health", get(health))
+        .merge((registry.profile.routes)())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The body limit is enforced (with a DCI error) when the body is read.
@@ -117,7 +117,7 @@ fn status_of(code: ReasonCode) -> StatusCode {
 }
 
 /// An `ERR` acknowledgement for a communication-level rejection.
-fn error_ack(rejection: Rejection) -> Response {
+pub(crate) fn error_ack(rejection: Rejection) -> Response {
     tracing::debug!(code = %rejection.code, message = %rejection.message, "request refused");
     (
         status_of(rejection.code),
@@ -189,7 +189,7 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
 /// size limit, the envelope, the message, the transaction id and the signature. A sync request
 /// (`sync` is the action of its answer) that was signed is also checked for a replay. Every
 /// failure is answered.
-async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
+pub(crate) async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
     registry: &Registry,
     request: Request,
     sync: Option<Action>,
@@ -247,7 +247,7 @@ async fn check_signature(
 }
 
 /// Messages that carry a `transaction_id`.
-trait HasTransaction {
+pub(crate) trait HasTransaction {
     fn transaction_id(&self) -> &str;
 }
 
@@ -270,6 +270,12 @@ impl HasTransaction for UnSubscribeRequest {
 }
 
 impl HasTransaction for dci::txn::TxnStatusRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl HasTransaction for dci::disability::DisabledRequest {
     fn transaction_id(&self) -> &str {
         &self.transaction_id
     }
@@ -498,7 +504,7 @@ impl Registry {
     }
 
     /// The HTTP answer rejecting a sync request at header level.
-    fn header_rejection(
+    pub(crate) fn header_rejection(
         &self,
         request: &MsgHeader,
         action: Action,
@@ -515,7 +521,7 @@ impl Registry {
     }
 }
 
-fn store_failure(e: &store::StoreError) -> Response {
+pub(crate) fn store_failure(e: &store::StoreError) -> Response {
     tracing::error!(error = %e, "the store could not answer");
     http_error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -690,50 +696,28 @@ async fn async_request<M: AsyncMessage>(
     accept_and_ack(&registry, incoming, correlation_id, answered).await
 }
 
-/// `POST /registrar/records`: households and members created or replaced, with their events.
-/// Not a DCI endpoint: the registrar's own system calls it.
-async fn registrar_records(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let body = match json_body(request, registry.config.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let changes: crate::registrar::Changes = match serde_json::from_slice(&body) {
-        Ok(changes) => changes,
-        Err(e) => {
-            return http_error(
-                StatusCode::BAD_REQUEST,
-                ReasonCode::RequestBad,
-                e.to_string(),
-            );
-        }
-    };
-    match crate::registrar::apply(&registry, &changes).await {
-        Ok(Ok(report)) => (StatusCode::OK, axum::Json(report)).into_response(),
-        Ok(Err(reason)) => http_error(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, reason),
-        Err(e) => store_failure(&e),
-    }
+/// The body of a request of a registrar's system (not DCI): JSON, read as a `T`; or the
+/// answer refusing it (HTTP 400 `err.request.bad` naming what is wrong).
+pub(crate) async fn registrar_body<T: serde::de::DeserializeOwned>(
+    registry: &Registry,
+    request: Request,
+) -> Result<T, Response> {
+    let body = json_body(request, registry.config.max_body_bytes).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        http_error(
+            StatusCode::BAD_REQUEST,
+            ReasonCode::RequestBad,
+            e.to_string(),
+        )
+    })
 }
 
-/// `POST /registrar/crvs/records`: the civil registrar registers births, marriages and deaths.
-async fn registrar_crvs_records(
-    State(registry): State<Arc<Registry>>,
-    request: Request,
+/// The answer to a registrar's request: its report, or HTTP 400 `err.request.bad` with the
+/// reason it was not applied.
+pub(crate) fn registrar_answer<R: serde::Serialize>(
+    applied: Result<Result<R, String>, store::StoreError>,
 ) -> Response {
-    let body = match json_body(request, registry.config.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let registrations: crate::crvs::registrar::Registrations = match serde_json::from_slice(&body) {
-        Ok(registrations) => registrations,
-        Err(e) => {
-            return http_error(
-                StatusCode::BAD_REQUEST,
-                ReasonCode::RequestBad,
-                e.to_string(),
-            );
-        }
-    };
-    match crate::crvs::registrar::register(&registry, &registrations).await {
+    match applied {
         Ok(Ok(report)) => (StatusCode::OK, axum::Json(report)).into_response(),
         Ok(Err(reason)) => http_error(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, reason),
         Err(e) => store_failure(&e),

@@ -10,7 +10,9 @@ use libtest_mimic::{Arguments, Trial};
 
 mod cli;
 mod crvs;
+mod dr;
 mod exchange;
+mod fr;
 mod protocol;
 mod search;
 mod signatures;
@@ -46,6 +48,8 @@ fn main() {
         exchange::TESTS,
         subscription::TESTS,
         crvs::TESTS,
+        dr::TESTS,
+        fr::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {
