@@ -187,6 +187,60 @@ pub fn group_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         .ok_or_else(|| D::Error::custom("group_type is required"))
 }
 
+/// Deserializers of optional codes of the disability and farmer registries' directories:
+/// the code or one of its labels, in any case; `null` and `""` are absent.
+macro_rules! optional_codes {
+    ($($(#[$doc:meta])* $name:ident => $directory:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+            code(directory::$directory, Value::deserialize(d)?).map_err(D::Error::custom)
+        }
+    )*};
+}
+
+optional_codes! {
+    /// DisabilityStatusEnum: `0`-`3`, or `Approved`, `Pending`, `Expired`, `Rejected`.
+    disability_status => DISABILITY_STATUS;
+    /// DisabilityLevelEnum: `1`-`4`, or `Severe`, `Mild` ...
+    disability_level => DISABILITY_LEVEL;
+    /// FunctionalLimitationType: `VIS_SS` ..., or `Vision`, `Mobility` ...
+    functional_limitation => FUNCTIONAL_LIMITATION;
+    /// ImpairementType: `1`-`6`, or `Vision`, `Mobility` ...
+    impairment_type => IMPAIRMENT_TYPE;
+    /// ImpairmentLevel: `1`-`4`, or `Mild` ... `Extreme`.
+    impairment_level => IMPAIRMENT_LEVEL;
+    /// ImpairmentCause: `0`-`8`, or `Illness`, `Work Accident` ...
+    impairment_cause => IMPAIRMENT_CAUSE;
+    /// DisabilityOnSet: `0`-`3`, or `Born With`, `Working age` ...
+    age_on_set => AGE_ON_SET;
+    /// SupportStatusEnum: `0` or `1`, or `Needed`, `Received`.
+    support_status => SUPPORT_STATUS;
+    /// SupportFrequency: `1`-`5`, or `Daily`, `Weekly` ...
+    support_frequency => SUPPORT_FREQUENCY;
+    /// FarmTypeEnum: `1`-`6`, or labels.
+    farm_type => FARM_TYPE;
+    /// LandTenureEnum: `1`-`7`, or `Owner`, `Leased` ...
+    land_tenure => LAND_TENURE;
+    /// CropTypeEnum: `1`-`9`, or `Cereals` ...
+    crop_type => CROP_TYPE;
+    /// spx's crop names: `maize`, or `corn` ...
+    crop => CROP;
+}
+
+/// MeasurmentUnitEnum: `0`-`6`, or `ha`, `acre` ...; absent (`null`, `""`) is hectares, `0`.
+pub fn required_measurement<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(code(directory::MEASUREMENT_UNIT, Value::deserialize(d)?)
+        .map_err(D::Error::custom)?
+        .unwrap_or_else(|| "0".to_string()))
+}
+
+/// AnimalsEnum: `1`-`8`, or `cattle`, `goats`, `chickens` ...
+pub fn required_animal<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    code(directory::ANIMAL, Value::deserialize(d)?)
+        .map_err(D::Error::custom)?
+        .ok_or_else(|| D::Error::custom("the animal type is required"))
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

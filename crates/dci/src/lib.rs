@@ -7,6 +7,7 @@
 
 pub mod codes;
 pub mod directory;
+pub mod disability;
 pub mod envelope;
 pub mod lenient;
 pub mod locations;

@@ -16,7 +16,7 @@
 //! person and a birth record for every person, a death record for every deceased person,
 //! numbered and placed as [`synth::vital`] describes, and the marriages of `marriages.*`.
 
-use dci::records::common::{Identifier, Name, Place};
+use dci::records::common::{Identifier, Name};
 use dci::records::crvs::{
     self as records, BRN, BirthRecord, CrvsPerson, DRN, DeathRecord, MRN, MarriageRecord, UIN,
 };
@@ -25,7 +25,11 @@ use store::{BulkTable, ColumnType, Migration, Row, SqlValue};
 use time::Date;
 
 use crate::profile::{Profile, RecordType};
-use crate::social::{Locations, MARITAL_STATUS, SEX};
+use crate::rows::{
+    date_attribute, doc, levels, opt_text, person_attributes, place, text, text_attribute,
+    with_place, ymd,
+};
+use crate::social::{Locations, MARITAL_STATUS};
 
 pub mod registrar;
 
@@ -40,84 +44,21 @@ pub const BIRTH_REGISTERED: &str = "BIRTH_REGISTERED";
 /// Event: a death was registered, as the MOSIP ↔ CRVS flow names it.
 pub const DEATH_REGISTERED: &str = "DEATH_REGISTERED";
 
-/// The attributes of an event's place, on the table aliased `$t`; `$place` names the place
-/// as the record publishes it (`birth_place` ...).
-macro_rules! with_place {
-    ($t:literal, $place:literal, [$($own:expr),* $(,)?]) => {
-        [
-            $($own,)*
-            Attribute { name: "region_code", aliases: &["region", concat!($place, ".region_code"), "address.region_code"], ty: AttrType::Text, column: Column::Direct(concat!($t, ".region_code")) },
-            Attribute { name: "district_code", aliases: &["district", "sub_region_code", concat!($place, ".sub_region_code")], ty: AttrType::Text, column: Column::Direct(concat!($t, ".district_code")) },
-            Attribute { name: "location_code", aliases: &["sub_county", "locality_code", concat!($place, ".identifier")], ty: AttrType::Text, column: Column::Direct(concat!($t, ".location_code")) },
-            Attribute { name: "location", aliases: &["place", $place], ty: AttrType::Text, column: Column::AnyOf(&[concat!($t, ".region_code"), concat!($t, ".district_code"), concat!($t, ".location_code")]) },
-        ]
-    };
-}
-
-/// A text attribute.
-macro_rules! text {
-    ($name:literal, [$($alias:literal),*], $column:expr) => {
-        Attribute { name: $name, aliases: &[$($alias),*], ty: AttrType::Text, column: Column::Direct($column) }
-    };
-}
-
-/// A date attribute.
-macro_rules! date {
-    ($name:literal, [$($alias:literal),*], $column:expr) => {
-        Attribute { name: $name, aliases: &[$($alias),*], ty: AttrType::Date, column: Column::Direct($column) }
-    };
-}
-
-/// The name, sex and birth date of the record's person, on the table aliased `$t`.
-macro_rules! person_attributes {
-    ($t:literal) => {
-        [
-            text!(
-                "given_name",
-                ["name.given_name", "first_name"],
-                concat!($t, ".given_name")
-            ),
-            text!(
-                "surname",
-                ["name.surname", "last_name", "family_name"],
-                concat!($t, ".surname")
-            ),
-            Attribute {
-                name: "sex",
-                aliases: &["gender"],
-                ty: AttrType::Code(&SEX),
-                column: Column::Direct(concat!($t, ".sex")),
-            },
-            date!(
-                "birth_date",
-                ["dob", "birthdate", "date_of_birth"],
-                concat!($t, ".birth_date")
-            ),
-            Attribute {
-                name: "age",
-                aliases: &[],
-                ty: AttrType::Integer,
-                column: Column::AgeFrom(concat!($t, ".birth_date")),
-            },
-        ]
-    };
-}
-
-const PERSON_NAME: [Attribute; 5] = person_attributes!("p");
-const BIRTH_NAME: [Attribute; 5] = person_attributes!("b");
-const DEATH_NAME: [Attribute; 5] = person_attributes!("d");
+const PERSON_NAME: [Attribute; 5] = person_attributes!("p", []);
+const BIRTH_NAME: [Attribute; 5] = person_attributes!("b", []);
+const DEATH_NAME: [Attribute; 5] = person_attributes!("d", []);
 
 static PERSON_ATTRIBUTES: [Attribute; 19] = with_place!(
     "p",
     "birth_place",
     [
-        text!(
+        text_attribute!(
             "uin",
             ["person_identifier", "national_id", "identifier"],
             "p.uin"
         ),
-        text!("brn", [], "p.brn"),
-        text!("drn", [], "p.drn"),
+        text_attribute!("brn", [], "p.brn"),
+        text_attribute!("drn", [], "p.drn"),
         PERSON_NAME[0],
         PERSON_NAME[1],
         PERSON_NAME[2],
@@ -129,20 +70,20 @@ static PERSON_ATTRIBUTES: [Attribute; 19] = with_place!(
             ty: AttrType::Bool,
             column: Column::Direct("p.is_deceased"),
         },
-        date!("death_date", ["deathdate", "date_of_death"], "p.death_date"),
+        date_attribute!("death_date", ["deathdate", "date_of_death"], "p.death_date"),
         Attribute {
             name: "marital_status",
             aliases: &[],
             ty: AttrType::Code(&MARITAL_STATUS),
             column: Column::Direct("p.marital_status"),
         },
-        text!("spouse_uin", [], "p.spouse_uin"),
-        text!(
+        text_attribute!("spouse_uin", [], "p.spouse_uin"),
+        text_attribute!(
             "mother_uin",
             ["parent1_identifier", "mother"],
             "p.mother_uin"
         ),
-        text!(
+        text_attribute!(
             "father_uin",
             ["parent2_identifier", "father"],
             "p.father_uin"
@@ -160,19 +101,19 @@ static BIRTH_ATTRIBUTES: [Attribute; 15] = with_place!(
     "b",
     "birth_place",
     [
-        text!("brn", ["identifier"], "b.brn"),
-        text!("uin", ["child_identifier", "child_uin"], "b.uin"),
+        text_attribute!("brn", ["identifier"], "b.brn"),
+        text_attribute!("uin", ["child_identifier", "child_uin"], "b.uin"),
         BIRTH_NAME[0],
         BIRTH_NAME[1],
         BIRTH_NAME[2],
         BIRTH_NAME[3],
         BIRTH_NAME[4],
-        text!(
+        text_attribute!(
             "mother_uin",
             ["mother_identifier", "mother"],
             "b.mother_uin"
         ),
-        text!(
+        text_attribute!(
             "father_uin",
             ["father_identifier", "father"],
             "b.father_uin"
@@ -183,7 +124,7 @@ static BIRTH_ATTRIBUTES: [Attribute; 15] = with_place!(
             ty: AttrType::Text,
             column: Column::AnyOf(&["b.mother_uin", "b.father_uin"]),
         },
-        date!("registration_date", [], "b.registration_date"),
+        date_attribute!("registration_date", [], "b.registration_date"),
     ]
 );
 
@@ -191,15 +132,15 @@ static DEATH_ATTRIBUTES: [Attribute; 13] = with_place!(
     "d",
     "death_place",
     [
-        text!("drn", ["identifier"], "d.drn"),
-        text!("uin", ["deceased_identifier", "deceased_uin"], "d.uin"),
+        text_attribute!("drn", ["identifier"], "d.drn"),
+        text_attribute!("uin", ["deceased_identifier", "deceased_uin"], "d.uin"),
         DEATH_NAME[0],
         DEATH_NAME[1],
         DEATH_NAME[2],
         DEATH_NAME[3],
         DEATH_NAME[4],
-        date!("death_date", ["deathdate", "date_of_death"], "d.death_date"),
-        date!("registration_date", [], "d.registration_date"),
+        date_attribute!("death_date", ["deathdate", "date_of_death"], "d.death_date"),
+        date_attribute!("registration_date", [], "d.registration_date"),
     ]
 );
 
@@ -207,17 +148,17 @@ static MARRIAGE_ATTRIBUTES: [Attribute; 10] = with_place!(
     "m",
     "marriage_place",
     [
-        text!("mrn", ["identifier"], "m.mrn"),
-        text!("spouse1_uin", ["spouse1_identifier"], "m.spouse1_uin"),
-        text!("spouse2_uin", ["spouse2_identifier"], "m.spouse2_uin"),
+        text_attribute!("mrn", ["identifier"], "m.mrn"),
+        text_attribute!("spouse1_uin", ["spouse1_identifier"], "m.spouse1_uin"),
+        text_attribute!("spouse2_uin", ["spouse2_identifier"], "m.spouse2_uin"),
         Attribute {
             name: "spouse_uin",
             aliases: &["spouse", "uin"],
             ty: AttrType::Text,
             column: Column::AnyOf(&["m.spouse1_uin", "m.spouse2_uin"]),
         },
-        date!("marriage_date", ["marriagedate"], "m.marriage_date"),
-        date!("registration_date", [], "m.registration_date"),
+        date_attribute!("marriage_date", ["marriagedate"], "m.marriage_date"),
+        date_attribute!("registration_date", [], "m.registration_date"),
     ]
 );
 
@@ -242,6 +183,7 @@ const INDEXES: Migration = Migration {
 pub static PROFILE: Profile = Profile {
     role: "crvs",
     reg_type: "ns:org:RegistryType:Civil",
+    reg_type_aliases: &[],
     event_types: &[
         LIVE_BIRTH,
         DEATH,
@@ -305,6 +247,7 @@ pub static PROFILE: Profile = Profile {
     ],
     migrations: &[TABLES, INDEXES],
     indexes: &INDEXES,
+    routes: registrar::routes,
 };
 
 /// Columns of a person row, as [`RegisteredPerson::row`] fills them.
@@ -423,54 +366,6 @@ pub struct RegisteredPerson {
     pub marriage_dates: Vec<Date>,
     /// How many registrations changed the person since they were loaded or born.
     pub version: i64,
-}
-
-/// `YYYY-MM-DD`.
-pub(crate) fn ymd(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
-}
-
-fn text(s: &str) -> Option<SqlValue> {
-    Some(SqlValue::Text(s.to_string()))
-}
-
-fn opt_text(s: Option<&str>) -> Option<SqlValue> {
-    s.map(|s| SqlValue::Text(s.to_string()))
-}
-
-fn doc<T: serde::Serialize>(record: &T) -> Option<SqlValue> {
-    Some(SqlValue::Text(
-        serde_json::to_string(record).expect("a record always serializes"),
-    ))
-}
-
-/// A place of the location master list, as records publish it.
-fn place(code: Option<&str>, locations: &Locations) -> Option<Place> {
-    let location = locations.get(code?)?;
-    Some(Place::new(
-        &location.code,
-        &location.name,
-        location.parent.as_deref(),
-    ))
-}
-
-/// The region, district and sub-county codes of a place (the levels above it included;
-/// those below it, and all of an unknown place, are NULL).
-fn levels(code: Option<&str>, locations: &Locations) -> [Option<SqlValue>; 3] {
-    let mut out = [None, None, None];
-    let mut next = code.and_then(|c| locations.get(c));
-    while let Some(location) = next {
-        if let Some(slot) = out.get_mut(usize::from(location.level).wrapping_sub(1)) {
-            *slot = text(&location.code);
-        }
-        next = location.parent.as_deref().and_then(|p| locations.get(p));
-    }
-    out
 }
 
 fn uin(value: &str) -> Identifier {

@@ -27,9 +27,11 @@ use dci::{
 use crate::Registry;
 use crate::audit::AuditNote;
 
-/// The routes of a registry service.
+/// The routes of a registry service: the engine's, and those of its profile
+/// ([`crate::Profile::routes`]).
 pub fn router(registry: Arc<Registry>) -> Router {
-    // The DCI endpoints and the registrar's, behind the token check.
+    // The DCI endpoints, the profile's and the registrar's, behind the guard (token, rate
+    // limit, audit).
     let protected = Router::new()
         .route("/registry/sync/search", post(sync_search))
         .route("/registry/search", post(async_request::<SearchRequest>))
@@ -46,8 +48,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
             post(async_request::<dci::txn::TxnStatusRequest>),
         )
         .route("/registry/sync/txn/status", post(sync_txn_status))
-        .route("/registrar/records", post(registrar_records))
-        .route("/registrar/crvs/records", post(registrar_crvs_records))
+        .merge((registry.profile.routes)())
         .route_layer(axum::middleware::from_fn_with_state(
             registry.clone(),
             crate::auth::guard,
@@ -127,7 +128,7 @@ fn status_of(code: ReasonCode) -> StatusCode {
 }
 
 /// An `ERR` acknowledgement for a communication-level rejection.
-fn error_ack(rejection: Rejection) -> Response {
+pub(crate) fn error_ack(rejection: Rejection) -> Response {
     tracing::debug!(code = %rejection.code, message = %rejection.message, "request refused");
     let response = (
         status_of(rejection.code),
@@ -200,7 +201,7 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
 /// size limit, the envelope, the message, the transaction id and the signature. A sync request
 /// (`sync` is the action of its answer) that was signed is also checked for a replay. Every
 /// failure is answered.
-async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
+pub(crate) async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
     registry: &Registry,
     request: Request,
     sync: Option<Action>,
@@ -235,7 +236,8 @@ async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
 
 /// Verifies the signature of a request envelope as `trust.verify` says; what verified, if it
 /// did.
-trait HasTransaction {
+/// Messages that carry a `transaction_id`.
+pub(crate) trait HasTransaction {
     fn transaction_id(&self) -> &str;
 }
 
@@ -258,6 +260,12 @@ impl HasTransaction for UnSubscribeRequest {
 }
 
 impl HasTransaction for dci::txn::TxnStatusRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl HasTransaction for dci::disability::DisabledRequest {
     fn transaction_id(&self) -> &str {
         &self.transaction_id
     }
@@ -496,7 +504,7 @@ impl Registry {
     }
 
     /// The HTTP answer rejecting a sync request at header level.
-    fn header_rejection(
+    pub(crate) fn header_rejection(
         &self,
         request: &MsgHeader,
         action: Action,
@@ -514,7 +522,7 @@ impl Registry {
     }
 }
 
-fn store_failure(e: &store::StoreError) -> Response {
+pub(crate) fn store_failure(e: &store::StoreError) -> Response {
     tracing::error!(error = %e, "the store could not answer");
     http_error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -701,54 +709,28 @@ async fn async_request<M: AsyncMessage>(
     accept_and_ack(&registry, incoming, correlation_id, answered).await
 }
 
-/// `POST /registrar/records`: households and members created or replaced, with their events.
-/// Not a DCI endpoint: the registrar's own system calls it.
-async fn registrar_records(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let body = match json_body(request, registry.config.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let changes: crate::registrar::Changes = match serde_json::from_slice(&body) {
-        Ok(changes) => changes,
-        Err(e) => {
-            return http_error(
-                StatusCode::BAD_REQUEST,
-                ReasonCode::RequestBad,
-                e.to_string(),
-            );
-        }
-    };
-    match crate::registrar::apply(&registry, &changes).await {
-        Ok(Ok(report)) => AuditNote::outcome(RequestStatus::Succ.as_str()).on((
-            StatusCode::OK,
-            axum::Json(report),
+/// The body of a request of a registrar's system (not DCI): JSON, read as a `T`; or the
+/// answer refusing it (HTTP 400 `err.request.bad` naming what is wrong).
+pub(crate) async fn registrar_body<T: serde::de::DeserializeOwned>(
+    registry: &Registry,
+    request: Request,
+) -> Result<T, Response> {
+    let body = json_body(request, registry.config.max_body_bytes).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        http_error(
+            StatusCode::BAD_REQUEST,
+            ReasonCode::RequestBad,
+            e.to_string(),
         )
-            .into_response()),
-        Ok(Err(reason)) => http_error(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, reason),
-        Err(e) => store_failure(&e),
-    }
+    })
 }
 
-/// `POST /registrar/crvs/records`: the civil registrar registers births, marriages and deaths.
-async fn registrar_crvs_records(
-    State(registry): State<Arc<Registry>>,
-    request: Request,
+/// The answer to a registrar's request: its report, or HTTP 400 `err.request.bad` with the
+/// reason it was not applied.
+pub(crate) fn registrar_answer<R: serde::Serialize>(
+    applied: Result<Result<R, String>, store::StoreError>,
 ) -> Response {
-    let body = match json_body(request, registry.config.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let registrations: crate::crvs::registrar::Registrations = match serde_json::from_slice(&body) {
-        Ok(registrations) => registrations,
-        Err(e) => {
-            return http_error(
-                StatusCode::BAD_REQUEST,
-                ReasonCode::RequestBad,
-                e.to_string(),
-            );
-        }
-    };
-    match crate::crvs::registrar::register(&registry, &registrations).await {
+    match applied {
         Ok(Ok(report)) => AuditNote::outcome(RequestStatus::Succ.as_str()).on((
             StatusCode::OK,
             axum::Json(report),

@@ -5,6 +5,9 @@
 //! (CRVS) loads every person, living or deceased, as a person with a birth record (and a
 //! death record for the deceased), numbered and placed as [`synth::vital`] describes, and the
 //! marriages of `marriages.*`; generated records are registered on the day of their event.
+//! The disability registry loads the registrations of `disabilities.*` and the farmer
+//! registry the farmers and parcels of `farmers.*` and `parcels.*`; both take the person's
+//! name, sex and birth date from `persons.*` and their home from `households.*`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +15,8 @@ use std::path::{Path, PathBuf};
 use store::{BulkTable, ColumnType, Row, SqlValue, Statement, Store, StoreError};
 
 use crate::crvs::{self, RegisteredPerson};
+use crate::dr::{self, DisabledPerson};
+use crate::fr::{self, RegisteredFarmer};
 use crate::social::{self, Locations};
 
 /// Rows per transaction: large enough to amortise commits, small enough to bound memory.
@@ -21,7 +26,7 @@ const BATCH: usize = 20_000;
 const KEPT_REJECTIONS: usize = 100;
 
 /// The files of one import, found by name: `locations.json`, `households.*`, `persons.*`,
-/// `marriages.*`.
+/// `marriages.*`, `disabilities.*`, `farmers.*`, `parcels.*`.
 #[derive(Debug, Default, Clone)]
 pub struct ImportFiles {
     /// The location master list.
@@ -32,6 +37,12 @@ pub struct ImportFiles {
     pub persons: Option<PathBuf>,
     /// Marriages (CSV or JSON Lines), for the civil register.
     pub marriages: Option<PathBuf>,
+    /// Disability registrations (CSV or JSON Lines), for the disability registry.
+    pub disabilities: Option<PathBuf>,
+    /// Farmers (CSV or JSON Lines), for the farmer registry.
+    pub farmers: Option<PathBuf>,
+    /// Land parcels (CSV or JSON Lines), for the farmer registry.
+    pub parcels: Option<PathBuf>,
 }
 
 impl ImportFiles {
@@ -55,6 +66,9 @@ impl ImportFiles {
                 files.households = files.households.or(found.households);
                 files.persons = files.persons.or(found.persons);
                 files.marriages = files.marriages.or(found.marriages);
+                files.disabilities = files.disabilities.or(found.disabilities);
+                files.farmers = files.farmers.or(found.farmers);
+                files.parcels = files.parcels.or(found.parcels);
                 continue;
             }
             let stem = path
@@ -66,10 +80,13 @@ impl ImportFiles {
                 "households" => &mut files.households,
                 "persons" => &mut files.persons,
                 "marriages" => &mut files.marriages,
+                "disabilities" => &mut files.disabilities,
+                "farmers" => &mut files.farmers,
+                "parcels" => &mut files.parcels,
                 _ => {
                     return Err(ImportError::File(
                         path.clone(),
-                        "not an import file (expected locations.json, households.csv|jsonl, persons.csv|jsonl, marriages.csv|jsonl)".into(),
+                        "not an import file (expected locations.json, or households, persons, marriages, disabilities, farmers or parcels .csv|jsonl)".into(),
                     ));
                 }
             };
@@ -96,6 +113,12 @@ pub struct ImportReport {
     pub deaths: u64,
     /// Marriage records loaded (civil register).
     pub marriages: u64,
+    /// Persons with a disability certificate or application loaded (disability registry).
+    pub disabled: u64,
+    /// Farmers loaded (farmer registry).
+    pub farmers: u64,
+    /// Land parcels loaded (farmer registry).
+    pub parcels: u64,
     /// Rows refused, in all.
     pub rejected_count: u64,
     /// The first refused rows: `file:line: reason`.
@@ -109,6 +132,16 @@ impl ImportReport {
             format!(
                 "{} locations, {} persons, {} births, {} deaths, {} marriages",
                 self.locations, self.persons, self.births, self.deaths, self.marriages
+            )
+        } else if role == dr::PROFILE.role {
+            format!(
+                "{} locations, {} persons with a disability certificate or application",
+                self.locations, self.disabled
+            )
+        } else if role == fr::PROFILE.role {
+            format!(
+                "{} locations, {} farmers, {} parcels",
+                self.locations, self.farmers, self.parcels
             )
         } else {
             format!(
@@ -160,6 +193,10 @@ pub async fn import(
         import_social(store, files, progress).await
     } else if role == crvs::PROFILE.role {
         import_crvs(store, files, progress).await
+    } else if role == dr::PROFILE.role {
+        import_dr(store, files, progress).await
+    } else if role == fr::PROFILE.role {
+        import_fr(store, files, progress).await
     } else {
         Err(ImportError::Unsupported(role.to_string()))
     }
@@ -310,19 +347,7 @@ async fn import_crvs(
     let locations = load_locations(store, files, &mut report).await?;
 
     // Where each household lives: where its members were born, married and died.
-    let mut homes: HashMap<String, String> = HashMap::new();
-    if let Some(path) = &files.households {
-        let rows = synth::read_households(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((_, household)) => {
-                    homes.insert(household.household_id, household.location_code);
-                }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-        }
-    }
+    let homes = homes(files, &mut report)?;
 
     let mut married: HashMap<String, Vec<time::Date>> = HashMap::new();
     if let Some(path) = &files.marriages {
@@ -405,6 +430,273 @@ async fn import_crvs(
     Ok(report)
 }
 
+/// Where each household of the households file lives: its sub-county, by household id.
+fn homes(
+    files: &ImportFiles,
+    report: &mut ImportReport,
+) -> Result<HashMap<String, String>, ImportError> {
+    let mut homes = HashMap::new();
+    if let Some(path) = &files.households {
+        let rows = synth::read_households(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for row in rows {
+            match row {
+                Ok((_, household)) => {
+                    homes.insert(household.household_id, household.location_code);
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+        }
+    }
+    Ok(homes)
+}
+
+/// The home of `person` (living, in a household of the households file), if known; the
+/// reason to refuse their row when their household is not in that file.
+fn home<'a>(
+    person: &synth::Person,
+    homes: &'a HashMap<String, String>,
+    files: &ImportFiles,
+) -> Result<Option<&'a str>, String> {
+    match &person.household_id {
+        Some(id) if files.households.is_some() => homes
+            .get(id)
+            .map(|code| Some(code.as_str()))
+            .ok_or_else(|| format!("household {id} is not in the households file")),
+        _ => Ok(None),
+    }
+}
+
+async fn import_dr(
+    store: &dyn Store,
+    files: &ImportFiles,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<ImportReport, ImportError> {
+    let profile = &dr::PROFILE;
+    let tables = [dr::PWD_TABLE, dr::DIFFICULTY_TABLE, dr::SUPPORT_TABLE];
+    let bulk = prepare_bulk(store, profile, &tables).await?;
+    let mut report = ImportReport::default();
+    let updated = dci::Timestamp::now().to_string();
+    let locations = load_locations(store, files, &mut report).await?;
+    let homes = homes(files, &mut report)?;
+
+    // The registrations by UIN (about one person in twenty), with their lines.
+    let mut registrations: HashMap<String, (u64, synth::disability::Disability)> = HashMap::new();
+    if let Some(path) = &files.disabilities {
+        let rows = synth::read_disabilities(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for row in rows {
+            match row {
+                Ok((line, disability)) => {
+                    if registrations.contains_key(&disability.uin) {
+                        report.reject(
+                            path,
+                            line,
+                            &format!("{} is registered twice", disability.uin),
+                        );
+                    } else {
+                        registrations.insert(disability.uin.clone(), (line, disability));
+                    }
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+        }
+    }
+
+    if let Some(path) = &files.persons {
+        let rows = synth::read_persons(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut persons = Batch::new(dr::PWD_TABLE);
+        let mut difficulties = Batch::new(dr::DIFFICULTY_TABLE);
+        let mut supports = Batch::new(dr::SUPPORT_TABLE);
+        for row in rows {
+            match row {
+                Ok((line, person)) => {
+                    let Some((_, disability)) = registrations.remove(&person.uin) else {
+                        continue;
+                    };
+                    let home = match home(&person, &homes, files) {
+                        Ok(home) => home,
+                        Err(reason) => {
+                            report.reject(path, line, &reason);
+                            continue;
+                        }
+                    };
+                    let registered = DisabledPerson::from_population(&person, home, disability);
+                    persons.push(registered.row(&locations, &updated));
+                    difficulties.extend(registered.difficulty_rows());
+                    supports.extend(registered.support_rows());
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.disabled += persons.flush_if_full(store).await?;
+            difficulties.flush_if_full(store).await?;
+            supports.flush_if_full(store).await?;
+            progress("disabled", report.disabled);
+        }
+        report.disabled += persons.flush(store).await?;
+        difficulties.flush(store).await?;
+        supports.flush(store).await?;
+        progress("disabled", report.disabled);
+    }
+    if let Some(path) = &files.disabilities {
+        let mut left: Vec<(u64, String)> = registrations
+            .into_values()
+            .map(|(line, d)| (line, d.uin))
+            .collect();
+        left.sort();
+        for (line, uin) in left {
+            report.reject(
+                path,
+                line,
+                &format!("person {uin} is not in the persons file"),
+            );
+        }
+    }
+    finish_bulk(store, profile, &tables, bulk, progress).await?;
+    Ok(report)
+}
+
+async fn import_fr(
+    store: &dyn Store,
+    files: &ImportFiles,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<ImportReport, ImportError> {
+    let profile = &fr::PROFILE;
+    let tables = [
+        fr::FARMER_TABLE,
+        fr::PARCEL_TABLE,
+        fr::CROP_TABLE,
+        fr::LIVESTOCK_TABLE,
+    ];
+    let bulk = prepare_bulk(store, profile, &tables).await?;
+    let mut report = ImportReport::default();
+    let updated = dci::Timestamp::now().to_string();
+    let locations = load_locations(store, files, &mut report).await?;
+    let homes = homes(files, &mut report)?;
+
+    let mut farmers: HashMap<String, (u64, synth::farming::Farmer)> = HashMap::new();
+    if let Some(path) = &files.farmers {
+        let rows = synth::read_farmers(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for row in rows {
+            match row {
+                Ok((line, farmer)) => {
+                    if farmers.contains_key(&farmer.uin) {
+                        report.reject(path, line, &format!("{} is registered twice", farmer.uin));
+                    } else {
+                        farmers.insert(farmer.uin.clone(), (line, farmer));
+                    }
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+        }
+    }
+    // Each farmer's parcels, by farmer number, with their lines.
+    let mut parcels: HashMap<String, Vec<(u64, synth::farming::Parcel)>> = HashMap::new();
+    if let Some(path) = &files.parcels {
+        let rows = synth::read_parcels(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for row in rows {
+            match row {
+                Ok((line, parcel)) if locations.get(&parcel.location_code).is_none() => {
+                    report.reject(
+                        path,
+                        line,
+                        &format!(
+                            "location_code '{}' is not in the location master list",
+                            parcel.location_code
+                        ),
+                    );
+                }
+                Ok((line, parcel)) => parcels
+                    .entry(parcel.fid.clone())
+                    .or_default()
+                    .push((line, parcel)),
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+        }
+    }
+
+    if let Some(path) = &files.persons {
+        let rows = synth::read_persons(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut farmer_rows = Batch::new(fr::FARMER_TABLE);
+        let mut parcel_rows = Batch::new(fr::PARCEL_TABLE);
+        let mut crop_rows = Batch::new(fr::CROP_TABLE);
+        let mut livestock_rows = Batch::new(fr::LIVESTOCK_TABLE);
+        for row in rows {
+            match row {
+                Ok((line, person)) => {
+                    let Some((_, farmer)) = farmers.remove(&person.uin) else {
+                        continue;
+                    };
+                    let home = match home(&person, &homes, files) {
+                        Ok(home) => home,
+                        Err(reason) => {
+                            report.reject(path, line, &reason);
+                            continue;
+                        }
+                    };
+                    let own = parcels
+                        .remove(&farmer.fid)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(_, parcel)| parcel)
+                        .collect();
+                    let registered = RegisteredFarmer::from_population(&person, home, farmer, own);
+                    farmer_rows.push(registered.row(&locations, &updated));
+                    parcel_rows.extend(registered.parcel_rows(&locations));
+                    crop_rows.extend(registered.crop_rows());
+                    livestock_rows.extend(registered.livestock_rows());
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.farmers += farmer_rows.flush_if_full(store).await?;
+            report.parcels += parcel_rows.flush_if_full(store).await?;
+            crop_rows.flush_if_full(store).await?;
+            livestock_rows.flush_if_full(store).await?;
+            progress("farmers", report.farmers);
+        }
+        report.farmers += farmer_rows.flush(store).await?;
+        report.parcels += parcel_rows.flush(store).await?;
+        crop_rows.flush(store).await?;
+        livestock_rows.flush(store).await?;
+        progress("farmers", report.farmers);
+    }
+    if let Some(path) = &files.farmers {
+        let mut left: Vec<(u64, String)> = farmers
+            .into_values()
+            .map(|(line, f)| (line, f.uin))
+            .collect();
+        left.sort();
+        for (line, uin) in left {
+            report.reject(
+                path,
+                line,
+                &format!("person {uin} is not in the persons file"),
+            );
+        }
+    }
+    if let Some(path) = &files.parcels {
+        let mut left: Vec<(u64, String)> = parcels
+            .into_values()
+            .flatten()
+            .map(|(line, p)| (line, p.fid))
+            .collect();
+        left.sort();
+        for (line, fid) in left {
+            report.reject(
+                path,
+                line,
+                &format!("farmer {fid} is not in the farmers file"),
+            );
+        }
+    }
+    finish_bulk(store, profile, &tables, bulk, progress).await?;
+    Ok(report)
+}
+
 async fn tables_are_empty(store: &dyn Store, tables: &[BulkTable]) -> Result<bool, StoreError> {
     let statements = tables
         .iter()
@@ -444,6 +736,10 @@ impl Batch {
 
     fn push(&mut self, row: Row) {
         self.rows.push(row);
+    }
+
+    fn extend(&mut self, rows: Vec<Row>) {
+        self.rows.extend(rows);
     }
 
     async fn flush_if_full(&mut self, store: &dyn Store) -> Result<u64, StoreError> {

@@ -12,13 +12,16 @@ use store::Store;
 pub mod audit;
 pub mod auth;
 pub mod crvs;
+pub mod dr;
 pub mod exchange;
+pub mod fr;
 pub mod http;
 pub mod import;
 pub mod participants;
 pub mod profile;
 pub mod registrar;
 pub mod replay;
+mod rows;
 pub mod search;
 pub mod social;
 pub mod subscribe;
@@ -239,7 +242,7 @@ pub async fn open_store(
 }
 
 /// Every registry the engine serves.
-static PROFILES: [&Profile; 2] = [&social::PROFILE, &crvs::PROFILE];
+static PROFILES: [&Profile; 4] = [&social::PROFILE, &crvs::PROFILE, &dr::PROFILE, &fr::PROFILE];
 
 /// The profile for a role name, if spx serves that registry.
 pub fn profile(role: &str) -> Option<&'static Profile> {

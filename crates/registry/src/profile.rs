@@ -1,8 +1,12 @@
 //! What makes one registry differ from another: its record types, their queryable attributes,
 //! the identifiers it holds and its schema. The engine serves any profile the same way.
 
+use std::sync::Arc;
+
 use expr::{Attribute, Schema};
 use store::Migration;
+
+use crate::Registry;
 
 /// A registry served by the engine.
 #[derive(Debug)]
@@ -11,6 +15,8 @@ pub struct Profile {
     pub role: &'static str,
     /// The `reg_type` emitted in responses, e.g. `ns:org:RegistryType:Social`.
     pub reg_type: &'static str,
+    /// Other names peers give it in `reg_type` (the DR sample's `Disability` ...).
+    pub reg_type_aliases: &'static [&'static str],
     /// The events it raises, as subscriptions name them in `reg_event_type`.
     pub event_types: &'static [&'static str],
     /// The record types it serves; the first is the default of a search that names none.
@@ -21,6 +27,9 @@ pub struct Profile {
     /// The migration that creates its secondary indexes. Its script is idempotent: it runs
     /// again at every start (restoring indexes a bulk load dropped if the load was cut short).
     pub indexes: &'static Migration,
+    /// Its own endpoints, served beside the engine's: its registrar's, and those its DCI API
+    /// adds to the common ones.
+    pub routes: fn() -> axum::Router<Arc<Registry>>,
 }
 
 /// One kind of record a registry returns (`Group`, `Member`, ...).
@@ -80,10 +89,14 @@ impl Profile {
         })
     }
 
-    /// Whether `reg_type` (bare `Social` or namespaced `ns:org:RegistryType:Social`) names this registry.
+    /// Whether `reg_type` (bare `Social` or namespaced `ns:org:RegistryType:Social`, or one of
+    /// its aliases) names this registry.
     pub fn is_reg_type(&self, reg_type: &str) -> bool {
         let bare = |s: &str| s.rsplit(':').next().unwrap_or(s).to_ascii_lowercase();
-        bare(reg_type) == bare(self.reg_type)
+        let asked = bare(reg_type);
+        std::iter::once(self.reg_type)
+            .chain(self.reg_type_aliases.iter().copied())
+            .any(|name| bare(name) == asked)
     }
 }
 
@@ -101,5 +114,44 @@ impl RecordType {
     /// The identifier types this record type can be searched by.
     pub fn identifier_types(&self) -> Vec<&'static str> {
         self.identifiers.iter().map(|(kind, _)| *kind).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Within a record type every name is one attribute's, and every identifier type is
+    /// searchable by an attribute of the record type.
+    #[test]
+    fn attribute_names_are_unambiguous_and_identifiers_resolve() {
+        for role in crate::roles() {
+            let profile = crate::profile(role).expect("a profile");
+            for record_type in profile.record_types {
+                let mut names = std::collections::HashSet::new();
+                for attribute in record_type.schema.attributes {
+                    for name in
+                        std::iter::once(attribute.name).chain(attribute.aliases.iter().copied())
+                    {
+                        assert!(
+                            names.insert(name.to_ascii_lowercase()),
+                            "{role} {}: '{name}' names two attributes",
+                            record_type.name
+                        );
+                    }
+                }
+                for kind in record_type.identifier_types() {
+                    assert!(
+                        record_type.identifier(kind).is_some(),
+                        "{role} {}: identifier {kind} has no attribute",
+                        record_type.name
+                    );
+                }
+            }
+            assert!(profile.is_reg_type(profile.reg_type));
+            for alias in profile.reg_type_aliases {
+                assert!(profile.is_reg_type(&format!("ns:org:RegistryType:{alias}")));
+            }
+        }
+        assert!(crate::dr::PROFILE.is_reg_type("ns:org:RegistryType:Disability"));
+        assert!(!crate::dr::PROFILE.is_reg_type("ns:org:RegistryType:FR"));
     }
 }

@@ -7,7 +7,10 @@
 //! load, made before anyone could subscribe.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use axum::extract::{Request, State};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use store::{BulkTable, ColumnType, Row, SqlValue, Statement, StoreError, placeholder};
 
@@ -37,6 +40,20 @@ pub struct ChangeReport {
     pub updated: usize,
     /// Events raised.
     pub events: usize,
+}
+
+/// The social registrar's endpoint: `POST /registrar/records`.
+pub(crate) fn routes() -> axum::Router<Arc<Registry>> {
+    axum::Router::new().route("/registrar/records", axum::routing::post(records))
+}
+
+/// `POST /registrar/records`: households and members created or replaced, with their events.
+/// Not a DCI endpoint: the registrar's own system calls it.
+async fn records(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    match crate::http::registrar_body::<Changes>(&registry, request).await {
+        Ok(changes) => crate::http::registrar_answer(apply(&registry, &changes).await),
+        Err(refusal) => refusal,
+    }
 }
 
 /// Applies `changes` in one transaction. A request that cannot be applied whole (a member

@@ -10,6 +10,7 @@ use expr::{AttrType, Attribute, CodeSet, Column, Schema};
 use store::{BulkTable, ColumnType, Migration, Row, SqlValue};
 
 use crate::profile::{Members, Profile, RecordType};
+use crate::rows::{opt_text, text, ymd};
 
 /// Event: a household or person entered the registry (the standard's social `REGISTER`).
 pub const REGISTER: &str = "REGISTER";
@@ -204,6 +205,7 @@ const INDEXES: Migration = Migration {
 pub static PROFILE: Profile = Profile {
     role: "social",
     reg_type: "ns:org:RegistryType:Social",
+    reg_type_aliases: &[],
     event_types: &[REGISTER, NEW_HOUSEHOLD_MEMBER, UPDATE],
     record_types: &[
         RecordType {
@@ -240,6 +242,7 @@ pub static PROFILE: Profile = Profile {
     ],
     migrations: &[TABLES, INDEXES],
     indexes: &INDEXES,
+    routes: crate::registrar::routes,
 };
 
 /// Columns of a household row, as [`household_row`] fills them.
@@ -312,23 +315,6 @@ impl Locations {
     pub(crate) fn get(&self, code: &str) -> Option<&synth::Location> {
         self.0.get(code)
     }
-}
-
-fn text(s: &str) -> Option<SqlValue> {
-    Some(SqlValue::Text(s.to_string()))
-}
-
-fn opt_text(s: &Option<String>) -> Option<SqlValue> {
-    s.as_deref().map(|s| SqlValue::Text(s.to_string()))
-}
-
-fn ymd(date: time::Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
 }
 
 fn household_address(household: &synth::Household, locations: &Locations) -> Address {
@@ -429,9 +415,9 @@ pub fn person_row(
         text(&person.sex),
         Some(SqlValue::Date(person.birth_date)),
         text(&person.marital_status),
-        opt_text(&person.relationship_to_head),
-        opt_text(&person.education_level),
-        opt_text(&person.employment_status),
+        opt_text(person.relationship_to_head.as_deref()),
+        opt_text(person.education_level.as_deref()),
+        opt_text(person.employment_status.as_deref()),
         Some(SqlValue::Bool(person.is_disabled)),
         Some(SqlValue::Text(
             serde_json::to_string(&member).expect("a member always serializes"),
@@ -445,6 +431,6 @@ pub fn location_row(location: &synth::Location) -> Row {
         text(&location.code),
         text(&location.name),
         Some(SqlValue::Integer(i64::from(location.level))),
-        opt_text(&location.parent),
+        opt_text(location.parent.as_deref()),
     ]
 }

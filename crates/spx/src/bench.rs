@@ -472,7 +472,7 @@ async fn load_population(args: &BenchArgs, running: &service::Running) -> Result
             args.people
         );
     }
-    let done = service::populate(store, None, args.people, args.seed, &args.data_dir).await?;
+    let done = service::populate(store, &[], args.people, args.seed, &args.data_dir).await?;
     println!(
         "generated {} people in {:.1} s; imported {} households and {} members in {:.1} s",
         args.people,

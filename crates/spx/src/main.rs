@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Serve one registry over DCI.
     Serve {
-        /// Which registry (social, crvs).
+        /// Which registry (social, crvs, dr, fr).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -61,13 +61,13 @@ enum Command {
     },
     /// Load population files (or a directory of them) into a registry's store.
     Import {
-        /// Which registry (social, crvs).
+        /// Which registry (social, crvs, dr, fr).
         #[arg(long)]
         role: String,
         #[command(flatten)]
         service: ServiceFlags,
-        /// locations.json, households.csv|jsonl, persons.csv|jsonl, marriages.csv|jsonl, or a
-        /// directory with them.
+        /// locations.json, households, persons, marriages, disabilities, farmers, parcels
+        /// (.csv|.jsonl), or a directory with them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -86,7 +86,7 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: keys::KeysAction,
-        /// Which service (social, crvs).
+        /// Which service (social, crvs, dr, fr).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -104,7 +104,7 @@ enum Command {
     },
     /// List a registry's subscriptions (the active ones unless --all), newest first.
     Subscriptions {
-        /// Which registry (social, crvs).
+        /// Which registry (social, crvs, dr, fr).
         #[arg(long, default_value = "social")]
         role: String,
         /// Only this subscriber's.
@@ -123,7 +123,7 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
-        /// Which service (social, crvs).
+        /// Which service (social, crvs, dr, fr).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -298,8 +298,12 @@ async fn run(cli: Cli) -> Result<()> {
                 today,
             });
             let mut paths = synth::write(&population, &out, format)?;
-            let marriages = synth::vital::marriages(&population, today);
-            paths.push(synth::write_marriages(&marriages, &out, format)?);
+            paths.extend(synth::write_registry_files(
+                &population,
+                today,
+                &out,
+                format,
+            )?);
             println!(
                 "generated {} households, {} persons ({} living) with seed {seed} in {:.2} s:",
                 population.households.len(),

@@ -1,6 +1,6 @@
-//! `spx sandbox`: every service built so far (the social registry and the civil registry), on
-//! loopback, loaded with one generated population, and a short demonstration of what each one
-//! answers.
+//! `spx sandbox`: every service built so far (the social, civil, disability and farmer
+//! registries), on loopback, loaded with one generated population, and a short demonstration
+//! of what each one answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +35,12 @@ pub struct SandboxArgs {
     /// Address of the civil registry (CRVS).
     #[arg(long, default_value = "127.0.0.1:8402")]
     pub crvs_listen: String,
+    /// Address of the disability registry (DR).
+    #[arg(long, default_value = "127.0.0.1:8403")]
+    pub dr_listen: String,
+    /// Address of the farmer registry (FR).
+    #[arg(long, default_value = "127.0.0.1:8404")]
+    pub fr_listen: String,
     /// Exit after the demonstration instead of serving until Ctrl-C.
     #[arg(long)]
     pub exit: bool,
@@ -58,9 +64,15 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     config.service.data_dir = args.data_dir.clone();
     config.service.listen = args.listen.clone();
     config.validate()?;
-    let mut crvs_config = config.clone();
-    crvs_config.service.listen = args.crvs_listen.clone();
-    crvs_config.validate()?;
+    let listening = |listen: &str| -> Result<Config> {
+        let mut other = config.clone();
+        other.service.listen = listen.to_string();
+        other.validate()?;
+        Ok(other)
+    };
+    let crvs_config = listening(&args.crvs_listen)?;
+    let dr_config = listening(&args.dr_listen)?;
+    let fr_config = listening(&args.fr_listen)?;
     let today = time::OffsetDateTime::now_utc().date();
     let marker = Marker {
         people: args.people,
@@ -100,17 +112,32 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] civil registry (CRVS): {crvs_base}/registry/sync/search ({})",
         civil.store
     );
-    let secret = admit_participants(&[&running, &civil], &args.data_dir).await?;
+    let disability = service::start(&registry::dr::PROFILE, &dr_config).await?;
+    let dr_base = disability.base_url.clone();
+    println!(
+        "[sandbox] disability registry (DR): {dr_base}/registry/sync/search, /registry/sync/disabled ({})",
+        disability.store
+    );
+    let farmer = service::start(&registry::fr::PROFILE, &fr_config).await?;
+    let fr_base = farmer.base_url.clone();
+    println!(
+        "[sandbox] farmer registry (FR): {fr_base}/registry/sync/search ({})",
+        farmer.store
+    );
+    let secret =
+        admit_participants(&[&running, &civil, &disability, &farmer], &args.data_dir).await?;
     let client = |base: &str, role: &str| {
         Client::new(base, SENDER, Some(&config.service_id(role))).with_credentials(SENDER, &secret)
     };
     demonstrate(&client(&base, "social"), &config).await?;
     demonstrate_crvs(&client(&crvs_base, "crvs"), &config).await?;
+    demonstrate_dr(&client(&dr_base, "dr"), &config).await?;
+    demonstrate_fr(&client(&fr_base, "fr")).await?;
     if args.exit {
         return Ok(());
     }
     println!(
-        "[sandbox] serving; try the requests of README.md against {base} and {crvs_base}. Ctrl-C stops."
+        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {dr_base} and {fr_base}. Ctrl-C stops."
     );
     service::wait_for_shutdown().await;
     Ok(())
@@ -153,24 +180,42 @@ async fn admit_participants(services: &[&service::Running], data_dir: &Path) -> 
     Ok(secret)
 }
 
-/// Generates the population, writes its files and loads them into a fresh store.
+/// The registries loaded beside the social registry, with the name the sandbox gives them.
+const OTHERS: [(&registry::Profile, &str); 3] = [
+    (&registry::crvs::PROFILE, "civil registry"),
+    (&registry::dr::PROFILE, "disability registry"),
+    (&registry::fr::PROFILE, "farmer registry"),
+];
+
+/// Generates the population, writes its files and loads them into fresh stores.
 async fn prepare(args: &SandboxArgs, config: &Config) -> Result<()> {
     let profile = &registry::social::PROFILE;
-    let civil = &registry::crvs::PROFILE;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     remove_sqlite(&config.store(profile.role).sqlite_path)?;
-    remove_sqlite(&config.store(civil.role).sqlite_path)?;
+    for (other, _) in OTHERS {
+        remove_sqlite(&config.store(other.role).sqlite_path)?;
+    }
     if !config.service.database_url.is_empty() {
         anyhow::bail!(
             "the sandbox loads a fresh population and needs an empty store: use the embedded store, or point service.database_url at an empty database and import with `spx import`"
         );
     }
     let store = registry::open_store(profile, &config.store(profile.role)).await?;
-    let crvs = registry::open_store(civil, &config.store(civil.role)).await?;
+    let mut stores = Vec::with_capacity(OTHERS.len());
+    for (other, _) in OTHERS {
+        stores.push((
+            other,
+            registry::open_store(other, &config.store(other.role)).await?,
+        ));
+    }
+    let others: Vec<(&'static registry::Profile, &dyn store::Store)> = stores
+        .iter()
+        .map(|(profile, store)| (*profile, store.as_ref()))
+        .collect();
     let done = service::populate(
         store.as_ref(),
-        Some(crvs.as_ref()),
+        &others,
         args.people,
         args.seed,
         &args.data_dir,
@@ -190,11 +235,15 @@ async fn prepare(args: &SandboxArgs, config: &Config) -> Result<()> {
         done.persons,
         done.loaded_in.as_secs_f64()
     );
-    if let Some(crvs) = &done.crvs {
+    for (profile, report, took) in &done.others {
+        let name = OTHERS
+            .iter()
+            .find(|(other, _)| other.role == profile.role)
+            .map_or(profile.role, |(_, name)| name);
         println!(
-            "[sandbox] loaded the civil registry: {} in {:.1} s",
-            crvs.loaded(civil.role),
-            done.crvs_loaded_in.as_secs_f64()
+            "[sandbox] loaded the {name}: {} in {:.1} s",
+            report.loaded(profile.role),
+            took.as_secs_f64()
         );
     }
     Ok(())
@@ -416,20 +465,6 @@ async fn notify_a_new_member(
 /// the registrar registers it.
 async fn demonstrate_crvs(client: &Client, config: &Config) -> Result<()> {
     let base = client.base_url();
-    let first = |answer: &dci::Envelope<dci::MsgCallbackHeader, dci::search::SearchResponse>| {
-        let item = answer
-            .message
-            .as_ref()
-            .and_then(|m| m.search_response.first())
-            .context("a search item")?;
-        let total = item.pagination.as_ref().map_or(0, |p| p.total_count);
-        let record: Option<Value> = item
-            .data
-            .as_ref()
-            .and_then(|d| d.reg_records.first())
-            .and_then(|r| serde_json::from_str(r.get()).ok());
-        anyhow::Ok((total, record))
-    };
     let id = |record: &Value, kind: &str| {
         record["identifier"]
             .as_array()
@@ -450,7 +485,7 @@ async fn demonstrate_crvs(client: &Client, config: &Config) -> Result<()> {
                 .page(1, 1),
         ])
         .await?;
-    let (total, widow) = first(&answer)?;
+    let (total, widow) = first_record(&answer)?;
     let widow = widow.context("a living widow")?;
     let widow_uin = id(&widow, "UIN");
     println!(
@@ -467,7 +502,7 @@ async fn demonstrate_crvs(client: &Client, config: &Config) -> Result<()> {
             widow_uin.as_str(),
         )])
         .await?;
-    let (_, marriage) = first(&answer)?;
+    let (_, marriage) = first_record(&answer)?;
     let marriage = marriage.context("the widow's marriage")?;
     let husband = [
         &marriage["spouse1_identifier"],
@@ -485,7 +520,7 @@ async fn demonstrate_crvs(client: &Client, config: &Config) -> Result<()> {
             husband.as_str(),
         )])
         .await?;
-    let (_, death) = first(&answer)?;
+    let (_, death) = first_record(&answer)?;
     let death = death.context("the husband's death")?;
     println!(
         "[sandbox] her marriage {} on {} to {husband}, who died on {} (DRN {})",
@@ -503,7 +538,7 @@ async fn demonstrate_crvs(client: &Client, config: &Config) -> Result<()> {
                 .page(1, 1),
         ])
         .await?;
-    let (_, pensioner) = first(&answer)?;
+    let (_, pensioner) = first_record(&answer)?;
     let pensioner = pensioner.context("a living person")?;
     let uin = id(&pensioner, "UIN");
     let place = pensioner["birth_place"]["identifier"]
@@ -546,6 +581,185 @@ async fn demonstrate_crvs(client: &Client, config: &Config) -> Result<()> {
         .unsubscribe_and_wait(vec![code], &receiver, wait, Duration::from_secs(1))
         .await?;
     receiver.shutdown();
+    Ok(())
+}
+
+/// The first record of a one-item sync search answer, and how many match.
+fn first_record(
+    answer: &dci::Envelope<dci::MsgCallbackHeader, dci::search::SearchResponse>,
+) -> Result<(i64, Option<Value>)> {
+    let item = answer
+        .message
+        .as_ref()
+        .and_then(|m| m.search_response.first())
+        .context("a search item")?;
+    let total = item.pagination.as_ref().map_or(0, |p| p.total_count);
+    let record = item
+        .data
+        .as_ref()
+        .and_then(|d| d.reg_records.first())
+        .and_then(|r| serde_json::from_str(r.get()).ok());
+    Ok((total, record))
+}
+
+/// Asks the disability registry what an SP-MIS asks it: who is certified with a mobility
+/// difficulty, whether one of them is registered as disabled (`/registry/sync/disabled`), and
+/// an approval notified to a subscriber as soon as the registry decides it.
+async fn demonstrate_dr(client: &Client, config: &Config) -> Result<()> {
+    let base = client.base_url();
+    let certified = json!({"$and": [{"disability_status": {"$eq": "Approved"}},
+        {"disability_details.impairment_type": {"$eq": "Mobility"}}]});
+    let started = Instant::now();
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_expression("DisabledPerson", certified)
+                .sort("dcn", false)
+                .page(1, 1),
+        ])
+        .await?;
+    let (total, person) = first_record(&answer)?;
+    let person = person.context("a certified person")?;
+    let details = &person["personal_details"];
+    let uin = details["member_identifier"][1]["identifier_value"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
+    println!(
+        "[sandbox] DR expression search, approved with a mobility impairment: HTTP {OK}, {total} persons; {} {} (DCN {}, valid until {}), {:.1} ms",
+        details["demographic_info"]["name"]["given_name"]
+            .as_str()
+            .unwrap_or("?"),
+        details["demographic_info"]["name"]["surname"]
+            .as_str()
+            .unwrap_or("?"),
+        details["member_identifier"][0]["identifier_value"]
+            .as_str()
+            .unwrap_or("?"),
+        person["expiry_date"].as_str().unwrap_or("?"),
+        ms(started.elapsed())
+    );
+    let started = Instant::now();
+    let request = json!({"transaction_id": format!("t-{}", uuid::Uuid::now_v7()),
+        "disabled_criteria": {"query_type": "expression",
+            "query": {"personal_details.member_identifier": {"eq": uin}}}});
+    let answer: Value = client
+        .send(
+            "/registry/sync/disabled",
+            &client.envelope(dci::Action::Search, 1, None, request),
+        )
+        .await?;
+    println!(
+        "[sandbox] DR /registry/sync/disabled for UIN {uin}: disabled_status {}, {:.1} ms",
+        answer["message"]["disabled_response"][0]["disabled_status"]
+            .as_str()
+            .unwrap_or("?"),
+        ms(started.elapsed())
+    );
+
+    // The oldest pending application (each run of the sandbox approves one).
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_expression(
+                "DisabledPerson",
+                Value::String(r#"disability_status = "Pending""#.into()),
+            )
+            .sort("application_date", false)
+            .page(1, 1),
+        ])
+        .await?;
+    let (pending, applicant) = first_record(&answer)?;
+    let applicant = applicant.context("a pending application")?;
+    let dcn = applicant["personal_details"]["member_identifier"][0]["identifier_value"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
+    let filter = format!(r#"dcn = "{dcn}""#);
+    let (receiver, code) = subscribe(
+        base,
+        &config.service_id("dr"),
+        client,
+        ("DisabilityApproved", "DisabledPerson", &filter),
+    )
+    .await?;
+    println!(
+        "[sandbox] subscribed to the approval of application {dcn} (the oldest of {pending} pending): code {code}"
+    );
+    let started = Instant::now();
+    let report: Value = client
+        .send(
+            "/registrar/dr/records",
+            &json!({"decisions": [{"dcn": dcn, "status": "Approved", "disability_level": "3"}]}),
+        )
+        .await?;
+    let notified = receiver
+        .wait_for_notifications(&code, 1, SUBSCRIPTION_WAIT)
+        .await?
+        .remove(0);
+    let record = &notified.message.notify_event[0].data.reg_records;
+    println!(
+        "[sandbox] registry approved {dcn} ({} events); notify {} (status {}, valid until {}) arrived in {:.1} ms",
+        report["events"],
+        notified.reg_event_type.as_deref().unwrap_or("?"),
+        record["disability_status"].as_str().unwrap_or("?"),
+        record["expiry_date"].as_str().unwrap_or("?"),
+        ms(started.elapsed())
+    );
+    client
+        .unsubscribe_and_wait(
+            vec![code],
+            &receiver,
+            SUBSCRIPTION_WAIT,
+            Duration::from_secs(1),
+        )
+        .await?;
+    receiver.shutdown();
+    Ok(())
+}
+
+/// Asks the farmer registry for smallholders: land under 2 ha in a region, growing maize (a
+/// text expression), and leased parcels that are irrigated (a predicate list on parcels).
+async fn demonstrate_fr(client: &Client) -> Result<()> {
+    let started = Instant::now();
+    let smallholders = r#"land_size < 2 AND location = "R03" AND crop = "maize""#;
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_expression("Farmer", Value::String(smallholders.into()))
+                .sort("land_size", true)
+                .page(1, 1),
+        ])
+        .await?;
+    let (total, farmer) = first_record(&answer)?;
+    let farmer = farmer.context("a smallholder")?;
+    let details = &farmer["farmer_personal_details"];
+    println!(
+        "[sandbox] FR expression search, land under 2 ha in R03 growing maize: HTTP {OK}, {total} farmers; largest: {} {} (FID {}), {} ha in {} parcel(s), {:.1} ms",
+        details["demographic_info"]["name"]["given_name"]
+            .as_str()
+            .unwrap_or("?"),
+        details["demographic_info"]["name"]["surname"]
+            .as_str()
+            .unwrap_or("?"),
+        details["member_identifier"][0]["identifier_value"]
+            .as_str()
+            .unwrap_or("?"),
+        farmer["total_land_size"],
+        farmer["farm_details"].as_array().map_or(0, Vec::len),
+        ms(started.elapsed())
+    );
+    let leased = json!([
+        {"seq_num": 1, "expression1": {"attribute_name": "land_tenure", "operator": "eq", "attribute_value": "Leased"},
+         "condition": "and", "expression2": {"attribute_name": "irrigated", "operator": "eq", "attribute_value": true}}]);
+    let started = Instant::now();
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_predicates("FarmInfo", leased).page(1, 1),
+        ])
+        .await?;
+    let (total, _) = first_record(&answer)?;
+    println!(
+        "[sandbox] FR predicate search, leased irrigated parcels: HTTP {OK}, {total} parcels, {:.1} ms",
+        ms(started.elapsed())
+    );
     Ok(())
 }
 

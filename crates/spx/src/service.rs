@@ -82,24 +82,27 @@ pub struct Populated {
     pub households: u64,
     /// Living members loaded.
     pub persons: u64,
-    /// What the civil registry loaded, when it was populated too.
-    pub crvs: Option<registry::import::ImportReport>,
+    /// What each of the other registries loaded, and how long it took.
+    pub others: Vec<(
+        &'static Profile,
+        registry::import::ImportReport,
+        std::time::Duration,
+    )>,
     /// Time spent generating and writing the files.
     pub generated_in: std::time::Duration,
     /// Time spent loading the social registry.
     pub loaded_in: std::time::Duration,
-    /// Time spent loading the civil registry.
-    pub crvs_loaded_in: std::time::Duration,
     /// Where the files are.
     pub files: std::path::PathBuf,
 }
 
 /// Generates `people` living people from `seed`, writes them as CSV under `dir/population`
-/// and loads them into the social registry's `store` (and the civil registry's `crvs`, with
-/// the marriages file it also needs), as `spx import` would.
+/// and loads them into the social registry's `store`, and into each of the `others`
+/// registries' stores (with the files they also need: marriages, disabilities, farmers and
+/// parcels), as `spx import` would.
 pub async fn populate(
     store: &dyn store::Store,
-    crvs: Option<&dyn store::Store>,
+    others: &[(&'static Profile, &dyn store::Store)],
     people: usize,
     seed: u64,
     dir: &std::path::Path,
@@ -113,10 +116,10 @@ pub async fn populate(
     });
     let files = dir.join("population");
     let mut paths = synth::write(&population, &files, synth::Format::Csv)?;
-    if crvs.is_some() {
-        let marriages = synth::vital::marriages(&population, today);
-        paths.push(synth::write_marriages(
-            &marriages,
+    if !others.is_empty() {
+        paths.extend(synth::write_registry_files(
+            &population,
+            today,
             &files,
             synth::Format::Csv,
         )?);
@@ -129,21 +132,18 @@ pub async fn populate(
         registry::import::import(registry::social::PROFILE.role, store, &import, &|_, _| {})
             .await?;
     let loaded_in = started.elapsed();
-    let started = std::time::Instant::now();
-    let crvs = match crvs {
-        Some(crvs) => Some(
-            registry::import::import(registry::crvs::PROFILE.role, crvs, &import, &|_, _| {})
-                .await?,
-        ),
-        None => None,
-    };
+    let mut loaded = Vec::with_capacity(others.len());
+    for (profile, other) in others {
+        let started = std::time::Instant::now();
+        let report = registry::import::import(profile.role, *other, &import, &|_, _| {}).await?;
+        loaded.push((*profile, report, started.elapsed()));
+    }
     Ok(Populated {
         households: report.households,
         persons: report.persons,
-        crvs,
+        others: loaded,
         generated_in,
         loaded_in,
-        crvs_loaded_in: started.elapsed(),
         files,
     })
 }

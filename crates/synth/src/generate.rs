@@ -1005,12 +1005,14 @@ impl Generator {
             } else {
                 None
             };
+            // "A lot of difficulty" or worse in a functional domain (the Washington Group's
+            // threshold): about 5 % of everyone, a fifth of those aged 65 or more.
             let disabled_rate = match age {
-                a if a < 15.0 => 0.015,
-                a if a < 45.0 => 0.03,
-                a if a < 65.0 => 0.07,
-                a if a < 75.0 => 0.12,
-                _ => 0.22,
+                a if a < 15.0 => 0.02,
+                a if a < 45.0 => 0.045,
+                a if a < 65.0 => 0.10,
+                a if a < 75.0 => 0.16,
+                _ => 0.28,
             };
             let phone_rate = match age {
                 a if a < 15.0 => 0.0,

@@ -1,6 +1,9 @@
 //! Files: `locations.json`, `households.{csv,jsonl}`, `persons.{csv,jsonl}`,
-//! `marriages.{csv,jsonl}`, and streaming, validating readers for the household, person and
-//! marriage files.
+//! `marriages.{csv,jsonl}`, `disabilities.{csv,jsonl}`, `farmers.{csv,jsonl}`,
+//! `parcels.{csv,jsonl}`, and streaming, validating readers for all but the first.
+//!
+//! A list inside a row (a person's difficulties, a parcel's crops) is one cell in both formats:
+//! its items' text joined by `;` (see [`list`]).
 
 use std::fmt;
 use std::fs::{self, File};
@@ -15,6 +18,8 @@ use time::{Date, Month};
 use crate::codes::{
     EDUCATION_LEVELS, EMPLOYMENT_STATUSES, GROUP_TYPES, MARITAL_STATUSES, RELATIONSHIPS, SEXES,
 };
+use crate::disability::{Difficulty, Disability, Support};
+use crate::farming::{CROPS, Farmer, Farms, Livestock, Parcel};
 use crate::{Household, Marriage, Person, Population, uin_is_valid};
 
 /// File format of the household and person files.
@@ -78,11 +83,34 @@ pub fn write(population: &Population, dir: &Path, format: Format) -> io::Result<
 /// Writes the civil register's marriages as `marriages.{csv|jsonl}` into `dir`, creating it if
 /// needed; returns the path written. (Apart from [`write()`], whose files stay as they were.)
 pub fn write_marriages(marriages: &[Marriage], dir: &Path, format: Format) -> io::Result<PathBuf> {
+    write_rows(marriages, dir, "marriages", format)
+}
+
+/// Writes the disability registrations as `disabilities.{csv|jsonl}` into `dir`, creating it
+/// if needed; returns the path written.
+pub fn write_disabilities(
+    disabilities: &[Disability],
+    dir: &Path,
+    format: Format,
+) -> io::Result<PathBuf> {
+    write_rows(disabilities, dir, "disabilities", format)
+}
+
+/// Writes the farmers and their parcels as `farmers.{csv|jsonl}` and `parcels.{csv|jsonl}`
+/// into `dir`, creating it if needed; returns the paths written.
+pub fn write_farms(farms: &Farms, dir: &Path, format: Format) -> io::Result<Vec<PathBuf>> {
+    Ok(vec![
+        write_rows(&farms.farmers, dir, "farmers", format)?,
+        write_rows(&farms.parcels, dir, "parcels", format)?,
+    ])
+}
+
+fn write_rows<T: Row>(rows: &[T], dir: &Path, name: &str, format: Format) -> io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
-    let path = dir.join(format!("marriages.{}", format.extension()));
+    let path = dir.join(format!("{name}.{}", format.extension()));
     match format {
-        Format::Csv => write_csv::<Marriage>(&path, marriages)?,
-        Format::JsonLines => write_jsonl(&path, marriages)?,
+        Format::Csv => write_csv::<T>(&path, rows)?,
+        Format::JsonLines => write_jsonl(&path, rows)?,
     }
     Ok(path)
 }
@@ -155,7 +183,32 @@ pub fn read_marriages(
     Rows::<Marriage>::open(path)
 }
 
-/// A record type of the household, person and marriage files.
+/// Streams the disability registrations of a `.csv` or `.jsonl` file, validating each row. A
+/// bad row yields a [`ReadError`] with its line number and the iteration goes on; an I/O error
+/// ends it.
+pub fn read_disabilities(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(u64, Disability), ReadError>>, ReadError> {
+    Rows::<Disability>::open(path)
+}
+
+/// Streams the farmers of a `.csv` or `.jsonl` file, validating each row. A bad row yields a
+/// [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
+pub fn read_farmers(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(u64, Farmer), ReadError>>, ReadError> {
+    Rows::<Farmer>::open(path)
+}
+
+/// Streams the land parcels of a `.csv` or `.jsonl` file, validating each row. A bad row
+/// yields a [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
+pub fn read_parcels(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(u64, Parcel), ReadError>>, ReadError> {
+    Rows::<Parcel>::open(path)
+}
+
+/// A record type of the population's files.
 trait Row: Sized + Serialize + DeserializeOwned {
     /// Field names, in declaration (and CSV column) order.
     const COLUMNS: &'static [&'static str];
@@ -586,6 +639,188 @@ impl Row for Marriage {
     }
 }
 
+fn parse_list<T: std::str::FromStr<Err: fmt::Display>>(
+    name: &str,
+    cell: &str,
+) -> Result<Vec<T>, String> {
+    list::parse(cell).map_err(|e| format!("{name}: {e}"))
+}
+
+fn one_of(name: &str, value: &str, codes: &[&str]) -> Result<(), String> {
+    if codes.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: `{value}` is not one of {}",
+            codes.join(", ")
+        ))
+    }
+}
+
+impl Row for Disability {
+    const COLUMNS: &'static [&'static str] = &[
+        "dcn",
+        "uin",
+        "status",
+        "disability_level",
+        "difficulties",
+        "impairment_cause",
+        "age_on_set",
+        "supports",
+        "transport_requirement",
+        "housing_type",
+        "application_date",
+        "assessment_date",
+        "expiry_date",
+    ];
+
+    fn from_cells<'a>(field: impl Fn(usize) -> &'a str) -> Result<Self, String> {
+        Ok(Disability {
+            dcn: field(0).to_owned(),
+            uin: field(1).to_owned(),
+            status: field(2).to_owned(),
+            disability_level: optional(field(3)),
+            difficulties: parse_list::<Difficulty>("difficulties", field(4))?,
+            impairment_cause: field(5).to_owned(),
+            age_on_set: field(6).to_owned(),
+            supports: parse_list::<Support>("supports", field(7))?,
+            transport_requirement: field(8).to_owned(),
+            housing_type: field(9).to_owned(),
+            application_date: required_date("application_date", field(10))?,
+            assessment_date: optional_date("assessment_date", field(11))?,
+            expiry_date: optional_date("expiry_date", field(12))?,
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        not_empty("dcn", &self.dcn)?;
+        uin("uin", &self.uin)?;
+        one_of("status", &self.status, &["0", "1", "2", "3"])?;
+        if let Some(level) = &self.disability_level {
+            one_of("disability_level", level, &["1", "2", "3", "4"])?;
+        }
+        if self.difficulties.is_empty() {
+            return Err("difficulties is empty".to_owned());
+        }
+        one_of(
+            "impairment_cause",
+            &self.impairment_cause,
+            &["0", "1", "2", "3", "4", "5", "6", "7", "8"],
+        )?;
+        one_of("age_on_set", &self.age_on_set, &["0", "1", "2", "3"])?;
+        one_of(
+            "transport_requirement",
+            &self.transport_requirement,
+            &["0", "1", "2"],
+        )?;
+        one_of("housing_type", &self.housing_type, &["1", "2", "3", "4"])?;
+        let pending = self.status == crate::disability::PENDING;
+        if pending != self.assessment_date.is_none() {
+            return Err("assessment_date is set exactly when the status is not pending".to_owned());
+        }
+        if let Some(assessed) = self.assessment_date
+            && assessed < self.application_date
+        {
+            return Err(format!(
+                "assessment_date {assessed} is before application_date {}",
+                self.application_date
+            ));
+        }
+        if let (Some(assessed), Some(expiry)) = (self.assessment_date, self.expiry_date)
+            && expiry <= assessed
+        {
+            return Err(format!(
+                "expiry_date {expiry} is not after assessment_date {assessed}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Row for Farmer {
+    const COLUMNS: &'static [&'static str] = &[
+        "fid",
+        "uin",
+        "household_id",
+        "farm_type",
+        "livestock",
+        "registration_date",
+    ];
+
+    fn from_cells<'a>(field: impl Fn(usize) -> &'a str) -> Result<Self, String> {
+        Ok(Farmer {
+            fid: field(0).to_owned(),
+            uin: field(1).to_owned(),
+            household_id: field(2).to_owned(),
+            farm_type: field(3).to_owned(),
+            livestock: parse_list::<Livestock>("livestock", field(4))?,
+            registration_date: required_date("registration_date", field(5))?,
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        not_empty("fid", &self.fid)?;
+        uin("uin", &self.uin)?;
+        not_empty("household_id", &self.household_id)?;
+        one_of(
+            "farm_type",
+            &self.farm_type,
+            &["1", "2", "3", "4", "5", "6"],
+        )
+    }
+}
+
+impl Row for Parcel {
+    const COLUMNS: &'static [&'static str] = &[
+        "lpi",
+        "fid",
+        "location_code",
+        "land_size",
+        "land_tenure",
+        "crops",
+        "irrigated",
+        "registration_date",
+    ];
+
+    fn from_cells<'a>(field: impl Fn(usize) -> &'a str) -> Result<Self, String> {
+        Ok(Parcel {
+            lpi: field(0).to_owned(),
+            fid: field(1).to_owned(),
+            location_code: field(2).to_owned(),
+            land_size: field(3)
+                .parse()
+                .map_err(|_| format!("land_size: `{}` is not a number", field(3)))?,
+            land_tenure: field(4).to_owned(),
+            crops: parse_list::<String>("crops", field(5))?,
+            irrigated: boolean("irrigated", field(6))?,
+            registration_date: required_date("registration_date", field(7))?,
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        not_empty("lpi", &self.lpi)?;
+        not_empty("fid", &self.fid)?;
+        not_empty("location_code", &self.location_code)?;
+        if !(self.land_size.is_finite() && self.land_size > 0.0) {
+            return Err(format!(
+                "land_size: {} is not a positive number of hectares",
+                self.land_size
+            ));
+        }
+        one_of(
+            "land_tenure",
+            &self.land_tenure,
+            &["1", "2", "3", "4", "5", "6", "7"],
+        )?;
+        for crop in &self.crops {
+            if !CROPS.iter().any(|(name, _)| name == crop) {
+                return Err(format!("crops: `{crop}` is not a crop of the directory"));
+            }
+        }
+        Ok(())
+    }
+}
+
 // ---- dates -------------------------------------------------------------------------------
 
 /// `YYYY-MM-DD` for years 0–9999.
@@ -621,6 +856,36 @@ fn parse_date(text: &str) -> Result<Date, String> {
     };
     let month = Month::try_from(month as u8).map_err(|_| bad())?;
     Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| bad())
+}
+
+/// Serde for a list as one text cell: its items' text joined by `;` (`""` is empty).
+pub(crate) mod list {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(crate) fn parse<T: FromStr<Err: Display>>(text: &str) -> Result<Vec<T>, String> {
+        text.split(';')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| T::from_str(item).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    pub(crate) fn serialize<T: Display, S: Serializer>(
+        items: &[T],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text: Vec<String> = items.iter().map(ToString::to_string).collect();
+        serializer.serialize_str(&text.join(";"))
+    }
+
+    pub(crate) fn deserialize<'de, T: FromStr<Err: Display>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<T>, D::Error> {
+        parse(&String::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
 }
 
 /// Serde for `Date` as `YYYY-MM-DD`.
@@ -722,5 +987,42 @@ mod tests {
             marriage_place: None,
         };
         assert_eq!(header(&marriage), Marriage::COLUMNS.join(","));
+        let today = time::macros::date!(2025 - 01 - 01);
+        let disability = Disability {
+            dcn: "2024000000001".into(),
+            uin: population.persons[0].uin.clone(),
+            status: "1".into(),
+            disability_level: None,
+            difficulties: vec!["MOB_SS:3".parse().unwrap()],
+            impairment_cause: "2".into(),
+            age_on_set: "2".into(),
+            supports: vec![],
+            transport_requirement: "1".into(),
+            housing_type: "1".into(),
+            application_date: today,
+            assessment_date: None,
+            expiry_date: None,
+        };
+        assert_eq!(header(&disability), Disability::COLUMNS.join(","));
+        let farmer = Farmer {
+            fid: "2024000000001".into(),
+            uin: population.persons[0].uin.clone(),
+            household_id: "HH00000001".into(),
+            farm_type: "1".into(),
+            livestock: vec!["6:12".parse().unwrap()],
+            registration_date: today,
+        };
+        assert_eq!(header(&farmer), Farmer::COLUMNS.join(","));
+        let parcel = Parcel {
+            lpi: "2024000000001-1".into(),
+            fid: "2024000000001".into(),
+            location_code: "R01-D01-S01".into(),
+            land_size: 0.5,
+            land_tenure: "1".into(),
+            crops: vec!["maize".into(), "beans".into()],
+            irrigated: false,
+            registration_date: today,
+        };
+        assert_eq!(header(&parcel), Parcel::COLUMNS.join(","));
     }
 }

@@ -32,11 +32,17 @@
 //!
 //! [`vital`] derives what the civil registration (CRVS) registry holds beyond the persons:
 //! registration numbers, places and the couples' marriages ([`write_marriages`] writes them).
+//! [`disability`] derives the disability registry's certificates, difficulties and support
+//! ([`write_disabilities`]) and [`farming`] the farmer registry's farmers, land parcels, crops
+//! and animals ([`write_farms`]), each from the same persons.
 
 mod codes;
+pub mod disability;
+pub mod farming;
 mod generate;
 mod io;
 mod names;
+mod stream;
 mod uin;
 pub mod vital;
 
@@ -47,10 +53,32 @@ pub use codes::{
 };
 pub use generate::{MAX_PEOPLE, generate};
 pub use io::{
-    Format, ReadError, read_households, read_marriages, read_persons, write, write_marriages,
+    Format, ReadError, read_disabilities, read_farmers, read_households, read_marriages,
+    read_parcels, read_persons, write, write_disabilities, write_farms, write_marriages,
 };
 pub use uin::uin_is_valid;
 pub use vital::Marriage;
+
+/// Writes what the civil, disability and farmer registries hold beyond the persons, derived
+/// from `population` generated on `today`: `marriages`, `disabilities`, `farmers` and
+/// `parcels` files in `dir`. Returns the paths written.
+pub fn write_registry_files(
+    population: &Population,
+    today: time::Date,
+    dir: &std::path::Path,
+    format: Format,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut paths = vec![
+        write_marriages(&vital::marriages(population, today), dir, format)?,
+        write_disabilities(&disability::registrations(population, today), dir, format)?,
+    ];
+    paths.extend(write_farms(
+        &farming::farms(population, today),
+        dir,
+        format,
+    )?);
+    Ok(paths)
+}
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

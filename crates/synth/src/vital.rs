@@ -52,12 +52,13 @@ const MARRIAGE_KEY: (u64, u64) = (899_809_363, 314_159_265);
 const NINE_DIGITS: u64 = 1_000_000_000;
 
 /// The nine payload digits of `uin` (its check digit dropped), permuted by `key`.
-fn permuted(uin: &str, (a, b): (u64, u64)) -> u64 {
+pub(crate) fn permuted(uin: &str, (a, b): (u64, u64)) -> u64 {
     let payload: u64 = uin.get(..9).and_then(|s| s.parse().ok()).unwrap_or(0);
     (payload * a + b) % NINE_DIGITS
 }
 
-fn number(date: Date, digits: u64) -> String {
+/// A registration number: the event's year and nine digits.
+pub(crate) fn number(date: Date, digits: u64) -> String {
     format!("{:04}{digits:09}", date.year())
 }
 
@@ -93,14 +94,9 @@ impl Homes {
     }
 }
 
-/// FNV-1a over the two UINs: a stable spread of marriage dates.
+/// A hash of the two UINs: a stable spread of marriage dates.
 fn spread(a: &str, b: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in a.bytes().chain([b'|']).chain(b.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
+    crate::stream::fnv1a(&[a, b])
 }
 
 fn years(n: f64) -> Duration {

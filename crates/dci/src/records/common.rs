@@ -189,3 +189,59 @@ pub struct RelatedPerson {
     /// The person related to.
     pub related_member: PersonRef,
 }
+
+/// `Person` (dci-spec §6.2): the core person the registry-specific persons (`DR_Person`,
+/// `FR_Person`) extend without properties of their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    /// `DR_Person`, `FR_Person` ...
+    #[serde(rename = "@type")]
+    pub kind: String,
+    /// The person's identifiers (`UIN`).
+    #[serde(deserialize_with = "lenient::list")]
+    pub identifier: Vec<Identifier>,
+    /// The person's name (a list gives its first entry).
+    #[serde(deserialize_with = "lenient::first")]
+    pub name: Name,
+    /// SexCategoryEnum code (labels such as `F`, `Male` accepted).
+    #[serde(alias = "gender", deserialize_with = "lenient::sex")]
+    pub sex: String,
+    /// Birth date, `YYYY-MM-DD`.
+    #[serde(alias = "birthdate", alias = "date_of_birth")]
+    pub birth_date: String,
+    /// Where the person lives.
+    #[serde(
+        default,
+        deserialize_with = "lenient::list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub address: Vec<Address>,
+}
+
+fn member_kind() -> String {
+    "Member".to_string()
+}
+
+/// `Member` of the disability and farmer registries: the person a record is about, with the
+/// registry's own identifiers for them beside the `UIN`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Always `Member`.
+    #[serde(rename = "@type", default = "member_kind")]
+    pub kind: String,
+    /// The registry's identifier for the person first, then the `UIN`.
+    #[serde(deserialize_with = "lenient::list")]
+    pub member_identifier: Vec<Identifier>,
+    /// The person.
+    pub demographic_info: Person,
+}
+
+impl Member {
+    /// The value of the member's identifier of type `kind`, if they have one.
+    pub fn identifier(&self, kind: &str) -> Option<&str> {
+        self.member_identifier
+            .iter()
+            .find(|i| i.identifier_type.eq_ignore_ascii_case(kind))
+            .map(|i| i.identifier_value.as_str())
+    }
+}

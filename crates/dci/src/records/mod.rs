@@ -3,4 +3,6 @@
 
 pub mod common;
 pub mod crvs;
+pub mod dr;
+pub mod fr;
 pub mod social;

@@ -23,7 +23,10 @@
 //! is read and applied again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
+use axum::extract::{Request, State};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use store::{ColumnType, Row, SqlValue, Statement, StoreError, numbered, placeholder};
 use time::Date;
@@ -38,7 +41,22 @@ use crate::social::Locations;
 use crate::subscribe::raise;
 use dci::records::crvs as records;
 
-time::serde::format_description!(ymd, Date, "[year]-[month]-[day]");
+use crate::rows::calendar_date as ymd;
+
+/// The civil registrar's endpoint: `POST /registrar/crvs/records`.
+pub(crate) fn routes() -> axum::Router<Arc<Registry>> {
+    axum::Router::new().route("/registrar/crvs/records", axum::routing::post(records))
+}
+
+/// `POST /registrar/crvs/records`: the civil registrar registers births, marriages and deaths.
+async fn records(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    match crate::http::registrar_body::<Registrations>(&registry, request).await {
+        Ok(registrations) => {
+            crate::http::registrar_answer(register(&registry, &registrations).await)
+        }
+        Err(refusal) => refusal,
+    }
+}
 
 /// Registrations to apply.
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]

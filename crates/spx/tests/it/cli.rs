@@ -148,6 +148,29 @@ fn generate_import_serve() -> Result<()> {
         stdout.contains(&expected) && stdout.contains("0 rows rejected"),
         "expected '{expected}': {stdout}"
     );
+    // The disability and farmer registries load their files, with the persons' names.
+    let disabled = lines("disabilities.jsonl")?.len();
+    let (farmers, parcels) = (lines("farmers.jsonl")?.len(), lines("parcels.jsonl")?.len());
+    ensure!(disabled > 0 && farmers > 0 && parcels >= farmers);
+    for (role, expected) in [
+        (
+            "dr",
+            format!("{disabled} persons with a disability certificate or application"),
+        ),
+        ("fr", format!("{farmers} farmers, {parcels} parcels")),
+    ] {
+        let (ok, stdout, stderr) = output(
+            spx()
+                .args(["import", "--role", role, "--data-dir"])
+                .arg(&data)
+                .arg(&files),
+        )?;
+        ensure!(ok, "import failed: {stderr}");
+        ensure!(
+            stdout.contains(&expected) && stdout.contains("0 rows rejected"),
+            "expected '{expected}': {stdout}"
+        );
+    }
     let first = std::fs::read_to_string(files.join("persons.jsonl"))?
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
@@ -403,6 +426,10 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
             "127.0.0.1:0",
             "--crvs-listen",
             "127.0.0.1:0",
+            "--dr-listen",
+            "127.0.0.1:0",
+            "--fr-listen",
+            "127.0.0.1:0",
             "--exit",
             "--data-dir",
         ])
@@ -439,6 +466,13 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         "CRVS predicate search for living widows",
         "who died on",
         "notify Death for",
+        "loaded the disability registry",
+        "DR expression search, approved with a mobility impairment: HTTP 200 OK",
+        "disabled_status yes",
+        "notify DisabilityApproved (status 0",
+        "loaded the farmer registry",
+        "FR expression search, land under 2 ha in R03 growing maize: HTTP 200 OK",
+        "leased irrigated parcels: HTTP 200 OK",
     ] {
         ensure!(
             stdout.contains(expected),

@@ -11,7 +11,9 @@ use libtest_mimic::{Arguments, Trial};
 mod access;
 mod cli;
 mod crvs;
+mod dr;
 mod exchange;
+mod fr;
 mod protocol;
 mod search;
 mod signatures;
@@ -48,6 +50,8 @@ fn main() {
         subscription::TESTS,
         crvs::TESTS,
         access::TESTS,
+        dr::TESTS,
+        fr::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {

@@ -36,10 +36,15 @@ pub fn criteria(event: &str, record_type: &str, filter: &str) -> Value {
            "filter": {"type": "ns:org:QueryType:text", "value": {"expression": filter}}})
 }
 
-/// A subscribe request from `sender` whose callbacks go to `sink`.
-fn subscribe_request(sender: &str, sink: &Sink, items: Vec<Value>) -> Value {
+/// A subscribe request from `sender` to `registry` whose callbacks go to `sink`.
+fn subscribe_request(
+    registry: &TestRegistry,
+    sender: &str,
+    sink: &Sink,
+    items: Vec<Value>,
+) -> Value {
     let now = dci::Timestamp::now().to_string();
-    let mut body = envelope(vec![]);
+    let mut body = registry.search_body(vec![]);
     let items: Vec<Value> = items
         .into_iter()
         .enumerate()
@@ -91,7 +96,7 @@ pub async fn callback(sink: &Sink, action: &str, correlation_id: &str) -> Result
 
 /// Subscribes with `items` and returns each item's code (`None` for rejected items) and the
 /// `on-subscribe` message.
-async fn subscribe(
+pub async fn subscribe(
     registry: &TestRegistry,
     sender: &str,
     sink: &Sink,
@@ -100,7 +105,7 @@ async fn subscribe(
     let correlation_id = acked(
         registry,
         "/registry/subscribe",
-        &subscribe_request(sender, sink, items),
+        &subscribe_request(registry, sender, sink, items),
     )
     .await?;
     let answer = callback(sink, "on-subscribe", &correlation_id).await?;
@@ -424,7 +429,7 @@ fn bad_subscription_requests_get_their_codes(backend: Backend) -> Result<()> {
         ask["message"]["txnstatus_request"] = json!({"reference_id": "q", "txn_type": "search", "attribute_type": "transaction_id", "attribute_value": "nobody"});
         let (status, answer) = registry.search_at("/registry/txn/status", &ask).await?;
         ensure!(status == 404 && answer["message"]["error"]["code"] == "err.request.not_found", "{answer}");
-        let mut elsewhere = subscribe_request("spmis.test", &sink, vec![criteria("REGISTER", "Member", r#"sex = "male""#)]);
+        let mut elsewhere = subscribe_request(&registry, "spmis.test", &sink, vec![criteria("REGISTER", "Member", r#"sex = "male""#)]);
         elsewhere["header"]["sender_uri"] = json!("http://192.0.2.1/registry/on-subscribe");
         let (status, answer) = registry.search_at("/registry/subscribe", &elsewhere).await?;
         ensure!(
@@ -432,7 +437,7 @@ fn bad_subscription_requests_get_their_codes(backend: Backend) -> Result<()> {
             "HTTP {status}: {answer}"
         );
         // A repeated message is acknowledged with the first correlation id, not applied twice.
-        let request = subscribe_request("spmis.test", &sink, vec![criteria("UPDATE", "Member", r#"sex = "male""#)]);
+        let request = subscribe_request(&registry, "spmis.test", &sink, vec![criteria("UPDATE", "Member", r#"sex = "male""#)]);
         let first = acked(&registry, "/registry/subscribe", &request).await?;
         let second = acked(&registry, "/registry/subscribe", &request).await?;
         ensure!(first == second);
@@ -514,7 +519,7 @@ fn a_black_holed_subscriber_does_not_delay_a_healthy_one(backend: Backend) -> Re
         });
         let filter = |i: usize| criteria("REGISTER", "Group", &format!("group_size >= 1 AND group_size < {}", 100 + i));
         for i in 0..20 {
-            let mut request = subscribe_request(&format!("lost-{i}"), &healthy, vec![filter(i)]);
+            let mut request = subscribe_request(&registry, &format!("lost-{i}"), &healthy, vec![filter(i)]);
             request["header"]["sender_uri"] = json!(format!("http://{hole_addr}/registry/on-subscribe"));
             acked(&registry, "/registry/subscribe", &request).await?;
         }

@@ -170,10 +170,12 @@ impl Place {
 }
 
 /// The population every search test shares: generated once, written once (with the
-/// marriages the civil registry loads).
+/// marriages the civil registry loads, the disability registrations and the farms).
 pub struct Fixture {
     pub population: synth::Population,
     pub marriages: Vec<synth::Marriage>,
+    pub disabilities: Vec<synth::disability::Disability>,
+    pub farms: synth::farming::Farms,
     pub files: Vec<PathBuf>,
     pub today: time::Date,
     _dir: TempDir,
@@ -195,13 +197,22 @@ pub fn fixture() -> &'static Fixture {
         let mut files =
             synth::write(&population, &dir.0, synth::Format::Csv).expect("write population");
         let marriages = synth::vital::marriages(&population, today);
+        let disabilities = synth::disability::registrations(&population, today);
+        let farms = synth::farming::farms(&population, today);
         files.push(
             synth::write_marriages(&marriages, &dir.0, synth::Format::Csv)
                 .expect("write marriages"),
         );
+        files.push(
+            synth::write_disabilities(&disabilities, &dir.0, synth::Format::Csv)
+                .expect("write disabilities"),
+        );
+        files.extend(synth::write_farms(&farms, &dir.0, synth::Format::Csv).expect("write farms"));
         Fixture {
             population,
             marriages,
+            disabilities,
+            farms,
             files,
             today,
             _dir: dir,
@@ -255,6 +266,19 @@ impl TestRegistry {
     /// The same, with other settings.
     pub async fn spawn_with(backend: Backend, config: RegistryConfig) -> Result<Self> {
         Self::spawn_profile(backend, &registry::social::PROFILE, config).await
+    }
+
+    /// The registry of `profile` under the participant id `service_id`, loaded with the
+    /// shared population.
+    pub async fn spawn_as(
+        backend: Backend,
+        profile: &'static registry::Profile,
+        service_id: &str,
+    ) -> Result<Self> {
+        let mut config = registry_config();
+        config.service_id = service_id.into();
+        config.header.service_id = service_id.into();
+        Self::spawn_profile(backend, profile, config).await
     }
 
     /// The registry of `profile`, loaded with the shared population.
@@ -311,17 +335,68 @@ impl TestRegistry {
         post_json(&self.client, &self.url("/registry/sync/search"), body).await
     }
 
+    /// A search envelope addressed to this registry, one item per criteria.
+    pub fn search_body(&self, criteria: Vec<Value>) -> Value {
+        let mut body = envelope(criteria);
+        body["header"]["receiver_id"] = json!(self.registry.config.service_id);
+        body
+    }
+
+    /// The answer to a one-item search, whatever its status (the message must be served).
+    pub async fn item(&self, criteria: Value) -> Result<Value> {
+        let (status, body) = self.search(&self.search_body(vec![criteria])).await?;
+        if status != 200 {
+            return Err(anyhow!("HTTP {status}: {body}"));
+        }
+        Ok(body["message"]["search_response"][0].clone())
+    }
+
+    /// The answers to a search item per criteria, whatever their status, sent in as many
+    /// messages as the registry's batch limit needs.
+    pub async fn items(&self, criteria: Vec<Value>) -> Result<Vec<Value>> {
+        let mut items = Vec::with_capacity(criteria.len());
+        for batch in criteria.chunks(self.registry.config.header.max_batch_size) {
+            let (status, body) = self.search(&self.search_body(batch.to_vec())).await?;
+            let answers = body["message"]["search_response"].as_array();
+            match answers {
+                Some(answers) if status == 200 => items.extend(answers.iter().cloned()),
+                _ => return Err(anyhow!("HTTP {status}: {body}")),
+            }
+        }
+        Ok(items)
+    }
+
     /// Searches with one item of `criteria` and returns that item's answer, which must be `succ`.
     pub async fn one(&self, criteria: Value) -> Result<Value> {
-        let (status, body) = self.search(&envelope(vec![criteria])).await?;
-        let item = body["message"]["search_response"][0].clone();
-        if status != 200 || item["status"] != "succ" {
-            return Err(anyhow!(
-                "expected a successful item, got HTTP {status}: {body}"
-            ));
+        let item = self.item(criteria).await?;
+        if item["status"] != "succ" {
+            return Err(anyhow!("expected a successful item, got {item}"));
         }
         Ok(item)
     }
+
+    /// How many records of `record_type` match `query` of `query_type`.
+    pub async fn count(&self, record_type: &str, query_type: &str, query: Value) -> Result<i64> {
+        let item = self
+            .one(
+                json!({"reg_record_type": record_type, "query_type": query_type, "query": query,
+                        "pagination": {"page_size": 1, "page_number": 1}}),
+            )
+            .await?;
+        item["pagination"]["total_count"]
+            .as_i64()
+            .ok_or_else(|| anyhow!("no total_count: {item}"))
+    }
+}
+
+/// A text expression, as the `query` of an `expression` search.
+pub fn text(expression: &str) -> Value {
+    json!({"type": "ns:org:QueryType:text", "value": {"expression": expression}})
+}
+
+/// The criteria of an `idtype-value` search of `record_type`s.
+pub fn by_id(record_type: &str, kind: &str, value: &str) -> Value {
+    json!({"reg_record_type": record_type, "query_type": "idtype-value", "query": {"type": kind, "value": value}})
 }
 
 pub async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, Value)> {
