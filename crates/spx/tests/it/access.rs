@@ -208,6 +208,13 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
         let (status, answer) = post_json_with(&http, &search, &tampered, Some(&mis_token)).await?;
         ensure!(status == 401 && answer["message"]["error"]["code"] == "err.signature.invalid", "{status} {answer}");
 
+        // The same signed message again, before its signature expires: a replay.
+        let once = request("mis.test", Some(&mis), vec![by_uin(&uin)])?;
+        let (status, answer) = post_json_with(&http, &search, &once, Some(&mis_token)).await?;
+        ensure!(status == 200, "{answer}");
+        let (status, answer) = post_json_with(&http, &search, &once, Some(&mis_token)).await?;
+        ensure!(status == 409 && answer["header"]["status_reason_code"] == "rjct.message_id.duplicate", "{status} {answer}");
+
         // Unsigned: refused for mis.test, served for other.test (allowed to send unsigned).
         let unsigned = request("mis.test", None, vec![by_uin(&uin)])?;
         let (status, answer) = post_json_with(&http, &search, &unsigned, Some(&mis_token)).await?;
@@ -389,6 +396,7 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
             "err.signature.missing",
             "err.encryption.invalid",
             "err.sender_uri.invalid",
+            "rjct.message_id.duplicate",
             "succ",
             "ack",
         ] {
