@@ -316,6 +316,25 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
         let refused = send(altered, detached).await?;
         ensure!(refused.status() == 401, "altered body: {}", refused.status());
 
+        // A compact-JWS participant: the envelope's signature is a JWS whose payload is its
+        // header and message.
+        let compact_key = trust::SigningKey::generate(trust::Algorithm::Es256)?;
+        let mut compact_participant = participant("compact.test", None);
+        compact_participant.allow_unsigned = false;
+        compact_participant.keys = Some(trust::Jwks { keys: vec![compact_key.verifying_key().to_jwk()] });
+        compact_participant.signature = SignatureForm::JwsCompact;
+        admit(&registry, compact_participant).await?;
+        let compact_token = token(&base, "compact.test", SECRET).await?;
+        let mut body = request("compact.test", None, vec![by_uin(&uin)])?;
+        let signed = json!({"header": body["header"], "message": body["message"]});
+        body["signature"] = json!(trust::sign_compact_jws(signed.to_string().as_bytes(), &compact_key)?);
+        let (status, answer) = post_json_with(&http, &search, &body, Some(&compact_token)).await?;
+        ensure!(status == 200 && item(&answer)["status"] == "succ", "{answer}");
+        body["message"]["transaction_id"] = json!("txn-other");
+        body["header"]["message_id"] = json!(uuid::Uuid::now_v7().to_string());
+        let (status, answer) = post_json_with(&http, &search, &body, Some(&compact_token)).await?;
+        ensure!(status == 401 && answer["message"]["error"]["code"] == "err.signature.invalid", "{status} {answer}");
+
         // A notification carries only what the subscriber may see, and is audited.
         let newcomer = crate::subscription::new_uin(41);
         let mut subscribe = request("mis.test", Some(&mis), vec![])?;
