@@ -24,6 +24,10 @@ pub enum KeysAction {
         /// Algorithm of the new key: ed25519, es256 or rs256.
         #[arg(long, default_value = "ed25519")]
         algorithm: String,
+        /// Rotate only the encryption key, to this algorithm: ECDH-ES, ECDH-ES+A256KW or
+        /// RSA-OAEP-256 (by default a rotation renews both keys, each keeping its algorithm).
+        #[arg(long, value_name = "ALG")]
+        encryption: Option<String>,
     },
     /// Print the published key set (what /.well-known/jwks.json serves).
     Jwks,
@@ -134,15 +138,41 @@ pub fn run(action: KeysAction, config: &Config, role: &str) -> Result<()> {
         KeysAction::List => {
             for (key, status) in store.keys(now) {
                 println!(
-                    "{}  {:<8} {:?}",
+                    "{}  sig {:<14} {:?}",
                     key.kid(),
                     key.algorithm().as_str(),
                     status
                 );
             }
+            for (key, status) in store.encryption_keys(now) {
+                println!(
+                    "{}  enc {:<14} {:?}",
+                    key.kid(),
+                    key.algorithm().jose_name(),
+                    status
+                );
+            }
             println!("keys of {} in {}", config.service_id(role), dir.display());
         }
-        KeysAction::Rotate { algorithm } => {
+        KeysAction::Rotate {
+            encryption: Some(name),
+            ..
+        } => {
+            let algorithm = trust::jwe::KeyManagement::from_jose_name(&name).with_context(|| {
+                format!("encryption algorithm '{name}' is not ECDH-ES, ECDH-ES+A256KW or RSA-OAEP-256")
+            })?;
+            let overlap = Duration::from_secs(config.trust.rotation_overlap_days * 86_400);
+            let kid = store
+                .rotate_encryption_key(algorithm, now, overlap)?
+                .kid()
+                .to_string();
+            println!(
+                "new current encryption key {kid} ({}); the previous one decrypts for {} more day(s)",
+                algorithm.jose_name(),
+                config.trust.rotation_overlap_days
+            );
+        }
+        KeysAction::Rotate { algorithm, .. } => {
             let algorithm = Algorithm::parse(&algorithm).with_context(|| {
                 format!("algorithm '{algorithm}' is not ed25519, es256 or rs256")
             })?;

@@ -31,7 +31,49 @@ pub const TESTS: &[(&str, crate::PlainTest)] = &[
         audit_verify_names_an_edited_entry,
     ),
     ("cli::serve_terminates_tls", serve_terminates_tls),
+    ("cli::keys_rotate_and_publish", keys_rotate_and_publish),
 ];
+
+/// `spx keys`: a new key store has a signing and an encryption key; each rotates on its own,
+/// the old one overlapping, and the JWKS publishes what verifies and what encrypts.
+fn keys_rotate_and_publish() -> Result<()> {
+    let dir = TempDir::new("keys");
+    let keys = |args: &[&str]| output(spx().arg("keys").args(args).arg("--data-dir").arg(&dir.0));
+    let (ok, listed, stderr) = keys(&["list"])?;
+    ensure!(
+        ok && listed.contains("sig ed25519") && listed.contains("enc ECDH-ES "),
+        "{listed}{stderr}"
+    );
+    let (ok, said, stderr) = keys(&["rotate", "--encryption", "RSA-OAEP-256"])?;
+    ensure!(ok && said.contains("RSA-OAEP-256"), "{said}{stderr}");
+    let (ok, said, stderr) = keys(&["rotate", "--algorithm", "es256"])?;
+    ensure!(ok && said.contains("es256"), "{said}{stderr}");
+    let (_, listed, _) = keys(&["list"])?;
+    let current: Vec<&str> = listed.lines().filter(|l| l.ends_with("Current")).collect();
+    ensure!(
+        current.len() == 2
+            && current.iter().any(|l| l.contains("sig es256"))
+            && current.iter().any(|l| l.contains("enc RSA-OAEP-256")),
+        "{listed}"
+    );
+    ensure!(listed.matches("Overlapping").count() >= 2, "{listed}");
+    let (_, jwks, _) = keys(&["jwks"])?;
+    let jwks: serde_json::Value = serde_json::from_str(&jwks)?;
+    let uses: Vec<&str> = jwks["keys"]
+        .as_array()
+        .context("keys")?
+        .iter()
+        .filter_map(|k| k["use"].as_str())
+        .collect();
+    ensure!(
+        uses.iter().filter(|u| **u == "sig").count() >= 2
+            && uses.iter().filter(|u| **u == "enc").count() >= 2,
+        "{jwks}"
+    );
+    let (ok, _, stderr) = keys(&["rotate", "--encryption", "A128KW"])?;
+    ensure!(!ok && stderr.contains("is not ECDH-ES"), "{stderr}");
+    Ok(())
+}
 
 fn spx() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spx"));
