@@ -71,6 +71,13 @@ impl AuditNote {
         self
     }
 
+    /// The same note with the records found anywhere in `answer` (a stored answer that txn
+    /// status returns) as disclosed.
+    pub fn disclosing_in(mut self, answer: &Value) -> AuditNote {
+        self.disclosed = references(answer);
+        self
+    }
+
     /// Puts the note on `response`.
     pub fn on(self, mut response: Response) -> Response {
         response.extensions_mut().insert(self);

@@ -640,7 +640,14 @@ async fn accept_and_ack(
         Err(e) => return store_failure(&e),
     };
     let (header, body, action) = (incoming.header, incoming.body, incoming.action);
-    let note = AuditNote::of(header, "ack").transaction(incoming.transaction_id);
+    let mut note = AuditNote::of(header, "ack").transaction(incoming.transaction_id);
+    // An answer made at once (txn status, subscriptions) goes out in the callback: what it
+    // discloses is recorded with the request.
+    if let Some(answered) = &answered
+        && let Ok(answer) = serde_json::from_str::<serde_json::Value>(&answered.response)
+    {
+        note = note.disclosing_in(&answer);
+    }
     match crate::exchange::accept(registry, incoming, correlation_id, answered).await {
         Ok(crate::exchange::Accepted::New(correlation_id)) => {
             note.correlation(&correlation_id).on(ack(correlation_id))
@@ -765,6 +772,7 @@ async fn sync_txn_status(State(registry): State<Arc<Registry>>, request: Request
     match crate::exchange::txn_status(&registry, &header.sender_id, &message).await {
         Ok(Ok(response)) => AuditNote::of(&header, RequestStatus::Succ.as_str())
             .transaction(&message.transaction_id)
+            .disclosing_in(&response.txnstatus_response.txn_status)
             .on(registry.reply(
                 StatusCode::OK,
                 &registry.response_envelope(&header, Action::TxnOnStatus, 1, response),

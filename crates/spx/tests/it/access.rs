@@ -234,6 +234,16 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
         let (status, answer) = post_json_with(&http, &registry.url("/registry/search"), &async_body, Some(&mis_token)).await?;
         ensure!(status == 200 && answer["message"]["ack_status"] == "ACK", "{answer}");
         sink.wait(Duration::from_secs(10), |got| !got.is_empty()).await?;
+        // Asking for that transaction's status returns its answer again: a disclosure too.
+        let mut status_request = request("mis.test", None, vec![])?;
+        status_request["header"]["action"] = json!("txn-status");
+        status_request["header"]["total_count"] = json!(1);
+        status_request["message"] = json!({"transaction_id": "status-1", "txnstatus_request": {
+            "reference_id": "q-1", "txn_type": "search", "attribute_type": "transaction_id",
+            "attribute_value": async_body["message"]["transaction_id"]}});
+        mis.sign(&mut status_request)?;
+        let (status, answer) = post_json_with(&http, &registry.url("/registry/sync/txn/status"), &status_request, Some(&mis_token)).await?;
+        ensure!(status == 200, "{answer}");
         // An encrypted async search: its callback comes encrypted for mis.test.
         let mut encrypted_async = async_envelope(vec![by_uin(&uin)], &sink.url());
         encrypted_async["header"]["sender_id"] = json!("mis.test");
@@ -428,7 +438,8 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
             .collect();
         ensure!(
             by_mis.iter().any(|r| r.entry.endpoint == "/registry/sync/search")
-                && by_mis.iter().any(|r| r.entry.action.as_deref() == Some("on-search")),
+                && by_mis.iter().any(|r| r.entry.action.as_deref() == Some("on-search"))
+                && by_mis.iter().any(|r| r.entry.endpoint == "/registry/sync/txn/status"),
             "{seen:?}"
         );
         Ok(())
