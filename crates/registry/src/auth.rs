@@ -397,8 +397,22 @@ impl Registry {
         request: &dci::MsgHeader,
         envelope: &impl serde::Serialize,
     ) -> Result<Value, Rejection> {
+        if request.is_msg_encrypted {
+            self.seal_for(&request.sender_id, envelope).await
+        } else {
+            Ok(serde_json::to_value(envelope).expect("an envelope serializes"))
+        }
+    }
+
+    /// `envelope` as JSON with its message encrypted (DCI JWE) for `recipient`'s `use: enc`
+    /// key; `err.encryption.invalid` when it publishes none.
+    pub(crate) async fn seal_for(
+        &self,
+        recipient: &str,
+        envelope: &impl serde::Serialize,
+    ) -> Result<Value, Rejection> {
         let mut value = serde_json::to_value(envelope).expect("an envelope serializes");
-        if !request.is_msg_encrypted || value.get("message").is_none_or(Value::is_null) {
+        if value.get("message").is_none_or(Value::is_null) {
             return Ok(value);
         }
         let unavailable = |reason: String| Rejection::new(ReasonCode::EncryptionInvalid, reason);
@@ -412,13 +426,12 @@ impl Registry {
             configured: trust.peers.as_ref(),
         };
         let key = keys
-            .encryption_key(&request.sender_id)
+            .encryption_key(recipient)
             .await
             .map_err(|e| unavailable(e.to_string()))?
             .ok_or_else(|| {
                 unavailable(format!(
-                    "'{}' asked for an encrypted answer but publishes no encryption key (use: enc)",
-                    request.sender_id
+                    "'{recipient}' asked for encrypted messages but publishes no encryption key (use: enc)"
                 ))
             })?;
         let sealed = trust::jwe::encrypt(&value["message"], &key)?;

@@ -771,11 +771,13 @@ pub async fn answer_txn_status(
         Ok(response) => response,
         Err(rejection) => return Ok(Err(rejection)),
     };
-    Ok(Ok(registry.answered(
-        header,
-        Action::TxnOnStatus,
-        (correlation_id, callback_url),
-        Ok((1, response)),
-        Vec::new(),
-    )))
+    Ok(Ok(registry
+        .answered(
+            header,
+            Action::TxnOnStatus,
+            (correlation_id, callback_url),
+            Ok((1, response)),
+            Vec::new(),
+        )
+        .await))
 }

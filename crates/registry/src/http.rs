@@ -770,13 +770,18 @@ async fn sync_txn_status(State(registry): State<Arc<Registry>>, request: Request
         return registry.header_rejection(&header, Action::TxnOnStatus, rejection);
     }
     match crate::exchange::txn_status(&registry, &header.sender_id, &message).await {
-        Ok(Ok(response)) => AuditNote::of(&header, RequestStatus::Succ.as_str())
-            .transaction(&message.transaction_id)
-            .disclosing_in(&response.txnstatus_response.txn_status)
-            .on(registry.reply(
-                StatusCode::OK,
-                &registry.response_envelope(&header, Action::TxnOnStatus, 1, response),
-            )),
+        Ok(Ok(response)) => {
+            let note = AuditNote::of(&header, RequestStatus::Succ.as_str())
+                .transaction(&message.transaction_id)
+                .disclosing_in(&response.txnstatus_response.txn_status);
+            let envelope = registry.response_envelope(&header, Action::TxnOnStatus, 1, response);
+            match registry.seal(&header, &envelope).await {
+                Ok(sealed) => note.on(registry.reply(StatusCode::OK, &sealed)),
+                Err(rejection) => {
+                    registry.header_rejection(&header, Action::TxnOnStatus, rejection)
+                }
+            }
+        }
         Ok(Err(rejection)) => error_ack(rejection),
         Err(e) => store_failure(&e),
     }

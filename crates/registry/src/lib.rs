@@ -221,6 +221,7 @@ pub const ENGINE_MIGRATIONS: &[store::Migration] = &[
     dispatch::PARKING_MIGRATION,
     store::audit::MIGRATION,
     participants::MIGRATION,
+    subscribe::ENCRYPTED_MIGRATION,
 ];
 
 /// Opens the store of `profile`: applies its migrations and makes sure its indexes exist.

@@ -33,6 +33,15 @@ use crate::Registry;
 use crate::exchange::Answered;
 use crate::profile::RecordType;
 
+/// Whether a subscription was made with an encrypted request (its notifications then travel
+/// encrypted).
+pub const ENCRYPTED_MIGRATION: Migration = Migration {
+    version: 1008,
+    name: "subscriptions made encrypted",
+    sqlite: "ALTER TABLE subscription ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0;",
+    postgres: "ALTER TABLE subscription ADD COLUMN encrypted BIGINT NOT NULL DEFAULT 0;",
+};
+
 /// Subscriptions, their keys, and the events waiting to be matched (migration 1003).
 pub const MIGRATION: Migration = Migration {
     version: 1003,
@@ -211,7 +220,10 @@ impl Registry {
     /// The answer to a request answered as it is accepted: `answer` (the response and the
     /// number of items it completes, or a header-level rejection) kept for txn status and
     /// sent as the `action` callback, committed with `changes`.
-    pub(crate) fn answered<M: serde::Serialize>(
+    ///
+    /// When the request came encrypted, the callback's message is encrypted for the requester
+    /// ([`Registry::seal`]); a requester without an encryption key gets a rejection instead.
+    pub(crate) async fn answered<M: serde::Serialize>(
         &self,
         header: &MsgHeader,
         action: Action,
@@ -224,7 +236,21 @@ impl Registry {
             .as_ref()
             .ok()
             .map(|(_, response)| serde_json::to_string(response).expect("a response serializes"));
-        let (message_id, body) = self.callback_body(header, action, correlation_id, answer);
+        let (message_id, mut body) = self.callback_body(header, action, correlation_id, answer);
+        if header.is_msg_encrypted {
+            let plain: serde_json::Value =
+                serde_json::from_str(&body).expect("a callback body is JSON");
+            body = match self.seal(header, &plain).await {
+                Ok(sealed) => sealed.to_string(),
+                Err(rejection) => serde_json::to_string(&self.rejection_envelope::<()>(
+                    Some(header),
+                    action,
+                    rejection,
+                    message_id.clone(),
+                ))
+                .expect("an envelope always serializes"),
+            };
+        }
         Answered {
             status,
             response: stored.unwrap_or_else(|| body.clone()),
@@ -398,13 +424,15 @@ pub async fn answer_subscribe(
         &registry.config.header,
         Timestamp::now(),
     ) {
-        return Ok(registry.answered::<SubscribeResponse>(
-            header,
-            Action::OnSubscribe,
-            (correlation_id, callback_url),
-            Err(rejection),
-            Vec::new(),
-        ));
+        return Ok(registry
+            .answered::<SubscribeResponse>(
+                header,
+                Action::OnSubscribe,
+                (correlation_id, callback_url),
+                Err(rejection),
+                Vec::new(),
+            )
+            .await);
     }
     let notify_url = notify_url(callback_url);
     let now = Timestamp::now();
@@ -454,8 +482,8 @@ pub async fn answer_subscribe(
         changes.push(Statement::new(
             numbered(
                 dialect,
-                "INSERT INTO subscription (code, sender_id, correlation_id, transaction_id, reference_id, reg_event_type, record_type, frequency, filter, criteria, fingerprint, notify_url, locale, status, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "INSERT INTO subscription (code, sender_id, correlation_id, transaction_id, reference_id, reg_event_type, record_type, frequency, filter, criteria, fingerprint, notify_url, locale, status, created_at, encrypted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             ),
             vec![
                 text(&code),
@@ -473,6 +501,7 @@ pub async fn answer_subscribe(
                 text(checked.locale.as_deref().unwrap_or_default()),
                 text(SUBSCRIBED),
                 SqlValue::Text(now.to_string()),
+                SqlValue::Integer(i64::from(header.is_msg_encrypted)),
             ],
             &[],
         ));
@@ -516,13 +545,15 @@ pub async fn answer_subscribe(
         subscribe_response: items,
     };
     let completed = response.subscribe_response.len();
-    Ok(registry.answered(
-        header,
-        Action::OnSubscribe,
-        (correlation_id, callback_url),
-        Ok((completed, response)),
-        changes,
-    ))
+    Ok(registry
+        .answered(
+            header,
+            Action::OnSubscribe,
+            (correlation_id, callback_url),
+            Ok((completed, response)),
+            changes,
+        )
+        .await)
 }
 
 /// A `SubscriptionInfo` echoing the criteria.
@@ -709,13 +740,15 @@ pub async fn answer_unsubscribe(
         )
     });
     if let Some(rejection) = header_check.err().or(empty) {
-        return Ok(registry.answered::<UnSubscribeResponse>(
-            header,
-            Action::OnUnsubscribe,
-            (correlation_id, callback_url),
-            Err(rejection),
-            Vec::new(),
-        ));
+        return Ok(registry
+            .answered::<UnSubscribeResponse>(
+                header,
+                Action::OnUnsubscribe,
+                (correlation_id, callback_url),
+                Err(rejection),
+                Vec::new(),
+            )
+            .await);
     }
     let found: HashMap<String, Stored> = stored(registry, &message.subscription_codes)
         .await?
@@ -789,13 +822,15 @@ pub async fn answer_unsubscribe(
         subscription_status: statuses,
     };
     let completed = response.subscription_status.len();
-    Ok(registry.answered(
-        header,
-        Action::OnUnsubscribe,
-        (correlation_id, callback_url),
-        Ok((completed, response)),
-        changes,
-    ))
+    Ok(registry
+        .answered(
+            header,
+            Action::OnUnsubscribe,
+            (correlation_id, callback_url),
+            Ok((completed, response)),
+            changes,
+        )
+        .await)
 }
 
 /// A subscription, as an operator lists it.
@@ -909,6 +944,8 @@ struct Candidate {
     filter: String,
     notify_url: String,
     locale: Option<String>,
+    /// Subscribed with an encrypted request: its notifications travel encrypted.
+    encrypted: bool,
 }
 
 /// Matches up to [`EVENTS_PER_PASS`] events and enqueues their notifications; returns how
@@ -1024,9 +1061,9 @@ async fn notifications(registry: &Registry, event: &Event) -> Result<Vec<Stateme
     for appended in futures::future::join_all(entries).await {
         appended?;
     }
-    Ok(notified
-        .into_iter()
-        .map(|(candidate, record)| {
+    let mut statements = Vec::with_capacity(notified.len());
+    for (candidate, record) in notified {
+        {
             let message_id = message_id(&candidate);
             let mut header = registry.callback_header(None, Action::Notify, RequestStatus::Succ);
             header.message_id = message_id.clone();
@@ -1056,16 +1093,29 @@ async fn notifications(registry: &Registry, event: &Event) -> Result<Vec<Stateme
                     }],
                 }),
             };
-            dispatch::enqueue_ordered(
+            let body = if candidate.encrypted {
+                // Encrypted for the subscriber, as it subscribed; never sent in clear.
+                match registry.seal_for(&candidate.sender_id, &envelope).await {
+                    Ok(sealed) => sealed.to_string(),
+                    Err(rejection) => {
+                        tracing::error!(subscriber = %candidate.sender_id, code = %candidate.code, reason = %rejection.message, "notification not sent: it cannot be encrypted for the subscriber");
+                        continue;
+                    }
+                }
+            } else {
+                serde_json::to_string(&envelope).expect("an envelope always serializes")
+            };
+            statements.push(dispatch::enqueue_ordered(
                 registry.store.dialect(),
                 &message_id,
                 &candidate.notify_url,
-                serde_json::to_string(&envelope).expect("an envelope always serializes"),
+                body,
                 &candidate.code,
                 candidate.frequency.due_ms(now_ms),
-            )
-        })
-        .collect())
+            ));
+        }
+    }
+    Ok(statements)
 }
 
 /// The active subscriptions to this event whose keys the record has, and those without keys.
@@ -1128,7 +1178,7 @@ async fn candidates(registry: &Registry, event: &Event) -> Result<Vec<Candidate>
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT s.code, s.sender_id, s.transaction_id, s.reference_id, s.frequency, s.filter, s.notify_url, s.locale
+        "SELECT s.code, s.sender_id, s.transaction_id, s.reference_id, s.frequency, s.filter, s.notify_url, s.locale, s.encrypted
          FROM subscription s WHERE s.status = 'subscribe' AND s.code IN ({})",
         lookups.join(" UNION ")
     );
@@ -1145,7 +1195,17 @@ async fn candidates(registry: &Registry, event: &Event) -> Result<Vec<Candidate>
         .read(vec![Statement::new(
             numbered(dialect, &sql),
             params,
-            &[ColumnType::Text; 8],
+            &[
+                ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Integer,
+            ],
         )])
         .await?
         .remove(0);
@@ -1163,6 +1223,7 @@ async fn candidates(registry: &Registry, event: &Event) -> Result<Vec<Candidate>
                 filter: cell(5),
                 notify_url: cell(6),
                 locale: Some(cell(7)).filter(|l| !l.is_empty()),
+                encrypted: matches!(row.get(8), Some(Some(SqlValue::Integer(1)))),
             }
         })
         .collect())

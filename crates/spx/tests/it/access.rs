@@ -356,6 +356,9 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
             "subscribe_criteria": crate::subscription::criteria("REGISTER", "Member", &format!("uin = \"{newcomer}\""))}, {
             "reference_id": "s2", "timestamp": dci::Timestamp::now().to_string(),
             "subscribe_criteria": crate::subscription::criteria("REGISTER", "Member", "birth_date < \"1950-01-01\"")}]});
+        // Subscribed encrypted: the answer and the notifications come encrypted too.
+        subscribe["message"] = trust::jwe::encrypt(&subscribe["message"], &enc_key)?;
+        subscribe["header"]["is_msg_encrypted"] = json!(true);
         mis.sign(&mut subscribe)?;
         let (status, answer) = post_json_with(&http, &registry.url("/registry/subscribe"), &subscribe, Some(&mis_token)).await?;
         ensure!(status == 200 && answer["message"]["ack_status"] == "ACK", "{answer}");
@@ -372,7 +375,9 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
             .wait(Duration::from_secs(10), |got| got.iter().any(|v| v["header"]["action"] == "on-subscribe"))
             .await?;
         let answer = subscribed.iter().find(|v| v["header"]["action"] == "on-subscribe").context("on-subscribe")?;
-        let items = &answer["message"]["subscribe_response"];
+        ensure!(answer["header"]["is_msg_encrypted"] == true, "{answer}");
+        let opened = mis.decrypter().decrypt(&answer["message"])?;
+        let items = &opened["subscribe_response"];
         ensure!(
             items[0]["status"] == "succ" && items[1]["status_reason_code"] == "err.request.forbidden",
             "a subscription on a hidden field is refused: {answer}"
@@ -382,7 +387,9 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
             .await
             .with_context(|| format!("{:#?}", sink.received().last()))?;
         let notified = got.iter().find(|v| v["header"]["action"] == "notify").context("a notify")?;
-        let record = &notified["message"]["notify_event"][0]["data"]["reg_records"];
+        ensure!(notified["header"]["is_msg_encrypted"] == true, "{notified}");
+        let opened = mis.decrypter().decrypt(&notified["message"])?;
+        let record = &opened["notify_event"][0]["data"]["reg_records"];
         ensure!(record["member_identifier"][0]["identifier_value"] == newcomer.as_str(), "{record}");
         ensure!(record.get("demographic_info").and_then(|d| d.get("birth_date")).is_none() && record.get("household_id").is_none(), "hidden fields notified: {record}");
         let seen = store::audit::who_saw(registry.store.as_ref(), &format!("UIN:{newcomer}")).await?;
