@@ -214,6 +214,22 @@ fn header_rejection_arrives_in_the_callback(backend: Backend) -> Result<()> {
     })
 }
 
+/// The outbox messages in `state`, as soon as there are some (or none after `patience`).
+async fn outbox_in_state(
+    registry: &TestRegistry,
+    state: &str,
+    patience: Duration,
+) -> Result<Vec<dispatch::Entry>> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let listed = dispatch::list(registry.store.as_ref(), Some(state), 10).await?;
+        if !listed.is_empty() || tokio::time::Instant::now() > deadline {
+            return Ok(listed);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn failing_receiver_is_retried_then_dead_lettered_and_replayed(backend: Backend) -> Result<()> {
     runtime().block_on(async {
         let registry = TestRegistry::spawn(backend).await?;
@@ -225,14 +241,7 @@ fn failing_receiver_is_retried_then_dead_lettered_and_replayed(backend: Backend)
         )
         .await?;
         // Four attempts 50-400 ms apart (the tests' settings), then dead.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        let dead = loop {
-            let dead = dispatch::list(registry.store.as_ref(), Some(dispatch::DEAD), 10).await?;
-            if !dead.is_empty() || tokio::time::Instant::now() > deadline {
-                break dead;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let dead = outbox_in_state(&registry, dispatch::DEAD, Duration::from_secs(15)).await?;
         ensure!(
             dead.len() == 1,
             "no dead letter after retries: {:?}",
@@ -255,8 +264,9 @@ fn failing_receiver_is_retried_then_dead_lettered_and_replayed(backend: Backend)
             .wait(Duration::from_secs(10), |r| !r.is_empty())
             .await?;
         ensure!(callbacks[0]["header"]["action"] == "on-search");
+        // Deliveries are recorded in batches, shortly after the receiver's answer.
         let delivered =
-            dispatch::list(registry.store.as_ref(), Some(dispatch::DELIVERED), 10).await?;
+            outbox_in_state(&registry, dispatch::DELIVERED, Duration::from_secs(10)).await?;
         ensure!(
             delivered.len() == 1 && delivered[0].message_id == dead[0].message_id,
             "{delivered:?}"
