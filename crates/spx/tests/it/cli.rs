@@ -158,6 +158,11 @@ fn generate_import_serve() -> Result<()> {
             format!("{disabled} persons with a disability certificate or application"),
         ),
         ("fr", format!("{farmers} farmers, {parcels} parcels")),
+        // The ID registry: an identity for everyone, the deceased included.
+        (
+            "id",
+            format!("{} identities ({deceased} deceased)", everyone.len()),
+        ),
     ] {
         let (ok, stdout, stderr) = output(
             spx()
