@@ -18,6 +18,9 @@ pub struct Running {
     pub store: String,
     /// The registry, to reach its store directly (imports, benchmarks).
     pub registry: Arc<Registry>,
+    /// The ID registry's link to the civil registry, when configured: done once it holds
+    /// its subscription.
+    pub link: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the store of `profile`, applies its migrations and serves it on the configured address.
@@ -59,14 +62,13 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
         });
     }
     // The civil registry calls back as soon as it takes the subscription: once serving.
-    if let Some(link) = link {
-        link.spawn();
-    }
+    let link = link.map(|link| link.spawn());
     Ok(Running {
         addr,
         base_url,
         store: registry.store.describe(),
         registry,
+        link,
     })
 }
 
