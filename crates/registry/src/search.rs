@@ -196,12 +196,20 @@ pub(crate) fn check_access(
     access.check_purpose(purpose).map_err(forbidden)?;
     for attribute in attributes {
         let names = std::iter::once(attribute.name).chain(attribute.aliases.iter().copied());
-        if !access.allows_field(names) {
-            return Err(forbidden(format!(
+        if access.allows_field(names.clone()) {
+            continue;
+        }
+        return Err(forbidden(if access.allows_match(names) {
+            format!(
+                "'{}' may only be matched, with '=', in a search pinned by an identifier this participant sees (uin = … AND {} = …); it cannot be compared otherwise or sorted on",
+                attribute.name, attribute.name
+            )
+        } else {
+            format!(
                 "'{}' is not a field this participant may see, so it cannot be searched or sorted on",
                 attribute.name
-            )));
-        }
+            )
+        }));
     }
     Ok(())
 }

@@ -140,16 +140,18 @@ fn identities_by_identifier_expression_and_predicate(backend: Backend) -> Result
             {"birth_date": {"$lt": born_before.to_string()}}, {"status": {"$eq": "alive"}}]}}});
         ensure!(registry.count("Identity", "expression", query).await? == expected);
 
-        // Cards that expired before today, of the living (predicate list).
+        // Cards of the living to renew within a year (predicate list).
+        let within_a_year = today + time::Duration::days(365);
         let expected = persons()
             .iter()
             .filter(|p| p.death_date.is_none())
-            .filter(|p| synth::identity::issuance(p, today).card.is_some_and(|c| c.expires < today))
+            .filter(|p| synth::identity::issuance(p, today).card.is_some_and(|c| c.expires < within_a_year))
             .count() as i64;
-        let expired = json!([
-            {"seq_num": 1, "expression1": {"attribute_name": "id_document.date_of_expiry", "operator": "lt", "attribute_value": today.to_string()},
+        ensure!(expected > 0, "the fixture should have cards to renew");
+        let expiring = json!([
+            {"seq_num": 1, "expression1": {"attribute_name": "id_document.date_of_expiry", "operator": "lt", "attribute_value": within_a_year.to_string()},
              "condition": "and", "expression2": {"attribute_name": "status", "operator": "eq", "attribute_value": "alive"}}]);
-        ensure!(registry.count("Identity", "predicate", expired).await? == expected);
+        ensure!(registry.count("Identity", "predicate", expiring).await? == expected);
         // The sort is the caller's: the oldest identity first.
         let item = registry
             .one(json!({"query_type": "expression", "query": text("age >= 0"),
@@ -262,6 +264,18 @@ fn verification_answers_yes_or_no_and_a_verify_only_participant_learns_nothing_n
                 "{item}"
             );
         }
+        ensure!(
+            refused[1]["status_reason_message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("'birth_date' may only be matched, with '=', in a search pinned by an identifier")),
+            "{}",
+            refused[1]
+        );
+        ensure!(
+            more[0]["status_reason_message"].as_str().is_some_and(|m| m.starts_with("'status' is not a field this participant may see")),
+            "{}",
+            more[0]
+        );
         Ok(())
     })
 }
