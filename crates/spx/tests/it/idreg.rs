@@ -531,6 +531,24 @@ fn a_crvs_death_marks_the_identity_deceased_once_and_notifies_its_subscribers(
         register_death(&second.uin).await?;
         let (marked, _) = deceased_within(&ids, &second.uin, started, Duration::from_secs(5)).await?;
         ensure!(marked < Duration::from_secs(2), "marked deceased {marked:?} after the registration");
+        // The death of someone the ID registry does not hold (a child registered and dead at
+        // once) is acknowledged, so the civil registry does not send it again, and changes
+        // nothing.
+        let child = crate::subscription::new_uin(41);
+        let place = homes()[first.uin.as_str()].location_code.clone();
+        let today = fixture().today.to_string();
+        let request = json!({"births": [{"uin": child, "given_name": "Esi", "surname": "Mensah", "sex": "female", "birth_date": today, "birth_place": place}],
+                             "deaths": [{"uin": child, "death_date": today, "death_place": place}]});
+        let (status, report) = post_json_with(&crvs.client, &crvs.url("/registrar/crvs/records"), &request, Some(&registrar)).await?;
+        ensure!(status == 200, "HTTP {status}: {report}");
+        let delivered = format!("SELECT state FROM outbox WHERE destination = '{notify_url}' AND body LIKE '%{child}%'");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while texts(crvs.store.as_ref(), &delivered).await? != ["delivered"] {
+            ensure!(Instant::now() < deadline, "the child's death was not acknowledged: {:?}", texts(crvs.store.as_ref(), &delivered).await?);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ensure!(ids.count("Identity", "idtype-value", json!({"type": "UIN", "value": child})).await? == 0);
+
         // The same death applied by eight at once (two ID nodes, retries): one change.
         let third = living.next().context("a third person")?;
         let death = registry::id::Death { uin: third.uin.clone(), drn: None, death_date: fixture().today };
