@@ -8,7 +8,9 @@
 //! and the header-level `rjct.*` codes belong to response headers, which an ACK does not have.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -279,6 +281,12 @@ struct Memory {
     waiters: Vec<Waiter>,
 }
 
+/// What the application does with a callback before it is acknowledged (see
+/// [`Receiver::handle_with`]).
+type Handler = Arc<
+    dyn Fn(Callback) -> Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send>> + Send + Sync,
+>;
+
 struct Inner {
     config: ReceiverConfig,
     state: Mutex<Memory>,
@@ -289,6 +297,8 @@ struct Inner {
     server: Mutex<Option<tokio::task::AbortHandle>>,
     /// Where senders' keys are found, when callbacks must be signed.
     verifier: Mutex<Option<Arc<dyn trust::KeyResolver>>>,
+    /// Takes each callback before it is acknowledged, when the application keeps them.
+    handler: Mutex<Option<Handler>>,
 }
 
 /// The callback endpoints of a requester: an axum [`Router`] to mount (see [`Receiver::router`]),
@@ -329,6 +339,7 @@ impl Receiver {
                 base_url: Mutex::default(),
                 server: Mutex::default(),
                 verifier: Mutex::default(),
+                handler: Mutex::default(),
             }),
         }
     }
@@ -369,6 +380,24 @@ impl Receiver {
     /// one is refused with `err.signature.missing` or `err.signature.invalid`.
     pub fn verify_with(self, keys: Arc<dyn trust::KeyResolver>) -> Self {
         *lock(&self.inner.verifier) = Some(keys);
+        self
+    }
+
+    /// Has `handler` take every accepted callback before it is acknowledged: a durable
+    /// receiver, whose application keeps what a callback tells (in its store) before the
+    /// sender may forget it. The handler's refusal (e.g. `err.service.unavailable` while its
+    /// store cannot write) is the answer instead of the ACK, and the callback is not
+    /// remembered, so the sender's retry is handled again; a callback already acknowledged is
+    /// acknowledged again without being handled. Handled callbacks then go to the channel and
+    /// the waiters as any other. Only this process remembers what it acknowledged, so the
+    /// handler must be idempotent across restarts.
+    pub fn handle_with<F, Fut>(self, handler: F) -> Self
+    where
+        F: Fn(Callback) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Rejection>> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |callback| Box::pin(handler(callback)));
+        *lock(&self.inner.handler) = Some(handler);
         self
     }
 
@@ -608,14 +637,18 @@ impl Receiver {
             message,
             received_at: Timestamp::now(),
         };
+        let handler = lock(&self.inner.handler).clone();
+        if let Some(handler) = handler {
+            if let Some(correlation_id) = lock(&self.inner.state).seen.get(&seen_key(&callback)) {
+                return Ok(correlation_id.clone());
+            }
+            handler(callback.clone()).await.map_err(with_status)?;
+        }
         self.deliver(callback).map_err(with_status)
     }
 
     fn deliver(&self, callback: Callback) -> Result<String, Rejection> {
-        let key = (
-            callback.header.sender_id().unwrap_or_default().to_string(),
-            callback.header.message_id().to_string(),
-        );
+        let key = seen_key(&callback);
         let mut state = lock(&self.inner.state);
         if let Some(correlation_id) = state.seen.get(&key) {
             tracing::debug!(message_id = %key.1, "repeated callback acknowledged again");
@@ -661,6 +694,14 @@ impl Receiver {
         }
         Ok(correlation_id)
     }
+}
+
+/// What a repeated callback is recognised by: its sender and `message_id`.
+fn seen_key(callback: &Callback) -> (String, String) {
+    (
+        callback.header.sender_id().unwrap_or_default().to_string(),
+        callback.header.message_id().to_string(),
+    )
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

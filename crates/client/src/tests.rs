@@ -343,6 +343,59 @@ async fn a_full_channel_refuses_with_503_and_the_retry_is_delivered() {
 }
 
 #[tokio::test]
+async fn a_handler_takes_each_callback_before_its_ack_and_a_refusal_is_retried() {
+    let handled = Arc::new(Mutex::new(Vec::<String>::new()));
+    let refuse = Arc::new(AtomicUsize::new(1));
+    let (taken, failing) = (handled.clone(), refuse.clone());
+    let receiver = Receiver::default().handle_with(move |callback: Callback| {
+        let (taken, failing) = (taken.clone(), failing.clone());
+        async move {
+            if failing.load(Ordering::SeqCst) > 0 {
+                failing.fetch_sub(1, Ordering::SeqCst);
+                return Err(dci::Rejection::new(
+                    ReasonCode::ServiceUnavailable,
+                    "the store is down",
+                ));
+            }
+            taken
+                .lock()
+                .unwrap()
+                .push(callback.header.message_id().to_string());
+            Ok(())
+        }
+    });
+    let addr = receiver.serve(localhost()).await.unwrap();
+    let url = format!("http://{addr}/registry/on-search");
+    let body = callback("on-search", "m-1", "s", "t-1");
+    // Refused by the handler: no ACK, nothing kept, nothing for the waiters.
+    let (status, answer) = post_json(&url, &body).await;
+    assert_err(status, &answer, 503, "err.service.unavailable");
+    assert!(handled.lock().unwrap().is_empty());
+    assert!(
+        receiver
+            .wait_for("t-1", Duration::from_millis(50))
+            .await
+            .is_err()
+    );
+    // The retry is handled, then acknowledged and delivered; a repeat is acknowledged again
+    // with the same correlation id and not handled twice.
+    let (status, first) = post_json(&url, &body).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = post_json(&url, &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        first["message"]["correlation_id"],
+        again["message"]["correlation_id"]
+    );
+    assert_eq!(*handled.lock().unwrap(), vec!["m-1".to_string()]);
+    let delivered = receiver
+        .wait_for("t-1", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(delivered.header.message_id(), "m-1");
+}
+
+#[tokio::test]
 async fn wait_for_gets_callbacks_that_came_before_and_after_it_started() {
     let (receiver, addr) = Receiver::bind(localhost()).await.unwrap();
     let url = format!("http://{addr}/registry/on-search");

@@ -429,6 +429,13 @@ pub const ANIMAL: &[Entry] = &[
     ("8", &["insects and worms", "bees", "insects"]),
 ];
 
+/// The state of an identity in the foundational ID registry (an spx directory: the standard
+/// has no identity record). `deceased` once the civil registry has registered the death.
+pub const IDENTITY_STATUS: &[Entry] = &[
+    ("alive", &["living", "active", "1"]),
+    ("deceased", &["dead", "died", "2"]),
+];
+
 /// The code for `input` in `directory`: the code itself or one of its labels, in any case.
 pub fn normalize(directory: &[Entry], input: &str) -> Option<&'static str> {
     let input = input.trim();

@@ -180,6 +180,17 @@ pub fn marital_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
     code(directory::MARITAL_STATUS, Value::deserialize(d)?).map_err(D::Error::custom)
 }
 
+/// spx's identity status: `alive`, `deceased`, or a label (`Living`, `Dead`); a closed list,
+/// so anything else is refused.
+pub fn identity_status<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let status = code(directory::IDENTITY_STATUS, Value::deserialize(d)?)
+        .map_err(D::Error::custom)?
+        .ok_or_else(|| D::Error::custom("status is required"))?;
+    directory::normalize(directory::IDENTITY_STATUS, &status)
+        .map(str::to_string)
+        .ok_or_else(|| D::Error::custom(format!("status '{status}' is not alive or deceased")))
+}
+
 /// AssistanceUnitEnum: `1`, `2`, `3`, as a string or number, or a label (`household`, `family`).
 pub fn group_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     code(directory::GROUP_TYPE, Value::deserialize(d)?)

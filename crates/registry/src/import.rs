@@ -7,7 +7,9 @@
 //! marriages of `marriages.*`; generated records are registered on the day of their event.
 //! The disability registry loads the registrations of `disabilities.*` and the farmer
 //! registry the farmers and parcels of `farmers.*` and `parcels.*`; both take the person's
-//! name, sex and birth date from `persons.*` and their home from `households.*`.
+//! name, sex and birth date from `persons.*` and their home from `households.*`. The
+//! foundational ID registry loads an identity for every person, living or deceased, with the
+//! home of their household (placed as the civil register places them).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use store::{BulkTable, ColumnType, Row, SqlValue, Statement, Store, StoreError};
 use crate::crvs::{self, RegisteredPerson};
 use crate::dr::{self, DisabledPerson};
 use crate::fr::{self, RegisteredFarmer};
+use crate::id::{self, RegisteredIdentity};
 use crate::social::{self, Locations};
 
 /// Rows per transaction: large enough to amortise commits, small enough to bound memory.
@@ -119,6 +122,10 @@ pub struct ImportReport {
     pub farmers: u64,
     /// Land parcels loaded (farmer registry).
     pub parcels: u64,
+    /// Identities loaded (ID registry).
+    pub identities: u64,
+    /// Of those, the identities of deceased persons.
+    pub deceased_identities: u64,
     /// Rows refused, in all.
     pub rejected_count: u64,
     /// The first refused rows: `file:line: reason`.
@@ -142,6 +149,11 @@ impl ImportReport {
             format!(
                 "{} locations, {} farmers, {} parcels",
                 self.locations, self.farmers, self.parcels
+            )
+        } else if role == id::PROFILE.role {
+            format!(
+                "{} locations, {} identities ({} deceased)",
+                self.locations, self.identities, self.deceased_identities
             )
         } else {
             format!(
@@ -197,6 +209,8 @@ pub async fn import(
         import_dr(store, files, progress).await
     } else if role == fr::PROFILE.role {
         import_fr(store, files, progress).await
+    } else if role == id::PROFILE.role {
+        import_id(store, files, progress).await
     } else {
         Err(ImportError::Unsupported(role.to_string()))
     }
@@ -388,20 +402,12 @@ async fn import_crvs(
         for row in rows {
             match row {
                 Ok((line, person)) => {
-                    let household = placed.of(&person).map(str::to_string);
-                    let place = match household {
-                        Some(id) if files.households.is_some() => match homes.get(&id) {
-                            Some(location) => Some(location.as_str()),
-                            None => {
-                                report.reject(
-                                    path,
-                                    line,
-                                    &format!("household {id} is not in the households file"),
-                                );
-                                continue;
-                            }
-                        },
-                        _ => None,
+                    let place = match placed_home(&mut placed, &person, &homes, files) {
+                        Ok(place) => place,
+                        Err(reason) => {
+                            report.reject(path, line, &reason);
+                            continue;
+                        }
                     };
                     let mut dates = married.remove(&person.uin).unwrap_or_default();
                     dates.sort();
@@ -459,6 +465,25 @@ fn home<'a>(
     files: &ImportFiles,
 ) -> Result<Option<&'a str>, String> {
     match &person.household_id {
+        Some(id) if files.households.is_some() => homes
+            .get(id)
+            .map(|code| Some(code.as_str()))
+            .ok_or_else(|| format!("household {id} is not in the households file")),
+        _ => Ok(None),
+    }
+}
+
+/// Where the civil register places `person`, the next person of the persons file (see
+/// [`synth::vital::Homes`]): the home of their household, or for the deceased of the household
+/// they are listed with, if known; the reason to refuse their row when that household is not
+/// in the households file.
+fn placed_home<'a>(
+    placed: &mut synth::vital::Homes,
+    person: &synth::Person,
+    homes: &'a HashMap<String, String>,
+    files: &ImportFiles,
+) -> Result<Option<&'a str>, String> {
+    match placed.of(person) {
         Some(id) if files.households.is_some() => homes
             .get(id)
             .map(|code| Some(code.as_str()))
@@ -692,6 +717,55 @@ async fn import_fr(
                 &format!("farmer {fid} is not in the farmers file"),
             );
         }
+    }
+    finish_bulk(store, profile, &tables, bulk, progress).await?;
+    Ok(report)
+}
+
+async fn import_id(
+    store: &dyn Store,
+    files: &ImportFiles,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<ImportReport, ImportError> {
+    let profile = &id::PROFILE;
+    let tables = [id::IDENTITY_TABLE];
+    let bulk = prepare_bulk(store, profile, &tables).await?;
+    let mut report = ImportReport::default();
+    let updated = dci::Timestamp::now();
+    let locations = load_locations(store, files, &mut report).await?;
+    let homes = homes(files, &mut report)?;
+
+    if let Some(path) = &files.persons {
+        let rows = synth::read_persons(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut identities = Batch::new(id::IDENTITY_TABLE);
+        let mut placed = synth::vital::Homes::default();
+        for row in rows {
+            match row {
+                Ok((line, person)) => {
+                    let home = match placed_home(&mut placed, &person, &homes, files) {
+                        Ok(home) => home,
+                        Err(reason) => {
+                            report.reject(path, line, &reason);
+                            continue;
+                        }
+                    };
+                    let identity = RegisteredIdentity::from_population(
+                        &person,
+                        home,
+                        updated.0.date(),
+                        &updated.to_string(),
+                    );
+                    report.deceased_identities += u64::from(person.death_date.is_some());
+                    identities.push(identity.row(&locations));
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.identities += identities.flush_if_full(store).await?;
+            progress("identities", report.identities);
+        }
+        report.identities += identities.flush(store).await?;
+        progress("identities", report.identities);
     }
     finish_bulk(store, profile, &tables, bulk, progress).await?;
     Ok(report)

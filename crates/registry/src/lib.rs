@@ -16,6 +16,7 @@ pub mod dr;
 pub mod exchange;
 pub mod fr;
 pub mod http;
+pub mod id;
 pub mod import;
 pub mod participants;
 pub mod profile;
@@ -243,7 +244,13 @@ pub async fn open_store(
 }
 
 /// Every registry the engine serves.
-static PROFILES: [&Profile; 4] = [&social::PROFILE, &crvs::PROFILE, &dr::PROFILE, &fr::PROFILE];
+static PROFILES: [&Profile; 5] = [
+    &social::PROFILE,
+    &crvs::PROFILE,
+    &dr::PROFILE,
+    &fr::PROFILE,
+    &id::PROFILE,
+];
 
 /// The profile for a role name, if spx serves that registry.
 pub fn profile(role: &str) -> Option<&'static Profile> {

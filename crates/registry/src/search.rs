@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use dci::search::{Pagination, SearchData, SearchRequestItem, SearchResponseItem};
 use dci::{Query, ReasonCode, Rejection, RequestStatus, Timestamp};
-use expr::{Dialect, Expr};
+use expr::{Dialect, Expr, Op};
 use serde_json::value::RawValue;
 use store::{ColumnType, SqlValue, Statement, Store, StoreError};
 use time::Date;
@@ -196,12 +196,20 @@ pub(crate) fn check_access(
     access.check_purpose(purpose).map_err(forbidden)?;
     for attribute in attributes {
         let names = std::iter::once(attribute.name).chain(attribute.aliases.iter().copied());
-        if !access.allows_field(names) {
-            return Err(forbidden(format!(
+        if access.allows_field(names.clone()) {
+            continue;
+        }
+        return Err(forbidden(if access.allows_match(names) {
+            format!(
+                "'{}' may only be matched, with '=', in a search pinned by an identifier this participant sees (uin = … AND {} = …); it cannot be compared otherwise or sorted on",
+                attribute.name, attribute.name
+            )
+        } else {
+            format!(
                 "'{}' is not a field this participant may see, so it cannot be searched or sorted on",
                 attribute.name
-            )));
-        }
+            )
+        }));
     }
     Ok(())
 }
@@ -251,11 +259,12 @@ fn plan(
     let filter = parse_query(profile, record_type, query)?;
     let schema = &record_type.schema;
     // An identifier lookup names a value the caller already holds: no field is revealed by
-    // matching it. Every other attribute a search uses must be visible.
+    // matching it. Every other attribute a search uses must be visible (or, in a
+    // verification, matched only).
     let mut used = if is_identifier {
         Vec::new()
     } else {
-        filter.attributes()
+        searched_attributes(&filter, record_type, access)
     };
     let mut order = Vec::new();
     for sort in criteria.sort()? {
@@ -310,6 +319,62 @@ fn plan(
         implicit_page,
         reg_event_type: criteria.reg_event_type,
     })
+}
+
+/// The attributes of `filter` that a caller with `access` must be allowed to see: all of them,
+/// but in a verification those it may only match (`match_fields`, see [`trust::access`]). A
+/// filter is a verification when its top-level conjunction pins one record with an equality on
+/// an identifier of the record type that the caller sees (`uin = "…" AND …`); a match-only
+/// attribute is then let through if it appears in that conjunction as equalities only, nowhere
+/// else (no range, list, alternative or negation, which would tell more than yes or no).
+pub(crate) fn searched_attributes<'s>(
+    filter: &Expr<'s>,
+    record_type: &RecordType,
+    access: &AccessRules,
+) -> Vec<&'s expr::Attribute> {
+    fn conjuncts_of<'a, 's>(expr: &'a Expr<'s>, out: &mut Vec<&'a Expr<'s>>) {
+        match expr {
+            Expr::And(children) => children.iter().for_each(|c| conjuncts_of(c, out)),
+            other => out.push(other),
+        }
+    }
+    let all = filter.attributes();
+    // A predicate list nests its conditions' conjunctions in the list's.
+    let mut conjuncts = Vec::new();
+    conjuncts_of(filter, &mut conjuncts);
+    let equality = |conjunct: &Expr<'s>| match conjunct {
+        Expr::Compare {
+            attr, op: Op::Eq, ..
+        } => Some(*attr),
+        _ => None,
+    };
+    let names = |a: &'s expr::Attribute| std::iter::once(a.name).chain(a.aliases.iter().copied());
+    let pinned = conjuncts
+        .iter()
+        .copied()
+        .filter_map(equality)
+        .any(|attribute| {
+            record_type
+                .identifiers
+                .iter()
+                .any(|(_, name)| *name == attribute.name)
+                && access.allows_field(names(attribute))
+        });
+    if !pinned {
+        return all;
+    }
+    let elsewhere: Vec<&expr::Attribute> = conjuncts
+        .iter()
+        .filter(|conjunct| equality(conjunct).is_none())
+        .flat_map(|conjunct| conjunct.attributes())
+        .collect();
+    all.into_iter()
+        .filter(|attribute| {
+            access.allows_field(names(attribute))
+                || !access.allows_match(names(attribute))
+                || elsewhere.iter().any(|e| std::ptr::eq(*e, *attribute))
+        })
+        .collect()
 }
 
 /// The filter of a query over `record_type`'s attributes; unusable queries are refused with

@@ -353,7 +353,7 @@ fn check(
     let attributes = if by_identifier {
         Vec::new()
     } else {
-        filter.attributes()
+        crate::search::searched_attributes(&filter, record_type, access)
     };
     crate::search::check_access(access, record_type, query_type, purpose, &attributes)?;
     Ok(Checked {

@@ -23,6 +23,35 @@ pub struct Config {
     pub exchange: Exchange,
     /// Signatures and keys.
     pub trust: Trust,
+    /// The foundational ID registry's link to the civil registry.
+    pub id: Id,
+}
+
+/// `[id]`: where the ID registry (`spx serve --role id`) learns of deaths.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Id {
+    /// Base URL of the civil registry whose registered deaths mark identities deceased
+    /// (the ID service subscribes there at start); empty: no link.
+    pub crvs_url: String,
+    /// The civil registry's participant id.
+    pub crvs_id: String,
+    /// The ID service's client secret at the civil registry (its client id is `service.id`).
+    pub crvs_client_secret: String,
+    /// Where the civil registry reaches the ID service (its notifications go to
+    /// `<public_url>/registry/notify`); empty: the address it listens on.
+    pub public_url: String,
+}
+
+impl Default for Id {
+    fn default() -> Self {
+        Id {
+            crvs_url: String::new(),
+            crvs_id: "crvs.spx.local".into(),
+            crvs_client_secret: String::new(),
+            public_url: String::new(),
+        }
+    }
 }
 
 /// `[trust]`.
@@ -308,6 +337,14 @@ impl Config {
         self.peers()?;
         if self.sqlite.readers == 0 || self.postgres.pool_size == 0 {
             bail!("sqlite.readers and postgres.pool_size must be at least 1");
+        }
+        for (name, url) in [
+            ("id.crvs_url", &self.id.crvs_url),
+            ("id.public_url", &self.id.public_url),
+        ] {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("{name} must be an http:// or https:// URL (or empty), not '{url}'");
+            }
         }
         let url = &self.service.database_url;
         if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {

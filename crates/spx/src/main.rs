@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Serve one registry over DCI.
     Serve {
-        /// Which registry (social, crvs, dr, fr).
+        /// Which registry (social, crvs, dr, fr, id).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -61,7 +61,7 @@ enum Command {
     },
     /// Load population files (or a directory of them) into a registry's store.
     Import {
-        /// Which registry (social, crvs, dr, fr).
+        /// Which registry (social, crvs, dr, fr, id).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -86,7 +86,7 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: keys::KeysAction,
-        /// Which service (social, crvs, dr, fr).
+        /// Which service (social, crvs, dr, fr, id).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -96,7 +96,7 @@ enum Command {
     Participants {
         #[command(subcommand)]
         action: participants::ParticipantsAction,
-        /// Which service (social, crvs).
+        /// Which service (social, crvs, dr, fr, id).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -104,7 +104,7 @@ enum Command {
     },
     /// List a registry's subscriptions (the active ones unless --all), newest first.
     Subscriptions {
-        /// Which registry (social, crvs, dr, fr).
+        /// Which registry (social, crvs, dr, fr, id).
         #[arg(long, default_value = "social")]
         role: String,
         /// Only this subscriber's.
@@ -123,7 +123,7 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
-        /// Which service (social, crvs, dr, fr).
+        /// Which service (social, crvs, dr, fr, id).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -133,7 +133,7 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: audit::AuditAction,
-        /// Which service (social, crvs).
+        /// Which service (social, crvs, dr, fr, id).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         /// Print JSON instead of a table.

@@ -59,6 +59,11 @@ pub struct AddArgs {
     /// `name.given_name`, `identifier`), comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     fields: Option<Vec<String>>,
+    /// Fields it may only match for equality, without seeing them, in a search pinned by an
+    /// identifier it sees (identity verification: `name,birth_date`), comma-separated
+    /// (default: none).
+    #[arg(long, value_delimiter = ',')]
+    match_fields: Option<Vec<String>>,
     /// Query types it may use, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     query_types: Option<Vec<String>>,
@@ -134,6 +139,7 @@ impl AddArgs {
             access: AccessRules {
                 record_types: self.record_types.clone(),
                 fields: self.fields.clone(),
+                match_fields: self.match_fields.clone(),
                 query_types: self.query_types.clone(),
                 purposes: self.purposes.clone(),
             },
@@ -234,6 +240,7 @@ fn describe_access(p: &Participant) -> String {
         Some(format!("scopes={}", p.scopes.join(","))),
         list("record_types", &p.access.record_types),
         list("fields", &p.access.fields),
+        list("match_fields", &p.access.match_fields),
         list("query_types", &p.access.query_types),
         list("purposes", &p.access.purposes),
     ]

@@ -1,6 +1,6 @@
-//! `spx sandbox`: every service built so far (the social, civil, disability and farmer
-//! registries), on loopback, loaded with one generated population, and a short demonstration
-//! of what each one answers.
+//! `spx sandbox`: every service built so far (the social, civil, disability, farmer and
+//! identity registries), on loopback, loaded with one generated population, and a short
+//! demonstration of what each one answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +41,9 @@ pub struct SandboxArgs {
     /// Address of the farmer registry (FR).
     #[arg(long, default_value = "127.0.0.1:8404")]
     pub fr_listen: String,
+    /// Address of the foundational identity registry (ID).
+    #[arg(long, default_value = "127.0.0.1:8406")]
+    pub id_listen: String,
     /// Exit after the demonstration instead of serving until Ctrl-C.
     #[arg(long)]
     pub exit: bool,
@@ -73,6 +76,8 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     let crvs_config = listening(&args.crvs_listen)?;
     let dr_config = listening(&args.dr_listen)?;
     let fr_config = listening(&args.fr_listen)?;
+    // The civil registry admits the ID service by its address: known before it starts.
+    let mut id_config = listening(&with_a_port(&args.id_listen)?)?;
     let today = time::OffsetDateTime::now_utc().date();
     let marker = Marker {
         people: args.people,
@@ -124,8 +129,31 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] farmer registry (FR): {fr_base}/registry/sync/search ({})",
         farmer.store
     );
-    let secret =
-        admit_participants(&[&running, &civil, &disability, &farmer], &args.data_dir).await?;
+    // The ID registry learns of deaths from the civil registry, as one of its participants.
+    id_config.id.crvs_url = crvs_base.clone();
+    id_config.id.crvs_id = config.service_id("crvs");
+    id_config.id.crvs_client_secret = admit_id_service(&civil, &id_config).await?;
+    let mut identity = service::start(&registry::id::PROFILE, &id_config).await?;
+    let id_base = identity.base_url.clone();
+    println!(
+        "[sandbox] identity registry (ID): {id_base}/registry/sync/search, deaths from the CRVS notified to {id_base}/registry/notify ({})",
+        identity.store
+    );
+    let secret = admit_participants(
+        &[&running, &civil, &disability, &farmer, &identity],
+        &args.data_dir,
+    )
+    .await?;
+    admit_verifier(&identity, &secret).await?;
+    if let Some(link) = identity.link.take() {
+        tokio::time::timeout(SUBSCRIPTION_WAIT, link)
+            .await
+            .context("the ID registry did not subscribe to the CRVS's deaths in time")??;
+        println!(
+            "[sandbox] the ID registry ({}) holds its subscription to the CRVS's DEATH_REGISTERED events",
+            id_config.service_id("id")
+        );
+    }
     let client = |base: &str, role: &str| {
         Client::new(base, SENDER, Some(&config.service_id(role))).with_credentials(SENDER, &secret)
     };
@@ -133,11 +161,18 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     demonstrate_crvs(&client(&crvs_base, "crvs"), &config).await?;
     demonstrate_dr(&client(&dr_base, "dr"), &config).await?;
     demonstrate_fr(&client(&fr_base, "fr")).await?;
+    demonstrate_id(
+        &client(&id_base, "id"),
+        &client(&crvs_base, "crvs"),
+        &config,
+        &secret,
+    )
+    .await?;
     if args.exit {
         return Ok(());
     }
     println!(
-        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {dr_base} and {fr_base}. Ctrl-C stops."
+        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {dr_base}, {fr_base} and {id_base}. Ctrl-C stops."
     );
     service::wait_for_shutdown().await;
     Ok(())
@@ -180,11 +215,85 @@ async fn admit_participants(services: &[&service::Running], data_dir: &Path) -> 
     Ok(secret)
 }
 
+/// The ID service as a participant of the civil registry `civil`: signed with the keys it
+/// publishes at its own address, its callbacks there, allowed the deceased's identifiers and
+/// date of death only; with a new client secret, returned.
+async fn admit_id_service(civil: &service::Running, id_config: &Config) -> Result<String> {
+    let secret = trust::secret::generate()?;
+    let id_base = format!("http://{}", id_config.service.listen);
+    let participant = registry::participants::Participant {
+        sender_id: id_config.service_id("id"),
+        name: Some("spx sandbox identity registry".into()),
+        jwks_url: Some(format!("{id_base}/.well-known/jwks.json")),
+        callback_prefixes: vec![format!("{id_base}/")],
+        scopes: registry::participants::scope::DEFAULT
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        access: trust::access::AccessRules {
+            record_types: Some(vec!["Person".into()]),
+            fields: Some(vec![
+                "identifier".into(),
+                "death_date".into(),
+                "is_deceased".into(),
+            ]),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let store = civil.registry.store.as_ref();
+    registry::participants::remove(store, &participant.sender_id).await?;
+    registry::participants::add(store, &participant, &trust::secret::hash(&secret)?).await?;
+    civil.registry.participants.reload().await?;
+    Ok(secret)
+}
+
+/// A verify-only participant of the ID registry, `verifier.spx.local` (the sandbox's client
+/// secret): it sees identifiers only and may match names and birth dates, so a verification
+/// tells it yes or no and nothing else.
+async fn admit_verifier(identity: &service::Running, secret: &str) -> Result<()> {
+    let participant = registry::participants::Participant {
+        sender_id: VERIFIER.into(),
+        name: Some("verify-only demonstration".into()),
+        allow_unsigned: true,
+        scopes: vec![registry::participants::scope::SEARCH.into()],
+        access: trust::access::AccessRules {
+            fields: Some(vec!["identifier".into()]),
+            match_fields: Some(vec!["name".into(), "birth_date".into()]),
+            query_types: Some(vec!["expression".into(), "predicate".into()]),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let store = identity.registry.store.as_ref();
+    registry::participants::remove(store, VERIFIER).await?;
+    registry::participants::add(store, &participant, &trust::secret::hash(secret)?).await?;
+    identity.registry.participants.reload().await?;
+    println!(
+        "[sandbox] participant {VERIFIER} may verify identities at the ID registry (sees identifiers only; matches names and birth dates)"
+    );
+    Ok(())
+}
+
+const VERIFIER: &str = "verifier.spx.local";
+
+/// `listen`, with a free port chosen now when it asks for any (port 0).
+fn with_a_port(listen: &str) -> Result<String> {
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("'{listen}' is not an address:port"))?;
+    if addr.port() != 0 {
+        return Ok(listen.to_string());
+    }
+    Ok(std::net::TcpListener::bind(addr)?.local_addr()?.to_string())
+}
+
 /// The registries loaded beside the social registry, with the name the sandbox gives them.
-const OTHERS: [(&registry::Profile, &str); 3] = [
+const OTHERS: [(&registry::Profile, &str); 4] = [
     (&registry::crvs::PROFILE, "civil registry"),
     (&registry::dr::PROFILE, "disability registry"),
     (&registry::fr::PROFILE, "farmer registry"),
+    (&registry::id::PROFILE, "identity registry"),
 ];
 
 /// Generates the population, writes its files and loads them into fresh stores.
@@ -760,6 +869,130 @@ async fn demonstrate_fr(client: &Client) -> Result<()> {
         "[sandbox] FR predicate search, leased irrigated parcels: HTTP {OK}, {total} parcels, {:.1} ms",
         ms(started.elapsed())
     );
+    Ok(())
+}
+
+/// Asks the identity registry what a programme asks it: whether a UIN goes with a name and
+/// birth date (as the sandbox, and as a verify-only participant), and shows a death registered
+/// at the civil registry turn the identity deceased and reach the ID registry's subscriber.
+async fn demonstrate_id(
+    client: &Client,
+    civil: &Client,
+    config: &Config,
+    secret: &str,
+) -> Result<()> {
+    let base = client.base_url();
+    // The oldest living identity (each run of the sandbox registers one death).
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_expression("Identity", Value::String(r#"status = "alive""#.into()))
+                .sort("birth_date", false)
+                .page(1, 1),
+        ])
+        .await?;
+    let (alive, elder) = first_record(&answer)?;
+    let elder = elder.context("a living identity")?;
+    let uin = elder["identifier"][0]["identifier_value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (given, surname, born) = (
+        elder["name"]["given_name"].as_str().unwrap_or_default(),
+        elder["name"]["surname"].as_str().unwrap_or_default(),
+        elder["birth_date"].as_str().unwrap_or_default(),
+    );
+    let verification = |birth_date: &str| {
+        SearchItem::by_expression(
+            "Identity",
+            Value::String(format!(
+                r#"uin = "{uin}" AND given_name = "{given}" AND surname = "{surname}" AND birth_date = "{birth_date}""#
+            )),
+        )
+    };
+    let started = Instant::now();
+    let answer = client.sync_search(vec![verification(born)]).await?;
+    let (matched, _) = first_record(&answer)?;
+    let answer = client.sync_search(vec![verification("1900-01-01")]).await?;
+    let (wrong, _) = first_record(&answer)?;
+    println!(
+        "[sandbox] ID verification of UIN {uin} as {given} {surname} born {born}: {} match(es); born 1900-01-01: {wrong} ({alive} living identities), {:.1} ms",
+        matched,
+        ms(started.elapsed())
+    );
+    let verifier = Client::new(base, VERIFIER, Some(&config.service_id("id")))
+        .with_credentials(VERIFIER, secret);
+    let answer = verifier.sync_search(vec![verification(born)]).await?;
+    let (_, seen) = first_record(&answer)?;
+    println!(
+        "[sandbox] the same verification by {VERIFIER}: it is shown {}",
+        seen.map_or_else(|| "nothing".into(), |r| r.to_string())
+    );
+
+    let filter = format!(r#"uin = "{uin}""#);
+    let (receiver, code) = subscribe(
+        base,
+        &config.service_id("id"),
+        client,
+        ("IdentityDeceased", "Identity", &filter),
+    )
+    .await?;
+    println!("[sandbox] subscribed at the ID registry to the death of {uin}: code {code}");
+    let place = elder["address"][0]["sub_region_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let (started, started_at) = (Instant::now(), time::OffsetDateTime::now_utc());
+    let report: Value = civil
+        .send(
+            "/registrar/crvs/records",
+            &json!({"deaths": [{"uin": uin, "death_date": today, "death_place": place}]}),
+        )
+        .await?;
+    let registered = started.elapsed();
+    let deceased = loop {
+        let answer = client
+            .sync_search(vec![SearchItem::by_identifier(
+                "Identity",
+                "UIN",
+                uin.as_str(),
+            )])
+            .await?;
+        if let (_, Some(record)) = first_record(&answer)?
+            && record["status"] == "deceased"
+        {
+            break started.elapsed();
+        }
+        anyhow::ensure!(
+            started.elapsed() < SUBSCRIPTION_WAIT,
+            "the identity of {uin} is still alive"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let notified = receiver
+        .wait_for_notifications(&code, 1, SUBSCRIPTION_WAIT)
+        .await?
+        .remove(0);
+    let record = &notified.message.notify_event[0].data.reg_records;
+    println!(
+        "[sandbox] CRVS registered death {} (answered in {:.1} ms); the ID registry showed {uin} {} (died {}) {:.1} ms after the registration was sent; its subscriber's notify {} arrived after {:.1} ms",
+        report["deaths"][0].as_str().unwrap_or("?"),
+        ms(registered),
+        record["status"].as_str().unwrap_or("?"),
+        record["death_date"].as_str().unwrap_or("?"),
+        ms(deceased),
+        notified.reg_event_type.as_deref().unwrap_or("?"),
+        (notified.received_at.0 - started_at).as_seconds_f64() * 1000.0,
+    );
+    client
+        .unsubscribe_and_wait(
+            vec![code],
+            &receiver,
+            SUBSCRIPTION_WAIT,
+            Duration::from_secs(1),
+        )
+        .await?;
+    receiver.shutdown();
     Ok(())
 }
 

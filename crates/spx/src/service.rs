@@ -18,6 +18,9 @@ pub struct Running {
     pub store: String,
     /// The registry, to reach its store directly (imports, benchmarks).
     pub registry: Arc<Registry>,
+    /// The ID registry's link to the civil registry, when configured: done once it holds
+    /// its subscription.
+    pub link: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens the store of `profile`, applies its migrations and serves it on the configured address.
@@ -32,15 +35,24 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
         .await
         .with_context(|| format!("cannot listen on {}", config.service.listen))?;
     let addr = listener.local_addr()?;
-    let app = registry::http::router(registry.clone());
     let (cert, key) = (&config.service.tls_cert, &config.service.tls_key);
     let scheme = if cert.as_os_str().is_empty() {
+        "http"
+    } else {
+        "https"
+    };
+    let base_url = format!("{scheme}://{addr}");
+    let mut app = registry::http::router(registry.clone());
+    let link = crvs_link(profile, config, &registry, &base_url)?;
+    if let Some(link) = &link {
+        app = app.merge(link.router());
+    }
+    if cert.as_os_str().is_empty() {
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "server stopped");
             }
         });
-        "http"
     } else {
         let tls = crate::tls::TlsListener::new(listener, crate::tls::server_config(cert, key)?)?;
         tokio::spawn(async move {
@@ -48,14 +60,58 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
                 tracing::error!(error = %e, "server stopped");
             }
         });
-        "https"
-    };
+    }
+    // The civil registry calls back as soon as it takes the subscription: once serving.
+    let link = link.map(|link| link.spawn());
     Ok(Running {
         addr,
-        base_url: format!("{scheme}://{addr}"),
+        base_url,
         store: registry.store.describe(),
         registry,
+        link,
     })
+}
+
+/// The ID registry's link to the civil registry (`[id]`), when `profile` is the ID registry's
+/// and `id.crvs_url` is set: it signs as the service, authenticates with its client secret,
+/// and verifies the civil registry's notifications with its published keys unless
+/// `trust.verify` is `off`.
+fn crvs_link(
+    profile: &Profile,
+    config: &Config,
+    registry: &Arc<Registry>,
+    base_url: &str,
+) -> Result<Option<Arc<registry::id::link::CrvsLink>>> {
+    let id = &config.id;
+    if profile.role != registry::id::PROFILE.role || id.crvs_url.is_empty() {
+        return Ok(None);
+    }
+    let crvs_url = id.crvs_url.trim_end_matches('/').to_string();
+    let crvs_keys: Option<Arc<dyn trust::KeyResolver>> =
+        if config.verify_mode()? == crate::config::VerifyMode::Off {
+            None
+        } else {
+            let keys =
+                trust::JwksFetcher::new(reqwest::Client::new(), trust::JwksFetchOptions::default());
+            keys.add_peer(&id.crvs_id, &format!("{crvs_url}/.well-known/jwks.json"));
+            Some(Arc::new(keys))
+        };
+    let settings = registry::id::link::LinkSettings {
+        crvs_url,
+        crvs_id: id.crvs_id.clone(),
+        credentials: Some(id.crvs_client_secret.clone())
+            .filter(|secret| !secret.is_empty())
+            .map(|secret| (registry.config.service_id.clone(), secret)),
+        public_url: Some(id.public_url.trim_end_matches('/').to_string())
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| base_url.to_string()),
+        signer: registry.config.trust.as_ref().map(|t| t.signer.clone()),
+        crvs_keys,
+    };
+    Ok(Some(Arc::new(registry::id::link::CrvsLink::new(
+        registry.clone(),
+        settings,
+    ))))
 }
 
 /// Waits for Ctrl-C or SIGTERM.

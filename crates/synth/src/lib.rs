@@ -34,12 +34,14 @@
 //! registration numbers, places and the couples' marriages ([`write_marriages`] writes them).
 //! [`disability`] derives the disability registry's certificates, difficulties and support
 //! ([`write_disabilities`]) and [`farming`] the farmer registry's farmers, land parcels, crops
-//! and animals ([`write_farms`]), each from the same persons.
+//! and animals ([`write_farms`]), each from the same persons. [`identity`] derives when the
+//! foundational ID registry issued each UIN and the identity card each person holds.
 
 mod codes;
 pub mod disability;
 pub mod farming;
 mod generate;
+pub mod identity;
 mod io;
 mod names;
 mod stream;

@@ -16,6 +16,14 @@
 //! social registry's `given_name` has the alias `name.given_name`, so `name` makes it
 //! visible). So a predicate search cannot be used as an oracle on a hidden field; derived
 //! attributes such as `age` must be listed themselves.
+//!
+//! **Match fields** are the one exception, for identity verification ("does this UIN go with
+//! this name and birth date"): fields a participant may compare for equality without seeing
+//! them. The registry allows them only in a search pinned to one record by an identifier the
+//! participant sees, as equalities of the search's top-level conjunction (`uin = … AND
+//! birth_date = …`): no range, alternative, list, negation or sort, which would tell more than
+//! whether the values match. The answer shows the participant's fields only, so a
+//! participant allowed `identifier` alone learns yes (the record it named) or no (none).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -29,6 +37,10 @@ pub struct AccessRules {
     /// Field paths it may see and search on; absent: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<String>>,
+    /// Field paths it may only match for equality, without seeing them (identity
+    /// verification; see the module documentation); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_fields: Option<Vec<String>>,
     /// Query types it may use (`idtype-value`, `expression`, `predicate`); absent: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_types: Option<Vec<String>>,
@@ -44,6 +56,7 @@ impl AccessRules {
         AccessRules {
             record_types: Some(Vec::new()),
             fields: Some(Vec::new()),
+            match_fields: None,
             query_types: Some(Vec::new()),
             purposes: None,
         }
@@ -90,17 +103,20 @@ impl AccessRules {
 
     /// Whether an attribute known by `names` (canonical name and aliases) is visible.
     pub fn allows_field<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> bool {
-        let Some(allowed) = &self.fields else {
-            return true;
-        };
-        names.into_iter().any(|name| {
-            allowed.iter().any(|field| {
-                name == field
-                    || name
-                        .strip_prefix(field.as_str())
-                        .is_some_and(|rest| rest.starts_with('.'))
-            })
-        })
+        match &self.fields {
+            None => true,
+            Some(allowed) => under(names, allowed),
+        }
+    }
+
+    /// Whether an attribute known by `names` may be matched for equality in a verification
+    /// (it is visible, or one of the match fields).
+    pub fn allows_match<'a>(&self, names: impl IntoIterator<Item = &'a str> + Clone) -> bool {
+        self.allows_field(names.clone())
+            || self
+                .match_fields
+                .as_ref()
+                .is_some_and(|allowed| under(names, allowed))
     }
 
     /// Whether records must be filtered before they are sent.
@@ -116,6 +132,18 @@ impl AccessRules {
             keep(record, &paths);
         }
     }
+}
+
+/// Whether one of `names` is one of the `allowed` paths or lies under one.
+fn under<'a>(names: impl IntoIterator<Item = &'a str>, allowed: &[String]) -> bool {
+    names.into_iter().any(|name| {
+        allowed.iter().any(|field| {
+            name == field
+                || name
+                    .strip_prefix(field.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    })
 }
 
 /// Keeps in `value` the members that `paths` (relative to it) reach.
@@ -196,6 +224,18 @@ mod tests {
         assert!(!rules.allows_field(["names"]), "a prefix is not a path");
         assert!(AccessRules::default().allows_field(["anything"]));
         assert!(!fields(&[]).allows_field(["name"]));
+    }
+
+    #[test]
+    fn match_fields_can_be_matched_but_not_seen() {
+        let rules = AccessRules {
+            match_fields: Some(vec!["name".into(), "birth_date".into()]),
+            ..fields(&["identifier"])
+        };
+        assert!(!rules.allows_field(["given_name", "name.given_name"]));
+        assert!(rules.allows_match(["given_name", "name.given_name"]));
+        assert!(rules.allows_match(["birth_date"]) && rules.allows_match(["identifier"]));
+        assert!(!rules.allows_match(["sex", "gender"]));
     }
 
     #[test]

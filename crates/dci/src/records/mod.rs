@@ -5,4 +5,5 @@ pub mod common;
 pub mod crvs;
 pub mod dr;
 pub mod fr;
+pub mod id;
 pub mod social;

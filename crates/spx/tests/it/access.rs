@@ -21,10 +21,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[(
     participants_tokens_and_access_rules,
 )];
 
-const SECRET: &str = "a-client-secret-for-tests";
+pub(crate) const SECRET: &str = "a-client-secret-for-tests";
 
 /// Registers `participant` in `registry`'s store and has the registry read it.
-async fn admit(registry: &TestRegistry, participant: Participant) -> Result<()> {
+pub(crate) async fn admit(registry: &TestRegistry, participant: Participant) -> Result<()> {
     let hash = trust::secret::hash(SECRET)?;
     let store = registry.store.as_ref();
     participants::remove(store, &participant.sender_id).await?;
@@ -97,6 +97,7 @@ fn participants_tokens_and_access_rules(backend: Backend) -> Result<()> {
             ]),
             query_types: Some(vec!["idtype-value".into(), "expression".into()]),
             purposes: None,
+            match_fields: None,
         };
         restricted.callback_prefixes = vec!["http://127.0.0.1:".into()];
         admit(&registry, restricted).await?;

@@ -200,6 +200,11 @@ fn generate_import_serve() -> Result<()> {
             format!("{disabled} persons with a disability certificate or application"),
         ),
         ("fr", format!("{farmers} farmers, {parcels} parcels")),
+        // The ID registry: an identity for everyone, the deceased included.
+        (
+            "id",
+            format!("{} identities ({deceased} deceased)", everyone.len()),
+        ),
     ] {
         let (ok, stdout, stderr) = output(
             spx()
@@ -472,6 +477,8 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
             "127.0.0.1:0",
             "--fr-listen",
             "127.0.0.1:0",
+            "--id-listen",
+            "127.0.0.1:0",
             "--exit",
             "--data-dir",
         ])
@@ -515,6 +522,12 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         "loaded the farmer registry",
         "FR expression search, land under 2 ha in R03 growing maize: HTTP 200 OK",
         "leased irrigated parcels: HTTP 200 OK",
+        "loaded the identity registry",
+        "the ID registry (id.spx.local) holds its subscription to the CRVS's DEATH_REGISTERED events",
+        "1 match(es); born 1900-01-01: 0",
+        r#"it is shown {"@type":"Identity","identifier":[{"identifier_type":"UIN","identifier_value":"#,
+        "deceased (died",
+        "notify IdentityDeceased arrived",
     ] {
         ensure!(
             stdout.contains(expected),

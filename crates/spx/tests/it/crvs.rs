@@ -90,7 +90,7 @@ async fn spawn(backend: Backend) -> Result<TestRegistry> {
 }
 
 /// The value of identifier `kind` of `record` (from its `identifier` list).
-fn identifier(record: &Value, kind: &str) -> Option<String> {
+pub(crate) fn identifier(record: &Value, kind: &str) -> Option<String> {
     record["identifier"]
         .as_array()?
         .iter()
@@ -99,7 +99,7 @@ fn identifier(record: &Value, kind: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn persons() -> &'static [synth::Person] {
+pub(crate) fn persons() -> &'static [synth::Person] {
     &fixture().population.persons
 }
 
@@ -109,7 +109,7 @@ fn person(uin: &str) -> &'static synth::Person {
 
 /// The household each person is placed in, worked out here: their own, or for the deceased
 /// that of the living persons they are listed after.
-fn homes() -> HashMap<&'static str, &'static synth::Household> {
+pub(crate) fn homes() -> HashMap<&'static str, &'static synth::Household> {
     let households: HashMap<&str, &synth::Household> = fixture()
         .population
         .households

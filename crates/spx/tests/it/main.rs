@@ -14,6 +14,7 @@ mod crvs;
 mod dr;
 mod exchange;
 mod fr;
+mod idreg;
 mod protocol;
 mod search;
 mod signatures;
@@ -52,6 +53,7 @@ fn main() {
         access::TESTS,
         dr::TESTS,
         fr::TESTS,
+        idreg::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {
