@@ -7,7 +7,13 @@
 //! the three) are the place of the record's event: where the person was born (`Person`,
 //! `BirthRecord`), died (`DeathRecord`) or married (`MarriageRecord`).
 //!
-//! Events (dci-spec §3.6, §7.4): `LiveBirth`, `Death` and `Marriage` (the standard's
+//! A divorce is registered against the marriage it dissolves (dci-spec §6.3 models it as the
+//! person's `divorce_date` list and marital status `D`): the `MarriageRecord` gains its
+//! `divorce_date` and `divorce_place`, both spouses become `D` and may marry again. The
+//! generated population has no divorces on record (its divorced people married before the
+//! register began); they arrive through the registrar.
+//!
+//! Events (dci-spec §3.6, §7.4): `LiveBirth`, `Death`, `Marriage` and `Divorce` (the standard's
 //! RegistryEventTypeEnum) and the MOSIP flow's `BIRTH_REGISTERED` and `DEATH_REGISTERED`. A
 //! registration raises its events on the person and on its own record, so a subscription gets
 //! whichever of the two its `notify_record_type` names (see [`registrar`]).
@@ -39,6 +45,8 @@ pub const LIVE_BIRTH: &str = "LiveBirth";
 pub const DEATH: &str = "Death";
 /// Event: a marriage was registered (RegistryEventTypeEnum `Marriage`).
 pub const MARRIAGE: &str = "Marriage";
+/// Event: a divorce was registered (RegistryEventTypeEnum `Divorce`).
+pub const DIVORCE: &str = "Divorce";
 /// Event: a birth was registered, as the MOSIP ↔ CRVS flow names it (dci-spec §7.5).
 pub const BIRTH_REGISTERED: &str = "BIRTH_REGISTERED";
 /// Event: a death was registered, as the MOSIP ↔ CRVS flow names it.
@@ -144,7 +152,7 @@ static DEATH_ATTRIBUTES: [Attribute; 13] = with_place!(
     ]
 );
 
-static MARRIAGE_ATTRIBUTES: [Attribute; 10] = with_place!(
+static MARRIAGE_ATTRIBUTES: [Attribute; 11] = with_place!(
     "m",
     "marriage_place",
     [
@@ -159,6 +167,7 @@ static MARRIAGE_ATTRIBUTES: [Attribute; 10] = with_place!(
         },
         date_attribute!("marriage_date", ["marriagedate"], "m.marriage_date"),
         date_attribute!("registration_date", [], "m.registration_date"),
+        date_attribute!("divorce_date", ["divorcedate"], "m.divorce_date"),
     ]
 );
 
@@ -167,6 +176,14 @@ const TABLES: Migration = Migration {
     name: "civil registration tables",
     sqlite: include_str!("../migrations/sqlite/crvs_0101_init.sql"),
     postgres: include_str!("../migrations/postgres/crvs_0101_init.sql"),
+};
+
+/// Divorces are registered against the marriage they dissolve.
+const DIVORCES: Migration = Migration {
+    version: 103,
+    name: "civil registration divorces",
+    sqlite: "ALTER TABLE marriage ADD COLUMN divorce_date TEXT;",
+    postgres: "ALTER TABLE marriage ADD COLUMN divorce_date DATE;",
 };
 
 /// Index definitions are the same SQL on both backends.
@@ -188,6 +205,7 @@ pub static PROFILE: Profile = Profile {
         LIVE_BIRTH,
         DEATH,
         MARRIAGE,
+        DIVORCE,
         BIRTH_REGISTERED,
         DEATH_REGISTERED,
     ],
@@ -245,7 +263,7 @@ pub static PROFILE: Profile = Profile {
             members: None,
         },
     ],
-    migrations: &[TABLES, INDEXES],
+    migrations: &[TABLES, INDEXES, DIVORCES],
     indexes: &INDEXES,
     routes: registrar::routes,
 };
@@ -364,6 +382,8 @@ pub struct RegisteredPerson {
     pub spouse_uin: Option<String>,
     /// Dates of the person's registered marriages, oldest first.
     pub marriage_dates: Vec<Date>,
+    /// Dates of the person's registered divorces, oldest first.
+    pub divorce_dates: Vec<Date>,
     /// How many registrations changed the person since they were loaded or born.
     pub version: i64,
 }
@@ -398,6 +418,7 @@ impl RegisteredPerson {
             marital_status: person.marital_status.clone(),
             spouse_uin: person.spouse_uin.clone(),
             marriage_dates,
+            divorce_dates: Vec::new(),
             version: 0,
         }
     }
@@ -425,7 +446,7 @@ impl RegisteredPerson {
             death_place: place(self.death_place.as_deref(), locations),
             marital_status: Some(self.marital_status.clone()),
             marriage_date: self.marriage_dates.iter().copied().map(ymd).collect(),
-            divorce_date: Vec::new(),
+            divorce_date: self.divorce_dates.iter().copied().map(ymd).collect(),
             parent1_identifier: self.mother_uin.as_deref().map(uin),
             parent2_identifier: self.father_uin.as_deref().map(uin),
         }
@@ -534,6 +555,8 @@ pub fn marriage_row(marriage: &synth::Marriage, registered: Date, locations: &Lo
         marriage_date: ymd(marriage.marriage_date),
         marriage_place: place(marriage.marriage_place.as_deref(), locations),
         registration_date: ymd(registered),
+        divorce_date: None,
+        divorce_place: None,
     };
     let [region, district, location] = levels(marriage.marriage_place.as_deref(), locations);
     vec![

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use registry::crvs::registrar::{
-    BirthRegistration, DeathRegistration, MarriageRegistration, Registrations,
+    BirthRegistration, DeathRegistration, DivorceRegistration, MarriageRegistration, Registrations,
 };
 
 use crate::parse_date;
@@ -99,6 +99,19 @@ pub enum CrvsCommand {
         #[arg(long)]
         mrn: Option<String>,
     },
+    /// Register a divorce, against the marriage it dissolves (raises `Divorce`).
+    #[command(name = "register-divorce")]
+    Divorce {
+        /// The marriage registration number.
+        #[arg(long)]
+        mrn: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        divorce_date: String,
+        /// Location code of the place where the divorce was granted.
+        #[arg(long)]
+        place: String,
+    },
 }
 
 /// Posts the registration and prints the registry's report.
@@ -151,6 +164,16 @@ pub async fn run(args: CrvsArgs) -> Result<()> {
             marriage_date: parse_date(&marriage_date)?,
             marriage_place: place,
             mrn,
+            registration_date: None,
+        }),
+        CrvsCommand::Divorce {
+            mrn,
+            divorce_date,
+            place,
+        } => request.divorces.push(DivorceRegistration {
+            mrn,
+            divorce_date: parse_date(&divorce_date)?,
+            divorce_place: place,
             registration_date: None,
         }),
     }

@@ -263,6 +263,20 @@ pub struct MarriageRecord {
     pub marriage_place: Option<Place>,
     /// When the marriage was registered, `YYYY-MM-DD`.
     pub registration_date: String,
+    /// When it was dissolved by a registered divorce, `YYYY-MM-DD`.
+    #[serde(
+        default,
+        alias = "divorcedate",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub divorce_date: Option<String>,
+    /// Where the divorce was granted.
+    #[serde(
+        default,
+        deserialize_with = "lenient::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub divorce_place: Option<Place>,
 }
 
 #[cfg(test)]
@@ -329,6 +343,8 @@ mod tests {
             spouse2_identifier: uin("2"),
             marriage_date: "2001-05-06".into(),
             marriage_place: Some(Place::new("R01-D01-S01", "Ketu", Some("R01-D01"))),
+            divorce_date: None,
+            divorce_place: None,
             registration_date: "2001-05-06".into(),
         };
         let json = serde_json::to_value(&record).unwrap();

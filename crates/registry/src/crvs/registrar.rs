@@ -32,8 +32,8 @@ use store::{ColumnType, Row, SqlValue, Statement, StoreError, numbered, placehol
 use time::Date;
 
 use super::{
-    BIRTH_REGISTERED, BIRTH_TABLE, DEATH, DEATH_REGISTERED, DEATH_TABLE, LIVE_BIRTH, MARRIAGE,
-    MARRIAGE_TABLE, PERSON_TABLE, RegisteredPerson, marriage_row,
+    BIRTH_REGISTERED, BIRTH_TABLE, DEATH, DEATH_REGISTERED, DEATH_TABLE, DIVORCE, LIVE_BIRTH,
+    MARRIAGE, MARRIAGE_TABLE, PERSON_TABLE, RegisteredPerson, marriage_row,
 };
 use crate::Registry;
 use crate::registrar::{insert, upsert};
@@ -71,6 +71,9 @@ pub struct Registrations {
     /// Deaths.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deaths: Vec<DeathRegistration>,
+    /// Divorces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub divorces: Vec<DivorceRegistration>,
 }
 
 /// A live birth to register.
@@ -144,6 +147,22 @@ pub struct DeathRegistration {
     pub registration_date: Option<Date>,
 }
 
+/// A divorce to register, against the marriage it dissolves.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DivorceRegistration {
+    /// The registration number of the marriage.
+    pub mrn: String,
+    /// `YYYY-MM-DD`.
+    #[serde(with = "ymd")]
+    pub divorce_date: Date,
+    /// A code of the location master list: where the divorce was granted.
+    pub divorce_place: String,
+    /// When it was registered; today when absent.
+    #[serde(default, with = "ymd::option", skip_serializing_if = "Option::is_none")]
+    pub registration_date: Option<Date>,
+}
+
 /// What a request registered.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrationReport {
@@ -153,6 +172,9 @@ pub struct RegistrationReport {
     pub marriages: Vec<String>,
     /// The DRN of each death, in request order.
     pub deaths: Vec<String>,
+    /// The MRN of each marriage dissolved, in request order.
+    #[serde(default)]
+    pub divorces: Vec<String>,
     /// Registered persons changed (a death, a marriage, a widowhood).
     pub persons_updated: usize,
     /// Events raised.
@@ -174,9 +196,13 @@ pub async fn register(
             registry.profile.role
         )));
     }
-    if request.births.is_empty() && request.marriages.is_empty() && request.deaths.is_empty() {
+    if request.births.is_empty()
+        && request.marriages.is_empty()
+        && request.deaths.is_empty()
+        && request.divorces.is_empty()
+    {
         return Ok(Err(
-            "the request holds no births, marriages or deaths".into()
+            "the request holds no births, marriages, deaths or divorces".into(),
         ));
     }
     let locations = crate::registrar::locations(registry).await?;
@@ -185,7 +211,9 @@ pub async fn register(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut persons = read_persons(registry, &involved(request)).await?;
+        let dissolved = read_marriages(registry, &request.divorces).await?;
+        let involved = involved(request, &dissolved);
+        let mut persons = read_persons(registry, &involved).await?;
         // The spouses of the persons registered dead may become widow(er)s.
         let spouses: Vec<String> = request
             .deaths
@@ -194,7 +222,7 @@ pub async fn register(
             .filter(|s| !persons.contains_key(s))
             .collect();
         persons.extend(read_persons(registry, &spouses).await?);
-        let read: Vec<(String, Option<i64>)> = involved(request)
+        let read: Vec<(String, Option<i64>)> = involved
             .into_iter()
             .chain(spouses)
             .map(|uin| {
@@ -206,7 +234,7 @@ pub async fn register(
         let plan = match plan(
             registry.store.dialect(),
             request,
-            persons,
+            (persons, &dissolved),
             &numbers,
             &taken,
             today,
@@ -228,8 +256,9 @@ pub async fn register(
     }
 }
 
-/// The UINs a request reads: children, parents, spouses, the deceased.
-fn involved(request: &Registrations) -> Vec<String> {
+/// The UINs a request reads: children, parents, spouses (of marriages and of the marriages
+/// `dissolved`), the deceased.
+fn involved(request: &Registrations, dissolved: &HashMap<String, Marriage>) -> Vec<String> {
     let mut uins: Vec<String> = Vec::new();
     for birth in &request.births {
         uins.push(birth.uin.clone());
@@ -240,6 +269,9 @@ fn involved(request: &Registrations) -> Vec<String> {
         uins.extend([marriage.spouse1_uin.clone(), marriage.spouse2_uin.clone()]);
     }
     uins.extend(request.deaths.iter().map(|d| d.uin.clone()));
+    for marriage in dissolved.values() {
+        uins.extend([marriage.spouse1_uin.clone(), marriage.spouse2_uin.clone()]);
+    }
     let mut seen = HashSet::new();
     uins.retain(|u| seen.insert(u.clone()));
     uins
@@ -382,11 +414,11 @@ pub(crate) async fn read_persons(
                 ),
                 Statement::new(
                     format!(
-                        "SELECT spouse1_uin, spouse2_uin, marriage_date FROM marriage
+                        "SELECT spouse1_uin, spouse2_uin, marriage_date, divorce_date FROM marriage
                          WHERE spouse1_uin IN ({list}) OR spouse2_uin IN ({list}) ORDER BY marriage_date, id"
                     ),
                     params,
-                    &[text, text, date],
+                    &[text, text, date, date],
                 ),
             ])
             .await?;
@@ -422,6 +454,7 @@ pub(crate) async fn read_persons(
                     marital_status: cell(row, 12).unwrap_or_else(|| "S".into()),
                     spouse_uin: cell(row, 13),
                     marriage_dates: Vec::new(),
+                    divorce_dates: Vec::new(),
                     version: *version,
                 },
             );
@@ -431,8 +464,68 @@ pub(crate) async fn read_persons(
             for spouse in [cell(row, 0), cell(row, 1)].into_iter().flatten() {
                 if let Some(person) = found.get_mut(&spouse) {
                     person.marriage_dates.push(date);
+                    person.divorce_dates.extend(day(row, 3));
                 }
             }
+        }
+    }
+    Ok(found)
+}
+
+/// A registered marriage, as a divorce finds it.
+#[derive(Debug, Clone)]
+struct Marriage {
+    spouse1_uin: String,
+    spouse2_uin: String,
+    marriage_date: Date,
+    divorce_date: Option<Date>,
+    /// The record as published.
+    record: records::MarriageRecord,
+}
+
+/// The registered marriages among those `divorces` dissolve, by MRN.
+async fn read_marriages(
+    registry: &Registry,
+    divorces: &[DivorceRegistration],
+) -> Result<HashMap<String, Marriage>, StoreError> {
+    let mut found = HashMap::new();
+    if divorces.is_empty() {
+        return Ok(found);
+    }
+    let dialect = registry.store.dialect();
+    for chunk in divorces.chunks(400) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| placeholder(dialect, i)).collect();
+        let (text, date) = (ColumnType::Text, ColumnType::Date);
+        let rows = registry
+            .store
+            .read(vec![Statement::new(
+                format!(
+                    "SELECT mrn, spouse1_uin, spouse2_uin, marriage_date, divorce_date, doc FROM marriage WHERE mrn IN ({})",
+                    list.join(", ")
+                ),
+                chunk.iter().map(|d| SqlValue::Text(d.mrn.clone())).collect(),
+                &[text, text, text, date, date, text],
+            )])
+            .await?;
+        for row in &rows[0] {
+            let cell = |i: usize| crate::search::text_cell(row, i);
+            let day = |i: usize| match row.get(i) {
+                Some(Some(SqlValue::Date(d))) => Some(*d),
+                _ => None,
+            };
+            let (Some(marriage_date), Ok(record)) = (day(3), serde_json::from_str(&cell(5))) else {
+                continue;
+            };
+            found.insert(
+                cell(0),
+                Marriage {
+                    spouse1_uin: cell(1),
+                    spouse2_uin: cell(2),
+                    marriage_date,
+                    divorce_date: day(4),
+                    record,
+                },
+            );
         }
     }
     Ok(found)
@@ -524,7 +617,10 @@ fn person<'a>(
 fn plan(
     dialect: store::Dialect,
     request: &Registrations,
-    mut persons: HashMap<String, RegisteredPerson>,
+    (mut persons, dissolved): (
+        HashMap<String, RegisteredPerson>,
+        &HashMap<String, Marriage>,
+    ),
     numbers: &Numbers,
     taken: &Taken,
     today: Date,
@@ -590,6 +686,7 @@ fn plan(
             marital_status: "S".into(),
             spouse_uin: None,
             marriage_dates: Vec::new(),
+            divorce_dates: Vec::new(),
             version: 0,
         };
         records.push(insert(
@@ -671,6 +768,74 @@ fn plan(
             mrn.clone(),
         ));
         report.marriages.push(mrn.clone());
+    }
+
+    let mut divorced = HashSet::new();
+    for divorce in &request.divorces {
+        let marriage = dissolved
+            .get(&divorce.mrn)
+            .ok_or_else(|| format!("MRN {} is not registered", divorce.mrn))?;
+        if marriage.divorce_date.is_some() || !divorced.insert(divorce.mrn.clone()) {
+            return Err(format!("the marriage {} is already dissolved", divorce.mrn));
+        }
+        dates_checked(
+            divorce.divorce_date,
+            divorce.registration_date,
+            today,
+            "divorce_date",
+        )?;
+        if divorce.divorce_date < marriage.marriage_date {
+            return Err(format!(
+                "divorce_date {} is before the marriage {} ({})",
+                divorce.divorce_date, divorce.mrn, marriage.marriage_date
+            ));
+        }
+        place_checked(&divorce.divorce_place, locations, "divorce_place")?;
+        let (a, b) = (&marriage.spouse1_uin, &marriage.spouse2_uin);
+        for uin in [a, b] {
+            if person(&mut persons, uin, "spouse")?.death_date.is_some() {
+                return Err(format!(
+                    "the marriage {} ended with the death of {uin}",
+                    divorce.mrn
+                ));
+            }
+        }
+        for (uin, other) in [(a, b), (b, a)] {
+            let spouse = person(&mut persons, uin, "spouse")?;
+            if spouse.marital_status != "M" || spouse.spouse_uin.as_deref() != Some(other) {
+                return Err(format!("{uin} is no longer married to {other}"));
+            }
+            spouse.marital_status = "D".into();
+            spouse.spouse_uin = None;
+            spouse.divorce_dates.push(divorce.divorce_date);
+            spouse.divorce_dates.sort();
+            let spouse = spouse.clone();
+            touch(&mut touched, &spouse, "divorce");
+            events.push((DIVORCE, records::PERSON, "person", "uin", uin.clone()));
+        }
+        let mut record = marriage.record.clone();
+        record.divorce_date = Some(crate::rows::ymd(divorce.divorce_date));
+        record.divorce_place = crate::rows::place(Some(&divorce.divorce_place), locations);
+        records.push(Statement::new(
+            numbered(
+                dialect,
+                "UPDATE marriage SET divorce_date = ?2, doc = ?3 WHERE mrn = ?1 AND divorce_date IS NULL",
+            ),
+            vec![
+                SqlValue::Text(divorce.mrn.clone()),
+                SqlValue::Date(divorce.divorce_date),
+                SqlValue::Text(serde_json::to_string(&record).expect("a record serializes")),
+            ],
+            &[],
+        ));
+        events.push((
+            DIVORCE,
+            records::MARRIAGE_RECORD,
+            "marriage",
+            "mrn",
+            divorce.mrn.clone(),
+        ));
+        report.divorces.push(divorce.mrn.clone());
     }
 
     for (death, drn) in request.deaths.iter().zip(&numbers.deaths) {

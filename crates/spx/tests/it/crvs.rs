@@ -32,6 +32,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         births_and_marriages_are_registered_and_notified,
     ),
     (
+        "crvs::a_registered_divorce_dissolves_the_marriage",
+        a_registered_divorce_dissolves_the_marriage,
+    ),
+    (
         "crvs::concurrent_registrations_of_one_person_all_apply",
         concurrent_registrations_of_one_person_all_apply,
     ),
@@ -673,12 +677,12 @@ fn births_and_marriages_are_registered_and_notified(backend: Backend) -> Result<
             "is married",
         )?;
         refused(
-            &register(&registry, json!({"births": [], "divorces": []})).await?,
-            "unknown field `divorces`",
+            &register(&registry, json!({"births": [], "weddings": []})).await?,
+            "unknown field `weddings`",
         )?;
         refused(
             &register(&registry, json!({})).await?,
-            "holds no births, marriages or deaths",
+            "holds no births, marriages, deaths or divorces",
         )?;
         let (status, body) = post_json(
             &registry.client,
@@ -708,6 +712,102 @@ fn births_and_marriages_are_registered_and_notified(backend: Backend) -> Result<
                 .all(|c| notifications(&sink.received(), c).len() == 1),
             "nothing more was notified"
         );
+        Ok(())
+    })
+}
+
+/// A divorce dissolves a registered marriage: both spouses become divorced (and may marry
+/// again), the marriage record carries the divorce, subscribers to `Divorce` are notified, and
+/// impossible divorces are refused with their reasons.
+fn a_registered_divorce_dissolves_the_marriage(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let registry = spawn(backend).await?;
+        let sink = Sink::start().await?;
+        let living = |m: &&synth::Marriage| {
+            [&m.spouse1_uin, &m.spouse2_uin]
+                .iter()
+                .all(|u| person(u).death_date.is_none())
+        };
+        let mut couples = fixture().marriages.iter().filter(living);
+        let couple = couples.next().context("a living couple")?;
+        let widowed = fixture()
+            .marriages
+            .iter()
+            .find(|m| !living(m))
+            .context("a marriage ended by a death")?;
+        let codes = subscribe(
+            &registry,
+            &sink,
+            vec![
+                criteria("Divorce", "Person", &format!(r#"uin = "{}""#, couple.spouse2_uin)),
+                criteria("Divorce", "MarriageRecord", &format!(r#"mrn = "{}""#, couple.mrn)),
+            ],
+        )
+        .await?;
+        let today = fixture().today.to_string();
+        let place = homes()[couple.spouse1_uin.as_str()].district_code.clone();
+        let report = spx_crvs(
+            &registry,
+            ["register-divorce", "--mrn", &couple.mrn, "--divorce-date", &today, "--place", &place]
+                .map(String::from)
+                .to_vec(),
+        )
+        .await?;
+        ensure!(
+            report["divorces"] == json!([couple.mrn])
+                && report["events"] == 3
+                && report["persons_updated"] == 2,
+            "{report}"
+        );
+        for uin in [&couple.spouse1_uin, &couple.spouse2_uin] {
+            let record = person_record(&registry, uin).await?;
+            ensure!(
+                record["marital_status"] == "D" && record["divorce_date"] == json!([today]),
+                "{record}"
+            );
+        }
+        let item = registry
+            .one(json!({"reg_record_type": "MarriageRecord", "query_type": "expression",
+                "query": {"type": "ns:org:QueryType:NoSql", "value": {"expression": {"$and": [
+                    {"mrn": {"$eq": couple.mrn}}, {"divorce_date": {"$eq": today}}]}}}}))
+            .await?;
+        let marriage = &item["data"]["reg_records"][0];
+        ensure!(
+            marriage["divorce_date"] == today.as_str()
+                && marriage["divorce_place"]["identifier"] == place.as_str(),
+            "{item}"
+        );
+        let received = sink
+            .wait(Duration::from_secs(5), |r| {
+                codes.iter().all(|c| notifications(r, c).len() == 1)
+            })
+            .await?;
+        let notified = notifications(&received, &codes[1]);
+        ensure!(
+            notified[0]["message"]["notify_event"][0]["data"]["reg_records"]["divorce_date"]
+                == today.as_str(),
+            "{notified:?}"
+        );
+        let divorce = |mrn: &str, date: &str| {
+            json!({"divorces": [{"mrn": mrn, "divorce_date": date, "divorce_place": place}]})
+        };
+        refused(&register(&registry, divorce(&couple.mrn, &today)).await?, "already dissolved")?;
+        refused(&register(&registry, divorce("1999000000000", &today)).await?, "is not registered")?;
+        refused(&register(&registry, divorce(&widowed.mrn, &today)).await?, "ended with the death")?;
+        let other = couples.next().context("another living couple")?;
+        let before = (other.marriage_date - time::Duration::days(1)).to_string();
+        refused(
+            &register(&registry, divorce(&other.mrn, &before)).await?,
+            "is before the marriage",
+        )?;
+        // Divorced, they may marry again.
+        let (status, answer) = register(
+            &registry,
+            json!({"marriages": [{"spouse1_uin": couple.spouse1_uin, "spouse2_uin": couple.spouse2_uin,
+                "marriage_date": today, "marriage_place": place, "mrn": "2026000000001"}]}),
+        )
+        .await?;
+        ensure!(status == 200, "HTTP {status}: {answer}");
         Ok(())
     })
 }
