@@ -8,9 +8,12 @@
 pub mod codes;
 pub mod directory;
 pub mod disability;
+pub mod disburse;
 pub mod envelope;
 pub mod lenient;
 pub mod locations;
+pub mod mapper;
+pub mod money;
 pub mod records;
 mod samples;
 pub mod search;

@@ -34,6 +34,13 @@ fn scope_for(path: &str) -> &'static str {
         "/registry/subscribe" | "/registry/unsubscribe" => scope::SUBSCRIBE,
         "/registry/txn/status" | "/registry/sync/txn/status" => scope::TXN_STATUS,
         p if p.starts_with("/registrar/") => scope::REGISTRAR,
+        "/mapper/link" | "/mapper/sync/link" => scope::MAPPER_LINK,
+        "/mapper/update" | "/mapper/sync/update" => scope::MAPPER_UPDATE,
+        "/mapper/unlink" | "/mapper/sync/unlink" => scope::MAPPER_UNLINK,
+        "/mapper/resolve" | "/mapper/sync/resolve" => scope::MAPPER_RESOLVE,
+        p if p.starts_with("/mapper/") => scope::MAPPER_STATUS,
+        "/disburse" | "/disburse/sync/disburse" => scope::DISBURSE,
+        p if p.starts_with("/disburse/") => scope::DISBURSE_STATUS,
         _ => scope::SEARCH,
     }
 }
@@ -392,7 +399,7 @@ impl Registry {
     /// message encrypted (DCI JWE) for the requester's `use: enc` key and
     /// `header.is_msg_encrypted` set. A requester that publishes no encryption key gets
     /// `err.encryption.invalid`.
-    pub(crate) async fn seal(
+    pub async fn seal(
         &self,
         request: &dci::MsgHeader,
         envelope: &impl serde::Serialize,
@@ -406,7 +413,7 @@ impl Registry {
 
     /// `envelope` as JSON with its message encrypted (DCI JWE) for `recipient`'s `use: enc`
     /// key; `err.encryption.invalid` when it publishes none.
-    pub(crate) async fn seal_for(
+    pub async fn seal_for(
         &self,
         recipient: &str,
         envelope: &impl serde::Serialize,

@@ -146,6 +146,8 @@ pub struct Incoming<'a> {
     pub callback_url: &'a str,
     /// The request as received.
     pub body: &'a [u8],
+    /// What accepting it changes (a payment batch's items), committed with it.
+    pub changes: Vec<Statement>,
 }
 
 /// The answer to a request processed as it is accepted (subscribe, unsubscribe): committed in
@@ -261,6 +263,7 @@ pub async fn accept(
             &[],
         ));
     }
+    statements.extend(incoming.changes);
     let answered_now = answered.is_some();
     if let Some(answered) = answered {
         statements.push(Statement::new(
@@ -608,81 +611,45 @@ pub async fn txn_status(
             },
         }))
     };
-    let dialect = registry.store.dialect();
-    let select = "SELECT correlation_id, action, status, request, response FROM txn";
     // Status requests are transactions too, but not ones a status request reports.
-    let reportable = "action IN ('search', 'subscribe', 'unsubscribe')";
-    let (sql, params) = match &lookup {
+    let reportable = ["search", "subscribe", "unsubscribe"];
+    let lookup = match lookup {
         TxnLookup::SubscriptionCodes(codes) => {
             let response = crate::subscribe::subscription_info(
                 registry,
                 sender_id,
                 &request.transaction_id,
-                codes,
+                &codes,
             )
             .await?;
             let value = serde_json::to_value(response).unwrap_or(Value::Null);
             return found(String::new(), "subscribe", value);
         }
-        TxnLookup::TransactionId(id) => (
-            format!(
-                "{select} WHERE sender_id = ?1 AND transaction_id = ?2 AND {reportable} ORDER BY received_at DESC LIMIT 1"
-            ),
-            vec![SqlValue::Text(sender_id.into()), SqlValue::Text(id.clone())],
-        ),
-        TxnLookup::CorrelationId(id) => (
-            format!("{select} WHERE sender_id = ?1 AND correlation_id = ?2 AND {reportable}"),
-            vec![SqlValue::Text(sender_id.into()), SqlValue::Text(id.clone())],
-        ),
-        TxnLookup::ReferenceIds(ids) => {
-            let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
-            let mut params = vec![SqlValue::Text(sender_id.into())];
-            params.extend(ids.iter().map(|id| SqlValue::Text(id.clone())));
-            (
-                format!(
-                    "{select} WHERE correlation_id IN (SELECT correlation_id FROM txn_item WHERE sender_id = ?1 AND reference_id IN ({})) AND {reportable} ORDER BY received_at DESC LIMIT 1",
-                    list.join(", ")
-                ),
-                params,
-            )
-        }
+        other => other,
     };
-    let rows = registry
-        .store
-        .read(vec![Statement::new(
-            numbered(dialect, &sql),
-            params,
-            &[ColumnType::Text; 5],
-        )])
-        .await?
-        .remove(0);
-    let Some(
-        [
-            Some(SqlValue::Text(correlation_id)),
-            Some(SqlValue::Text(action)),
-            Some(SqlValue::Text(status)),
-            Some(SqlValue::Text(stored)),
-            response,
-        ],
-    ) = rows.first().map(Vec::as_slice)
+    let Some(Transaction {
+        correlation_id,
+        action,
+        status,
+        request: stored,
+        response,
+    }) = find_transaction(registry, sender_id, &lookup, &reportable).await?
     else {
         return Ok(Err(Rejection::new(
             ReasonCode::RequestNotFound,
             format!("no transaction of {sender_id} matches {lookup:?}"),
         )));
     };
-    let txn_status = match (status.as_str(), response) {
-        ("succ", Some(SqlValue::Text(response))) => {
-            serde_json::from_str(response).unwrap_or(Value::Null)
-        }
+    let txn_status = match (status.as_str(), &response) {
+        ("succ", Some(response)) => serde_json::from_str(response).unwrap_or(Value::Null),
         (_, response) => {
             let state = match status.as_str() {
                 "rjct" => RequestStatus::Rjct,
                 "rcvd" => RequestStatus::Rcvd,
                 _ => RequestStatus::Pdng,
             };
-            let reason = match (state, response) {
-                (RequestStatus::Rjct, Some(SqlValue::Text(envelope))) => {
+            let reason = match (state, &response) {
+                (RequestStatus::Rjct, Some(envelope)) => {
                     serde_json::from_str::<Value>(envelope).ok().and_then(|e| {
                         let code = ReasonCode::parse(e["header"]["status_reason_code"].as_str()?)?;
                         Some(Rejection::new(
@@ -695,10 +662,84 @@ pub async fn txn_status(
                 }
                 _ => None,
             };
-            unfinished_response(action, correlation_id, stored, state, reason)
+            unfinished_response(&action, &correlation_id, &stored, state, reason)
         }
     };
-    found(correlation_id.clone(), action, txn_status)
+    found(correlation_id, &action, txn_status)
+}
+
+/// A stored async transaction, as txn status reports it.
+pub struct Transaction {
+    /// The correlation id it was acknowledged with.
+    pub correlation_id: String,
+    /// Its action (`search`, `link`, `disburse` ...).
+    pub action: String,
+    /// `rcvd`, `pdng`, `succ` or `rjct`.
+    pub status: String,
+    /// The request as received.
+    pub request: String,
+    /// Its answer (or the rejection envelope), once answered.
+    pub response: Option<String>,
+}
+
+/// The latest transaction of `sender_id` with one of `actions` that `lookup` names (by
+/// transaction id, correlation id, or the reference id of one of its items).
+pub async fn find_transaction(
+    registry: &Registry,
+    sender_id: &str,
+    lookup: &TxnLookup,
+    actions: &[&str],
+) -> Result<Option<Transaction>, StoreError> {
+    let dialect = registry.store.dialect();
+    let select = "SELECT correlation_id, action, status, request, response FROM txn";
+    let mut params = vec![SqlValue::Text(sender_id.into())];
+    let (condition, values) = match lookup {
+        TxnLookup::TransactionId(id) => ("transaction_id = ?2".to_string(), vec![id.clone()]),
+        TxnLookup::CorrelationId(id) => ("correlation_id = ?2".to_string(), vec![id.clone()]),
+        TxnLookup::ReferenceIds(ids) => {
+            let list: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
+            (
+                format!(
+                    "correlation_id IN (SELECT correlation_id FROM txn_item WHERE sender_id = ?1 AND reference_id IN ({}))",
+                    list.join(", ")
+                ),
+                ids.clone(),
+            )
+        }
+        TxnLookup::SubscriptionCodes(_) => return Ok(None),
+    };
+    params.extend(values.into_iter().map(SqlValue::Text));
+    let first = params.len() + 1;
+    let actions_list: Vec<String> = (0..actions.len())
+        .map(|i| format!("?{}", first + i))
+        .collect();
+    params.extend(actions.iter().map(|a| SqlValue::Text(a.to_string())));
+    let sql = format!(
+        "{select} WHERE sender_id = ?1 AND {condition} AND action IN ({}) ORDER BY received_at DESC LIMIT 1",
+        actions_list.join(", ")
+    );
+    let rows = registry
+        .store
+        .read(vec![Statement::new(
+            numbered(dialect, &sql),
+            params,
+            &[ColumnType::Text; 5],
+        )])
+        .await?
+        .remove(0);
+    let text = |cell: &Option<SqlValue>| match cell {
+        Some(SqlValue::Text(text)) => Some(text.clone()),
+        _ => None,
+    };
+    Ok(rows.first().and_then(|row| {
+        Some(Transaction {
+            correlation_id: text(row.first()?)?,
+            action: text(row.get(1)?)?,
+            status: text(row.get(2)?)?,
+            request: text(row.get(3)?)?,
+            response: text(row.get(4)?),
+        })
+    }))
 }
 
 /// The response of a transaction not answered (yet), in the shape of its action's response

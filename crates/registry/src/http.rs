@@ -30,9 +30,8 @@ use crate::audit::AuditNote;
 /// The routes of a registry service: the engine's, and those of its profile
 /// ([`crate::Profile::routes`]).
 pub fn router(registry: Arc<Registry>) -> Router {
-    // The DCI endpoints, the profile's and the registrar's, behind the guard (token, rate
-    // limit, audit).
-    let protected = Router::new()
+    // The DCI endpoints, the profile's and the registrar's.
+    let dci = Router::new()
         .route("/registry/sync/search", post(sync_search))
         .route("/registry/search", post(async_request::<SearchRequest>))
         .route(
@@ -49,21 +48,31 @@ pub fn router(registry: Arc<Registry>) -> Router {
         )
         .route("/registry/sync/txn/status", post(sync_txn_status))
         .merge((registry.profile.routes)())
-        .route_layer(axum::middleware::from_fn_with_state(
-            registry.clone(),
-            crate::auth::guard,
-        ));
+        .with_state(registry.clone());
+    service_router(registry, dci)
+}
+
+/// The routes every spx service has around its own `endpoints`: those behind the guard
+/// (token, rate limit, audit), the token endpoint, the JWKS, the location list, health, and
+/// the DCI answer to unknown paths. Services other than registries (payments) bring their
+/// endpoints here.
+pub fn service_router(registry: Arc<Registry>, endpoints: Router) -> Router {
+    let guarded = endpoints.route_layer(axum::middleware::from_fn_with_state(
+        registry.clone(),
+        crate::auth::guard,
+    ));
     Router::new()
-        .merge(protected)
         .route("/oauth2/client/token", post(crate::auth::token))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/locations.json", get(locations))
         .route("/health", get(health))
+        .with_state(registry)
+        .merge(guarded)
+        // After every route: it applies to the routes registered before it.
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The body limit is enforced (with a DCI error) when the body is read.
         .layer(DefaultBodyLimit::disable())
-        .with_state(registry)
 }
 
 async fn health(State(registry): State<Arc<Registry>>) -> Response {
@@ -128,7 +137,7 @@ fn status_of(code: ReasonCode) -> StatusCode {
 }
 
 /// An `ERR` acknowledgement for a communication-level rejection.
-pub(crate) fn error_ack(rejection: Rejection) -> Response {
+pub fn error_ack(rejection: Rejection) -> Response {
     tracing::debug!(code = %rejection.code, message = %rejection.message, "request refused");
     let response = (
         status_of(rejection.code),
@@ -139,7 +148,7 @@ pub(crate) fn error_ack(rejection: Rejection) -> Response {
 }
 
 /// A new id for a message or correlation (UUID v7: unique and time-ordered).
-pub(crate) fn new_id() -> String {
+pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -201,7 +210,7 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
 /// size limit, the envelope, the message, the transaction id and the signature. A sync request
 /// (`sync` is the action of its answer) that was signed is also checked for a replay. Every
 /// failure is answered.
-pub(crate) async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
+pub async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
     registry: &Registry,
     request: Request,
     sync: Option<Action>,
@@ -237,7 +246,8 @@ pub(crate) async fn read_request<M: serde::de::DeserializeOwned + HasTransaction
 /// Verifies the signature of a request envelope as `trust.verify` says; what verified, if it
 /// did.
 /// Messages that carry a `transaction_id`.
-pub(crate) trait HasTransaction {
+pub trait HasTransaction {
+    /// The message's `transaction_id`.
     fn transaction_id(&self) -> &str;
 }
 
@@ -266,6 +276,24 @@ impl HasTransaction for dci::txn::TxnStatusRequest {
 }
 
 impl HasTransaction for dci::disability::DisabledRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl<O> HasTransaction for dci::mapper::MapperRequest<O> {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl HasTransaction for dci::disburse::DisburseRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl HasTransaction for dci::disburse::DisburseSearchRequest {
     fn transaction_id(&self) -> &str {
         &self.transaction_id
     }
@@ -381,16 +409,18 @@ impl AsyncMessage for dci::txn::TxnStatusRequest {
 }
 
 /// A request envelope whose header and message parsed.
-pub(crate) struct Parsed<M> {
-    pub(crate) header: MsgHeader,
-    pub(crate) message: M,
+pub struct Parsed<M> {
+    /// The request's header.
+    pub header: MsgHeader,
+    /// Its message, decrypted.
+    pub message: M,
 }
 
 /// Parses an envelope and its message; every failure is a communication error.
 /// Reads an envelope whose message is an `M`. An encrypted message (`is_msg_encrypted`, the
 /// DCI JWE object) is decrypted with the service's own encryption keys; the signature, checked
 /// before, covers the ciphertext (encrypt, then sign).
-pub(crate) fn parse_envelope<M: serde::de::DeserializeOwned>(
+pub fn parse_envelope<M: serde::de::DeserializeOwned>(
     registry: &Registry,
     body: &[u8],
 ) -> Result<Parsed<M>, Rejection> {
@@ -419,7 +449,7 @@ pub(crate) fn parse_envelope<M: serde::de::DeserializeOwned>(
 
 impl Registry {
     /// A callback header answering `request` (or none, for a notification).
-    pub(crate) fn callback_header(
+    pub fn callback_header(
         &self,
         request: Option<&MsgHeader>,
         action: Action,
@@ -445,7 +475,7 @@ impl Registry {
     }
 
     /// An envelope rejecting the whole message at header level (no message, `status: rjct`).
-    pub(crate) fn rejection_envelope<M>(
+    pub fn rejection_envelope<M>(
         &self,
         request: Option<&MsgHeader>,
         action: Action,
@@ -465,7 +495,7 @@ impl Registry {
     }
 
     /// An envelope answering `request` with `message`, `completed` items done.
-    pub(crate) fn response_envelope<M>(
+    pub fn response_envelope<M>(
         &self,
         request: &MsgHeader,
         action: Action,
@@ -482,7 +512,7 @@ impl Registry {
     }
 
     /// An envelope answered with `status`: signed with this service's current key.
-    pub(crate) fn reply<T: serde::Serialize>(&self, status: StatusCode, envelope: &T) -> Response {
+    pub fn reply<T: serde::Serialize>(&self, status: StatusCode, envelope: &T) -> Response {
         let Some(trust) = &self.config.trust else {
             return (status, axum::Json(envelope)).into_response();
         };
@@ -503,8 +533,25 @@ impl Registry {
         }
     }
 
+    /// The HTTP answer to a sync request: `message` in an `action` envelope with `completed`
+    /// items done, encrypted when the request was, signed, with the audit `note`.
+    pub async fn sync_answer<M: serde::Serialize>(
+        &self,
+        request: &MsgHeader,
+        action: Action,
+        completed: usize,
+        message: M,
+        note: AuditNote,
+    ) -> Response {
+        let envelope = self.response_envelope(request, action, completed, message);
+        match self.seal(request, &envelope).await {
+            Ok(sealed) => note.on(self.reply(StatusCode::OK, &sealed)),
+            Err(rejection) => self.header_rejection(request, action, rejection),
+        }
+    }
+
     /// The HTTP answer rejecting a sync request at header level.
-    pub(crate) fn header_rejection(
+    pub fn header_rejection(
         &self,
         request: &MsgHeader,
         action: Action,
@@ -522,7 +569,8 @@ impl Registry {
     }
 }
 
-pub(crate) fn store_failure(e: &store::StoreError) -> Response {
+/// The answer when the store fails: `err.service.unavailable` (503), the error logged.
+pub fn store_failure(e: &store::StoreError) -> Response {
     tracing::error!(error = %e, "the store could not answer");
     http_error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -581,17 +629,15 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
         correlation_id,
         search_response: items,
     };
-    let envelope = registry.response_envelope(&header, Action::OnSearch, completed, response);
-    match registry.seal(&header, &envelope).await {
-        Ok(sealed) => note.on(registry.reply(StatusCode::OK, &sealed)),
-        Err(rejection) => registry.header_rejection(&header, Action::OnSearch, rejection),
-    }
+    registry
+        .sync_answer(&header, Action::OnSearch, completed, response, note)
+        .await
 }
 
 /// What every async request goes through before it is stored: its `message_id`, the
 /// communication-level checks of its header (header-level rejections come in the callback) and
 /// its callback URL. Gives the callback URL, or the `ERR` acknowledgement.
-async fn async_prelude(
+pub async fn async_prelude(
     registry: &Registry,
     header: &MsgHeader,
     action: Action,
@@ -629,7 +675,7 @@ async fn async_prelude(
 }
 
 /// Stores an accepted async request (with its answer, if it has one) and acknowledges it.
-async fn accept_and_ack(
+pub async fn accept_and_ack(
     registry: &Registry,
     incoming: crate::exchange::Incoming<'_>,
     correlation_id: String,
@@ -712,6 +758,7 @@ async fn async_request<M: AsyncMessage>(
         reference_ids,
         callback_url: &callback,
         body: &body,
+        changes: Vec::new(),
     };
     accept_and_ack(&registry, incoming, correlation_id, answered).await
 }
@@ -774,13 +821,9 @@ async fn sync_txn_status(State(registry): State<Arc<Registry>>, request: Request
             let note = AuditNote::of(&header, RequestStatus::Succ.as_str())
                 .transaction(&message.transaction_id)
                 .disclosing_in(&response.txnstatus_response.txn_status);
-            let envelope = registry.response_envelope(&header, Action::TxnOnStatus, 1, response);
-            match registry.seal(&header, &envelope).await {
-                Ok(sealed) => note.on(registry.reply(StatusCode::OK, &sealed)),
-                Err(rejection) => {
-                    registry.header_rejection(&header, Action::TxnOnStatus, rejection)
-                }
-            }
+            registry
+                .sync_answer(&header, Action::TxnOnStatus, 1, response, note)
+                .await
         }
         Ok(Err(rejection)) => error_ack(rejection),
         Err(e) => store_failure(&e),

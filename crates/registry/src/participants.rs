@@ -45,10 +45,46 @@ pub mod scope {
     pub const TXN_STATUS: &str = "registry.txn-status";
     /// The registrar's endpoints (`/registrar/...`): changing records.
     pub const REGISTRAR: &str = "registrar.records";
+    /// `/mapper/link` and its sync twin (G2P Connect scopes, dci-spec §8.2).
+    pub const MAPPER_LINK: &str = "mapper.link";
+    /// `/mapper/update`, `/mapper/sync/update`.
+    pub const MAPPER_UPDATE: &str = "mapper.update";
+    /// `/mapper/unlink`, `/mapper/sync/unlink`.
+    pub const MAPPER_UNLINK: &str = "mapper.unlink";
+    /// `/mapper/resolve`, `/mapper/sync/resolve`.
+    pub const MAPPER_RESOLVE: &str = "mapper.resolve";
+    /// The mapper's txn status.
+    pub const MAPPER_STATUS: &str = "mapper.status";
+    /// `/disburse`, `/disburse/sync/disburse`: paying.
+    pub const DISBURSE: &str = "disburse.disburse";
+    /// Disburse search, txn status and the reconciliation report.
+    pub const DISBURSE_STATUS: &str = "disburse.status";
     /// What a participant gets when none are named.
     pub const DEFAULT: &[&str] = &[SEARCH, SUBSCRIBE, TXN_STATUS];
-    /// Every scope a registry knows.
-    pub const ALL: &[&str] = &[SEARCH, SUBSCRIBE, TXN_STATUS, REGISTRAR];
+    /// What a participant of the payments service gets when none are named.
+    pub const PAY_DEFAULT: &[&str] = &[
+        MAPPER_LINK,
+        MAPPER_UPDATE,
+        MAPPER_UNLINK,
+        MAPPER_RESOLVE,
+        MAPPER_STATUS,
+        DISBURSE,
+        DISBURSE_STATUS,
+    ];
+    /// Every scope a service knows.
+    pub const ALL: &[&str] = &[
+        SEARCH,
+        SUBSCRIBE,
+        TXN_STATUS,
+        REGISTRAR,
+        MAPPER_LINK,
+        MAPPER_UPDATE,
+        MAPPER_UNLINK,
+        MAPPER_RESOLVE,
+        MAPPER_STATUS,
+        DISBURSE,
+        DISBURSE_STATUS,
+    ];
 }
 
 /// How a participant signs its messages (chosen per participant, never guessed).

@@ -192,7 +192,7 @@ impl Registry {
 
     /// A callback envelope, as JSON, with a message id derived from the correlation id so that
     /// answering twice sends one callback.
-    pub(crate) fn callback_body<M: serde::Serialize>(
+    pub fn callback_body<M: serde::Serialize>(
         &self,
         header: &MsgHeader,
         action: Action,
@@ -223,7 +223,7 @@ impl Registry {
     ///
     /// When the request came encrypted, the callback's message is encrypted for the requester
     /// ([`Registry::seal`]); a requester without an encryption key gets a rejection instead.
-    pub(crate) async fn answered<M: serde::Serialize>(
+    pub async fn answered<M: serde::Serialize>(
         &self,
         header: &MsgHeader,
         action: Action,
@@ -268,7 +268,7 @@ impl Registry {
 
 /// The `message_id` of the `action` callback answering the transaction `correlation_id`:
 /// derived, so that answering twice (after a crash, or on two nodes) sends one callback.
-pub(crate) fn callback_id(action: Action, correlation_id: &str) -> String {
+pub fn callback_id(action: Action, correlation_id: &str) -> String {
     format!("{}-{correlation_id}", action.as_str())
 }
 

@@ -25,6 +25,67 @@ pub struct Config {
     pub trust: Trust,
     /// The foundational ID registry's link to the civil registry.
     pub id: Id,
+    /// The payments service (`spx serve --role pay`).
+    pub pay: Pay,
+}
+
+/// `[pay]`: the payments service, its limits and its payment switch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pay {
+    /// Most items in one disburse or mapper message (`rjct.total_count.limit_exceeded`
+    /// beyond); replaces `limits.max_batch_size` for this service.
+    pub max_batch_size: u64,
+    /// Largest request body, in bytes; replaces `limits.max_body_bytes` for this service.
+    pub max_body_bytes: u64,
+    /// How long `/disburse/sync/disburse` waits for its payments, in milliseconds.
+    pub sync_wait_ms: u64,
+    /// Payments sent to the switch in one call.
+    pub switch_batch: u64,
+    /// Delay before paying again after the switch did not answer, in milliseconds.
+    pub first_retry_ms: u64,
+    /// Longest delay between attempts, in seconds.
+    pub max_retry_secs: u64,
+    /// Most payments one txn status or disburse search item reports.
+    pub max_status_items: u64,
+    /// The payment switch: `simulator` (the only one built in).
+    pub switch: String,
+    /// Simulator: milliseconds each call to the switch takes.
+    pub simulator_latency_ms: u64,
+    /// Simulator: share of payments that fail for good (0.03 is 3%).
+    pub simulator_failure_rate: f64,
+    /// Simulator: the kinds of failure, spread evenly over the failing payments.
+    pub simulator_failure_kinds: Vec<String>,
+    /// Simulator: share of attempts that time out (retried; never paid twice).
+    pub simulator_timeout_rate: f64,
+    /// Simulator: the seed outcomes follow.
+    pub simulator_seed: u64,
+}
+
+impl Default for Pay {
+    fn default() -> Self {
+        let engine = pay::PayConfig::default();
+        let simulator = pay::switch::SimulatorConfig::default();
+        Pay {
+            max_batch_size: 10_000,
+            max_body_bytes: 16 * 1024 * 1024,
+            sync_wait_ms: engine.sync_wait.as_millis() as u64,
+            switch_batch: engine.switch_batch as u64,
+            first_retry_ms: engine.first_retry.as_millis() as u64,
+            max_retry_secs: engine.max_retry.as_secs(),
+            max_status_items: engine.max_status_items as u64,
+            switch: "simulator".into(),
+            simulator_latency_ms: simulator.latency.as_millis() as u64,
+            simulator_failure_rate: simulator.failure_rate,
+            simulator_failure_kinds: simulator
+                .failure_kinds
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
+            simulator_timeout_rate: simulator.timeout_rate,
+            simulator_seed: simulator.seed,
+        }
+    }
 }
 
 /// `[id]`: where the ID registry (`spx serve --role id`) learns of deaths.
@@ -346,6 +407,8 @@ impl Config {
                 bail!("{name} must be an http:// or https:// URL (or empty), not '{url}'");
             }
         }
+        self.pay_settings()?;
+        self.simulator()?;
         let url = &self.service.database_url;
         if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             bail!(
@@ -456,6 +519,82 @@ impl Config {
             // Keys need I/O: `keys::trust` opens them when the service starts.
             trust: None,
         }
+    }
+}
+
+impl Config {
+    /// The payments service's settings (`[pay]`).
+    pub fn pay_settings(&self) -> Result<pay::PayConfig> {
+        let p = &self.pay;
+        if p.max_batch_size == 0 || p.switch_batch == 0 || p.max_status_items == 0 {
+            bail!(
+                "pay.max_batch_size, pay.switch_batch and pay.max_status_items must be at least 1"
+            );
+        }
+        if p.max_body_bytes < 1024 {
+            bail!(
+                "pay.max_body_bytes ({}) is too small for any DCI envelope",
+                p.max_body_bytes
+            );
+        }
+        if p.switch != "simulator" {
+            bail!(
+                "pay.switch '{}' is not a switch spx has (simulator)",
+                p.switch
+            );
+        }
+        Ok(pay::PayConfig {
+            sync_wait: std::time::Duration::from_millis(p.sync_wait_ms),
+            switch_batch: p.switch_batch as usize,
+            first_retry: std::time::Duration::from_millis(p.first_retry_ms.max(1)),
+            max_retry: std::time::Duration::from_secs(p.max_retry_secs.max(1)),
+            max_status_items: p.max_status_items as usize,
+        })
+    }
+
+    /// The payment switch simulator's settings (`[pay] simulator_*`).
+    pub fn simulator(&self) -> Result<pay::switch::SimulatorConfig> {
+        let p = &self.pay;
+        for (name, rate) in [
+            ("pay.simulator_failure_rate", p.simulator_failure_rate),
+            ("pay.simulator_timeout_rate", p.simulator_timeout_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                bail!("{name} ({rate}) must be between 0 and 1");
+            }
+        }
+        let failure_kinds = p
+            .simulator_failure_kinds
+            .iter()
+            .map(|name| {
+                pay::switch::FailureKind::parse(name).ok_or_else(|| {
+                    let known: Vec<&str> = pay::switch::FailureKind::ALL
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect();
+                    anyhow!(
+                        "pay.simulator_failure_kinds: '{name}' is not one of {}",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(pay::switch::SimulatorConfig {
+            latency: std::time::Duration::from_millis(p.simulator_latency_ms),
+            failure_rate: p.simulator_failure_rate,
+            failure_kinds,
+            timeout_rate: p.simulator_timeout_rate,
+            seed: p.simulator_seed,
+        })
+    }
+
+    /// The engine's settings for the payments service: those of any service, with the
+    /// batch and body limits of `[pay]`.
+    pub fn pay_engine(&self) -> registry::RegistryConfig {
+        let mut engine = self.registry(pay::ROLE);
+        engine.header.max_batch_size = self.pay.max_batch_size as usize;
+        engine.max_body_bytes = self.pay.max_body_bytes as usize;
+        engine
     }
 }
 

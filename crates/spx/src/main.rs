@@ -31,9 +31,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve one registry over DCI.
+    /// Serve one registry, or the payments service, over DCI.
     Serve {
-        /// Which registry (social, crvs, dr, fr, id).
+        /// Which service (social, crvs, dr, fr, id, pay).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -86,7 +86,7 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: keys::KeysAction,
-        /// Which service (social, crvs, dr, fr, id).
+        /// Which service (social, crvs, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -96,7 +96,7 @@ enum Command {
     Participants {
         #[command(subcommand)]
         action: participants::ParticipantsAction,
-        /// Which service (social, crvs, dr, fr, id).
+        /// Which service (social, crvs, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -123,7 +123,7 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
-        /// Which service (social, crvs, dr, fr, id).
+        /// Which service (social, crvs, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -133,7 +133,7 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: audit::AuditAction,
-        /// Which service (social, crvs, dr, fr, id).
+        /// Which service (social, crvs, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         /// Print JSON instead of a table.
@@ -204,7 +204,7 @@ fn load_config(cli_config: Option<&PathBuf>, flags: &ServiceFlags) -> Result<Con
     Ok(config)
 }
 
-/// The store of the registry `role`, as configured, with its migrations applied.
+/// The store of the service `role`, as configured, with its migrations applied.
 async fn open_role_store(
     cli_config: Option<&PathBuf>,
     role: &str,
@@ -215,12 +215,15 @@ async fn open_role_store(
     Ok(registry::open_store(profile, &config.store(role)).await?)
 }
 
+/// The engine's profile of the service `role`: a registry's, or the payments service's.
 fn check_role(role: &str) -> Result<&'static registry::Profile> {
     match registry::profile(role) {
         Some(profile) => Ok(profile),
+        None if role == pay::ROLE => Ok(&pay::PROFILE),
         None => bail!(
-            "unknown role '{role}'; this spx serves: {}",
-            registry::roles().join(", ")
+            "unknown role '{role}'; this spx serves: {}, {}",
+            registry::roles().join(", "),
+            pay::ROLE
         ),
     }
 }
@@ -260,6 +263,18 @@ fn main() -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve { role, service } if role == pay::ROLE => {
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let (running, pay) = service::start_pay(&config).await?;
+            println!(
+                "spx: payments service on {} ({}; switch: {})",
+                running.base_url,
+                running.store,
+                pay.switch.describe()
+            );
+            service::wait_for_shutdown().await;
+            Ok(())
+        }
         Command::Serve { role, service } => {
             let profile = check_role(&role)?;
             let config = load_config(cli.config.as_ref(), &service)?;
@@ -350,7 +365,7 @@ async fn run(cli: Cli) -> Result<()> {
             service,
         } => {
             let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
-            participants::run(action, store.as_ref()).await
+            participants::run(action, store.as_ref(), &role).await
         }
         Command::Outbox {
             action,

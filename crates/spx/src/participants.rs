@@ -49,7 +49,8 @@ pub struct AddArgs {
     #[arg(long = "callback-prefix")]
     callback_prefixes: Vec<String>,
     /// A scope its tokens may carry (repeatable; default: registry.search,
-    /// registry.subscribe, registry.txn-status).
+    /// registry.subscribe, registry.txn-status; at the payments service: every mapper.* and
+    /// disburse.* scope).
     #[arg(long = "scope")]
     scopes: Vec<String>,
     /// Record types it may read, comma-separated (default: all).
@@ -82,7 +83,7 @@ pub struct AddArgs {
 }
 
 impl AddArgs {
-    fn participant(&self) -> Result<Participant> {
+    fn participant(&self, role: &str) -> Result<Participant> {
         let signature = SignatureForm::parse(&self.signature).with_context(|| {
             format!(
                 "--signature '{}' is not dci, jws-detached or jws-compact",
@@ -107,7 +108,9 @@ impl AddArgs {
                 bail!("--callback-prefix '{prefix}' is not an http(s) URL");
             }
         }
-        let scopes = if self.scopes.is_empty() {
+        let scopes = if self.scopes.is_empty() && role == pay::ROLE {
+            scope::PAY_DEFAULT.iter().map(|s| s.to_string()).collect()
+        } else if self.scopes.is_empty() {
             scope::DEFAULT.iter().map(|s| s.to_string()).collect()
         } else {
             self.scopes.clone()
@@ -149,10 +152,10 @@ impl AddArgs {
 }
 
 /// Runs `action` on the participant table of `store`.
-pub async fn run(action: ParticipantsAction, store: &dyn store::Store) -> Result<()> {
+pub async fn run(action: ParticipantsAction, store: &dyn store::Store, role: &str) -> Result<()> {
     match action {
         ParticipantsAction::Add(args) => {
-            let participant = args.participant()?;
+            let participant = args.participant(role)?;
             let secret = match &args.secret {
                 Some(secret) if secret.len() < 16 => {
                     bail!("a client secret must have at least 16 characters")

@@ -1,4 +1,5 @@
-//! Starting a registry service: open its store, bind its port, serve its routes.
+//! Starting a service (a registry, or payments): open its store, bind its port, serve its
+//! routes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,22 +32,42 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
     let mut settings = config.registry(profile.role);
     settings.trust = Some(crate::keys::for_registry(config, profile.role)?);
     let registry = Registry::start(profile, store, settings).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.service.listen))?;
-    let addr = listener.local_addr()?;
-    let (cert, key) = (&config.service.tls_cert, &config.service.tls_key);
-    let scheme = if cert.as_os_str().is_empty() {
-        "http"
-    } else {
-        "https"
-    };
-    let base_url = format!("{scheme}://{addr}");
+    let (listener, addr, base_url) = bind(config).await?;
     let mut app = registry::http::router(registry.clone());
     let link = crvs_link(profile, config, &registry, &base_url)?;
     if let Some(link) = &link {
         app = app.merge(link.router());
     }
+    serve(listener, config, app)?;
+    // The civil registry calls back as soon as it takes the subscription: once serving.
+    let link = link.map(|link| link.spawn());
+    Ok(Running {
+        addr,
+        base_url,
+        store: registry.store.describe(),
+        registry,
+        link,
+    })
+}
+
+/// Binds the configured address: the listener, its address (with the real port when the
+/// configuration asked for port 0) and the base URL (`https` when the service terminates TLS).
+async fn bind(config: &Config) -> Result<(tokio::net::TcpListener, SocketAddr, String)> {
+    let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.service.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if config.service.tls_cert.as_os_str().is_empty() {
+        "http"
+    } else {
+        "https"
+    };
+    Ok((listener, addr, format!("{scheme}://{addr}")))
+}
+
+/// Serves `app` on `listener`, over TLS when the configuration has a certificate.
+fn serve(listener: tokio::net::TcpListener, config: &Config, app: axum::Router) -> Result<()> {
+    let (cert, key) = (&config.service.tls_cert, &config.service.tls_key);
     if cert.as_os_str().is_empty() {
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -61,15 +82,32 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
             }
         });
     }
-    // The civil registry calls back as soon as it takes the subscription: once serving.
-    let link = link.map(|link| link.spawn());
-    Ok(Running {
+    Ok(())
+}
+
+/// Opens the payments store, applies its migrations and serves the payments service (with
+/// the switch simulator, whose ledger is kept in the same store) on the configured address.
+pub async fn start_pay(config: &Config) -> Result<(Running, Arc<pay::Pay>)> {
+    let store = pay::open_store(&config.store(pay::ROLE))
+        .await
+        .context("opening the payments store")?;
+    let mut engine = config.pay_engine();
+    engine.trust = Some(crate::keys::for_registry(config, pay::ROLE)?);
+    let switch = Arc::new(pay::switch::Simulator::new(
+        store.clone(),
+        config.simulator()?,
+    ));
+    let pay = pay::Pay::start(store, engine, config.pay_settings()?, switch).await?;
+    let (listener, addr, base_url) = bind(config).await?;
+    serve(listener, config, pay.router())?;
+    let running = Running {
         addr,
         base_url,
-        store: registry.store.describe(),
-        registry,
-        link,
-    })
+        store: pay.engine.store.describe(),
+        registry: pay.engine.clone(),
+        link: None,
+    };
+    Ok((running, pay))
 }
 
 /// The ID registry's link to the civil registry (`[id]`), when `profile` is the ID registry's

@@ -15,6 +15,7 @@ mod dr;
 mod exchange;
 mod fr;
 mod idreg;
+mod pay;
 mod protocol;
 mod search;
 mod signatures;
@@ -54,6 +55,7 @@ fn main() {
         dr::TESTS,
         fr::TESTS,
         idreg::TESTS,
+        pay::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {
