@@ -173,6 +173,28 @@ pub fn id(field: &str, value: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Checks an item's `reference_id`: present (`rjct.reference_id.invalid`) and not used by an
+/// earlier item of the batch, whose ids `seen` holds (`rjct.reference_id.duplicate`).
+pub fn reference_id(
+    reference_id: Option<&str>,
+    seen: &mut std::collections::HashSet<String>,
+) -> Result<(), Rejection> {
+    let reference_id = reference_id.unwrap_or_default();
+    if reference_id.trim().is_empty() {
+        return Err(Rejection::new(
+            ReasonCode::ReferenceIdInvalid,
+            "reference_id is required",
+        ));
+    }
+    if !seen.insert(reference_id.to_string()) {
+        return Err(Rejection::new(
+            ReasonCode::ReferenceIdDuplicate,
+            format!("reference_id '{reference_id}' is used twice in the batch"),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `locale` is an ISO 639-3 code as the standard's pattern `^[a-z]{3}$` requires.
 pub fn locale_is_valid(locale: &str) -> bool {
     locale.len() == 3 && locale.bytes().all(|b| b.is_ascii_lowercase())

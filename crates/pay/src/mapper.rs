@@ -26,14 +26,14 @@ use dci::mapper::{
     AccountProviderInfo, Address, Link, MapperRequest, MapperRequestItem, MapperResponse,
     MapperResponseItem, Operation, Resolve, ResolveScope, Unlink, Update,
 };
-use dci::txn::{TxnStatusRequest, TxnStatusResponse, TxnStatusResult};
-use dci::{Action, ReasonCode, Rejection, RequestStatus, Timestamp};
+use dci::txn::{TxnLookup, TxnStatusRequest, TxnStatusResponse, TxnStatusResult};
+use dci::{ReasonCode, Rejection, RequestStatus, Timestamp};
 use registry::audit::AuditNote;
 use serde_json::{Value, json};
 use store::{ColumnType, Dialect, SqlValue, Statement, Store, StoreError, numbered};
 
 use crate::Pay;
-use crate::handler::{read_async, read_sync};
+use crate::handler::{TxnStatusOf, async_txn_status, read_async, read_sync, sync_txn_status};
 
 /// The mapper's endpoints.
 pub(crate) fn routes() -> Router<Arc<Pay>> {
@@ -46,10 +46,16 @@ pub(crate) fn routes() -> Router<Arc<Pay>> {
         .route("/mapper/update", post(async_operation::<Update>))
         .route("/mapper/unlink", post(async_operation::<Unlink>))
         .route("/mapper/resolve", post(async_operation::<Resolve>))
-        .route("/mapper/txn/status", post(async_txn_status))
-        .route("/mapper/sync/txn/status", post(sync_txn_status))
+        .route("/mapper/txn/status", post(async_txn_status::<MapperStatus>))
+        .route(
+            "/mapper/sync/txn/status",
+            post(sync_txn_status::<MapperStatus>),
+        )
         // The path the standard gives the mapper's sync txn status (dci-spec §12.3 P14).
-        .route("/registry/sync/txn/status", post(sync_txn_status))
+        .route(
+            "/registry/sync/txn/status",
+            post(sync_txn_status::<MapperStatus>),
+        )
 }
 
 /// A mapper operation, as this mapper applies it.
@@ -693,19 +699,7 @@ async fn apply_all<O: Apply>(
 
 /// What every item needs: a reference id not used before in the batch, and a timestamp.
 fn check_item(item: &MapperRequestItem, seen: &mut HashSet<String>) -> Result<(), Rejection> {
-    let reference_id = item.reference_id.as_deref().unwrap_or_default();
-    if reference_id.trim().is_empty() {
-        return Err(Rejection::new(
-            ReasonCode::ReferenceIdInvalid,
-            "reference_id is required",
-        ));
-    }
-    if !seen.insert(reference_id.to_string()) {
-        return Err(Rejection::new(
-            ReasonCode::ReferenceIdDuplicate,
-            format!("reference_id '{reference_id}' is used twice in the batch"),
-        ));
-    }
+    dci::validate::reference_id(item.reference_id.as_deref(), seen)?;
     Timestamp::parse(item.timestamp.as_deref().unwrap_or_default())
         .map(|_| ())
         .map_err(|e| Rejection::new(ReasonCode::TimestampInvalid, format!("timestamp: {e}")))
@@ -718,7 +712,7 @@ async fn sync_operation<O: Apply>(State(pay): State<Arc<Pay>>, request: Request)
     })
     .await
     {
-        Ok(parsed) => parsed,
+        Ok((parsed, _)) => parsed,
         Err(response) => return response,
     };
     let (header, message) = (parsed.header, parsed.message);
@@ -798,17 +792,28 @@ const TXN_TYPES: [(&str, &str); 4] = [
     ("resolve", "on-resolve"),
 ];
 
-/// The state of an earlier async mapper transaction of `sender_id`: the response its
-/// callback carried (its items `rjct` with the reason when the whole message was refused).
-async fn txn_status(
+/// The mapper's transactions, for txn status.
+pub(crate) struct MapperStatus;
+
+impl TxnStatusOf for MapperStatus {
+    /// The state of an earlier async mapper transaction of `sender_id`: the response its
+    /// callback carried (or its state and reason when the whole message was refused).
+    async fn status(
+        pay: &Pay,
+        sender_id: &str,
+        request: &TxnStatusRequest,
+        lookup: TxnLookup,
+    ) -> Result<Result<TxnStatusResponse, Rejection>, StoreError> {
+        mapper_txn_status(pay, sender_id, request, lookup).await
+    }
+}
+
+async fn mapper_txn_status(
     pay: &Pay,
     sender_id: &str,
     request: &TxnStatusRequest,
+    lookup: TxnLookup,
 ) -> Result<Result<TxnStatusResponse, Rejection>, StoreError> {
-    let lookup = match request.txnstatus_request.lookup() {
-        Ok(lookup) => lookup,
-        Err(rejection) => return Ok(Err(rejection)),
-    };
     let wanted = request
         .txnstatus_request
         .txn_type
@@ -848,57 +853,6 @@ async fn txn_status(
             txn_status: crate::handler::stored_answer(&found),
         },
     }))
-}
-
-/// `POST /mapper/sync/txn/status` (and the standard's `/registry/sync/txn/status`).
-async fn sync_txn_status(State(pay): State<Arc<Pay>>, request: Request) -> Response {
-    let parsed =
-        match read_sync::<TxnStatusRequest>(&pay, request, (Action::TxnStatus, &[]), |_| 1).await {
-            Ok(parsed) => parsed,
-            Err(response) => return response,
-        };
-    let (header, message) = (parsed.header, parsed.message);
-    match txn_status(&pay, &header.sender_id, &message).await {
-        Ok(Ok(response)) => {
-            let note = AuditNote::of(&header, RequestStatus::Succ.as_str())
-                .transaction(&message.transaction_id);
-            pay.engine
-                .sync_answer(&header, Action::TxnOnStatus, 1, response, note)
-                .await
-        }
-        Ok(Err(rejection)) => registry::http::error_ack(rejection),
-        Err(e) => registry::http::store_failure(&e),
-    }
-}
-
-/// `POST /mapper/txn/status`: answered as it is accepted, in a `txn-on-status` callback.
-async fn async_txn_status(State(pay): State<Arc<Pay>>, request: Request) -> Response {
-    let request =
-        match read_async::<TxnStatusRequest>(&pay, request, Action::TxnStatus, |_| 1).await {
-            Ok(request) => request,
-            Err(response) => return response,
-        };
-    let answer = match &request.refused {
-        Some(rejection) => Err(rejection.clone()),
-        None => match txn_status(&pay, &request.header.sender_id, &request.message).await {
-            Ok(Ok(response)) => Ok((1, response)),
-            Ok(Err(rejection)) => return registry::http::error_ack(rejection),
-            Err(e) => return registry::http::store_failure(&e),
-        },
-    };
-    let answered = pay
-        .engine
-        .answered(
-            &request.header,
-            Action::TxnOnStatus,
-            (&request.correlation_id, &request.callback),
-            answer,
-            Vec::new(),
-        )
-        .await;
-    request
-        .accept(&pay, Vec::new(), Vec::new(), Some(answered))
-        .await
 }
 
 #[cfg(test)]

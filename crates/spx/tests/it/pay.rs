@@ -1,5 +1,7 @@
 //! The payments service over DCI: the ID-to-account mapper (link, update, unlink, resolve,
-//! sync and async, txn status, thousands of ids in one request); on each backend.
+//! sync and async, txn status, thousands of ids in one request) and disbursement (payees
+//! resolved through the mapper, every bad input refused with its code and never paid, the
+//! switch's failures and timeouts, callbacks once every item is final); on each backend.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,14 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     (
         "pay::mapper_async_calls_back_and_reports_status",
         mapper_async_calls_back_and_reports_status,
+    ),
+    (
+        "pay::disburse_sync_resolves_pays_and_refuses_bad_input",
+        disburse_sync_resolves_pays_and_refuses_bad_input,
+    ),
+    (
+        "pay::disburse_async_retries_failures_and_calls_back_once",
+        disburse_async_retries_failures_and_calls_back_once,
     ),
 ];
 
@@ -458,6 +468,260 @@ fn mapper_async_calls_back_and_reports_status(backend: Backend) -> Result<()> {
         let answers = pay.mapper("resolve", vec![item("1", json!({"id": "uin:1234567890@nid"}))]).await?;
         ensure!(outcome(&answers[0]) == ("succ", "succ.id.active"), "{}", answers[0]);
         ensure!(sink.received().len() == 3, "one callback per message");
+        Ok(())
+    })
+}
+
+/// A simulator that pays everything at once.
+fn reliable() -> pay::switch::SimulatorConfig {
+    pay::switch::SimulatorConfig {
+        latency: Duration::ZERO,
+        failure_rate: 0.0,
+        timeout_rate: 0.0,
+        ..pay::switch::SimulatorConfig::default()
+    }
+}
+
+/// A disbursement item: `reference_id`, paid from the treasury, `fields` added.
+fn payment(reference_id: &str, fields: Value) -> Value {
+    let mut item = json!({"reference_id": reference_id, "payer_fa": "account:0001@treasury.gov",
+                          "payer_name": "Cash transfer programme", "currency_code": "KES", "purpose": "CT-2026-11"});
+    item.as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().cloned().unwrap_or_default());
+    item
+}
+
+impl TestPay {
+    /// `(rows, sum of amounts)` of the switch's ledger entries with `outcome`.
+    async fn ledger(&self, outcome: &str) -> Result<(i64, i64)> {
+        let rows = self
+            .count(&format!(
+                "SELECT COUNT(*) FROM switch_ledger WHERE outcome = '{outcome}'"
+            ))
+            .await?;
+        let sum = self
+            .count(&format!(
+                "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM switch_ledger WHERE outcome = '{outcome}'"
+            ))
+            .await?;
+        Ok((rows, sum))
+    }
+}
+
+fn disburse_sync_resolves_pays_and_refuses_bad_input(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let pay = TestPay::spawn_with(backend, engine_config(), reliable()).await?;
+        let (amina, baraka) = ("uin:5035049349@nid", "uin:7000000015@nid");
+        pay.mapper(
+            "link",
+            vec![
+                item("1", json!({"id": amina, "fa": "account:001122@kcb.bank"})),
+                item("2", json!({"id": baraka, "fa": "mobile:254700000001@mpesa",
+                                  "additional_info": [{"name": "active", "value": false}]})),
+            ],
+        )
+        .await?;
+        let batch = vec![
+            payment("1", json!({"payee_fa": amina, "amount": "1500.00", "payee_name": "Amina Otieno",
+                                "meta": {"programme": "CT-OVC", "region": "R01"}})),
+            payment("2", json!({"payee_fa": "mobile:254799000000@airtel", "amount": "250.5"})),
+            payment("3", json!({"payee_fa": "mobile:254799000003@airtel", "amount": "-5.00"})),
+            payment("4", json!({"payee_fa": "mobile:254799000004@airtel", "amount": "0.00"})),
+            payment("5", json!({"payee_fa": "mobile:254799000005@airtel", "amount": "10.00", "currency_code": "XYZ"})),
+            payment("6", json!({"payee_fa": "uin:9999999999@nid", "amount": "10.00"})),
+            payment("1", json!({"payee_fa": "mobile:254799000007@airtel", "amount": "10.00"})),
+            payment("8", json!({"payee_fa": "mobile:254799000008@airtel", "amount": "10.00", "payer_fa": "treasury"})),
+            payment("9", json!({"payee_fa": "mobile:254799000009@airtel", "amount": "10.00", "scheduled_timestamp": "tomorrow"})),
+            payment("10", json!({"payee_fa": "mobile:254799000010@airtel", "amount": 100})),
+            payment("11", json!({"payee_fa": baraka, "amount": "10.00"})),
+            payment("12", json!({"payee_fa": "mobile:254799000012@airtel", "amount": "10.50", "currency_code": "UGX"})),
+            payment("13", json!({"payee_fa": "mobile:254799000013@airtel", "amount": "10.00", "currency_code": null})),
+        ];
+        let body = request("disburse", "disbursements", batch);
+        let message = pay.sync("/disburse/sync/disburse", &body).await?;
+        let items = message["disbursements_status"].as_array().context("disbursements_status")?.clone();
+        let outcomes: Vec<(&str, &str)> = items.iter().map(outcome).collect();
+        ensure!(
+            outcomes
+                == [
+                    ("succ", ""),
+                    ("succ", ""),
+                    ("rjct", "rjct.amount.invalid"),
+                    ("rjct", "rjct.amount.invalid"),
+                    ("rjct", "rjct.currency_code.invalid"),
+                    ("rjct", "rjct.payee_fa.invalid"),
+                    ("rjct", "rjct.reference_id.duplicate"),
+                    ("rjct", "rjct.payer_fa.invalid"),
+                    ("rjct", "rjct.schedule_ts.invalid"),
+                    ("rjct", "rjct.amount.invalid"),
+                    ("rjct", "rjct.payee_fa.invalid"),
+                    ("rjct", "rjct.amount.invalid"),
+                    ("rjct", "rjct.currency_code.invalid"),
+                ],
+            "{outcomes:?}"
+        );
+        // The payee given by id was paid at its primary address, in minor units.
+        ensure!(items[0]["payee_fa"] == "account:001122@kcb.bank" && items[0]["amount"] == "1500.00", "{}", items[0]);
+        ensure!(items[1]["amount"] == "250.50" && items[1]["currency_code"] == "KES", "{}", items[1]);
+        let reason = |i: usize| items[i]["status_reason_message"].as_str().unwrap_or_default().to_string();
+        ensure!(reason(2).contains("negative") && reason(3).contains("zero"), "{} / {}", reason(2), reason(3));
+        ensure!(reason(5).contains("unknown payee") && reason(10).contains("no active"), "{} / {}", reason(5), reason(10));
+        ensure!(pay.ledger("paid").await? == (2, 150_000 + 25_050), "two payments, 1,750.50 KES");
+        ensure!(pay.count("SELECT COUNT(*) FROM switch_ledger").await? == 2, "nothing else reached the switch");
+        // The same message again: the same answer, nothing paid again.
+        let again = pay.sync("/disburse/sync/disburse", &body).await?;
+        ensure!(again["disbursements_status"] == message["disbursements_status"], "{again}");
+        // Another message of the transaction repeating a reference id: refused, not paid.
+        let mut repeat = request("disburse", "disbursements", vec![payment("2", json!({"payee_fa": "mobile:254799000000@airtel", "amount": "250.50"}))]);
+        repeat["message"]["transaction_id"] = body["message"]["transaction_id"].clone();
+        let repeated = pay.sync("/disburse/sync/disburse", &repeat).await?;
+        ensure!(outcome(&repeated["disbursements_status"][0]) == ("rjct", "rjct.reference_id.duplicate"), "{repeated}");
+        // A batch over the limit is refused whole.
+        let over: Vec<Value> = (0..6001)
+            .map(|i| payment(&format!("o{i}"), json!({"payee_fa": "mobile:254799000000@airtel", "amount": "1.00"})))
+            .collect();
+        let (status, refused) = pay.post("/disburse/sync/disburse", &request("disburse", "disbursements", over)).await?;
+        ensure!(
+            status == 413 && refused["header"]["status_reason_code"] == "rjct.total_count.limit_exceeded",
+            "HTTP {status}: {}", refused["header"]
+        );
+        ensure!(pay.count("SELECT COUNT(*) FROM switch_ledger").await? == 2, "nothing paid");
+        ensure!(pay.count("SELECT COUNT(*) FROM disbursement").await? == 14, "nothing of the refused batch stored");
+        // Search by payee address, transaction and reference id; refusals with their codes.
+        let criteria = |reference: &str, attribute: &str, value: &str| {
+            json!({"reference_id": reference, "timestamp": dci::Timestamp::now().to_string(), "request_type": "disburse",
+                   "attribute_type": attribute, "attribute_value": value})
+        };
+        let transaction_id = body["message"]["transaction_id"].as_str().unwrap_or_default();
+        let mut search = request(
+            "search",
+            "search_criteria",
+            vec![
+                criteria("s1", "payee_fa", "account:001122@kcb.bank"),
+                criteria("s2", "transaction_id", transaction_id),
+                criteria("s3", "reference_id", "nope"),
+                criteria("s4", "amount", "10.00"),
+                json!({"reference_id": "s5", "request_type": "refund", "attribute_type": "payee_fa", "attribute_value": "x:y@z"}),
+                criteria("s6", "payee_fa", "not an address"),
+            ],
+        );
+        search["header"]["total_count"] = json!(6);
+        let found = pay.sync("/disburse/sync/search", &search).await?;
+        let found = found["disbursements_status"].as_array().context("disbursements_status")?;
+        let outcomes: Vec<(&str, &str, &str)> = found
+            .iter()
+            .map(|i| (i["reference_id"].as_str().unwrap_or_default(), outcome(i).0, outcome(i).1))
+            .collect();
+        let mut expected = vec![("1", "succ", "")];
+        expected.extend(items.iter().map(|i| (i["reference_id"].as_str().unwrap_or_default(), outcome(i).0, outcome(i).1)));
+        expected.extend([
+            ("2", "rjct", "rjct.reference_id.duplicate"),
+            ("s3", "rjct", "rjct_srch_reference_id.not_found"),
+            ("s4", "rjct", "rjct.attribute_type.invalid"),
+            ("s5", "rjct", "rjct.request_type.invalid"),
+            ("s6", "rjct", "rjct.srch_payee_fa.invalid"),
+        ]);
+        ensure!(outcomes == expected, "{outcomes:?}");
+        // Txn status by transaction id: every payment of the transaction (both messages).
+        let mut status = request("txn-status", "unused", vec![json!({})]);
+        status["message"] = json!({"transaction_id": "status-1", "txnstatus_request":
+            {"reference_id": "1", "txn_type": "disburse", "attribute_type": "transaction_id", "attribute_value": transaction_id}});
+        let answer = pay.sync("/disburse/sync/txn/status", &status).await?;
+        ensure!(answer["txnstatus_response"]["txn_type"] == "on-disburse", "{answer}");
+        let reported = answer["txnstatus_response"]["txn_status"]["disbursements_status"].as_array().context("statuses")?;
+        ensure!(reported.len() == 14 && reported[..13] == items[..], "{answer}");
+        Ok(())
+    })
+}
+
+fn disburse_async_retries_failures_and_calls_back_once(backend: Backend) -> Result<()> {
+    const PAYMENTS: usize = 300;
+    runtime().block_on(async {
+        let simulator = pay::switch::SimulatorConfig {
+            latency: Duration::from_millis(5),
+            failure_rate: 0.2,
+            timeout_rate: 0.3,
+            seed: 7,
+            ..pay::switch::SimulatorConfig::default()
+        };
+        let mut engine = engine_config();
+        engine.header.max_batch_size = PAYMENTS;
+        let pay = TestPay::spawn_with(backend, engine, simulator).await?;
+        let sink = Sink::start().await?;
+        let batch: Vec<Value> = (0..PAYMENTS)
+            .map(|i| payment(&i.to_string(), json!({"payee_fa": format!("mobile:2547{i:08}@mpesa"), "amount": format!("{}.{:02}", 100 + i, i % 100)})))
+            .collect();
+        let expected: i64 = (0..PAYMENTS as i64).map(|i| (100 + i) * 100 + i % 100).sum();
+        let mut body = request("disburse", "disbursements", batch);
+        body["header"]["sender_uri"] = json!(format!("http://{}/on-disburse", sink.addr));
+        let started = Instant::now();
+        let (status, ack) = pay.post("/disburse", &body).await?;
+        ensure!(status == 200 && ack["message"]["ack_status"] == "ACK", "HTTP {status}: {ack}");
+        let correlation_id = ack["message"]["correlation_id"].clone();
+        let received = sink.wait(Duration::from_secs(60), |r| !r.is_empty()).await?;
+        let took = started.elapsed();
+        let on_disburse = &received[0];
+        ensure!(on_disburse["header"]["action"] == "on-disburse" && on_disburse["header"]["status"] == "succ", "{}", on_disburse["header"]);
+        ensure!(on_disburse["header"]["message_id"] == format!("on-disburse-{}", correlation_id.as_str().unwrap_or_default()));
+        let items = on_disburse["message"]["disbursements_status"].as_array().context("statuses")?;
+        ensure!(items.len() == PAYMENTS && items.iter().all(|i| i["status"] != "pdng"), "every item is final");
+        // The callback agrees with the switch's ledger: what it says paid was paid, once.
+        let minor = |i: &Value| -> i64 {
+            let amount = i["amount"].as_str().unwrap_or_default().replace('.', "");
+            amount.parse().unwrap_or_default()
+        };
+        let paid: Vec<&Value> = items.iter().filter(|i| i["status"] == "succ").collect();
+        let (ledger_paid, ledger_sum) = pay.ledger("paid").await?;
+        ensure!(paid.len() as i64 == ledger_paid && paid.iter().map(|i| minor(i)).sum::<i64>() == ledger_sum, "callback and switch disagree");
+        let (failed, _) = pay.ledger("failed").await?;
+        let (returned, returned_sum) = pay.ledger("returned").await?;
+        ensure!(items.len() as i64 - ledger_paid == failed + returned, "every failure is the switch's");
+        ensure!(pay.count("SELECT COUNT(*) FROM switch_ledger").await? == PAYMENTS as i64, "one ledger entry per payment");
+        ensure!(items.iter().map(minor).sum::<i64>() == expected);
+        ensure!(failed + returned > 0 && returned_sum >= 0, "the simulator fails some payments");
+        for failure in items.iter().filter(|i| i["status"] == "rjct") {
+            let code = failure["status_reason_code"].as_str().unwrap_or_default();
+            let why = failure["status_reason_message"].as_str().unwrap_or_default();
+            ensure!(
+                (code == "rjct.payee_fa.invalid" && (why.starts_with("account_closed") || why.starts_with("name_mismatch") || why.starts_with("returned")))
+                    || (code == "rjct.amount.invalid" && why.starts_with("limit_exceeded")),
+                "{failure}"
+            );
+        }
+        let retried = pay.count("SELECT COUNT(*) FROM disbursement WHERE attempts > 1").await?;
+        ensure!(retried > 0, "timeouts were retried");
+        println!("{PAYMENTS} payments through a switch failing 20% and timing out 30%: {ledger_paid} paid, {failed} failed, {returned} returned, {retried} retried, called back in {:.0} ms ({backend:?})", took.as_secs_f64() * 1000.0);
+        // Txn status by correlation id reports the same; an async one calls back.
+        let mut status = request("txn-status", "unused", vec![json!({})]);
+        status["message"] = json!({"transaction_id": "status-2", "txnstatus_request":
+            {"reference_id": "1", "txn_type": "on-disburse", "attribute_type": "correlation_id", "attribute_value": correlation_id}});
+        status["header"]["sender_uri"] = json!(format!("http://{}/disburse/txn/on-status", sink.addr));
+        let (status_code, ack) = pay.post("/disburse/txn/status", &status).await?;
+        ensure!(status_code == 200 && ack["message"]["ack_status"] == "ACK", "HTTP {status_code}: {ack}");
+        let received = sink.wait(Duration::from_secs(10), |r| r.len() >= 2).await?;
+        ensure!(received[1]["message"]["txnstatus_response"]["txn_status"]["disbursements_status"] == on_disburse["message"]["disbursements_status"], "{}", received[1]);
+        // A batch over the limit: ACK, then refused whole in the callback; nothing stored.
+        let over: Vec<Value> = (0..=PAYMENTS).map(|i| payment(&format!("o{i}"), json!({"payee_fa": "mobile:1234567@m", "amount": "1.00"}))).collect();
+        let mut over = request("disburse", "disbursements", over);
+        over["header"]["sender_uri"] = body["header"]["sender_uri"].clone();
+        let (status_code, ack) = pay.post("/disburse", &over).await?;
+        ensure!(status_code == 200 && ack["message"]["ack_status"] == "ACK", "HTTP {status_code}: {ack}");
+        let received = sink.wait(Duration::from_secs(10), |r| r.len() >= 3).await?;
+        ensure!(received[2]["header"]["status"] == "rjct" && received[2]["header"]["status_reason_code"] == "rjct.total_count.limit_exceeded", "{}", received[2]);
+        ensure!(pay.count("SELECT COUNT(*) FROM disbursement").await? == PAYMENTS as i64, "nothing of the refused batch stored");
+        // A payment scheduled two seconds ahead waits, then is paid; its callback follows.
+        let at = dci::Timestamp(time::OffsetDateTime::now_utc() + time::Duration::seconds(2)).to_string();
+        let mut later = request("disburse", "disbursements", vec![payment("later", json!({"payee_fa": "mobile:254711111111@mpesa", "amount": "5.00", "scheduled_timestamp": at}))]);
+        later["header"]["sender_uri"] = body["header"]["sender_uri"].clone();
+        let scheduled = Instant::now();
+        let (_, ack) = pay.post("/disburse", &later).await?;
+        ensure!(ack["message"]["ack_status"] == "ACK", "{ack}");
+        let received = sink.wait(Duration::from_secs(30), |r| r.len() >= 4).await?;
+        ensure!(scheduled.elapsed() >= Duration::from_millis(1900), "paid before its time");
+        ensure!(received[3]["message"]["disbursements_status"][0]["reference_id"] == "later", "{}", received[3]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ensure!(sink.received().len() == 4, "one callback per message");
         Ok(())
     })
 }
