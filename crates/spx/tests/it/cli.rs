@@ -75,7 +75,7 @@ fn keys_rotate_and_publish() -> Result<()> {
     Ok(())
 }
 
-fn spx() -> Command {
+pub(crate) fn spx() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_spx"));
     command
         .env("SPX_LOG", "warn")
@@ -127,7 +127,7 @@ fn output(command: &mut Command) -> Result<(bool, String, String)> {
 }
 
 /// Kills the child when the test ends, however it ends.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -570,7 +570,7 @@ fn pop(queue: &std::sync::Mutex<Vec<usize>>) -> Option<usize> {
     queue.lock().unwrap().pop()
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -67,7 +67,8 @@ fn main() {
         });
         trials.push(pg.with_ignored_flag(postgres.is_err()));
     }
-    let plain: Vec<(&str, PlainTest)> = [protocol::TESTS, signatures::TESTS, cli::TESTS].concat();
+    let plain: Vec<(&str, PlainTest)> =
+        [protocol::TESTS, signatures::TESTS, cli::TESTS, pay::PLAIN].concat();
     for (name, test) in plain {
         trials.push(Trial::test(name.to_string(), move || {
             test().map_err(|e| format!("{e:#}").into())

@@ -34,6 +34,12 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     ),
 ];
 
+/// Tests of `spx serve --role pay` as a process.
+pub const PLAIN: &[(&str, crate::PlainTest)] = &[(
+    "pay::kill_9_mid_cycle_pays_each_payee_once",
+    kill_9_mid_cycle_pays_each_payee_once,
+)];
+
 /// The payments service's id in tests.
 pub const PAY_ID: &str = "pay.test";
 
@@ -493,6 +499,23 @@ fn payment(reference_id: &str, fields: Value) -> Value {
 }
 
 impl TestPay {
+    /// `GET path`: the HTTP status and the body.
+    async fn get(&self, path: &str) -> Result<(u16, String)> {
+        let response = self.client.get(self.url(path)).send().await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    /// The reconciliation report of `spmis.test`'s `transaction_id` in `format`.
+    async fn report(&self, transaction_id: &str, format: &str) -> Result<String> {
+        let (status, body) = self
+            .get(&format!(
+                "/disburse/reconciliation?sender_id=spmis.test&transaction_id={transaction_id}&format={format}"
+            ))
+            .await?;
+        ensure!(status == 200, "HTTP {status}: {body}");
+        Ok(body)
+    }
+
     /// `(rows, sum of amounts)` of the switch's ledger entries with `outcome`.
     async fn ledger(&self, outcome: &str) -> Result<(i64, i64)> {
         let rows = self
@@ -692,6 +715,30 @@ fn disburse_async_retries_failures_and_calls_back_once(backend: Backend) -> Resu
         let retried = pay.count("SELECT COUNT(*) FROM disbursement WHERE attempts > 1").await?;
         ensure!(retried > 0, "timeouts were retried");
         println!("{PAYMENTS} payments through a switch failing 20% and timing out 30%: {ledger_paid} paid, {failed} failed, {returned} returned, {retried} retried, called back in {:.0} ms ({backend:?})", took.as_secs_f64() * 1000.0);
+        // The cycle reconciles: every payment final; the report's paid total is the sum of
+        // the items the callback says paid, and the switch's.
+        let transaction_id = body["message"]["transaction_id"].as_str().unwrap_or_default();
+        let report = pay.report(transaction_id, "json").await?;
+        let report: Value = serde_json::from_str(&report)?;
+        ensure!(report["reconciled"] == true && report["payments"] == PAYMENTS, "{report}");
+        let line = |group: &str, key: &str| {
+            report["lines"]
+                .as_array()
+                .and_then(|lines| lines.iter().find(|l| l["group"] == group && l["key"] == key))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let paid_line = line("state", "paid");
+        ensure!(paid_line["states"]["paid"]["amount_minor"] == ledger_sum && paid_line["states"]["paid"]["count"] == ledger_paid, "{paid_line}");
+        let programme = line("programme", "CT-2026-11");
+        let counted: i64 = programme["states"].as_object().map(|s| s.values().filter_map(|t| t["count"].as_i64()).sum()).unwrap_or_default();
+        ensure!(counted == PAYMENTS as i64, "{programme}");
+        ensure!(line("failure", "returned")["states"]["returned"]["count"] == returned, "{report}");
+        let csv = pay.report(transaction_id, "csv").await?;
+        ensure!(csv.starts_with("group,key,currency,state,count,amount_minor,amount\n"), "{csv}");
+        ensure!(csv.contains(&format!("state,paid,KES,paid,{ledger_paid},{ledger_sum},")), "{csv}");
+        let (status_code, missing) = pay.get("/disburse/reconciliation?sender_id=spmis.test&transaction_id=nope").await?;
+        ensure!(status_code == 404 && missing.contains("err.request.not_found"), "HTTP {status_code}: {missing}");
         // Txn status by correlation id reports the same; an async one calls back.
         let mut status = request("txn-status", "unused", vec![json!({})]);
         status["message"] = json!({"transaction_id": "status-2", "txnstatus_request":
@@ -722,6 +769,177 @@ fn disburse_async_retries_failures_and_calls_back_once(backend: Backend) -> Resu
         ensure!(received[3]["message"]["disbursements_status"][0]["reference_id"] == "later", "{}", received[3]);
         tokio::time::sleep(Duration::from_millis(300)).await;
         ensure!(sink.received().len() == 4, "one callback per message");
+        Ok(())
+    })
+}
+
+/// Starts `spx serve --role pay` on `port` with `data` (no tokens, signatures logged: the test
+/// is about durability), a switch of `latency_ms` per call of 100 payments, failing 3% and
+/// timing out 2%; waits until it listens.
+fn serve_pay(data: &std::path::Path, port: u16) -> Result<crate::cli::Running> {
+    use std::io::BufRead;
+    let mut child = crate::cli::spx()
+        .env("SPX__TRUST__VERIFY", "log")
+        .env("SPX__TRUST__REQUIRE_TOKEN", "false")
+        .env("SPX__PAY__SWITCH_BATCH", "100")
+        .env("SPX__PAY__SIMULATOR_LATENCY_MS", "30")
+        .env("SPX__PAY__SIMULATOR_FAILURE_RATE", "0.03")
+        .env("SPX__PAY__SIMULATOR_TIMEOUT_RATE", "0.02")
+        .args(["serve", "--role", "pay", "--service-id", PAY_ID])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    ensure!(
+        line.contains("payments service on http://"),
+        "serve did not start: {line}"
+    );
+    Ok(crate::cli::Running(child))
+}
+
+/// One integer from the payments store file of a running (or stopped) service.
+fn query(db: &std::path::Path, sql: &str) -> Result<i64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn.query_row(sql, [], |row| row.get(0))?)
+}
+
+/// A payment cycle of 5,000 payments in five messages; the service is killed with SIGKILL
+/// while the switch is paying them, and started again; the client sends again what was not
+/// acknowledged. Every payment ends final, each payee is paid once, the state of every payment
+/// is what the switch did, one callback per message, and the cycle reconciles.
+fn kill_9_mid_cycle_pays_each_payee_once() -> Result<()> {
+    const MESSAGES: usize = 5;
+    const PER_MESSAGE: usize = 1000;
+    const PAYMENTS: usize = MESSAGES * PER_MESSAGE;
+    let dir = crate::support::TempDir::new("pay-kill9");
+    let db = dir.0.join("pay.db");
+    let port = crate::cli::free_port()?;
+    let server = Arc::new(std::sync::Mutex::new(Some(serve_pay(&dir.0, port)?)));
+    runtime().block_on(async {
+        let sink = Sink::start().await?;
+        let transaction_id = format!("cycle-{}", uuid::Uuid::now_v7());
+        let bodies: Vec<Value> = (0..MESSAGES)
+            .map(|m| {
+                let items = (0..PER_MESSAGE)
+                    .map(|i| {
+                        let n = m * PER_MESSAGE + i;
+                        payment(&format!("p{n}"), json!({"payee_fa": format!("mobile:2547{n:08}@mpesa"), "amount": format!("{}.00", 100 + n % 50),
+                                                         "meta": {"programme": if n.is_multiple_of(2) { "CT-OVC" } else { "CT-ELDERLY" }, "region": format!("R0{}", n % 4)}}))
+                    })
+                    .collect();
+                let mut body = request("disburse", "disbursements", items);
+                body["message"]["transaction_id"] = json!(transaction_id);
+                body["header"]["sender_uri"] = json!(format!("http://{}/on-disburse", sink.addr));
+                body
+            })
+            .collect();
+        let url = format!("http://127.0.0.1:{port}/disburse");
+        let client = reqwest::Client::new();
+        let mut acked = std::collections::HashMap::new();
+        // The killer: SIGKILL once the switch has paid 300 of the payments, while messages are still being sent.
+        let killer = {
+            let (server, db) = (server.clone(), db.clone());
+            tokio::spawn(async move {
+                loop {
+                    let paid = query(&db, "SELECT COUNT(*) FROM switch_ledger").unwrap_or(0);
+                    if paid >= 300 {
+                        if let Some(mut running) = server.lock().unwrap().take() {
+                            running.0.kill().ok();
+                            running.0.wait().ok();
+                        }
+                        return paid;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
+        for (m, body) in bodies.iter().enumerate() {
+            if let Ok((200, ack)) = post_json(&client, &url, body).await {
+                acked.insert(m, ack["message"]["correlation_id"].clone());
+            }
+        }
+        let acked_before_kill = acked.len();
+        let paid_at_kill = tokio::time::timeout(Duration::from_secs(60), killer).await??;
+        let ledger_at_kill = query(&db, "SELECT COUNT(*) FROM switch_ledger")?;
+        ensure!(ledger_at_kill < PAYMENTS as i64, "the cycle was over before the kill");
+        // Payments the switch made whose answer the killed service had not recorded: paid
+        // again after the restart under the same id, and not paid twice.
+        let unrecorded = ledger_at_kill
+            - query(&db, "SELECT COUNT(*) FROM disbursement WHERE state IN ('paid', 'failed', 'returned')")?;
+        *server.lock().unwrap() = Some(serve_pay(&dir.0, port)?);
+        // The client sends again, with the same message ids, what was not acknowledged.
+        for _ in 0..5 {
+            for (m, body) in bodies.iter().enumerate() {
+                if acked.contains_key(&m) {
+                    continue;
+                }
+                if let Ok((200, ack)) = post_json(&client, &url, body).await {
+                    acked.insert(m, ack["message"]["correlation_id"].clone());
+                }
+            }
+        }
+        ensure!(acked.len() == MESSAGES, "only {} of {MESSAGES} messages acknowledged", acked.len());
+        let on_disburse = |received: &[Value]| -> std::collections::HashMap<String, Value> {
+            received
+                .iter()
+                .filter(|c| c["header"]["action"] == "on-disburse")
+                .map(|c| (c["header"]["message_id"].as_str().unwrap_or_default().to_string(), c.clone()))
+                .collect()
+        };
+        let received = sink.wait(Duration::from_secs(120), |r| on_disburse(r).len() >= MESSAGES).await?;
+        let callbacks = on_disburse(&received);
+        ensure!(callbacks.len() == MESSAGES, "{} distinct callbacks for {MESSAGES} messages", callbacks.len());
+        for correlation_id in acked.values() {
+            let id = format!("on-disburse-{}", correlation_id.as_str().unwrap_or_default());
+            ensure!(callbacks.contains_key(&id), "no callback for {correlation_id}");
+        }
+        // Every payment final; exactly one ledger entry each; the state of each payment is
+        // what the switch did with it, for the same payee and amount.
+        ensure!(query(&db, "SELECT COUNT(*) FROM disbursement WHERE state = 'pending'")? == 0, "payments left pending");
+        ensure!(query(&db, "SELECT COUNT(*) FROM disbursement")? == PAYMENTS as i64);
+        ensure!(query(&db, "SELECT COUNT(*) FROM switch_ledger")? == PAYMENTS as i64, "a ledger entry per payment");
+        let agreeing = query(
+            &db,
+            "SELECT COUNT(*) FROM disbursement d JOIN switch_ledger l ON l.payment_id = d.sender_id || '/' || d.transaction_id || '/' || d.reference_id
+             WHERE l.outcome = d.state AND l.amount_minor = d.amount_minor AND l.payee_fa = d.payee_fa",
+        )?;
+        ensure!(agreeing == PAYMENTS as i64, "{agreeing} of {PAYMENTS} payments agree with the switch");
+        ensure!(
+            query(&db, "SELECT COUNT(*) FROM (SELECT payee_fa FROM switch_ledger WHERE outcome = 'paid' GROUP BY payee_fa HAVING COUNT(*) > 1)")? == 0,
+            "a payee was paid twice"
+        );
+        // The callbacks' paid items, the report's paid total and the switch's agree.
+        let paid_in_callbacks: i64 = callbacks
+            .values()
+            .flat_map(|c| c["message"]["disbursements_status"].as_array().cloned().unwrap_or_default())
+            .filter(|i| i["status"] == "succ")
+            .map(|i| i["amount"].as_str().unwrap_or_default().replace('.', "").parse::<i64>().unwrap_or_default())
+            .sum();
+        let ledger_paid = query(&db, "SELECT COALESCE(SUM(amount_minor), 0) FROM switch_ledger WHERE outcome = 'paid'")?;
+        let report: Value = client
+            .get(format!("http://127.0.0.1:{port}/disburse/reconciliation?sender_id=spmis.test&transaction_id={transaction_id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let paid_line = report["lines"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["group"] == "state" && l["key"] == "paid"))
+            .context("no paid line")?;
+        ensure!(report["reconciled"] == true && report["payments"] == PAYMENTS, "{report}");
+        ensure!(paid_line["states"]["paid"]["amount_minor"] == ledger_paid && paid_in_callbacks == ledger_paid, "report {paid_line}, callbacks {paid_in_callbacks}, switch {ledger_paid}");
+        let not_paid = query(&db, "SELECT COUNT(*) FROM disbursement WHERE state IN ('failed', 'returned')")?;
+        ensure!((PAYMENTS as i64 / 100..=PAYMENTS as i64 * 6 / 100).contains(&not_paid), "{not_paid} failures of {PAYMENTS}");
+        let retried = query(&db, "SELECT COUNT(*) FROM disbursement WHERE attempts > 1")?;
+        println!(
+            "kill -9 with {paid_at_kill} of {PAYMENTS} payments in the switch's ledger ({acked_before_kill} of {MESSAGES} messages acknowledged, {unrecorded} of them made by the switch but not recorded); after the restart: {} paid, {not_paid} failed or returned, {retried} paid again after a timeout or the crash, {} deliveries for {MESSAGES} callbacks; paid total {ledger_paid} minor units = report = callbacks = switch",
+            PAYMENTS as i64 - not_paid,
+            received.iter().filter(|c| c["header"]["action"] == "on-disburse").count()
+        );
         Ok(())
     })
 }
