@@ -341,21 +341,35 @@ async fn known_references(
     let statements: Vec<Statement> = references
         .chunks(CHUNK)
         .map(|chunk| {
-            let list: Vec<String> = (3..chunk.len() + 3).map(|i| format!("?{i}")).collect();
             let mut params = vec![
                 SqlValue::Text(sender_id.into()),
                 SqlValue::Text(transaction_id.into()),
             ];
             params.extend(chunk.iter().map(|r| SqlValue::Text(r.to_string())));
-            Statement::new(
-                numbered(
-                    dialect,
-                    &format!(
-                        "SELECT reference_id FROM disbursement WHERE sender_id = ?1 AND transaction_id = ?2
-                         AND state <> 'refused' AND reference_id IN ({})",
+            let known = "d.sender_id = ?1 AND d.transaction_id = ?2 AND d.state <> 'refused'";
+            let sql = match dialect {
+                // SQLite looks each one up in the transaction's index.
+                Dialect::Sqlite => {
+                    let list: Vec<String> = (3..chunk.len() + 3).map(|i| format!("?{i}")).collect();
+                    format!(
+                        "SELECT d.reference_id FROM disbursement d WHERE {known} AND d.reference_id IN ({})",
                         list.join(", ")
-                    ),
-                ),
+                    )
+                }
+                // PostgreSQL would test the whole list against every payment of the
+                // transaction: a join lets it hash the list.
+                Dialect::Postgres => {
+                    let list: Vec<String> =
+                        (3..chunk.len() + 3).map(|i| format!("(?{i})")).collect();
+                    format!(
+                        "SELECT d.reference_id FROM (VALUES {}) AS asked
+                         JOIN disbursement d ON d.reference_id = asked.column1 WHERE {known}",
+                        list.join(", ")
+                    )
+                }
+            };
+            Statement::new(
+                numbered(dialect, &sql),
                 params,
                 &[ColumnType::Text],
             )

@@ -80,6 +80,8 @@ pub struct PayConfig {
     pub sync_wait: Duration,
     /// Payments sent to the switch in one call.
     pub switch_batch: usize,
+    /// Calls to the switch in flight at once.
+    pub switch_concurrency: usize,
     /// Delay before paying again after the switch did not answer; doubles with each attempt.
     pub first_retry: Duration,
     /// Longest delay between attempts.
@@ -93,6 +95,7 @@ impl Default for PayConfig {
         PayConfig {
             sync_wait: Duration::from_secs(5),
             switch_batch: 500,
+            switch_concurrency: 4,
             first_retry: Duration::from_millis(200),
             max_retry: Duration::from_secs(60),
             max_status_items: 10_000,

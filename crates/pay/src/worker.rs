@@ -44,7 +44,7 @@ pub fn spawn(pay: Arc<Pay>) {
             if let Err(e) = complete_messages(&pay).await {
                 tracing::error!(error = %e, "cannot complete disburse messages");
             }
-            if paid >= pay.config.switch_batch {
+            if paid >= pay.config.switch_batch * pay.config.switch_concurrency {
                 continue;
             }
             let wait = match next_due(&pay).await {
@@ -93,12 +93,12 @@ pub fn payment_id(sender_id: &str, transaction_id: &str, reference_id: &str) -> 
 
 const DUE_COLUMNS: &str = "correlation_id, position, sender_id, transaction_id, reference_id, payer_fa, payee_fa, payee_name, amount_minor, currency, attempts";
 
-/// Claims up to `switch_batch` items due now.
+/// Claims up to `switch_batch` × `switch_concurrency` items due now.
 async fn claim(pay: &Pay) -> Result<Vec<Due>, StoreError> {
     let store = pay.store();
     let dialect = store.dialect();
     let now = dispatch::now_ms();
-    let limit = pay.config.switch_batch;
+    let limit = pay.config.switch_batch * pay.config.switch_concurrency;
     let types = [
         ColumnType::Text,
         ColumnType::Integer,
@@ -175,14 +175,22 @@ async fn claim(pay: &Pay) -> Result<Vec<Due>, StoreError> {
         .collect())
 }
 
-/// Pays the items due now (one switch call) and records what the switch did; how many.
+/// Pays the items due now (up to `switch_concurrency` switch calls at once) and records what
+/// the switch did, in one write; how many.
 async fn pay_due(pay: &Pay) -> Result<usize, StoreError> {
     let due = claim(pay).await?;
     if due.is_empty() {
         return Ok(0);
     }
     let instructions: Vec<Instruction> = due.iter().map(|d| d.instruction.clone()).collect();
-    let answers = pay.switch.pay(&instructions).await;
+    let calls = instructions
+        .chunks(pay.config.switch_batch)
+        .map(|batch| pay.switch.pay(batch));
+    let answers: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let dialect = pay.store().dialect();
     let now = Timestamp::now().to_string();
     let statements: Vec<Statement> = due

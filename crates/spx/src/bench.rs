@@ -2,7 +2,8 @@
 //! run's reference, so the ratio is what we track: `search` (sync searches under load and
 //! unloaded) and `async` (async searches: ACKs, then callbacks to a `client::Receiver`) beside
 //! a bare axum JSON echo; `notify` (one event to many subscriptions) beside posts straight to
-//! the subscribers.
+//! the subscribers; `pay` (a payment cycle, reconciled) beside the store's floor for the same
+//! writes.
 //!
 //! Client and server share the machine's cores, as on a single 2-core node: the figures are a
 //! floor for a server with cores of its own.
@@ -26,13 +27,15 @@ use crate::config::Config;
 use crate::service;
 
 mod notify;
+mod pay;
 
 /// Options of `spx bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// The workload: `search` (sync identifier and expression search), `async` (async
-    /// searches by UIN answered by callbacks) or `notify` (one event fanned out to many
-    /// subscriptions, some of them black-holed).
+    /// searches by UIN answered by callbacks), `notify` (one event fanned out to many
+    /// subscriptions, some of them black-holed) or `pay` (a payment cycle through the mapper
+    /// and the switch simulator, reconciled).
     #[arg(default_value = "search")]
     pub workload: String,
     /// Living people in the generated registry.
@@ -69,6 +72,18 @@ pub struct BenchArgs {
     /// connections go).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Payments in the `pay` workload's cycle.
+    #[arg(long, default_value_t = 100_000)]
+    pub payments: usize,
+    /// Payments (and mapper items) per message of the `pay` workload.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+    /// Share of payments the switch simulator fails for good (`pay` workload).
+    #[arg(long, default_value_t = 0.03)]
+    pub failure_rate: f64,
+    /// Milliseconds each call to the switch simulator takes (`pay` workload).
+    #[arg(long, default_value_t = 20)]
+    pub switch_latency_ms: u64,
 }
 
 const SENDER: &str = "bench.spx.local";
@@ -89,11 +104,14 @@ fn search_body(client: &Client, item: SearchItem) -> Vec<u8> {
 
 /// Runs the benchmark.
 pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
-    if !["search", "async", "notify"].contains(&args.workload.as_str()) {
+    if !["search", "async", "notify", "pay"].contains(&args.workload.as_str()) {
         bail!(
-            "unknown workload '{}'; available: search, async, notify",
+            "unknown workload '{}'; available: search, async, notify, pay",
             args.workload
         );
+    }
+    if args.workload == "pay" {
+        return pay::run(&args, config).await;
     }
     let profile = &registry::social::PROFILE;
     config.service.data_dir = args.data_dir.clone();

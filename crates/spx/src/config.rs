@@ -42,6 +42,8 @@ pub struct Pay {
     pub sync_wait_ms: u64,
     /// Payments sent to the switch in one call.
     pub switch_batch: u64,
+    /// Calls to the switch in flight at once.
+    pub switch_concurrency: u64,
     /// Delay before paying again after the switch did not answer, in milliseconds.
     pub first_retry_ms: u64,
     /// Longest delay between attempts, in seconds.
@@ -71,6 +73,7 @@ impl Default for Pay {
             max_body_bytes: 16 * 1024 * 1024,
             sync_wait_ms: engine.sync_wait.as_millis() as u64,
             switch_batch: engine.switch_batch as u64,
+            switch_concurrency: engine.switch_concurrency as u64,
             first_retry_ms: engine.first_retry.as_millis() as u64,
             max_retry_secs: engine.max_retry.as_secs(),
             max_status_items: engine.max_status_items as u64,
@@ -526,9 +529,13 @@ impl Config {
     /// The payments service's settings (`[pay]`).
     pub fn pay_settings(&self) -> Result<pay::PayConfig> {
         let p = &self.pay;
-        if p.max_batch_size == 0 || p.switch_batch == 0 || p.max_status_items == 0 {
+        if p.max_batch_size == 0
+            || p.switch_batch == 0
+            || p.switch_concurrency == 0
+            || p.max_status_items == 0
+        {
             bail!(
-                "pay.max_batch_size, pay.switch_batch and pay.max_status_items must be at least 1"
+                "pay.max_batch_size, pay.switch_batch, pay.switch_concurrency and pay.max_status_items must be at least 1"
             );
         }
         if p.max_body_bytes < 1024 {
@@ -546,6 +553,7 @@ impl Config {
         Ok(pay::PayConfig {
             sync_wait: std::time::Duration::from_millis(p.sync_wait_ms),
             switch_batch: p.switch_batch as usize,
+            switch_concurrency: p.switch_concurrency as usize,
             first_retry: std::time::Duration::from_millis(p.first_retry_ms.max(1)),
             max_retry: std::time::Duration::from_secs(p.max_retry_secs.max(1)),
             max_status_items: p.max_status_items as usize,

@@ -1,6 +1,6 @@
 //! `spx sandbox`: every service built so far (the social, civil, disability, farmer and
-//! identity registries), on loopback, loaded with one generated population, and a short
-//! demonstration of what each one answers.
+//! identity registries, and payments), on loopback, loaded with one generated population, and
+//! a short demonstration of what each one answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +13,9 @@ use client::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use dci::disburse::{DisburseRequest, Disbursement};
+use dci::mapper::{Link, MapperRequest, MapperRequestItem, Resolve};
 
 use crate::config::Config;
 use crate::service;
@@ -44,6 +47,9 @@ pub struct SandboxArgs {
     /// Address of the foundational identity registry (ID).
     #[arg(long, default_value = "127.0.0.1:8406")]
     pub id_listen: String,
+    /// Address of the payments service (G2P Connect mapper and disbursement).
+    #[arg(long, default_value = "127.0.0.1:8407")]
+    pub pay_listen: String,
     /// Exit after the demonstration instead of serving until Ctrl-C.
     #[arg(long)]
     pub exit: bool,
@@ -76,6 +82,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     let crvs_config = listening(&args.crvs_listen)?;
     let dr_config = listening(&args.dr_listen)?;
     let fr_config = listening(&args.fr_listen)?;
+    let pay_config = listening(&args.pay_listen)?;
     // The civil registry admits the ID service by its address: known before it starts.
     let mut id_config = listening(&with_a_port(&args.id_listen)?)?;
     let today = time::OffsetDateTime::now_utc().date();
@@ -139,8 +146,15 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] identity registry (ID): {id_base}/registry/sync/search, deaths from the CRVS notified to {id_base}/registry/notify ({})",
         identity.store
     );
+    let (paying, pay) = service::start_pay(&pay_config).await?;
+    let pay_base = paying.base_url.clone();
+    println!(
+        "[sandbox] payments (G2P Connect): {pay_base}/mapper/sync/resolve, {pay_base}/disburse/sync/disburse, {pay_base}/disburse/reconciliation ({}; switch: {})",
+        paying.store,
+        pay.switch.describe()
+    );
     let secret = admit_participants(
-        &[&running, &civil, &disability, &farmer, &identity],
+        &[&running, &civil, &disability, &farmer, &identity, &paying],
         &args.data_dir,
     )
     .await?;
@@ -168,11 +182,17 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         &secret,
     )
     .await?;
+    demonstrate_pay(
+        &client(&pay_base, pay::ROLE),
+        &client(&base, "social"),
+        &pay,
+    )
+    .await?;
     if args.exit {
         return Ok(());
     }
     println!(
-        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {dr_base}, {fr_base} and {id_base}. Ctrl-C stops."
+        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {dr_base}, {fr_base}, {id_base} and {pay_base}. Ctrl-C stops."
     );
     service::wait_for_shutdown().await;
     Ok(())
@@ -993,6 +1013,162 @@ async fn demonstrate_id(
         )
         .await?;
     receiver.shutdown();
+    Ok(())
+}
+
+/// Pays a few of the poorest members of the social registry, as an SP-MIS would: links their
+/// UINs to mobile wallets in the mapper, resolves them, disburses to them by UIN (with two bad
+/// items, refused with their codes), and reconciles the cycle.
+async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Result<()> {
+    let answer = social
+        .sync_search(vec![
+            SearchItem::by_expression("Member", json!({"poverty_score": {"$lte": 20}}))
+                .sort("poverty_score", false)
+                .page(5, 1),
+        ])
+        .await?;
+    let answer = serde_json::to_value(answer)?;
+    let members: Vec<(String, String)> =
+        answer["message"]["search_response"][0]["data"]["reg_records"]
+            .as_array()
+            .context("members")?
+            .iter()
+            .filter_map(|m| {
+                let uin = m["member_identifier"][0]["identifier_value"].as_str()?;
+                let name = &m["demographic_info"]["name"];
+                let name = format!(
+                    "{} {}",
+                    name["given_name"].as_str().unwrap_or_default(),
+                    name["surname"].as_str().unwrap_or_default()
+                );
+                Some((format!("uin:{uin}@nid"), name))
+            })
+            .collect();
+    anyhow::ensure!(!members.is_empty(), "no poor member to pay");
+    let now = || dci::Timestamp::now().to_string();
+    let wallet = |id: &str| {
+        let digits: String = id.chars().filter(char::is_ascii_digit).collect();
+        format!(
+            "mobile:2547{}@mpesa",
+            &digits[digits.len().saturating_sub(8)..]
+        )
+    };
+    let links = members
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name))| MapperRequestItem {
+            reference_id: Some(i.to_string()),
+            timestamp: Some(now()),
+            id: Some(id.clone()),
+            fa: Some(wallet(id)),
+            name: Some(name.clone()),
+            ..Default::default()
+        })
+        .collect::<Vec<_>>();
+    let started = Instant::now();
+    let request: MapperRequest<Link> = MapperRequest::new(uuid::Uuid::now_v7().to_string(), links);
+    let linked: Value = client
+        .send(
+            "/mapper/sync/link",
+            &client.envelope(dci::Action::Link, members.len(), None, request),
+        )
+        .await?;
+    let resolve = vec![MapperRequestItem {
+        reference_id: Some("1".into()),
+        timestamp: Some(now()),
+        id: Some(members[0].0.clone()),
+        scope: Some("details".into()),
+        ..Default::default()
+    }];
+    let request: MapperRequest<Resolve> =
+        MapperRequest::new(uuid::Uuid::now_v7().to_string(), resolve);
+    let resolved: Value = client
+        .send(
+            "/mapper/sync/resolve",
+            &client.envelope(dci::Action::Resolve, 1, None, request),
+        )
+        .await?;
+    let resolved = &resolved["message"]["resolve_response"][0];
+    println!(
+        "[sandbox] mapper: {} of the poorest members' UINs linked to mobile wallets ({} succ); {} resolves to {} ({}), {:.1} ms",
+        members.len(),
+        linked["message"]["link_response"]
+            .as_array()
+            .map_or(0, |l| l.iter().filter(|i| i["status"] == "succ").count()),
+        members[0].0,
+        resolved["fa"].as_str().unwrap_or("?"),
+        resolved["status_reason_code"].as_str().unwrap_or("?"),
+        ms(started.elapsed())
+    );
+    let transaction_id = format!("sandbox-cycle-{}", uuid::Uuid::now_v7());
+    let payment = |reference: &str, payee: &str, amount: &str| Disbursement {
+        reference_id: Some(reference.into()),
+        payer_fa: Some("account:0001@treasury.gov".into()),
+        payee_fa: Some(payee.into()),
+        amount: Some(Value::String(amount.into())),
+        currency_code: Some("KES".into()),
+        purpose: Some("CT-2026-11".into()),
+        meta: json!({"programme": "CT-OVC", "region": "R01"})
+            .as_object()
+            .cloned(),
+        ..Default::default()
+    };
+    let mut disbursements: Vec<Disbursement> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| payment(&format!("p{i}"), id, "1500.00"))
+        .collect();
+    disbursements.push(payment("unknown", "uin:0000000000@nid", "1500.00"));
+    disbursements.push(payment("negative", &members[0].0, "-5.00"));
+    let count = disbursements.len();
+    let request = DisburseRequest {
+        transaction_id: transaction_id.clone(),
+        disbursements,
+    };
+    let started = Instant::now();
+    let answer: Value = client
+        .send(
+            "/disburse/sync/disburse",
+            &client.envelope(dci::Action::Disburse, count, None, request),
+        )
+        .await?;
+    let took = started.elapsed();
+    let items = answer["message"]["disbursements_status"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let outcomes: Vec<String> = items
+        .iter()
+        .map(|i| match i["status_reason_code"].as_str() {
+            Some(code) => format!("{} {}", i["reference_id"].as_str().unwrap_or("?"), code),
+            None => format!(
+                "{} {}",
+                i["reference_id"].as_str().unwrap_or("?"),
+                i["status"].as_str().unwrap_or("?")
+            ),
+        })
+        .collect();
+    println!(
+        "[sandbox] disburse (sync) {count} payments by UIN: {} ({:.1} ms)",
+        outcomes.join(", "),
+        ms(took)
+    );
+    let report = pay::report::reconcile(pay.store(), SENDER, &transaction_id).await?;
+    let total = |state| report.total(state, "KES");
+    let (paid, failed) = (
+        total(pay::disburse::PaymentState::Paid),
+        total(pay::disburse::PaymentState::Failed),
+    );
+    let refused = total(pay::disburse::PaymentState::Refused);
+    println!(
+        "[sandbox] reconciliation of {transaction_id}: reconciled {}, {} paid ({} KES), {} failed, {} refused; GET {}/disburse/reconciliation?transaction_id={transaction_id}&format=csv",
+        report.reconciled,
+        paid.count,
+        paid.amount,
+        failed.count,
+        refused.count,
+        client.base_url()
+    );
     Ok(())
 }
 

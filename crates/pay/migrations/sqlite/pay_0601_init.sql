@@ -66,7 +66,7 @@ CREATE UNIQUE INDEX disbursement_key ON disbursement (sender_id, transaction_id,
     WHERE state <> 'refused';
 CREATE INDEX disbursement_due ON disbursement (state, due_ms);
 -- A message is complete when none of its items is pending.
-CREATE INDEX disbursement_open ON disbursement (correlation_id) WHERE state = 'pending';
+CREATE INDEX disbursement_open ON disbursement (correlation_id, position) WHERE state = 'pending';
 
 -- The payment switch simulator's ledger: what it did with each payment id, written before it
 -- answers, so that a payment sent again gets the first answer and is never paid twice.

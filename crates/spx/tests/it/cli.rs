@@ -479,6 +479,8 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
             "127.0.0.1:0",
             "--id-listen",
             "127.0.0.1:0",
+            "--pay-listen",
+            "127.0.0.1:0",
             "--exit",
             "--data-dir",
         ])
@@ -528,6 +530,11 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         r#"it is shown {"@type":"Identity","identifier":[{"identifier_type":"UIN","identifier_value":"#,
         "deceased (died",
         "notify IdentityDeceased arrived",
+        "payments (G2P Connect):",
+        "linked to mobile wallets (5 succ)",
+        "(succ.id.active)",
+        "unknown rjct.payee_fa.invalid, negative rjct.amount.invalid",
+        "reconciled true",
     ] {
         ensure!(
             stdout.contains(expected),
