@@ -179,6 +179,13 @@ impl Intake {
         };
         if let Err(rejection) = intake.validate(item, seen) {
             intake.refused = Some(rejection);
+            // What a refused item asked for still counts in the report, when it can be read.
+            if let (Some(Value::String(amount)), Some(code)) = (&item.amount, &item.currency_code)
+                && let Ok(money) =
+                    Currency::parse(code).and_then(|c| Money::parse_amount(amount, c))
+            {
+                intake.money = Some(money);
+            }
         }
         intake
     }
