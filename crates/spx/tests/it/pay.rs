@@ -32,6 +32,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "pay::disburse_async_retries_failures_and_calls_back_once",
         disburse_async_retries_failures_and_calls_back_once,
     ),
+    (
+        "pay::two_nodes_on_one_store_pay_each_payment_once",
+        two_nodes_on_one_store_pay_each_payment_once,
+    ),
 ];
 
 /// Tests of `spx serve --role pay` as a process.
@@ -76,24 +80,38 @@ impl TestPay {
         engine: registry::RegistryConfig,
         simulator: pay::switch::SimulatorConfig,
     ) -> Result<Self> {
+        Self::spawn_switched(backend, engine, test_settings(), |store| {
+            Arc::new(pay::switch::Simulator::new(store, simulator))
+        })
+        .await
+    }
+
+    /// A payments service with `settings` and the switch `switch` makes on its store.
+    pub async fn spawn_switched(
+        backend: Backend,
+        engine: registry::RegistryConfig,
+        settings: pay::PayConfig,
+        switch: impl FnOnce(Arc<dyn store::Store>) -> Arc<dyn pay::switch::Switch>,
+    ) -> Result<Self> {
         let place = Place::new(backend).await?;
-        let store = pay::open_store(&place.config()).await?;
-        let switch = Arc::new(pay::switch::Simulator::new(store.clone(), simulator));
-        let settings = pay::PayConfig {
-            first_retry: Duration::from_millis(20),
-            max_retry: Duration::from_millis(200),
-            ..pay::PayConfig::default()
-        };
-        let pay = pay::Pay::start(store, engine, settings, switch).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(axum::serve(listener, pay.router()).into_future());
+        let (addr, pay) = serve_pay_on(&place, engine, settings, switch).await?;
         Ok(TestPay {
             addr,
             pay,
             client: reqwest::Client::new(),
             _place: place,
         })
+    }
+
+    /// A second node on the same store (as `spx serve --role pay` on another machine, on the
+    /// same PostgreSQL database): its own worker, dispatcher and switch.
+    pub async fn another_node(
+        &self,
+        switch: impl FnOnce(Arc<dyn store::Store>) -> Arc<dyn pay::switch::Switch>,
+    ) -> Result<std::net::SocketAddr> {
+        let engine = self.pay.engine.config.clone();
+        let (addr, _) = serve_pay_on(&self._place, engine, self.pay.config.clone(), switch).await?;
+        Ok(addr)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -137,6 +155,55 @@ impl TestPay {
             .as_array()
             .cloned()
             .with_context(|| format!("no {action}_response: {message}"))
+    }
+}
+
+/// The payment worker's settings in tests: quick retries.
+fn test_settings() -> pay::PayConfig {
+    pay::PayConfig {
+        first_retry: Duration::from_millis(20),
+        max_retry: Duration::from_millis(200),
+        ..pay::PayConfig::default()
+    }
+}
+
+/// Opens the payments store at `place` and serves it on a random port.
+async fn serve_pay_on(
+    place: &Place,
+    engine: registry::RegistryConfig,
+    settings: pay::PayConfig,
+    switch: impl FnOnce(Arc<dyn store::Store>) -> Arc<dyn pay::switch::Switch>,
+) -> Result<(std::net::SocketAddr, Arc<pay::Pay>)> {
+    let store = pay::open_store(&place.config()).await?;
+    let switch = switch(store.clone());
+    let pay = pay::Pay::start(store, engine, settings, switch).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(axum::serve(listener, pay.router()).into_future());
+    Ok((addr, pay))
+}
+
+/// A switch that notes every payment id it is sent, then passes the call on.
+struct Counting {
+    inner: pay::switch::Simulator,
+    sent: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl pay::switch::Switch for Counting {
+    fn describe(&self) -> String {
+        format!("counting {}", self.inner.describe())
+    }
+
+    async fn pay(
+        &self,
+        batch: &[pay::switch::Instruction],
+    ) -> Vec<Result<pay::switch::Settlement, pay::switch::SwitchError>> {
+        self.sent
+            .lock()
+            .unwrap()
+            .extend(batch.iter().map(|i| i.payment_id.clone()));
+        self.inner.pay(batch).await
     }
 }
 
@@ -939,6 +1006,114 @@ fn kill_9_mid_cycle_pays_each_payee_once() -> Result<()> {
             "kill -9 with {paid_at_kill} of {PAYMENTS} payments in the switch's ledger ({acked_before_kill} of {MESSAGES} messages acknowledged, {unrecorded} of them made by the switch but not recorded); after the restart: {} paid, {not_paid} failed or returned, {retried} paid again after a timeout or the crash, {} deliveries for {MESSAGES} callbacks; paid total {ledger_paid} minor units = report = callbacks = switch",
             PAYMENTS as i64 - not_paid,
             received.iter().filter(|c| c["header"]["action"] == "on-disburse").count()
+        );
+        Ok(())
+    })
+}
+
+/// Two payments nodes on one store share a cycle sent to both. On PostgreSQL each payment is
+/// claimed by one node (lease, `SKIP LOCKED`) and sent to the switch once; the embedded store is
+/// one process's (two nodes may both send a payment, which the switch pays once). Either way,
+/// each payment is recorded once, as the switch did it, and each message called back once.
+fn two_nodes_on_one_store_pay_each_payment_once(backend: Backend) -> Result<()> {
+    const MESSAGES: usize = 10;
+    const PER_MESSAGE: usize = 200;
+    runtime().block_on(async {
+        let simulator = pay::switch::SimulatorConfig {
+            latency: Duration::from_millis(5),
+            ..reliable()
+        };
+        let settings = pay::PayConfig {
+            switch_batch: 50,
+            switch_concurrency: 2,
+            ..test_settings()
+        };
+        let (sent_a, sent_b) = (Arc::default(), Arc::default());
+        let counting = |sent: &Arc<std::sync::Mutex<Vec<String>>>| {
+            let (sent, simulator) = (sent.clone(), simulator.clone());
+            move |store| -> Arc<dyn pay::switch::Switch> {
+                Arc::new(Counting {
+                    inner: pay::switch::Simulator::new(store, simulator),
+                    sent,
+                })
+            }
+        };
+        let first =
+            TestPay::spawn_switched(backend, engine_config(), settings, counting(&sent_a)).await?;
+        let second = first.another_node(counting(&sent_b)).await?;
+        let sink = Sink::start().await?;
+        let transaction_id = format!("cycle-{}", uuid::Uuid::now_v7());
+        for m in 0..MESSAGES {
+            let items = (0..PER_MESSAGE)
+                .map(|i| {
+                    let n = m * PER_MESSAGE + i;
+                    payment(
+                        &format!("p{n}"),
+                        json!({"payee_fa": format!("mobile:2547{n:08}@mpesa"), "amount": "10.00"}),
+                    )
+                })
+                .collect();
+            let mut body = request("disburse", "disbursements", items);
+            body["message"]["transaction_id"] = json!(transaction_id);
+            body["header"]["sender_uri"] = json!(format!("http://{}/on-disburse", sink.addr));
+            let node = if m % 2 == 0 {
+                first.url("/disburse")
+            } else {
+                format!("http://{second}/disburse")
+            };
+            let (status, ack) = post_json(&first.client, &node, &body).await?;
+            ensure!(
+                status == 200 && ack["message"]["ack_status"] == "ACK",
+                "{ack}"
+            );
+        }
+        sink.wait(Duration::from_secs(60), |r| r.len() >= MESSAGES)
+            .await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ids: std::collections::HashSet<String> = sink
+            .received()
+            .iter()
+            .map(|c| {
+                c["header"]["message_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        ensure!(
+            ids.len() == MESSAGES && sink.received().len() == MESSAGES,
+            "one callback per message"
+        );
+        let payments = (MESSAGES * PER_MESSAGE) as i64;
+        ensure!(first.count("SELECT COUNT(*) FROM switch_ledger").await? == payments);
+        ensure!(
+            first
+                .count("SELECT COUNT(*) FROM disbursement WHERE state = 'paid'")
+                .await?
+                == payments
+        );
+        let (a, b) = (
+            sent_a.lock().unwrap().clone(),
+            sent_b.lock().unwrap().clone(),
+        );
+        let union: std::collections::HashSet<&String> = a.iter().chain(&b).collect();
+        ensure!(
+            union.len() == payments as usize,
+            "{} payments sent",
+            union.len()
+        );
+        if backend == Backend::Postgres {
+            ensure!(
+                a.len() + b.len() == payments as usize && !a.is_empty() && !b.is_empty(),
+                "node A sent {}, node B {}: each payment once, both nodes working",
+                a.len(),
+                b.len()
+            );
+        }
+        println!(
+            "two nodes ({backend:?}): {} and {} payments sent to the switch, {payments} paid once",
+            a.len(),
+            b.len()
         );
         Ok(())
     })
