@@ -944,105 +944,100 @@ impl TxnStatusOf for DisburseStatus {
         request: &TxnStatusRequest,
         lookup: TxnLookup,
     ) -> Result<Result<TxnStatusResponse, Rejection>, StoreError> {
-        disburse_txn_status(pay, sender_id, request, lookup).await
-    }
-}
-
-async fn disburse_txn_status(
-    pay: &Pay,
-    sender_id: &str,
-    request: &TxnStatusRequest,
-    lookup: TxnLookup,
-) -> Result<Result<TxnStatusResponse, Rejection>, StoreError> {
-    let not_found = |what: String| {
-        Ok(Err(Rejection::new(
-            ReasonCode::RequestNotFound,
-            format!("no {what} of {sender_id} matches {lookup:?}"),
-        )))
-    };
-    let answer = |correlation_id: String, txn_type: &str, txn_status: Value| {
-        Ok(Ok(TxnStatusResponse {
-            transaction_id: request.transaction_id.clone(),
-            correlation_id,
-            txnstatus_response: TxnStatusResult {
-                txn_type: txn_type.to_string(),
-                txn_status,
-            },
-        }))
-    };
-    let txn_type = request
-        .txnstatus_request
-        .txn_type
-        .as_deref()
-        .map(|t| t.trim_start_matches("on-"));
-    match txn_type {
-        None | Some("disburse") => {}
-        Some("search") => {
-            let Some(found) =
-                registry::exchange::find_transaction(&pay.engine, sender_id, &lookup, &["search"])
-                    .await?
-            else {
-                return not_found("disburse search".into());
-            };
-            let stored = crate::handler::stored_answer(&found);
-            return answer(found.correlation_id, "on-search", stored);
+        let not_found = |what: String| {
+            Ok(Err(Rejection::new(
+                ReasonCode::RequestNotFound,
+                format!("no {what} of {sender_id} matches {lookup:?}"),
+            )))
+        };
+        let answer = |correlation_id: String, txn_type: &str, txn_status: Value| {
+            Ok(Ok(TxnStatusResponse {
+                transaction_id: request.transaction_id.clone(),
+                correlation_id,
+                txnstatus_response: TxnStatusResult {
+                    txn_type: txn_type.to_string(),
+                    txn_status,
+                },
+            }))
+        };
+        let txn_type = request
+            .txnstatus_request
+            .txn_type
+            .as_deref()
+            .map(|t| t.trim_start_matches("on-"));
+        match txn_type {
+            None | Some("disburse") => {}
+            Some("search") => {
+                let Some(found) = registry::exchange::find_transaction(
+                    &pay.engine,
+                    sender_id,
+                    &lookup,
+                    &["search"],
+                )
+                .await?
+                else {
+                    return not_found("disburse search".into());
+                };
+                let stored = crate::handler::stored_answer(&found);
+                return answer(found.correlation_id, "on-search", stored);
+            }
+            Some(other) => {
+                return Ok(Err(Rejection::new(
+                    ReasonCode::RequestBad,
+                    format!("txn_type '{other}' is not disburse or search"),
+                )));
+            }
         }
-        Some(other) => {
-            return Ok(Err(Rejection::new(
-                ReasonCode::RequestBad,
-                format!("txn_type '{other}' is not disburse or search"),
-            )));
-        }
-    }
-    let text = |s: &str| SqlValue::Text(s.to_string());
-    let sender = text(sender_id);
-    let (condition, params) = match &lookup {
-        TxnLookup::TransactionId(id) => (
-            "sender_id = ?1 AND transaction_id = ?2".to_string(),
-            vec![sender, text(id)],
-        ),
-        TxnLookup::CorrelationId(id) => (
-            "sender_id = ?1 AND correlation_id = ?2".to_string(),
-            vec![sender, text(id)],
-        ),
-        TxnLookup::ReferenceIds(ids) => {
-            let list: Vec<String> = (2..ids.len() + 2).map(|i| format!("?{i}")).collect();
-            let mut params = vec![sender];
-            params.extend(ids.iter().map(|id| text(id)));
-            (
-                format!("sender_id = ?1 AND reference_id IN ({})", list.join(", ")),
-                params,
-            )
-        }
-        TxnLookup::SubscriptionCodes(_) => {
-            return Ok(Err(Rejection::new(
-                ReasonCode::RequestBad,
-                "payments have no subscriptions: ask by transaction_id, reference_id_list or correlation_id",
-            )));
-        }
-    };
-    let limit = pay.config.max_status_items;
-    let found = statuses(pay, &condition, params, limit + 1).await?;
-    if found.len() > limit {
-        return Ok(Err(Rejection::new(
-            ReasonCode::RequestBad,
-            format!(
-                "more than {limit} payments match: ask by correlation_id (one message), or see the reconciliation report"
+        let text = |s: &str| SqlValue::Text(s.to_string());
+        let sender = text(sender_id);
+        let (condition, params) = match &lookup {
+            TxnLookup::TransactionId(id) => (
+                "sender_id = ?1 AND transaction_id = ?2".to_string(),
+                vec![sender, text(id)],
             ),
-        )));
+            TxnLookup::CorrelationId(id) => (
+                "sender_id = ?1 AND correlation_id = ?2".to_string(),
+                vec![sender, text(id)],
+            ),
+            TxnLookup::ReferenceIds(ids) => {
+                let list: Vec<String> = (2..ids.len() + 2).map(|i| format!("?{i}")).collect();
+                let mut params = vec![sender];
+                params.extend(ids.iter().map(|id| text(id)));
+                (
+                    format!("sender_id = ?1 AND reference_id IN ({})", list.join(", ")),
+                    params,
+                )
+            }
+            TxnLookup::SubscriptionCodes(_) => {
+                return Ok(Err(Rejection::new(
+                    ReasonCode::RequestBad,
+                    "payments have no subscriptions: ask by transaction_id, reference_id_list or correlation_id",
+                )));
+            }
+        };
+        let limit = pay.config.max_status_items;
+        let found = statuses(pay, &condition, params, limit + 1).await?;
+        if found.len() > limit {
+            return Ok(Err(Rejection::new(
+                ReasonCode::RequestBad,
+                format!(
+                    "more than {limit} payments match: ask by correlation_id (one message), or see the reconciliation report"
+                ),
+            )));
+        }
+        let Some(last) = found.last() else {
+            return not_found("payment".into());
+        };
+        let (transaction_id, correlation_id) =
+            (last.transaction_id.clone(), last.correlation_id.clone());
+        let response = DisburseResponse {
+            transaction_id,
+            disbursements_status: found.into_iter().map(|s| s.status).collect(),
+        };
+        answer(
+            correlation_id,
+            "on-disburse",
+            serde_json::to_value(response).unwrap_or_default(),
+        )
     }
-    let Some(last) = found.last() else {
-        return not_found("payment".into());
-    };
-    let (transaction_id, correlation_id) =
-        (last.transaction_id.clone(), last.correlation_id.clone());
-    let response = DisburseResponse {
-        transaction_id,
-        disbursements_status: found.into_iter().map(|s| s.status).collect(),
-    };
-    answer(
-        correlation_id,
-        "on-disburse",
-        serde_json::to_value(response).unwrap_or_default(),
-    )
 }

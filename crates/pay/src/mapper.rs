@@ -804,55 +804,46 @@ impl TxnStatusOf for MapperStatus {
         request: &TxnStatusRequest,
         lookup: TxnLookup,
     ) -> Result<Result<TxnStatusResponse, Rejection>, StoreError> {
-        mapper_txn_status(pay, sender_id, request, lookup).await
+        let wanted = request
+            .txnstatus_request
+            .txn_type
+            .as_deref()
+            .map(|t| t.trim_start_matches("on-"));
+        let actions: Vec<&str> = TXN_TYPES
+            .iter()
+            .map(|(action, _)| *action)
+            .filter(|a| wanted.is_none_or(|w| w == *a))
+            .collect();
+        if actions.is_empty() {
+            return Ok(Err(Rejection::new(
+                ReasonCode::RequestBad,
+                format!(
+                    "txn_type '{}' is not link, update, unlink or resolve",
+                    wanted.unwrap_or_default()
+                ),
+            )));
+        }
+        let Some(found) =
+            registry::exchange::find_transaction(&pay.engine, sender_id, &lookup, &actions).await?
+        else {
+            return Ok(Err(Rejection::new(
+                ReasonCode::RequestNotFound,
+                format!("no mapper transaction of {sender_id} matches {lookup:?}"),
+            )));
+        };
+        let txn_type = TXN_TYPES
+            .iter()
+            .find(|(action, _)| *action == found.action)
+            .map_or("", |(_, t)| t);
+        Ok(Ok(TxnStatusResponse {
+            transaction_id: request.transaction_id.clone(),
+            correlation_id: found.correlation_id.clone(),
+            txnstatus_response: TxnStatusResult {
+                txn_type: txn_type.to_string(),
+                txn_status: crate::handler::stored_answer(&found),
+            },
+        }))
     }
-}
-
-async fn mapper_txn_status(
-    pay: &Pay,
-    sender_id: &str,
-    request: &TxnStatusRequest,
-    lookup: TxnLookup,
-) -> Result<Result<TxnStatusResponse, Rejection>, StoreError> {
-    let wanted = request
-        .txnstatus_request
-        .txn_type
-        .as_deref()
-        .map(|t| t.trim_start_matches("on-"));
-    let actions: Vec<&str> = TXN_TYPES
-        .iter()
-        .map(|(action, _)| *action)
-        .filter(|a| wanted.is_none_or(|w| w == *a))
-        .collect();
-    if actions.is_empty() {
-        return Ok(Err(Rejection::new(
-            ReasonCode::RequestBad,
-            format!(
-                "txn_type '{}' is not link, update, unlink or resolve",
-                wanted.unwrap_or_default()
-            ),
-        )));
-    }
-    let Some(found) =
-        registry::exchange::find_transaction(&pay.engine, sender_id, &lookup, &actions).await?
-    else {
-        return Ok(Err(Rejection::new(
-            ReasonCode::RequestNotFound,
-            format!("no mapper transaction of {sender_id} matches {lookup:?}"),
-        )));
-    };
-    let txn_type = TXN_TYPES
-        .iter()
-        .find(|(action, _)| *action == found.action)
-        .map_or("", |(_, t)| t);
-    Ok(Ok(TxnStatusResponse {
-        transaction_id: request.transaction_id.clone(),
-        correlation_id: found.correlation_id.clone(),
-        txnstatus_response: TxnStatusResult {
-            txn_type: txn_type.to_string(),
-            txn_status: crate::handler::stored_answer(&found),
-        },
-    }))
 }
 
 #[cfg(test)]

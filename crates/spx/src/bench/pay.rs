@@ -120,20 +120,17 @@ pub async fn run(args: &BenchArgs, mut config: Config) -> Result<()> {
     let floor = store_floor(pay.store(), payments, per_message).await?;
     let id = |n: usize| format!("uin:{:010}@nid", 1_000_000_000 + n);
     let fa = |n: usize| format!("mobile:2547{n:08}@mpesa");
-    let now = || dci::Timestamp::now().to_string();
+    let item = |n: usize, with_fa: bool| MapperRequestItem {
+        reference_id: Some(n.to_string()),
+        timestamp: Some(dci::Timestamp::now().to_string()),
+        id: Some(id(n)),
+        fa: with_fa.then(|| fa(n)),
+        ..Default::default()
+    };
     // The mapper: every payee's id linked to a wallet, then resolved, 10,000 per request.
     let started = Instant::now();
     for chunk in (0..payments).collect::<Vec<_>>().chunks(per_message) {
-        let items = chunk
-            .iter()
-            .map(|&n| MapperRequestItem {
-                reference_id: Some(n.to_string()),
-                timestamp: Some(now()),
-                id: Some(id(n)),
-                fa: Some(fa(n)),
-                ..Default::default()
-            })
-            .collect();
+        let items = chunk.iter().map(|&n| item(n, true)).collect();
         let request: MapperRequest<Link> = MapperRequest::new(format!("link-{}", chunk[0]), items);
         let envelope = client.envelope(Action::Link, chunk.len(), None, request);
         let answer: Value = client.send("/mapper/sync/link", &envelope).await?;
@@ -147,15 +144,7 @@ pub async fn run(args: &BenchArgs, mut config: Config) -> Result<()> {
     let linked = started.elapsed();
     let started = Instant::now();
     for chunk in (0..payments).collect::<Vec<_>>().chunks(per_message) {
-        let items = chunk
-            .iter()
-            .map(|&n| MapperRequestItem {
-                reference_id: Some(n.to_string()),
-                timestamp: Some(now()),
-                id: Some(id(n)),
-                ..Default::default()
-            })
-            .collect();
+        let items = chunk.iter().map(|&n| item(n, false)).collect();
         let request: MapperRequest<Resolve> =
             MapperRequest::new(format!("resolve-{}", chunk[0]), items);
         let envelope = client.envelope(Action::Resolve, chunk.len(), None, request);
