@@ -136,12 +136,30 @@ impl Pay {
         config: PayConfig,
         switch: Arc<dyn switch::Switch>,
     ) -> Result<Arc<Pay>, registry::StartError> {
+        Pay::start_with_receipts(
+            store,
+            engine,
+            config,
+            switch,
+            Arc::new(receipts::NoReceipts),
+        )
+        .await
+    }
+
+    /// [`Pay::start`], publishing the receipts of successful payments through `receipts`.
+    pub async fn start_with_receipts(
+        store: Arc<dyn Store>,
+        engine: RegistryConfig,
+        config: PayConfig,
+        switch: Arc<dyn switch::Switch>,
+        receipts: Arc<dyn receipts::Receipts>,
+    ) -> Result<Arc<Pay>, registry::StartError> {
         let engine = Registry::start(&PROFILE, store, engine).await?;
         let pay = Arc::new(Pay {
             engine,
             config,
             switch,
-            receipts: Arc::new(receipts::NoReceipts),
+            receipts,
             payments: tokio::sync::Notify::new(),
         });
         worker::spawn(pay.clone());

@@ -36,6 +36,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "pay::two_nodes_on_one_store_pay_each_payment_once",
         two_nodes_on_one_store_pay_each_payment_once,
     ),
+    (
+        "pay::receipts_of_paid_items_go_out_with_the_callback",
+        receipts_of_paid_items_go_out_with_the_callback,
+    ),
 ];
 
 /// Tests of `spx serve --role pay` as a process.
@@ -1114,6 +1118,135 @@ fn two_nodes_on_one_store_pay_each_payment_once(backend: Backend) -> Result<()> 
             "two nodes ({backend:?}): {} and {} payments sent to the switch, {payments} paid once",
             a.len(),
             b.len()
+        );
+        Ok(())
+    })
+}
+
+/// A receipts publisher as the IBR's will be: one outbox message per completed disburse
+/// message, its `message_id` derived from the correlation id, to `url`.
+struct OutboxReceipts {
+    url: String,
+}
+
+impl pay::receipts::Receipts for OutboxReceipts {
+    fn publish(
+        &self,
+        dialect: store::Dialect,
+        correlation_id: &str,
+        receipts: &[pay::receipts::Receipt],
+    ) -> Vec<store::Statement> {
+        let receipts: Vec<Value> = receipts
+            .iter()
+            .map(|r| json!({"reference_id": r.reference_id, "payee": r.payee, "payee_fa": r.payee_fa,
+                            "amount_minor": r.amount_minor, "currency": r.currency, "programme": r.programme,
+                            "switch_ref": r.switch_ref}))
+            .collect();
+        let body = json!({"header": {"action": "receipts"}, "message": {"receipts": receipts}});
+        vec![dispatch::enqueue(
+            dialect,
+            &format!("receipts-{correlation_id}"),
+            Some(correlation_id),
+            &self.url,
+            body.to_string(),
+        )]
+    }
+}
+
+/// The receipts hook gets exactly the paid items of a message, in the transaction that
+/// completes it: they go out with the `on-disburse`, through the outbox.
+fn receipts_of_paid_items_go_out_with_the_callback(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let sink = Sink::start().await?;
+        let receipts = Arc::new(OutboxReceipts {
+            url: format!("http://{}/ibr/receipts", sink.addr),
+        });
+        let place = Place::new(backend).await?;
+        let store = pay::open_store(&place.config()).await?;
+        let simulator = pay::switch::SimulatorConfig {
+            failure_rate: 0.2,
+            ..reliable()
+        };
+        let switch = Arc::new(pay::switch::Simulator::new(store.clone(), simulator));
+        let pay = pay::Pay::start_with_receipts(
+            store,
+            engine_config(),
+            test_settings(),
+            switch,
+            receipts,
+        )
+        .await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(axum::serve(listener, pay.router()).into_future());
+        let items: Vec<Value> = (0..100)
+            .map(|i| {
+                payment(
+                    &format!("p{i}"),
+                    json!({"payee_fa": format!("mobile:2547{i:08}@mpesa"), "amount": "25.00",
+                                                       "meta": {"programme": "CT-OVC"}}),
+                )
+            })
+            .chain([payment(
+                "bad",
+                json!({"payee_fa": "mobile:254700000000@mpesa", "amount": "0.00"}),
+            )])
+            .collect();
+        let mut body = request("disburse", "disbursements", items);
+        body["header"]["sender_uri"] = json!(format!("http://{}/on-disburse", sink.addr));
+        let (status, ack) = post_json(
+            &reqwest::Client::new(),
+            &format!("http://{addr}/disburse"),
+            &body,
+        )
+        .await?;
+        ensure!(
+            status == 200 && ack["message"]["ack_status"] == "ACK",
+            "{ack}"
+        );
+        let received = sink.wait(Duration::from_secs(20), |r| r.len() >= 2).await?;
+        let on_disburse = received
+            .iter()
+            .find(|c| c["header"]["action"] == "on-disburse")
+            .context("on-disburse")?;
+        let published = received
+            .iter()
+            .find(|c| c["header"]["action"] == "receipts")
+            .context("receipts")?;
+        let paid: Vec<&str> = on_disburse["message"]["disbursements_status"]
+            .as_array()
+            .context("statuses")?
+            .iter()
+            .filter(|i| i["status"] == "succ")
+            .filter_map(|i| i["reference_id"].as_str())
+            .collect();
+        let receipted: Vec<&str> = published["message"]["receipts"]
+            .as_array()
+            .context("receipts")?
+            .iter()
+            .filter_map(|r| r["reference_id"].as_str())
+            .collect();
+        ensure!(
+            !paid.is_empty() && paid.len() < 100,
+            "{} paid of 100",
+            paid.len()
+        );
+        ensure!(
+            paid == receipted,
+            "receipts {receipted:?} for paid {paid:?}"
+        );
+        let first = &published["message"]["receipts"][0];
+        ensure!(
+            first["amount_minor"] == 2500
+                && first["currency"] == "KES"
+                && first["programme"] == "CT-OVC",
+            "{first}"
+        );
+        ensure!(
+            first["switch_ref"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("SIM-")),
+            "{first}"
         );
         Ok(())
     })
