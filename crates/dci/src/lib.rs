@@ -6,9 +6,11 @@
 //! objects, predicate lists labelled `expression`, older spellings of record fields.
 
 pub mod codes;
+pub mod criteria;
 pub mod directory;
 pub mod disability;
 pub mod envelope;
+pub mod ibr;
 pub mod lenient;
 pub mod locations;
 pub mod records;

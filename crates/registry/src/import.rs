@@ -9,7 +9,11 @@
 //! registry the farmers and parcels of `farmers.*` and `parcels.*`; both take the person's
 //! name, sex and birth date from `persons.*` and their home from `households.*`. The
 //! foundational ID registry loads an identity for every person, living or deceased, with the
-//! home of their household (placed as the civil register places them).
+//! home of their household (placed as the civil register places them). The integrated
+//! beneficiary registry loads the programmes of `programmes.json`, the enrolments of
+//! `enrolments.*` (with the name, sex and birth date of the person enrolled, or of the head
+//! who receives for a household, and their home) and the benefits of `benefits.*`, then marks
+//! the duplicates.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +23,7 @@ use store::{BulkTable, ColumnType, Row, SqlValue, Statement, Store, StoreError};
 use crate::crvs::{self, RegisteredPerson};
 use crate::dr::{self, DisabledPerson};
 use crate::fr::{self, RegisteredFarmer};
+use crate::ibr::{self, Enrolled, ProgrammeInfo};
 use crate::id::{self, RegisteredIdentity};
 use crate::social::{self, Locations};
 
@@ -29,7 +34,8 @@ const BATCH: usize = 20_000;
 const KEPT_REJECTIONS: usize = 100;
 
 /// The files of one import, found by name: `locations.json`, `households.*`, `persons.*`,
-/// `marriages.*`, `disabilities.*`, `farmers.*`, `parcels.*`.
+/// `marriages.*`, `disabilities.*`, `farmers.*`, `parcels.*`, `programmes.json`,
+/// `enrolments.*`, `benefits.*`.
 #[derive(Debug, Default, Clone)]
 pub struct ImportFiles {
     /// The location master list.
@@ -46,6 +52,12 @@ pub struct ImportFiles {
     pub farmers: Option<PathBuf>,
     /// Land parcels (CSV or JSON Lines), for the farmer registry.
     pub parcels: Option<PathBuf>,
+    /// The programme catalogue (JSON), for the beneficiary registry.
+    pub programmes: Option<PathBuf>,
+    /// Enrolments (CSV or JSON Lines), for the beneficiary registry.
+    pub enrolments: Option<PathBuf>,
+    /// Benefits paid (CSV or JSON Lines), for the beneficiary registry.
+    pub benefits: Option<PathBuf>,
 }
 
 impl ImportFiles {
@@ -72,6 +84,9 @@ impl ImportFiles {
                 files.disabilities = files.disabilities.or(found.disabilities);
                 files.farmers = files.farmers.or(found.farmers);
                 files.parcels = files.parcels.or(found.parcels);
+                files.programmes = files.programmes.or(found.programmes);
+                files.enrolments = files.enrolments.or(found.enrolments);
+                files.benefits = files.benefits.or(found.benefits);
                 continue;
             }
             let stem = path
@@ -86,10 +101,13 @@ impl ImportFiles {
                 "disabilities" => &mut files.disabilities,
                 "farmers" => &mut files.farmers,
                 "parcels" => &mut files.parcels,
+                "programmes" => &mut files.programmes,
+                "enrolments" => &mut files.enrolments,
+                "benefits" => &mut files.benefits,
                 _ => {
                     return Err(ImportError::File(
                         path.clone(),
-                        "not an import file (expected locations.json, or households, persons, marriages, disabilities, farmers or parcels .csv|jsonl)".into(),
+                        "not an import file (expected locations.json, programmes.json, or households, persons, marriages, disabilities, farmers, parcels, enrolments or benefits .csv|jsonl)".into(),
                     ));
                 }
             };
@@ -126,6 +144,14 @@ pub struct ImportReport {
     pub identities: u64,
     /// Of those, the identities of deceased persons.
     pub deceased_identities: u64,
+    /// Programmes loaded (beneficiary registry).
+    pub programmes: u64,
+    /// Enrolments loaded (beneficiary registry).
+    pub enrolments: u64,
+    /// Benefits loaded (beneficiary registry).
+    pub benefits: u64,
+    /// Enrolments marked duplicate (beneficiary registry).
+    pub duplicates: u64,
     /// Rows refused, in all.
     pub rejected_count: u64,
     /// The first refused rows: `file:line: reason`.
@@ -154,6 +180,11 @@ impl ImportReport {
             format!(
                 "{} locations, {} identities ({} deceased)",
                 self.locations, self.identities, self.deceased_identities
+            )
+        } else if role == ibr::PROFILE.role {
+            format!(
+                "{} locations, {} programmes, {} enrolments ({} duplicates), {} benefits",
+                self.locations, self.programmes, self.enrolments, self.duplicates, self.benefits
             )
         } else {
             format!(
@@ -211,6 +242,8 @@ pub async fn import(
         import_fr(store, files, progress).await
     } else if role == id::PROFILE.role {
         import_id(store, files, progress).await
+    } else if role == ibr::PROFILE.role {
+        import_ibr(store, files, progress).await
     } else {
         Err(ImportError::Unsupported(role.to_string()))
     }
@@ -768,6 +801,164 @@ async fn import_id(
         progress("identities", report.identities);
     }
     finish_bulk(store, profile, &tables, bulk, progress).await?;
+    Ok(report)
+}
+
+async fn import_ibr(
+    store: &dyn Store,
+    files: &ImportFiles,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<ImportReport, ImportError> {
+    let profile = &ibr::PROFILE;
+    let tables = [
+        ibr::PROGRAMME_TABLE,
+        ibr::ENROLMENT_TABLE,
+        ibr::BENEFIT_TABLE,
+    ];
+    let bulk = prepare_bulk(store, profile, &tables).await?;
+    let mut report = ImportReport::default();
+    let updated = dci::Timestamp::now().to_string();
+    let locations = load_locations(store, files, &mut report).await?;
+    let homes = homes(files, &mut report)?;
+
+    let mut programmes: HashMap<String, ProgrammeInfo> = HashMap::new();
+    if let Some(path) = &files.programmes {
+        let catalogue = synth::read_programmes(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for programme in &catalogue {
+            programmes.insert(
+                programme.code.clone(),
+                ProgrammeInfo::from_catalogue(programme),
+            );
+        }
+        let rows = programmes.values().map(ProgrammeInfo::row).collect();
+        report.programmes = store.bulk_insert(ibr::PROGRAMME_TABLE, rows).await?;
+    }
+    // The benefits of each enrolment, by programme and beneficiary.
+    let mut paid: HashMap<(String, String), Vec<synth::benefits::Benefit>> = HashMap::new();
+    if let Some(path) = &files.benefits {
+        let rows = synth::read_benefits(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for row in rows {
+            match row {
+                Ok((_, benefit)) => paid
+                    .entry((benefit.programme.clone(), benefit.beneficiary_id.clone()))
+                    .or_default()
+                    .push(benefit),
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+        }
+    }
+    // The enrolments, by the UIN of the person enrolled (or receiving), with their lines.
+    let mut enrolments: HashMap<String, Vec<(u64, synth::benefits::Enrolment)>> = HashMap::new();
+    if let Some(path) = &files.enrolments {
+        let rows = synth::read_enrolments(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for row in rows {
+            match row {
+                Ok((line, enrolment)) if !programmes.contains_key(&enrolment.programme) => {
+                    report.reject(
+                        path,
+                        line,
+                        &format!(
+                            "programme '{}' is not in the programmes file",
+                            enrolment.programme
+                        ),
+                    );
+                }
+                Ok((line, enrolment)) => enrolments
+                    .entry(enrolment.uin.clone())
+                    .or_default()
+                    .push((line, enrolment)),
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+        }
+    }
+
+    if let Some(path) = &files.persons {
+        let rows = synth::read_persons(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut enrolment_rows = Batch::new(ibr::ENROLMENT_TABLE);
+        let mut benefit_rows = Batch::new(ibr::BENEFIT_TABLE);
+        let mut placed = synth::vital::Homes::default();
+        for row in rows {
+            match row {
+                Ok((line, person)) => {
+                    let home = placed_home(&mut placed, &person, &homes, files);
+                    let Some(own) = enrolments.remove(&person.uin) else {
+                        continue;
+                    };
+                    let home = match home {
+                        Ok(home) => home,
+                        Err(reason) => {
+                            report.reject(path, line, &reason);
+                            continue;
+                        }
+                    };
+                    for (_, enrolment) in own {
+                        let programme = &programmes[&enrolment.programme];
+                        let benefits = paid
+                            .remove(&(
+                                enrolment.programme.clone(),
+                                enrolment.beneficiary_id.clone(),
+                            ))
+                            .unwrap_or_default();
+                        let enrolled = Enrolled::from_population(
+                            &enrolment,
+                            programme,
+                            Some(&person),
+                            home,
+                            &benefits,
+                        );
+                        enrolment_rows.push(enrolled.row(&locations, &updated));
+                        let payments: Vec<ibr::Payment> =
+                            benefits.iter().map(ibr::Payment::from_population).collect();
+                        benefit_rows.extend(enrolled.benefit_rows(&payments, &locations));
+                    }
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.enrolments += enrolment_rows.flush_if_full(store).await?;
+            report.benefits += benefit_rows.flush_if_full(store).await?;
+            progress("enrolments", report.enrolments);
+        }
+        report.enrolments += enrolment_rows.flush(store).await?;
+        report.benefits += benefit_rows.flush(store).await?;
+        progress("enrolments", report.enrolments);
+    }
+    if let Some(path) = &files.enrolments {
+        let mut left: Vec<(u64, String)> = enrolments
+            .into_values()
+            .flatten()
+            .map(|(line, e)| (line, e.uin))
+            .collect();
+        left.sort();
+        for (line, uin) in left {
+            report.reject(
+                path,
+                line,
+                &format!("person {uin} is not in the persons file"),
+            );
+        }
+    }
+    if let Some(path) = &files.benefits {
+        let mut left: Vec<String> = paid.into_values().flatten().map(|b| b.benefit_id).collect();
+        left.sort();
+        for id in left {
+            report.reject(
+                path,
+                0,
+                &format!("benefit {id} is of no enrolment in the enrolments file"),
+            );
+        }
+    }
+    finish_bulk(store, profile, &tables, bulk, progress).await?;
+    // After the indexes: marking looks up each beneficiary's other enrolments.
+    progress("duplicates", 0);
+    store
+        .write(vec![ibr::mark_duplicates(store.dialect(), None)])
+        .await?;
+    report.duplicates = ibr::duplicate_count(store).await?;
     Ok(report)
 }
 

@@ -45,10 +45,13 @@ pub mod scope {
     pub const TXN_STATUS: &str = "registry.txn-status";
     /// The registrar's endpoints (`/registrar/...`): changing records.
     pub const REGISTRAR: &str = "registrar.records";
+    /// `/registry/sync/enrollment/updates`: an SP-MIS publishing its programmes' enrolments
+    /// and benefits to the IBR.
+    pub const PUBLISH: &str = "registry.publish";
     /// What a participant gets when none are named.
     pub const DEFAULT: &[&str] = &[SEARCH, SUBSCRIBE, TXN_STATUS];
     /// Every scope a registry knows.
-    pub const ALL: &[&str] = &[SEARCH, SUBSCRIBE, TXN_STATUS, REGISTRAR];
+    pub const ALL: &[&str] = &[SEARCH, SUBSCRIBE, TXN_STATUS, REGISTRAR, PUBLISH];
 }
 
 /// How a participant signs its messages (chosen per participant, never guessed).

@@ -235,6 +235,10 @@ pub fn registry_config() -> RegistryConfig {
             default_page_size: 50,
         },
         max_body_bytes: 64 * 1024,
+        updates: registry::UpdateLimits {
+            max_items: 10_000,
+            max_body_bytes: 32 * 1024 * 1024,
+        },
         callback_url_prefixes: vec!["http://127.0.0.1:".into()],
         dispatch: dispatch::DispatchConfig {
             base_backoff: Duration::from_millis(50),
