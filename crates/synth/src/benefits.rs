@@ -322,7 +322,7 @@ pub fn benefits(population: &Population, today: Date) -> Benefits {
                         beneficiary_id: &person.uin,
                         household: household_of(person).copied(),
                         eligible_since: since,
-                        coverage: if leaked { 0.15 } else { coverage },
+                        coverage: if leaked { 0.3 } else { coverage },
                         died: person.death_date,
                     });
                 }
