@@ -542,6 +542,31 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         );
     }
     ensure!(!stdout.contains("HTTP 5"), "{stdout}");
+    // `spx ibr duplicates` lists the enrolments the DCI query for duplicates counted.
+    let left: usize = stdout
+        .split("IBR duplicates left: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("the duplicates left")?;
+    let out = spx()
+        .args(["ibr", "duplicates", "--json", "--data-dir"])
+        .arg(&dir.0)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
+    let enrolments: usize = listed
+        .iter()
+        .map(|d| d["programmes"].as_array().map_or(0, Vec::len))
+        .sum();
+    ensure!(
+        enrolments == left && !listed.is_empty(),
+        "{enrolments} != {left}: {listed:?}"
+    );
     Ok(())
 }
 

@@ -14,6 +14,7 @@ mod crvs;
 mod dr;
 mod exchange;
 mod fr;
+mod ibr;
 mod idreg;
 mod protocol;
 mod search;
@@ -53,6 +54,7 @@ fn main() {
         access::TESTS,
         dr::TESTS,
         fr::TESTS,
+        ibr::TESTS,
         idreg::TESTS,
     ]
     .concat();
