@@ -283,8 +283,8 @@ pub struct Benefit {
     /// Always `Benefit`.
     #[serde(rename = "@type", default = "benefit_kind")]
     pub kind: String,
-    /// The publisher's id of this benefit (spx; without one, the benefit's date and type
-    /// identify it within the enrolment).
+    /// The publisher's id of this benefit (spx; without one, its date identifies it within
+    /// the enrolment: one benefit a day).
     #[serde(
         default,
         alias = "benefit_id",

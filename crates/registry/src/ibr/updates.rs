@@ -427,16 +427,22 @@ fn check(value: &Value, locations: &Locations, today: Date) -> Result<Change, Re
     let mut payments = Vec::with_capacity(beneficiary.benefits.len());
     for benefit in &beneficiary.benefits {
         let bad = |message: String| invalid(ReasonCode::BenefitInvalid, message);
-        let kind = benefit
+        // Without a type of its own, a benefit is of its programme's type (known once the
+        // programme is read: see `apply`).
+        let kind = match benefit
             .benefit_type
             .clone()
             .or_else(|| programme_benefit_type.clone())
-            .ok_or_else(|| bad("a benefit needs a benefit_type".into()))?;
-        let kind = directory::normalize(directory::BENEFIT_TYPE, &kind).ok_or_else(|| {
-            bad(format!(
-                "benefit_type '{kind}' is not a BenefitTypeEnum code"
-            ))
-        })?;
+        {
+            Some(kind) => {
+                directory::normalize(directory::BENEFIT_TYPE, &kind).ok_or_else(|| {
+                    bad(format!(
+                        "benefit_type '{kind}' is not a BenefitTypeEnum code"
+                    ))
+                })?
+            }
+            None => "",
+        };
         let when = benefit
             .benefit_date
             .as_deref()
@@ -473,7 +479,7 @@ fn check(value: &Value, locations: &Locations, today: Date) -> Result<Change, Re
             benefit_id: benefit
                 .benefit_identifier
                 .clone()
-                .unwrap_or_else(|| format!("{beneficiary_id}-{}-{kind}", crate::rows::ymd(when))),
+                .unwrap_or_else(|| format!("{beneficiary_id}-{}", crate::rows::ymd(when))),
             benefit_type: kind.to_string(),
             date: when,
             amount,
@@ -584,15 +590,12 @@ async fn apply(
         let mut touched = HashSet::new();
         let mut outcomes = written.lock().expect("outcomes");
         for (i, reference_id, change) in changes {
-            let (benefit_type, owner) = match programmes.get(&change.programme) {
-                Some(known) => known.clone(),
-                None => {
-                    let programme = ProgrammeInfo::published(&change, &sender);
-                    statements.push(insert_new(dialect, programme.row()));
-                    let known = (programme.benefit_type.clone(), programme.owner.clone());
-                    programmes.insert(change.programme.clone(), known.clone());
-                    known
-                }
+            // A programme named for the first time is registered with its first accepted item.
+            let new = (!programmes.contains_key(&change.programme))
+                .then(|| ProgrammeInfo::published(&change, &sender));
+            let (benefit_type, owner) = match &new {
+                Some(programme) => (programme.benefit_type.clone(), programme.owner.clone()),
+                None => programmes[&change.programme].clone(),
             };
             if let Some(owner) = owner.as_deref().filter(|o| *o != sender) {
                 outcomes.push((
@@ -609,6 +612,37 @@ async fn apply(
                     ),
                 ));
                 continue;
+            }
+            let mut change = change;
+            let mut untyped = change
+                .payments
+                .iter_mut()
+                .filter(|p| p.benefit_type.is_empty())
+                .peekable();
+            match &benefit_type {
+                Some(kind) => untyped.for_each(|p| p.benefit_type = kind.clone()),
+                None if untyped.peek().is_some() => {
+                    outcomes.push((
+                        i,
+                        rejected(
+                            &reference_id,
+                            Rejection::new(
+                                ReasonCode::BenefitInvalid,
+                                format!(
+                                    "a benefit needs a benefit_type: programme '{}' has none",
+                                    change.programme
+                                ),
+                            ),
+                        ),
+                    ));
+                    continue;
+                }
+                None => {}
+            }
+            if let Some(programme) = new {
+                statements.push(insert_new(dialect, programme.row()));
+                let known = (programme.benefit_type.clone(), programme.owner.clone());
+                programmes.insert(change.programme.clone(), known);
             }
             let key = change.key();
             let before = current.get(&key).map(|e| e.status.clone());
@@ -695,10 +729,10 @@ fn insert_new(dialect: Dialect, row: store::Row) -> Statement {
 impl ProgrammeInfo {
     /// A programme first named by `change`, published by `owner`.
     fn published(change: &Change, owner: &str) -> Self {
-        let benefit_type = change
-            .programme_benefit_type
-            .clone()
-            .or_else(|| change.payments.first().map(|p| p.benefit_type.clone()));
+        let benefit_type = change.programme_benefit_type.clone().or_else(|| {
+            let typed = change.payments.iter().find(|p| !p.benefit_type.is_empty());
+            typed.map(|p| p.benefit_type.clone())
+        });
         let name = change
             .programme_name
             .clone()

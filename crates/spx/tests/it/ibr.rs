@@ -506,6 +506,10 @@ fn bad_updates_and_searches_get_their_codes(backend: Backend) -> Result<()> {
         malformed["member"] = json!(42);
         let mut lottery = beneficiary(&uin, "GOOD", "active", Some(("g9", "USD 5.00")));
         lottery["benefits"][0]["benefit_type"] = json!("lottery");
+        let mut untyped = beneficiary(&uin, "UNTYPED", "active", Some(("u1", "USD 5.00")));
+        untyped["programme_identifier"][0]["benefit"] = json!([]);
+        let mut typed_by_programme = beneficiary(&uin, "OAA", "active", Some(("o1", "USD 25.00")));
+        typed_by_programme["programme_identifier"] = json!("OAA");
         let batch = vec![
             good,
             beneficiary(&uin, "GOOD", "retired", None),
@@ -517,6 +521,8 @@ fn bad_updates_and_searches_get_their_codes(backend: Backend) -> Result<()> {
             duplicate_reference,
             lottery,
             malformed,
+            untyped,
+            typed_by_programme,
         ];
         let (status, body) = publish(&registry, "spmis.test", &batch).await?;
         ensure!(status == 200, "HTTP {status}: {body}");
@@ -538,6 +544,8 @@ fn bad_updates_and_searches_get_their_codes(backend: Backend) -> Result<()> {
                 "rjct.reference_id.duplicate",
                 "rjct.benefit.invalid",
                 "rjct.beneficiary.invalid",
+                "rjct.benefit.invalid",
+                "succ",
             ],
             "{got:?}\n{body}"
         );
@@ -549,6 +557,18 @@ fn bad_updates_and_searches_get_their_codes(backend: Backend) -> Result<()> {
             .count("Benefit", "expression", text(r#"programme_identifier = "GOOD""#))
             .await?;
         ensure!((enrolled_in_good, paid_by_good) == (1, 1), "{enrolled_in_good}, {paid_by_good}");
+        // A rejected item registers no programme; a benefit without a type is its programme's.
+        let untyped = registry
+            .count("Programme", "expression", text(r#"programme_identifier = "UNTYPED""#))
+            .await?;
+        let item = registry
+            .one(json!({"reg_record_type": "Benefit", "query_type": "expression",
+                        "query": text(r#"benefit_identifier = "o1""#)}))
+            .await?;
+        ensure!(
+            untyped == 0 && item["data"]["reg_records"][0]["benefit_type"] == "1",
+            "{untyped}: {item}"
+        );
         // GOOD now belongs to its first publisher; the population's programmes to no one.
         let (status, body) = publish(
             &registry,
