@@ -561,14 +561,15 @@ async fn apply(
     let sender = sender.to_string();
     let plan: store::WritePlan = Box::new(move |rows| {
         let rows = &rows[skip..];
-        let mut programmes: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+        // Each programme's benefit type, publisher and name.
+        let mut programmes: HashMap<String, Known> = HashMap::new();
         for row in rows[..programme_reads].iter().flatten() {
             let cell = |i: usize| match row.get(i) {
                 Some(Some(SqlValue::Text(s))) => Some(s.clone()),
                 _ => None,
             };
             if let Some(code) = cell(0) {
-                programmes.insert(code, (cell(2), cell(4)));
+                programmes.insert(code, (cell(2), cell(4), cell(1)));
             }
         }
         let mut current: HashMap<String, Enrolled> = HashMap::new();
@@ -593,8 +594,8 @@ async fn apply(
             // A programme named for the first time is registered with its first accepted item.
             let new = (!programmes.contains_key(&change.programme))
                 .then(|| ProgrammeInfo::published(&change, &sender));
-            let (benefit_type, owner) = match &new {
-                Some(programme) => (programme.benefit_type.clone(), programme.owner.clone()),
+            let (benefit_type, owner, name) = match &new {
+                Some(programme) => programme.known(),
                 None => programmes[&change.programme].clone(),
             };
             if let Some(owner) = owner.as_deref().filter(|o| *o != sender) {
@@ -641,8 +642,7 @@ async fn apply(
             }
             if let Some(programme) = new {
                 statements.push(insert_new(dialect, programme.row()));
-                let known = (programme.benefit_type.clone(), programme.owner.clone());
-                programmes.insert(change.programme.clone(), known);
+                programmes.insert(change.programme.clone(), programme.known());
             }
             let key = change.key();
             let before = current.get(&key).map(|e| e.status.clone());
@@ -651,7 +651,7 @@ async fn apply(
                     enrolled.update(&change, today);
                     enrolled
                 }
-                None => Enrolled::enrol(&change, benefit_type.clone(), today),
+                None => Enrolled::enrol(&change, benefit_type.clone(), name, today),
             };
             statements.push(upsert(
                 dialect,
@@ -699,6 +699,9 @@ async fn apply(
     Ok(outcomes)
 }
 
+/// What an update needs of a programme: its benefit type, publisher and name.
+type Known = (Option<String>, Option<String>, Option<String>);
+
 /// Serialises enrolment updates on PostgreSQL (merges read what they write).
 const UPDATE_LOCK: i64 = 0x1b5_0001;
 
@@ -727,6 +730,14 @@ fn insert_new(dialect: Dialect, row: store::Row) -> Statement {
 }
 
 impl ProgrammeInfo {
+    fn known(&self) -> Known {
+        (
+            self.benefit_type.clone(),
+            self.owner.clone(),
+            Some(self.name.clone()),
+        )
+    }
+
     /// A programme first named by `change`, published by `owner`.
     fn published(change: &Change, owner: &str) -> Self {
         let benefit_type = change.programme_benefit_type.clone().or_else(|| {
@@ -760,11 +771,16 @@ impl ProgrammeInfo {
 
 impl Enrolled {
     /// A new enrolment as `change` describes it (active, enrolled today, unless it says
-    /// otherwise).
-    fn enrol(change: &Change, benefit_type: Option<String>, today: Date) -> Self {
+    /// otherwise) in the programme of `benefit_type` called `programme_name`.
+    fn enrol(
+        change: &Change,
+        benefit_type: Option<String>,
+        programme_name: Option<String>,
+        today: Date,
+    ) -> Self {
         let mut enrolled = Enrolled {
             programme: change.programme.clone(),
-            programme_name: change.programme_name.clone(),
+            programme_name: change.programme_name.clone().or(programme_name),
             benefit_type,
             beneficiary_id: change.beneficiary_id.clone(),
             assistance_unit: change.assistance_unit.clone(),

@@ -508,7 +508,17 @@ fn bad_updates_and_searches_get_their_codes(backend: Backend) -> Result<()> {
         lottery["benefits"][0]["benefit_type"] = json!("lottery");
         let mut untyped = beneficiary(&uin, "UNTYPED", "active", Some(("u1", "USD 5.00")));
         untyped["programme_identifier"][0]["benefit"] = json!([]);
-        let mut typed_by_programme = beneficiary(&uin, "OAA", "active", Some(("o1", "USD 25.00")));
+        // Someone the population's old-age allowance does not pay.
+        let young = fixture()
+            .population
+            .persons
+            .iter()
+            .find(|p| !enrolments().iter().any(|e| e.uin == p.uin && e.programme == "OAA"))
+            .context("someone not in OAA")?
+            .uin
+            .clone();
+        let mut typed_by_programme =
+            beneficiary(&young, "OAA", "active", Some(("o1", "USD 25.00")));
         typed_by_programme["programme_identifier"] = json!("OAA");
         let batch = vec![
             good,
@@ -568,6 +578,15 @@ fn bad_updates_and_searches_get_their_codes(backend: Backend) -> Result<()> {
         ensure!(
             untyped == 0 && item["data"]["reg_records"][0]["benefit_type"] == "1",
             "{untyped}: {item}"
+        );
+        let item = registry
+            .one(json!({"reg_record_type": "Beneficiary", "query_type": "expression",
+                        "query": text(&format!(r#"uin = "{young}" AND programme_identifier = "OAA""#))}))
+            .await?;
+        ensure!(
+            item["data"]["reg_records"][0]["programme_identifier"][0]["programme_name"]
+                == "Old-age allowance",
+            "{item}"
         );
         // GOOD now belongs to its first publisher; the population's programmes to no one.
         let (status, body) = publish(
