@@ -194,6 +194,20 @@ impl ImportReport {
         }
     }
 
+    /// Rejects the rows of `file` that were never loaded (`left`: each one's line and key),
+    /// in line order, each for `why` of its key.
+    fn reject_left(
+        &mut self,
+        file: &Path,
+        mut left: Vec<(u64, String)>,
+        why: impl Fn(&str) -> String,
+    ) {
+        left.sort();
+        for (line, key) in left {
+            self.reject(file, line, &why(&key));
+        }
+    }
+
     fn reject(&mut self, file: &Path, line: u64, reason: &str) {
         self.rejected_count += 1;
         if self.rejected.len() < KEPT_REJECTIONS {
@@ -215,6 +229,46 @@ pub enum ImportError {
     /// This role has no import yet.
     #[error("import into the {0} registry is not supported yet")]
     Unsupported(String),
+}
+
+/// The readable rows of `path` (`rows`: a `synth::read_*` of it), each with its line; the
+/// others are recorded as rejected.
+fn readable<T>(
+    path: &Path,
+    rows: Result<impl Iterator<Item = Result<(u64, T), synth::ReadError>>, synth::ReadError>,
+    report: &mut ImportReport,
+) -> Result<Vec<(u64, T)>, ImportError> {
+    let rows = rows.map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
+    let mut good = Vec::new();
+    for row in rows {
+        match row {
+            Ok(row) => good.push(row),
+            Err(e) => report.reject(path, e.line, &e.message),
+        }
+    }
+    Ok(good)
+}
+
+/// The registrations of `path` by UIN (`uin` of each), with their lines; a second
+/// registration of a UIN is rejected.
+fn by_uin<T>(
+    path: &Path,
+    rows: Vec<(u64, T)>,
+    uin: fn(&T) -> &str,
+    report: &mut ImportReport,
+) -> HashMap<String, (u64, T)> {
+    let mut found: HashMap<String, (u64, T)> = HashMap::with_capacity(rows.len());
+    for (line, row) in rows {
+        match found.entry(uin(&row).to_string()) {
+            std::collections::hash_map::Entry::Occupied(taken) => {
+                report.reject(path, line, &format!("{} is registered twice", taken.key()));
+            }
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert((line, row));
+            }
+        }
+    }
+    found
 }
 
 /// Reads a location master list written by `spx generate`.
@@ -539,26 +593,10 @@ async fn import_dr(
     let homes = homes(files, &mut report)?;
 
     // The registrations by UIN (about one person in twenty), with their lines.
-    let mut registrations: HashMap<String, (u64, synth::disability::Disability)> = HashMap::new();
+    let mut registrations = HashMap::new();
     if let Some(path) = &files.disabilities {
-        let rows = synth::read_disabilities(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((line, disability)) => {
-                    if registrations.contains_key(&disability.uin) {
-                        report.reject(
-                            path,
-                            line,
-                            &format!("{} is registered twice", disability.uin),
-                        );
-                    } else {
-                        registrations.insert(disability.uin.clone(), (line, disability));
-                    }
-                }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-        }
+        let rows = readable(path, synth::read_disabilities(path), &mut report)?;
+        registrations = by_uin(path, rows, |d| &d.uin, &mut report);
     }
 
     if let Some(path) = &files.persons {
@@ -598,18 +636,10 @@ async fn import_dr(
         progress("disabled", report.disabled);
     }
     if let Some(path) = &files.disabilities {
-        let mut left: Vec<(u64, String)> = registrations
-            .into_values()
-            .map(|(line, d)| (line, d.uin))
-            .collect();
-        left.sort();
-        for (line, uin) in left {
-            report.reject(
-                path,
-                line,
-                &format!("person {uin} is not in the persons file"),
-            );
-        }
+        let left = registrations.into_values().map(|(line, d)| (line, d.uin));
+        report.reject_left(path, left.collect(), |uin| {
+            format!("person {uin} is not in the persons file")
+        });
     }
     finish_bulk(store, profile, &tables, bulk, progress).await?;
     Ok(report)
@@ -633,45 +663,26 @@ async fn import_fr(
     let locations = load_locations(store, files, &mut report).await?;
     let homes = homes(files, &mut report)?;
 
-    let mut farmers: HashMap<String, (u64, synth::farming::Farmer)> = HashMap::new();
+    let mut farmers = HashMap::new();
     if let Some(path) = &files.farmers {
-        let rows = synth::read_farmers(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((line, farmer)) => {
-                    if farmers.contains_key(&farmer.uin) {
-                        report.reject(path, line, &format!("{} is registered twice", farmer.uin));
-                    } else {
-                        farmers.insert(farmer.uin.clone(), (line, farmer));
-                    }
-                }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-        }
+        let rows = readable(path, synth::read_farmers(path), &mut report)?;
+        farmers = by_uin(path, rows, |f| &f.uin, &mut report);
     }
     // Each farmer's parcels, by farmer number, with their lines.
     let mut parcels: HashMap<String, Vec<(u64, synth::farming::Parcel)>> = HashMap::new();
     if let Some(path) = &files.parcels {
-        let rows = synth::read_parcels(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((line, parcel)) if locations.get(&parcel.location_code).is_none() => {
-                    report.reject(
-                        path,
-                        line,
-                        &format!(
-                            "location_code '{}' is not in the location master list",
-                            parcel.location_code
-                        ),
-                    );
-                }
-                Ok((line, parcel)) => parcels
+        for (line, parcel) in readable(path, synth::read_parcels(path), &mut report)? {
+            if locations.get(&parcel.location_code).is_none() {
+                let reason = format!(
+                    "location_code '{}' is not in the location master list",
+                    parcel.location_code
+                );
+                report.reject(path, line, &reason);
+            } else {
+                parcels
                     .entry(parcel.fid.clone())
                     .or_default()
-                    .push((line, parcel)),
-                Err(e) => report.reject(path, e.line, &e.message),
+                    .push((line, parcel));
             }
         }
     }
@@ -723,33 +734,19 @@ async fn import_fr(
         progress("farmers", report.farmers);
     }
     if let Some(path) = &files.farmers {
-        let mut left: Vec<(u64, String)> = farmers
-            .into_values()
-            .map(|(line, f)| (line, f.uin))
-            .collect();
-        left.sort();
-        for (line, uin) in left {
-            report.reject(
-                path,
-                line,
-                &format!("person {uin} is not in the persons file"),
-            );
-        }
+        let left = farmers.into_values().map(|(line, f)| (line, f.uin));
+        report.reject_left(path, left.collect(), |uin| {
+            format!("person {uin} is not in the persons file")
+        });
     }
     if let Some(path) = &files.parcels {
-        let mut left: Vec<(u64, String)> = parcels
+        let left = parcels
             .into_values()
             .flatten()
-            .map(|(line, p)| (line, p.fid))
-            .collect();
-        left.sort();
-        for (line, fid) in left {
-            report.reject(
-                path,
-                line,
-                &format!("farmer {fid} is not in the farmers file"),
-            );
-        }
+            .map(|(line, p)| (line, p.fid));
+        report.reject_left(path, left.collect(), |fid| {
+            format!("farmer {fid} is not in the farmers file")
+        });
     }
     finish_bulk(store, profile, &tables, bulk, progress).await?;
     Ok(report)
@@ -835,42 +832,29 @@ async fn import_ibr(
         report.programmes = store.bulk_insert(ibr::PROGRAMME_TABLE, rows).await?;
     }
     // The benefits of each enrolment, by programme and beneficiary.
-    let mut paid: HashMap<(String, String), Vec<synth::benefits::Benefit>> = HashMap::new();
+    let mut paid: HashMap<(String, String), Vec<(u64, synth::benefits::Benefit)>> = HashMap::new();
     if let Some(path) = &files.benefits {
-        let rows = synth::read_benefits(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((_, benefit)) => paid
-                    .entry((benefit.programme.clone(), benefit.beneficiary_id.clone()))
-                    .or_default()
-                    .push(benefit),
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
+        for (line, benefit) in readable(path, synth::read_benefits(path), &mut report)? {
+            paid.entry((benefit.programme.clone(), benefit.beneficiary_id.clone()))
+                .or_default()
+                .push((line, benefit));
         }
     }
     // The enrolments, by the UIN of the person enrolled (or receiving), with their lines.
     let mut enrolments: HashMap<String, Vec<(u64, synth::benefits::Enrolment)>> = HashMap::new();
     if let Some(path) = &files.enrolments {
-        let rows = synth::read_enrolments(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((line, enrolment)) if !programmes.contains_key(&enrolment.programme) => {
-                    report.reject(
-                        path,
-                        line,
-                        &format!(
-                            "programme '{}' is not in the programmes file",
-                            enrolment.programme
-                        ),
-                    );
-                }
-                Ok((line, enrolment)) => enrolments
+        for (line, enrolment) in readable(path, synth::read_enrolments(path), &mut report)? {
+            if programmes.contains_key(&enrolment.programme) {
+                enrolments
                     .entry(enrolment.uin.clone())
                     .or_default()
-                    .push((line, enrolment)),
-                Err(e) => report.reject(path, e.line, &e.message),
+                    .push((line, enrolment));
+            } else {
+                let reason = format!(
+                    "programme '{}' is not in the programmes file",
+                    enrolment.programme
+                );
+                report.reject(path, line, &reason);
             }
         }
     }
@@ -897,12 +881,15 @@ async fn import_ibr(
                     };
                     for (_, enrolment) in own {
                         let programme = &programmes[&enrolment.programme];
-                        let benefits = paid
+                        let benefits: Vec<synth::benefits::Benefit> = paid
                             .remove(&(
                                 enrolment.programme.clone(),
                                 enrolment.beneficiary_id.clone(),
                             ))
-                            .unwrap_or_default();
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(_, benefit)| benefit)
+                            .collect();
                         let enrolled = Enrolled::from_population(
                             &enrolment,
                             programme,
@@ -927,30 +914,22 @@ async fn import_ibr(
         progress("enrolments", report.enrolments);
     }
     if let Some(path) = &files.enrolments {
-        let mut left: Vec<(u64, String)> = enrolments
+        let left = enrolments
             .into_values()
             .flatten()
-            .map(|(line, e)| (line, e.uin))
-            .collect();
-        left.sort();
-        for (line, uin) in left {
-            report.reject(
-                path,
-                line,
-                &format!("person {uin} is not in the persons file"),
-            );
-        }
+            .map(|(line, e)| (line, e.uin));
+        report.reject_left(path, left.collect(), |uin| {
+            format!("person {uin} is not in the persons file")
+        });
     }
     if let Some(path) = &files.benefits {
-        let mut left: Vec<String> = paid.into_values().flatten().map(|b| b.benefit_id).collect();
-        left.sort();
-        for id in left {
-            report.reject(
-                path,
-                0,
-                &format!("benefit {id} is of no enrolment in the enrolments file"),
-            );
-        }
+        let left = paid
+            .into_values()
+            .flatten()
+            .map(|(line, b)| (line, b.benefit_id));
+        report.reject_left(path, left.collect(), |id| {
+            format!("benefit {id} is of no enrolment in the enrolments file")
+        });
     }
     finish_bulk(store, profile, &tables, bulk, progress).await?;
     // After the indexes: marking looks up each beneficiary's other enrolments.

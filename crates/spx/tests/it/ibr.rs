@@ -32,6 +32,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "ibr::enrolments_and_status_changes_are_notified",
         enrolments_and_status_changes_are_notified,
     ),
+    (
+        "ibr::import_reports_each_rejected_row",
+        import_reports_each_rejected_row,
+    ),
 ];
 
 const IBR: &str = "ibr.test";
@@ -727,6 +731,71 @@ fn enrolments_and_status_changes_are_notified(backend: Backend) -> Result<()> {
         ensure!(
             notifications(&received, &codes[1]).len() == 1,
             "one status change"
+        );
+        Ok(())
+    })
+}
+
+/// `spx import --role ibr` reports each row it refuses, with its file and line, and loads the
+/// others.
+fn import_reports_each_rejected_row(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let dir = crate::support::TempDir::new("ibr-import");
+        let mut files: Vec<std::path::PathBuf> = fixture()
+            .files
+            .iter()
+            .filter(|f| {
+                let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                !name.starts_with("enrolments") && !name.starts_with("benefits")
+            })
+            .cloned()
+            .collect();
+        let person = &fixture().population.persons[0].uin;
+        let stranger = crate::subscription::new_uin(77);
+        let enrolments = dir.0.join("enrolments.csv");
+        std::fs::write(
+            &enrolments,
+            format!(
+                "programme,beneficiary_id,assistance_unit,uin,household_id,status,enrolment_date,status_date,status_reason\n\
+                 OAA,{person},1,{person},,1,2025-01-01,,\n\
+                 NOPE,{person},1,{person},,1,2025-01-01,,\n\
+                 CB,{person},1,{person},,9,2025-01-01,,\n\
+                 WA,{stranger},1,{stranger},,1,2025-01-01,,\n"
+            ),
+        )?;
+        let benefits = dir.0.join("benefits.csv");
+        std::fs::write(
+            &benefits,
+            format!(
+                "benefit_id,programme,beneficiary_id,benefit_type,benefit_date,amount,currency,payment_status\n\
+                 b1,OAA,{person},1,2025-02-01,2500,USD,1\n\
+                 b2,OAA,{person},1,2025-03-01,0,USD,1\n\
+                 b3,DA,{person},1,2025-03-01,3000,USD,1\n"
+            ),
+        )?;
+        files.extend([enrolments.clone(), benefits.clone()]);
+        let place = crate::support::Place::new(backend).await?;
+        let store = registry::open_store(&registry::ibr::PROFILE, &place.config()).await?;
+        let classified = registry::import::ImportFiles::classify(&files)?;
+        let report =
+            registry::import::import("ibr", store.as_ref(), &classified, &|_, _| {}).await?;
+        let (e, b) = (enrolments.display(), benefits.display());
+        let expected = [
+            format!("{b}:3: amount: 0 is not a positive number of minor units"),
+            // Unreadable rows first, as each file is read; then what the rows refer to.
+            format!("{e}:4: status: `9` is not one of 1, 2, 3, 4, 5, 6"),
+            format!("{e}:3: programme 'NOPE' is not in the programmes file"),
+            format!("{e}:5: person {stranger} is not in the persons file"),
+            format!("{b}:4: benefit b3 is of no enrolment in the enrolments file"),
+        ];
+        ensure!(
+            report.rejected == expected && report.rejected_count == 5,
+            "{:#?}",
+            report.rejected
+        );
+        ensure!(
+            (report.programmes, report.enrolments, report.benefits) == (8, 1, 1),
+            "{report:?}"
         );
         Ok(())
     })
