@@ -13,9 +13,10 @@
 //!
 //! A programme the registry does not know is registered by the first update that names it,
 //! and belongs to its publisher: from then on only that participant may publish its
-//! enrolments (others get `err.request.forbidden` for those items). The programmes of the
-//! loaded population belong to no one: any participant with the `registry.publish` scope may
-//! publish them.
+//! enrolments (others get `err.request.forbidden` for those items), except receipts: another
+//! participant with the scope (the payment service) may add benefits to its existing
+//! enrolments. The programmes of the loaded population belong to no one: any participant with
+//! the `registry.publish` scope may publish them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -250,6 +251,16 @@ struct Change {
 impl Change {
     fn key(&self) -> String {
         format!("{}:{}", self.programme, self.beneficiary_id)
+    }
+
+    /// Whether it only adds benefits (a payment receipt), changing nothing of the enrolment.
+    fn is_receipt(&self) -> bool {
+        !self.payments.is_empty()
+            && self.status.is_none()
+            && self.holder.is_none()
+            && self.home.is_none()
+            && self.enrolment_date.is_none()
+            && self.status_date.is_none()
     }
 }
 
@@ -598,7 +609,11 @@ async fn apply(
                 Some(programme) => programme.known(),
                 None => programmes[&change.programme].clone(),
             };
-            if let Some(owner) = owner.as_deref().filter(|o| *o != sender) {
+            // Another participant (the payment service) may add receipts to the programme's
+            // enrolments, and nothing else.
+            if let Some(owner) = owner.as_deref().filter(|o| *o != sender)
+                && !(change.is_receipt() && current.contains_key(&change.key()))
+            {
                 outcomes.push((
                     i,
                     rejected(
@@ -606,7 +621,7 @@ async fn apply(
                         Rejection::new(
                             ReasonCode::RequestForbidden,
                             format!(
-                                "programme '{}' is published by '{owner}', not '{sender}'",
+                                "programme '{}' is published by '{owner}', not '{sender}' (others may only add benefits to its enrolments)",
                                 change.programme
                             ),
                         ),

@@ -593,17 +593,30 @@ fn bad_updates_and_searches_get_their_codes(backend: Backend) -> Result<()> {
             "{item}"
         );
         // GOOD now belongs to its first publisher; the population's programmes to no one.
+        // Another participant (the payment service) may add a receipt to GOOD's enrolment,
+        // not change it, nor enrol someone else in it.
+        let receipt = json!({"member": {"member_identifier": uin}, "programme_identifier": "GOOD",
+            "benefits": [{"benefit_identifier": "g-paid", "benefit_date": first_of_month(), "benefit_value": "USD 5.00"}]});
+        let mut stranger_receipt = receipt.clone();
+        stranger_receipt["member"]["member_identifier"] = json!(enrolments()[1].uin);
         let (status, body) = publish(
             &registry,
             "other.test",
-            &[beneficiary(&uin, "GOOD", "suspended", None), beneficiary(&uin, "OAA", "active", None)],
+            &[
+                beneficiary(&uin, "GOOD", "suspended", None),
+                beneficiary(&uin, "OAA", "active", None),
+                receipt,
+                stranger_receipt,
+            ],
         )
         .await?;
         let answers = &body["message"]["enrolled_response"];
         ensure!(
             status == 200
                 && answers[0]["status_reason_code"] == "err.request.forbidden"
-                && answers[1]["status"] == "succ",
+                && answers[1]["status"] == "succ"
+                && answers[2]["status"] == "succ"
+                && answers[3]["status_reason_code"] == "err.request.forbidden",
             "{body}"
         );
 
