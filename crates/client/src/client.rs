@@ -384,6 +384,47 @@ impl Client {
         }
     }
 
+    /// `POST /registry/sync/enrolled` (IBR): per criteria, whether a matching enrolment is
+    /// active, with the matching enrolments.
+    pub async fn enrolled(
+        &self,
+        criteria: Vec<dci::criteria::Criteria>,
+    ) -> Result<Envelope<MsgCallbackHeader, dci::ibr::EnrolledResponse>, ClientError> {
+        let count = criteria.len();
+        let message = dci::ibr::EnrolledRequest {
+            transaction_id: new_id(),
+            enrolled_criteria: criteria,
+        };
+        let envelope = self.envelope(Action::Search, count, None, message);
+        self.send("/registry/sync/enrolled", &envelope).await
+    }
+
+    /// `POST /registry/sync/enrollment/updates` (IBR): publishes `beneficiaries` (enrolments,
+    /// status changes, benefits paid) under `transaction_id`; the answer has a status per
+    /// beneficiary. Retried on transport failures and 429/5xx with the same message: benefits
+    /// sent twice count once.
+    pub async fn publish_enrolments(
+        &self,
+        transaction_id: &str,
+        beneficiaries: Vec<dci::records::ibr::Beneficiary>,
+    ) -> Result<Envelope<MsgCallbackHeader, dci::ibr::EnrollmentUpdatesResponse>, ClientError> {
+        let count = beneficiaries.len();
+        let beneficiaries = beneficiaries
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        let message = dci::ibr::EnrollmentUpdatesRequest {
+            transaction_id: transaction_id.to_string(),
+            enrolled_updates: dci::ibr::ReceiptInformation {
+                receipt_type: None,
+                beneficiaries,
+            },
+        };
+        let envelope = self.envelope(Action::Notify, count, None, message);
+        self.send_with_retry("/registry/sync/enrollment/updates", &envelope)
+            .await
+    }
+
     /// `POST /registry/sync/txn/status`: the current state of an earlier `txn_type`
     /// transaction.
     pub async fn sync_txn_status(

@@ -75,6 +75,13 @@ reason_codes! {
     RequesterInvalid = "rjct.requester.invalid", 403, "the requester does not own the subscription";
     EventAlreadyUnsubscribed = "rjct.event.already_unsubscribed", 409, "the subscription is already cancelled";
 
+    // IBR enrolment updates (spx: the standard defines no item codes for
+    // /registry/sync/enrollment/updates).
+    ProgrammeInvalid = "rjct.programme.invalid", 400, "the programme is missing or unknown";
+    BeneficiaryInvalid = "rjct.beneficiary.invalid", 400, "the beneficiary cannot be identified (assistance unit, UIN or household)";
+    EnrollmentStatusInvalid = "rjct.enrollment_status.invalid", 400, "the enrolment status is not a code of the EnrollmentStatus directory";
+    BenefitInvalid = "rjct.benefit.invalid", 400, "a benefit's type, date, value or payment status is invalid";
+
     // Disburse (DisburseStatusReasonCode, §9.6).
     PayerFaInvalid = "rjct.payer_fa.invalid", 400, "invalid payer financial address";
     PayeeFaInvalid = "rjct.payee_fa.invalid", 400, "invalid payee financial address";

@@ -436,6 +436,48 @@ pub const IDENTITY_STATUS: &[Entry] = &[
     ("deceased", &["dead", "died", "2"]),
 ];
 
+/// EnrollmentStatusEnum of the IBR: the state of a beneficiary's enrolment in a programme. The
+/// standard has `1` Active, `2` Deceased, `3` Graduated, `4` Suspended; `5` Potential (a
+/// candidate found eligible, not yet enrolled) and `6` Exited (left the programme for another
+/// reason: moved away, no longer eligible, withdrew) are spx additions, for the enrolment
+/// lifecycle programmes run.
+pub const ENROLMENT_STATUS: &[Entry] = &[
+    ("1", &["active", "enrolled", "enrollment", "enrolment"]),
+    ("2", &["deceased", "dead"]),
+    ("3", &["graduated"]),
+    ("4", &["suspended"]),
+    ("5", &["potential", "candidate", "eligible"]),
+    ("6", &["exited", "exit", "discontinued", "withdrawn"]),
+];
+
+/// BenefitTypeEnum of the IBR: what a programme gives.
+pub const BENEFIT_TYPE: &[Entry] = &[
+    ("1", &["cash", "cash transfer"]),
+    ("2", &["voucher", "e-voucher"]),
+    ("3", &["in-kind", "in kind", "inkind", "food"]),
+    ("4", &["training", "skills"]),
+    (
+        "5",
+        &["work opportunity", "work", "public works", "cash for work"],
+    ),
+    ("6", &["insurance", "health insurance"]),
+];
+
+/// PaymentStatusEnum of the IBR: whether a benefit reached the beneficiary.
+pub const PAYMENT_STATUS: &[Entry] = &[
+    ("1", &["successful", "success", "paid", "succ"]),
+    (
+        "2",
+        &[
+            "not successful",
+            "unsuccessful",
+            "failed",
+            "fail",
+            "returned",
+        ],
+    ),
+];
+
 /// The code for `input` in `directory`: the code itself or one of its labels, in any case.
 pub fn normalize(directory: &[Entry], input: &str) -> Option<&'static str> {
     let input = input.trim();

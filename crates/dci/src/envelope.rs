@@ -75,6 +75,9 @@ pub enum Action {
     OnSubscribe,
     /// `notify` (registry events, and IBR enrollment updates).
     Notify,
+    /// `on-notify`: the answer to IBR enrollment updates (the standard names none; dci-spec
+    /// §4.3 recommends this one).
+    OnNotify,
     /// `unsubscribe`.
     Unsubscribe,
     /// `on-unsubscribe`.
@@ -113,6 +116,7 @@ impl Action {
         Action::Subscribe,
         Action::OnSubscribe,
         Action::Notify,
+        Action::OnNotify,
         Action::Unsubscribe,
         Action::OnUnsubscribe,
         Action::TxnStatus,
@@ -137,6 +141,7 @@ impl Action {
             Action::Subscribe => "subscribe",
             Action::OnSubscribe => "on-subscribe",
             Action::Notify => "notify",
+            Action::OnNotify => "on-notify",
             Action::Unsubscribe => "unsubscribe",
             Action::OnUnsubscribe => "on-unsubscribe",
             Action::TxnStatus => "txn-status",

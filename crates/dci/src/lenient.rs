@@ -236,6 +236,14 @@ optional_codes! {
     crop_type => CROP_TYPE;
     /// spx's crop names: `maize`, or `corn` ...
     crop => CROP;
+    /// EnrollmentStatusEnum: `1`-`6`, or `Active`, `Suspended` ...
+    enrolment_status => ENROLMENT_STATUS;
+    /// BenefitTypeEnum: `1`-`6`, or `Cash`, `Voucher` ...
+    benefit_type => BENEFIT_TYPE;
+    /// PaymentStatusEnum: `1` or `2`, or `Successful`, `Failed` ...
+    payment_status => PAYMENT_STATUS;
+    /// AssistanceUnitEnum: `1`-`3`, or `Member`, `Household`, `Family`.
+    assistance_unit => GROUP_TYPE;
 }
 
 /// MeasurmentUnitEnum: `0`-`6`, or `ha`, `acre` ...; absent (`null`, `""`) is hectares, `0`.

@@ -6,10 +6,12 @@
 //! objects, predicate lists labelled `expression`, older spellings of record fields.
 
 pub mod codes;
+pub mod criteria;
 pub mod directory;
 pub mod disability;
 pub mod disburse;
 pub mod envelope;
+pub mod ibr;
 pub mod lenient;
 pub mod locations;
 pub mod mapper;

@@ -61,6 +61,7 @@ pub static PROFILE: Profile = Profile {
     reg_type: "ns:org:RegistryType:Payments",
     reg_type_aliases: &[],
     event_types: &[],
+    event_aliases: &[],
     record_types: &[],
     migrations: MIGRATIONS,
     indexes: &INDEXES,

@@ -34,6 +34,7 @@ fn scope_for(path: &str) -> &'static str {
         "/registry/subscribe" | "/registry/unsubscribe" => scope::SUBSCRIBE,
         "/registry/txn/status" | "/registry/sync/txn/status" => scope::TXN_STATUS,
         p if p.starts_with("/registrar/") => scope::REGISTRAR,
+        "/registry/sync/enrollment/updates" => scope::PUBLISH,
         "/mapper/link" | "/mapper/sync/link" => scope::MAPPER_LINK,
         "/mapper/update" | "/mapper/sync/update" => scope::MAPPER_UPDATE,
         "/mapper/unlink" | "/mapper/sync/unlink" => scope::MAPPER_UNLINK,

@@ -209,6 +209,7 @@ pub static PROFILE: Profile = Profile {
         BIRTH_REGISTERED,
         DEATH_REGISTERED,
     ],
+    event_aliases: &[],
     record_types: &[
         RecordType {
             name: records::PERSON,

@@ -296,6 +296,7 @@ pub static PROFILE: Profile = Profile {
         STATUS_CHANGED,
         APPROVED,
     ],
+    event_aliases: &[],
     record_types: &[RecordType {
         name: records::DISABLED_PERSON,
         aliases: &[

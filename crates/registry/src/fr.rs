@@ -309,6 +309,7 @@ pub static PROFILE: Profile = Profile {
     reg_type: "ns:org:RegistryType:FR",
     reg_type_aliases: &["Farmer", "FarmerRegistry", "Farm"],
     event_types: &[FR_PERSON, NEW_FARMER],
+    event_aliases: &[],
     record_types: &[
         RecordType {
             name: records::FARMER,

@@ -215,9 +215,19 @@ pub async fn read_request<M: serde::de::DeserializeOwned + HasTransaction>(
     request: Request,
     sync: Option<Action>,
 ) -> Result<(Parsed<M>, Bytes), Response> {
+    read_request_within(registry, request, sync, registry.config.max_body_bytes).await
+}
+
+/// [`read_request`] with a body limit of its own (the publishers' batches).
+pub(crate) async fn read_request_within<M: serde::de::DeserializeOwned + HasTransaction>(
+    registry: &Registry,
+    request: Request,
+    sync: Option<Action>,
+    limit: usize,
+) -> Result<(Parsed<M>, Bytes), Response> {
     let caller = request.extensions().get::<crate::auth::Caller>().cloned();
     let signature_header = request.headers().get("signature").cloned();
-    let body = json_body(request, registry.config.max_body_bytes).await?;
+    let body = json_body(request, limit).await?;
     let parsed = parse_envelope::<M>(registry, &body).map_err(error_ack)?;
     crate::auth::check_sender(caller.as_ref(), &parsed.header.sender_id)
         .map_err(|message| crate::auth::refuse(ReasonCode::RequestForbidden, message))?;
@@ -276,6 +286,18 @@ impl HasTransaction for dci::txn::TxnStatusRequest {
 }
 
 impl HasTransaction for dci::disability::DisabledRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl HasTransaction for dci::ibr::EnrolledRequest {
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+}
+
+impl HasTransaction for dci::ibr::EnrollmentUpdatesRequest {
     fn transaction_id(&self) -> &str {
         &self.transaction_id
     }

@@ -126,6 +126,7 @@ pub static PROFILE: Profile = Profile {
     reg_type: "ns:org:RegistryType:ID",
     reg_type_aliases: &["Identity", "NationalID", "NID", "FoundationalID", "MOSIP"],
     event_types: &[IDENTITY_DECEASED, DATA_MODIFICATION],
+    event_aliases: &[],
     record_types: &[RecordType {
         name: records::IDENTITY,
         aliases: &[

@@ -9,7 +9,11 @@
 //! registry the farmers and parcels of `farmers.*` and `parcels.*`; both take the person's
 //! name, sex and birth date from `persons.*` and their home from `households.*`. The
 //! foundational ID registry loads an identity for every person, living or deceased, with the
-//! home of their household (placed as the civil register places them).
+//! home of their household (placed as the civil register places them). The integrated
+//! beneficiary registry loads the programmes of `programmes.json`, the enrolments of
+//! `enrolments.*` (with the name, sex and birth date of the person enrolled, or of the head
+//! who receives for a household, and their home) and the benefits of `benefits.*`, then marks
+//! the duplicates.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +23,7 @@ use store::{BulkTable, ColumnType, Row, SqlValue, Statement, Store, StoreError};
 use crate::crvs::{self, RegisteredPerson};
 use crate::dr::{self, DisabledPerson};
 use crate::fr::{self, RegisteredFarmer};
+use crate::ibr::{self, Enrolled, ProgrammeInfo};
 use crate::id::{self, RegisteredIdentity};
 use crate::social::{self, Locations};
 
@@ -29,7 +34,8 @@ const BATCH: usize = 20_000;
 const KEPT_REJECTIONS: usize = 100;
 
 /// The files of one import, found by name: `locations.json`, `households.*`, `persons.*`,
-/// `marriages.*`, `disabilities.*`, `farmers.*`, `parcels.*`.
+/// `marriages.*`, `disabilities.*`, `farmers.*`, `parcels.*`, `programmes.json`,
+/// `enrolments.*`, `benefits.*`.
 #[derive(Debug, Default, Clone)]
 pub struct ImportFiles {
     /// The location master list.
@@ -46,6 +52,12 @@ pub struct ImportFiles {
     pub farmers: Option<PathBuf>,
     /// Land parcels (CSV or JSON Lines), for the farmer registry.
     pub parcels: Option<PathBuf>,
+    /// The programme catalogue (JSON), for the beneficiary registry.
+    pub programmes: Option<PathBuf>,
+    /// Enrolments (CSV or JSON Lines), for the beneficiary registry.
+    pub enrolments: Option<PathBuf>,
+    /// Benefits paid (CSV or JSON Lines), for the beneficiary registry.
+    pub benefits: Option<PathBuf>,
 }
 
 impl ImportFiles {
@@ -72,6 +84,9 @@ impl ImportFiles {
                 files.disabilities = files.disabilities.or(found.disabilities);
                 files.farmers = files.farmers.or(found.farmers);
                 files.parcels = files.parcels.or(found.parcels);
+                files.programmes = files.programmes.or(found.programmes);
+                files.enrolments = files.enrolments.or(found.enrolments);
+                files.benefits = files.benefits.or(found.benefits);
                 continue;
             }
             let stem = path
@@ -86,10 +101,13 @@ impl ImportFiles {
                 "disabilities" => &mut files.disabilities,
                 "farmers" => &mut files.farmers,
                 "parcels" => &mut files.parcels,
+                "programmes" => &mut files.programmes,
+                "enrolments" => &mut files.enrolments,
+                "benefits" => &mut files.benefits,
                 _ => {
                     return Err(ImportError::File(
                         path.clone(),
-                        "not an import file (expected locations.json, or households, persons, marriages, disabilities, farmers or parcels .csv|jsonl)".into(),
+                        "not an import file (expected locations.json, programmes.json, or households, persons, marriages, disabilities, farmers, parcels, enrolments or benefits .csv|jsonl)".into(),
                     ));
                 }
             };
@@ -126,6 +144,14 @@ pub struct ImportReport {
     pub identities: u64,
     /// Of those, the identities of deceased persons.
     pub deceased_identities: u64,
+    /// Programmes loaded (beneficiary registry).
+    pub programmes: u64,
+    /// Enrolments loaded (beneficiary registry).
+    pub enrolments: u64,
+    /// Benefits loaded (beneficiary registry).
+    pub benefits: u64,
+    /// Enrolments marked duplicate (beneficiary registry).
+    pub duplicates: u64,
     /// Rows refused, in all.
     pub rejected_count: u64,
     /// The first refused rows: `file:line: reason`.
@@ -155,11 +181,30 @@ impl ImportReport {
                 "{} locations, {} identities ({} deceased)",
                 self.locations, self.identities, self.deceased_identities
             )
+        } else if role == ibr::PROFILE.role {
+            format!(
+                "{} locations, {} programmes, {} enrolments ({} duplicates), {} benefits",
+                self.locations, self.programmes, self.enrolments, self.duplicates, self.benefits
+            )
         } else {
             format!(
                 "{} locations, {} households, {} persons ({} deceased persons skipped)",
                 self.locations, self.households, self.persons, self.skipped_deceased
             )
+        }
+    }
+
+    /// Rejects the rows of `file` that were never loaded (`left`: each one's line and key),
+    /// in line order, each for `why` of its key.
+    fn reject_left(
+        &mut self,
+        file: &Path,
+        mut left: Vec<(u64, String)>,
+        why: impl Fn(&str) -> String,
+    ) {
+        left.sort();
+        for (line, key) in left {
+            self.reject(file, line, &why(&key));
         }
     }
 
@@ -184,6 +229,46 @@ pub enum ImportError {
     /// This role has no import yet.
     #[error("import into the {0} registry is not supported yet")]
     Unsupported(String),
+}
+
+/// The readable rows of `path` (`rows`: a `synth::read_*` of it), each with its line; the
+/// others are recorded as rejected.
+fn readable<T>(
+    path: &Path,
+    rows: Result<impl Iterator<Item = Result<(u64, T), synth::ReadError>>, synth::ReadError>,
+    report: &mut ImportReport,
+) -> Result<Vec<(u64, T)>, ImportError> {
+    let rows = rows.map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
+    let mut good = Vec::new();
+    for row in rows {
+        match row {
+            Ok(row) => good.push(row),
+            Err(e) => report.reject(path, e.line, &e.message),
+        }
+    }
+    Ok(good)
+}
+
+/// The registrations of `path` by UIN (`uin` of each), with their lines; a second
+/// registration of a UIN is rejected.
+fn by_uin<T>(
+    path: &Path,
+    rows: Vec<(u64, T)>,
+    uin: fn(&T) -> &str,
+    report: &mut ImportReport,
+) -> HashMap<String, (u64, T)> {
+    let mut found: HashMap<String, (u64, T)> = HashMap::with_capacity(rows.len());
+    for (line, row) in rows {
+        match found.entry(uin(&row).to_string()) {
+            std::collections::hash_map::Entry::Occupied(taken) => {
+                report.reject(path, line, &format!("{} is registered twice", taken.key()));
+            }
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert((line, row));
+            }
+        }
+    }
+    found
 }
 
 /// Reads a location master list written by `spx generate`.
@@ -211,6 +296,8 @@ pub async fn import(
         import_fr(store, files, progress).await
     } else if role == id::PROFILE.role {
         import_id(store, files, progress).await
+    } else if role == ibr::PROFILE.role {
+        import_ibr(store, files, progress).await
     } else {
         Err(ImportError::Unsupported(role.to_string()))
     }
@@ -506,26 +593,10 @@ async fn import_dr(
     let homes = homes(files, &mut report)?;
 
     // The registrations by UIN (about one person in twenty), with their lines.
-    let mut registrations: HashMap<String, (u64, synth::disability::Disability)> = HashMap::new();
+    let mut registrations = HashMap::new();
     if let Some(path) = &files.disabilities {
-        let rows = synth::read_disabilities(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((line, disability)) => {
-                    if registrations.contains_key(&disability.uin) {
-                        report.reject(
-                            path,
-                            line,
-                            &format!("{} is registered twice", disability.uin),
-                        );
-                    } else {
-                        registrations.insert(disability.uin.clone(), (line, disability));
-                    }
-                }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-        }
+        let rows = readable(path, synth::read_disabilities(path), &mut report)?;
+        registrations = by_uin(path, rows, |d| &d.uin, &mut report);
     }
 
     if let Some(path) = &files.persons {
@@ -565,18 +636,10 @@ async fn import_dr(
         progress("disabled", report.disabled);
     }
     if let Some(path) = &files.disabilities {
-        let mut left: Vec<(u64, String)> = registrations
-            .into_values()
-            .map(|(line, d)| (line, d.uin))
-            .collect();
-        left.sort();
-        for (line, uin) in left {
-            report.reject(
-                path,
-                line,
-                &format!("person {uin} is not in the persons file"),
-            );
-        }
+        let left = registrations.into_values().map(|(line, d)| (line, d.uin));
+        report.reject_left(path, left.collect(), |uin| {
+            format!("person {uin} is not in the persons file")
+        });
     }
     finish_bulk(store, profile, &tables, bulk, progress).await?;
     Ok(report)
@@ -600,45 +663,26 @@ async fn import_fr(
     let locations = load_locations(store, files, &mut report).await?;
     let homes = homes(files, &mut report)?;
 
-    let mut farmers: HashMap<String, (u64, synth::farming::Farmer)> = HashMap::new();
+    let mut farmers = HashMap::new();
     if let Some(path) = &files.farmers {
-        let rows = synth::read_farmers(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((line, farmer)) => {
-                    if farmers.contains_key(&farmer.uin) {
-                        report.reject(path, line, &format!("{} is registered twice", farmer.uin));
-                    } else {
-                        farmers.insert(farmer.uin.clone(), (line, farmer));
-                    }
-                }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-        }
+        let rows = readable(path, synth::read_farmers(path), &mut report)?;
+        farmers = by_uin(path, rows, |f| &f.uin, &mut report);
     }
     // Each farmer's parcels, by farmer number, with their lines.
     let mut parcels: HashMap<String, Vec<(u64, synth::farming::Parcel)>> = HashMap::new();
     if let Some(path) = &files.parcels {
-        let rows = synth::read_parcels(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((line, parcel)) if locations.get(&parcel.location_code).is_none() => {
-                    report.reject(
-                        path,
-                        line,
-                        &format!(
-                            "location_code '{}' is not in the location master list",
-                            parcel.location_code
-                        ),
-                    );
-                }
-                Ok((line, parcel)) => parcels
+        for (line, parcel) in readable(path, synth::read_parcels(path), &mut report)? {
+            if locations.get(&parcel.location_code).is_none() {
+                let reason = format!(
+                    "location_code '{}' is not in the location master list",
+                    parcel.location_code
+                );
+                report.reject(path, line, &reason);
+            } else {
+                parcels
                     .entry(parcel.fid.clone())
                     .or_default()
-                    .push((line, parcel)),
-                Err(e) => report.reject(path, e.line, &e.message),
+                    .push((line, parcel));
             }
         }
     }
@@ -690,33 +734,19 @@ async fn import_fr(
         progress("farmers", report.farmers);
     }
     if let Some(path) = &files.farmers {
-        let mut left: Vec<(u64, String)> = farmers
-            .into_values()
-            .map(|(line, f)| (line, f.uin))
-            .collect();
-        left.sort();
-        for (line, uin) in left {
-            report.reject(
-                path,
-                line,
-                &format!("person {uin} is not in the persons file"),
-            );
-        }
+        let left = farmers.into_values().map(|(line, f)| (line, f.uin));
+        report.reject_left(path, left.collect(), |uin| {
+            format!("person {uin} is not in the persons file")
+        });
     }
     if let Some(path) = &files.parcels {
-        let mut left: Vec<(u64, String)> = parcels
+        let left = parcels
             .into_values()
             .flatten()
-            .map(|(line, p)| (line, p.fid))
-            .collect();
-        left.sort();
-        for (line, fid) in left {
-            report.reject(
-                path,
-                line,
-                &format!("farmer {fid} is not in the farmers file"),
-            );
-        }
+            .map(|(line, p)| (line, p.fid));
+        report.reject_left(path, left.collect(), |fid| {
+            format!("farmer {fid} is not in the farmers file")
+        });
     }
     finish_bulk(store, profile, &tables, bulk, progress).await?;
     Ok(report)
@@ -768,6 +798,146 @@ async fn import_id(
         progress("identities", report.identities);
     }
     finish_bulk(store, profile, &tables, bulk, progress).await?;
+    Ok(report)
+}
+
+async fn import_ibr(
+    store: &dyn Store,
+    files: &ImportFiles,
+    progress: &(dyn Fn(&str, u64) + Sync),
+) -> Result<ImportReport, ImportError> {
+    let profile = &ibr::PROFILE;
+    let tables = [
+        ibr::PROGRAMME_TABLE,
+        ibr::ENROLMENT_TABLE,
+        ibr::BENEFIT_TABLE,
+    ];
+    let bulk = prepare_bulk(store, profile, &tables).await?;
+    let mut report = ImportReport::default();
+    let updated = dci::Timestamp::now().to_string();
+    let locations = load_locations(store, files, &mut report).await?;
+    let homes = homes(files, &mut report)?;
+
+    let mut programmes: HashMap<String, ProgrammeInfo> = HashMap::new();
+    if let Some(path) = &files.programmes {
+        let catalogue = synth::read_programmes(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        for programme in &catalogue {
+            programmes.insert(
+                programme.code.clone(),
+                ProgrammeInfo::from_catalogue(programme),
+            );
+        }
+        let rows = programmes.values().map(ProgrammeInfo::row).collect();
+        report.programmes = store.bulk_insert(ibr::PROGRAMME_TABLE, rows).await?;
+    }
+    // The benefits of each enrolment, by programme and beneficiary.
+    let mut paid: HashMap<(String, String), Vec<(u64, synth::benefits::Benefit)>> = HashMap::new();
+    if let Some(path) = &files.benefits {
+        for (line, benefit) in readable(path, synth::read_benefits(path), &mut report)? {
+            paid.entry((benefit.programme.clone(), benefit.beneficiary_id.clone()))
+                .or_default()
+                .push((line, benefit));
+        }
+    }
+    // The enrolments, by the UIN of the person enrolled (or receiving), with their lines.
+    let mut enrolments: HashMap<String, Vec<(u64, synth::benefits::Enrolment)>> = HashMap::new();
+    if let Some(path) = &files.enrolments {
+        for (line, enrolment) in readable(path, synth::read_enrolments(path), &mut report)? {
+            if programmes.contains_key(&enrolment.programme) {
+                enrolments
+                    .entry(enrolment.uin.clone())
+                    .or_default()
+                    .push((line, enrolment));
+            } else {
+                let reason = format!(
+                    "programme '{}' is not in the programmes file",
+                    enrolment.programme
+                );
+                report.reject(path, line, &reason);
+            }
+        }
+    }
+
+    if let Some(path) = &files.persons {
+        let rows = synth::read_persons(path)
+            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
+        let mut enrolment_rows = Batch::new(ibr::ENROLMENT_TABLE);
+        let mut benefit_rows = Batch::new(ibr::BENEFIT_TABLE);
+        let mut placed = synth::vital::Homes::default();
+        for row in rows {
+            match row {
+                Ok((line, person)) => {
+                    let home = placed_home(&mut placed, &person, &homes, files);
+                    let Some(own) = enrolments.remove(&person.uin) else {
+                        continue;
+                    };
+                    let home = match home {
+                        Ok(home) => home,
+                        Err(reason) => {
+                            report.reject(path, line, &reason);
+                            continue;
+                        }
+                    };
+                    for (_, enrolment) in own {
+                        let programme = &programmes[&enrolment.programme];
+                        let benefits: Vec<synth::benefits::Benefit> = paid
+                            .remove(&(
+                                enrolment.programme.clone(),
+                                enrolment.beneficiary_id.clone(),
+                            ))
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(_, benefit)| benefit)
+                            .collect();
+                        let enrolled = Enrolled::from_population(
+                            &enrolment,
+                            programme,
+                            Some(&person),
+                            home,
+                            &benefits,
+                        );
+                        enrolment_rows.push(enrolled.row(&locations, &updated));
+                        let payments: Vec<ibr::Payment> =
+                            benefits.iter().map(ibr::Payment::from_population).collect();
+                        benefit_rows.extend(enrolled.benefit_rows(&payments, &locations));
+                    }
+                }
+                Err(e) => report.reject(path, e.line, &e.message),
+            }
+            report.enrolments += enrolment_rows.flush_if_full(store).await?;
+            report.benefits += benefit_rows.flush_if_full(store).await?;
+            progress("enrolments", report.enrolments);
+        }
+        report.enrolments += enrolment_rows.flush(store).await?;
+        report.benefits += benefit_rows.flush(store).await?;
+        progress("enrolments", report.enrolments);
+    }
+    if let Some(path) = &files.enrolments {
+        let left = enrolments
+            .into_values()
+            .flatten()
+            .map(|(line, e)| (line, e.uin));
+        report.reject_left(path, left.collect(), |uin| {
+            format!("person {uin} is not in the persons file")
+        });
+    }
+    if let Some(path) = &files.benefits {
+        let left = paid
+            .into_values()
+            .flatten()
+            .map(|(line, b)| (line, b.benefit_id));
+        report.reject_left(path, left.collect(), |id| {
+            format!("benefit {id} is of no enrolment in the enrolments file")
+        });
+    }
+    finish_bulk(store, profile, &tables, bulk, progress).await?;
+    // After the indexes: marking looks up each beneficiary's other enrolments.
+    progress("duplicates", 0);
+    store
+        .write(vec![ibr::mark_duplicates(store.dialect(), None)])
+        .await?;
+    report.duplicates = ibr::duplicate_count(store).await?;
     Ok(report)
 }
 

@@ -11,11 +11,13 @@ use store::Store;
 
 pub mod audit;
 pub mod auth;
+mod criteria;
 pub mod crvs;
 pub mod dr;
 pub mod exchange;
 pub mod fr;
 pub mod http;
+pub mod ibr;
 pub mod id;
 pub mod import;
 pub mod participants;
@@ -40,6 +42,8 @@ pub struct RegistryConfig {
     pub search: search::SearchLimits,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Limits of the batches publishers push (IBR enrolment updates).
+    pub updates: UpdateLimits,
     /// Callback URLs must start with one of these (until participants have their own).
     pub callback_url_prefixes: Vec<String>,
     /// How callbacks are delivered.
@@ -48,6 +52,17 @@ pub struct RegistryConfig {
     pub retention: std::time::Duration,
     /// Signing and verification; `None` sends unsigned and accepts anything (tests only).
     pub trust: Option<Trust>,
+}
+
+/// Limits of the batches publishers push into a registry (the IBR's
+/// `/registry/sync/enrollment/updates`), larger than a search's: an SP-MIS sends a whole
+/// payment cycle at once.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateLimits {
+    /// Most items in one message (`rjct.total_count.limit_exceeded` beyond).
+    pub max_items: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
 }
 
 /// How a registry signs what it sends (sync responses, callbacks, notifications) and treats
@@ -244,9 +259,10 @@ pub async fn open_store(
 }
 
 /// Every registry the engine serves.
-static PROFILES: [&Profile; 5] = [
+static PROFILES: [&Profile; 6] = [
     &social::PROFILE,
     &crvs::PROFILE,
+    &ibr::PROFILE,
     &dr::PROFILE,
     &fr::PROFILE,
     &id::PROFILE,

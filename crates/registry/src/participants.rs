@@ -45,6 +45,9 @@ pub mod scope {
     pub const TXN_STATUS: &str = "registry.txn-status";
     /// The registrar's endpoints (`/registrar/...`): changing records.
     pub const REGISTRAR: &str = "registrar.records";
+    /// `/registry/sync/enrollment/updates`: an SP-MIS publishing its programmes' enrolments
+    /// and benefits to the IBR.
+    pub const PUBLISH: &str = "registry.publish";
     /// `/mapper/link` and its sync twin (G2P Connect scopes, dci-spec §8.2).
     pub const MAPPER_LINK: &str = "mapper.link";
     /// `/mapper/update`, `/mapper/sync/update`.
@@ -77,6 +80,7 @@ pub mod scope {
         SUBSCRIBE,
         TXN_STATUS,
         REGISTRAR,
+        PUBLISH,
         MAPPER_LINK,
         MAPPER_UPDATE,
         MAPPER_UNLINK,

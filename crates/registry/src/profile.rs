@@ -19,6 +19,8 @@ pub struct Profile {
     pub reg_type_aliases: &'static [&'static str],
     /// The events it raises, as subscriptions name them in `reg_event_type`.
     pub event_types: &'static [&'static str],
+    /// Other names subscriptions give its events, with the event each names.
+    pub event_aliases: &'static [(&'static str, &'static str)],
     /// The record types it serves; the first is the default of a search that names none.
     pub record_types: &'static [RecordType],
     /// Its own schema, versioned (the engine's tables come after: see

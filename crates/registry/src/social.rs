@@ -30,7 +30,7 @@ pub(crate) static MARITAL_STATUS: CodeSet = CodeSet {
     name: "marital status",
     codes: directory::MARITAL_STATUS,
 };
-static GROUP_TYPE: CodeSet = CodeSet {
+pub(crate) static GROUP_TYPE: CodeSet = CodeSet {
     name: "group type",
     codes: directory::GROUP_TYPE,
 };
@@ -207,6 +207,7 @@ pub static PROFILE: Profile = Profile {
     reg_type: "ns:org:RegistryType:Social",
     reg_type_aliases: &[],
     event_types: &[REGISTER, NEW_HOUSEHOLD_MEMBER, UPDATE],
+    event_aliases: &[],
     record_types: &[
         RecordType {
             name: dci::records::social::GROUP,

@@ -183,11 +183,13 @@ impl Registry {
     /// The event type called `name` in this registry (any case, namespace ignored).
     fn event_type(&self, name: &str) -> Option<&'static str> {
         let bare = name.rsplit(':').next().unwrap_or(name);
-        self.profile
-            .event_types
-            .iter()
-            .find(|t| t.eq_ignore_ascii_case(bare))
-            .copied()
+        let known = self.profile.event_types.iter().copied();
+        let aliases = self.profile.event_aliases.iter();
+        known
+            .map(|t| (t, t))
+            .chain(aliases.copied())
+            .find(|(name, _)| name.eq_ignore_ascii_case(bare))
+            .map(|(_, t)| t)
     }
 
     /// A callback envelope, as JSON, with a message id derived from the correlation id so that

@@ -201,6 +201,10 @@ pub struct Limits {
     pub message_ts_max_future_secs: u64,
     /// How old `message_ts` may be, in seconds; 0 accepts any age.
     pub message_ts_max_age_secs: u64,
+    /// Most beneficiaries in one IBR enrolment update.
+    pub max_update_batch_size: u64,
+    /// Largest IBR enrolment update body, in bytes.
+    pub max_update_body_bytes: u64,
 }
 
 /// `[exchange]`.
@@ -288,6 +292,8 @@ impl Default for Limits {
             default_page_size: 100,
             message_ts_max_future_secs: 300,
             message_ts_max_age_secs: 86_400,
+            max_update_batch_size: 10_000,
+            max_update_body_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -352,8 +358,8 @@ impl Config {
             bail!("service.tls_cert and service.tls_key go together: set both or neither");
         }
         let l = &self.limits;
-        if l.max_batch_size == 0 {
-            bail!("limits.max_batch_size must be at least 1");
+        if l.max_batch_size == 0 || l.max_update_batch_size == 0 {
+            bail!("limits.max_batch_size and limits.max_update_batch_size must be at least 1");
         }
         if l.max_page_size == 0 || l.default_page_size == 0 {
             bail!("limits.max_page_size and limits.default_page_size must be at least 1");
@@ -502,6 +508,10 @@ impl Config {
                 default_page_size: l.default_page_size as i64,
             },
             max_body_bytes: l.max_body_bytes as usize,
+            updates: registry::UpdateLimits {
+                max_items: l.max_update_batch_size as usize,
+                max_body_bytes: l.max_update_body_bytes as usize,
+            },
             callback_url_prefixes: self.exchange.callback_url_prefixes.clone(),
             dispatch: dispatch::DispatchConfig {
                 concurrency: self.exchange.delivery_concurrency as usize,

@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Serve one registry, or the payments service, over DCI.
     Serve {
-        /// Which service (social, crvs, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -61,13 +61,13 @@ enum Command {
     },
     /// Load population files (or a directory of them) into a registry's store.
     Import {
-        /// Which registry (social, crvs, dr, fr, id).
+        /// Which registry (social, crvs, ibr, dr, fr, id).
         #[arg(long)]
         role: String,
         #[command(flatten)]
         service: ServiceFlags,
-        /// locations.json, households, persons, marriages, disabilities, farmers, parcels
-        /// (.csv|.jsonl), or a directory with them.
+        /// locations.json, programmes.json, households, persons, marriages, disabilities,
+        /// farmers, parcels, enrolments, benefits (.csv|.jsonl), or a directory with them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -86,7 +86,7 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: keys::KeysAction,
-        /// Which service (social, crvs, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -96,7 +96,7 @@ enum Command {
     Participants {
         #[command(subcommand)]
         action: participants::ParticipantsAction,
-        /// Which service (social, crvs, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -104,7 +104,7 @@ enum Command {
     },
     /// List a registry's subscriptions (the active ones unless --all), newest first.
     Subscriptions {
-        /// Which registry (social, crvs, dr, fr, id).
+        /// Which registry (social, crvs, ibr, dr, fr, id).
         #[arg(long, default_value = "social")]
         role: String,
         /// Only this subscriber's.
@@ -119,11 +119,21 @@ enum Command {
         #[command(flatten)]
         service: ServiceFlags,
     },
+    /// The integrated beneficiary registry's findings, read from its store.
+    Ibr {
+        #[command(subcommand)]
+        action: IbrAction,
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
     /// Look at, or send again, the callbacks and notifications of a service's outbox.
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
-        /// Which service (social, crvs, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -133,7 +143,7 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: audit::AuditAction,
-        /// Which service (social, crvs, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         /// Print JSON instead of a table.
@@ -142,6 +152,13 @@ enum Command {
         #[command(flatten)]
         service: ServiceFlags,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum IbrAction {
+    /// People (or households) active in more than one programme giving the same benefit
+    /// type; the same set a DCI search for `duplicate = true` returns.
+    Duplicates,
 }
 
 #[derive(Debug, Subcommand)]
@@ -456,6 +473,39 @@ async fn run(cli: Cli) -> Result<()> {
                 );
             }
             println!("{} subscription(s) in {}", listed.len(), store.describe());
+            Ok(())
+        }
+        Command::Ibr {
+            action: IbrAction::Duplicates,
+            json,
+            service,
+        } => {
+            let role = registry::ibr::PROFILE.role;
+            let store = open_role_store(cli.config.as_ref(), role, &service).await?;
+            let found = registry::ibr::duplicates(store.as_ref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+                return Ok(());
+            }
+            for d in &found {
+                let kind = dci::directory::BENEFIT_TYPE
+                    .iter()
+                    .find(|(code, _)| *code == d.benefit_type)
+                    .and_then(|(_, labels)| labels.first())
+                    .unwrap_or(&"?");
+                println!(
+                    "{:<12} {:<4} {:<8} {}",
+                    d.beneficiary_id,
+                    d.region_code.as_deref().unwrap_or("-"),
+                    kind,
+                    d.programmes.join(" + ")
+                );
+            }
+            println!(
+                "{} beneficiaries receive the same benefit type from more than one programme ({})",
+                found.len(),
+                store.describe()
+            );
             Ok(())
         }
         Command::Bench(args) => {

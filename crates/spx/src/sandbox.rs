@@ -1,6 +1,6 @@
-//! `spx sandbox`: every service built so far (the social, civil, disability, farmer and
-//! identity registries, and payments), on loopback, loaded with one generated population, and
-//! a short demonstration of what each one answers.
+//! `spx sandbox`: every service built so far (the social, civil, beneficiary, disability,
+//! farmer and identity registries, and payments), on loopback, loaded with one generated
+//! population, and a short demonstration of what each one answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +38,9 @@ pub struct SandboxArgs {
     /// Address of the civil registry (CRVS).
     #[arg(long, default_value = "127.0.0.1:8402")]
     pub crvs_listen: String,
+    /// Address of the integrated beneficiary registry (IBR).
+    #[arg(long, default_value = "127.0.0.1:8405")]
+    pub ibr_listen: String,
     /// Address of the disability registry (DR).
     #[arg(long, default_value = "127.0.0.1:8403")]
     pub dr_listen: String,
@@ -80,6 +83,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         Ok(other)
     };
     let crvs_config = listening(&args.crvs_listen)?;
+    let ibr_config = listening(&args.ibr_listen)?;
     let dr_config = listening(&args.dr_listen)?;
     let fr_config = listening(&args.fr_listen)?;
     let pay_config = listening(&args.pay_listen)?;
@@ -124,6 +128,12 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] civil registry (CRVS): {crvs_base}/registry/sync/search ({})",
         civil.store
     );
+    let beneficiaries = service::start(&registry::ibr::PROFILE, &ibr_config).await?;
+    let ibr_base = beneficiaries.base_url.clone();
+    println!(
+        "[sandbox] integrated beneficiary registry (IBR): {ibr_base}/registry/sync/search, /registry/sync/enrolled, /registry/sync/enrollment/updates ({})",
+        beneficiaries.store
+    );
     let disability = service::start(&registry::dr::PROFILE, &dr_config).await?;
     let dr_base = disability.base_url.clone();
     println!(
@@ -154,7 +164,15 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         pay.switch.describe()
     );
     let secret = admit_participants(
-        &[&running, &civil, &disability, &farmer, &identity, &paying],
+        &[
+            &running,
+            &civil,
+            &beneficiaries,
+            &disability,
+            &farmer,
+            &identity,
+            &paying,
+        ],
         &args.data_dir,
     )
     .await?;
@@ -173,6 +191,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     };
     demonstrate(&client(&base, "social"), &config).await?;
     demonstrate_crvs(&client(&crvs_base, "crvs"), &config).await?;
+    demonstrate_ibr(&client(&ibr_base, "ibr"), &config).await?;
     demonstrate_dr(&client(&dr_base, "dr"), &config).await?;
     demonstrate_fr(&client(&fr_base, "fr")).await?;
     demonstrate_id(
@@ -192,7 +211,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         return Ok(());
     }
     println!(
-        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {dr_base}, {fr_base}, {id_base} and {pay_base}. Ctrl-C stops."
+        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {ibr_base}, {dr_base}, {fr_base}, {id_base} and {pay_base}. Ctrl-C stops."
     );
     service::wait_for_shutdown().await;
     Ok(())
@@ -309,8 +328,9 @@ fn with_a_port(listen: &str) -> Result<String> {
 }
 
 /// The registries loaded beside the social registry, with the name the sandbox gives them.
-const OTHERS: [(&registry::Profile, &str); 4] = [
+const OTHERS: [(&registry::Profile, &str); 5] = [
     (&registry::crvs::PROFILE, "civil registry"),
+    (&registry::ibr::PROFILE, "integrated beneficiary registry"),
     (&registry::dr::PROFILE, "disability registry"),
     (&registry::fr::PROFILE, "farmer registry"),
     (&registry::id::PROFILE, "identity registry"),
@@ -729,6 +749,160 @@ fn first_record(
         .and_then(|d| d.reg_records.first())
         .and_then(|r| serde_json::from_str(r.get()).ok());
     Ok((total, record))
+}
+
+/// Asks the beneficiary registry what a programme officer asks it: who draws the same
+/// benefit from two programmes (duplicates), everything one of them receives (real coverage)
+/// and whether they are enrolled (`/registry/sync/enrolled`); then that person's second
+/// programme exits them (`/registry/sync/enrollment/updates`), which a subscriber to status
+/// changes is notified of, and the duplicate is gone.
+async fn demonstrate_ibr(client: &Client, config: &Config) -> Result<()> {
+    let base = client.base_url();
+    let duplicates = r#"duplicate = true AND assistance_unit = "member""#;
+    let started = Instant::now();
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_expression("Beneficiary", Value::String(duplicates.into()))
+                .sort("beneficiary_id", false)
+                .page(1, 1),
+        ])
+        .await?;
+    let (count, record) = first_record(&answer)?;
+    let Some(record) = record else {
+        println!("[sandbox] IBR: no duplicates left (each run of the sandbox resolves one)");
+        return Ok(());
+    };
+    let uin = record["member"]["member_identifier"][0]["identifier_value"]
+        .as_str()
+        .context("a UIN")?
+        .to_string();
+    println!(
+        "[sandbox] IBR expression search, {duplicates}: HTTP {OK}, {count} enrolments, e.g. UIN {uin}, {:.1} ms",
+        ms(started.elapsed())
+    );
+    let started = Instant::now();
+    let answer = client
+        .sync_search(vec![SearchItem::by_identifier(
+            "Beneficiary",
+            "UIN",
+            uin.as_str(),
+        )])
+        .await?;
+    let enrolments: Vec<Value> = answer
+        .message
+        .iter()
+        .flat_map(|m| &m.search_response)
+        .flat_map(|item| &item.data)
+        .flat_map(|data| &data.reg_records)
+        .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+        .collect();
+    let mut second = None;
+    for enrolment in &enrolments {
+        let programme = enrolment["programme_identifier"][0]["programme_identifier"]
+            .as_str()
+            .unwrap_or("?");
+        let benefits = enrolment["benefits"].as_array().map_or(0, Vec::len);
+        println!(
+            "[sandbox]   {programme:<6} {:<40} status {} since {}, {benefits} benefit(s), last {} on {}",
+            enrolment["programme_identifier"][0]["programme_name"]
+                .as_str()
+                .unwrap_or("?"),
+            enrolment["enrollment_status"].as_str().unwrap_or("?"),
+            enrolment["enrollment_date"].as_str().unwrap_or("?"),
+            enrolment["benefits"][0]["benefit_value"]
+                .as_str()
+                .unwrap_or("-"),
+            enrolment["benefits"][0]["benefit_date"]
+                .as_str()
+                .unwrap_or("-"),
+        );
+        if programme != "OAA" && enrolment["enrollment_status"] == "1" {
+            second = Some(programme.to_string());
+        }
+    }
+    println!(
+        "[sandbox] IBR idtype-value search UIN {uin} (real coverage): HTTP {OK}, {} programmes, {:.1} ms",
+        enrolments.len(),
+        ms(started.elapsed())
+    );
+    let enrolled = |uin: &str| {
+        let criteria: dci::criteria::Criteria = serde_json::from_value(json!({
+            "query_type": "expression", "query": {"person_identifier": {"eq": uin}}}))
+        .expect("criteria");
+        client.enrolled(vec![criteria])
+    };
+    let started = Instant::now();
+    let answer = enrolled(&uin).await?;
+    let item = answer
+        .message
+        .as_ref()
+        .and_then(|m| m.enrolled_response.first())
+        .context("an enrolled answer")?;
+    println!(
+        "[sandbox] IBR /registry/sync/enrolled for UIN {uin}: enrolled_status {}, in {}, {:.1} ms",
+        serde_json::to_value(item.enrolled_status)?
+            .as_str()
+            .unwrap_or("?"),
+        item.enrollments
+            .iter()
+            .map(|e| format!("{} ({})", e.programme_identifier, e.enrollment_status))
+            .collect::<Vec<_>>()
+            .join(", "),
+        ms(started.elapsed())
+    );
+    let second = second.context("a second active programme")?;
+    let filter = format!(r#"uin = "{uin}""#);
+    let (receiver, code) = subscribe(
+        base,
+        &config.service_id("ibr"),
+        client,
+        (registry::ibr::STATUS_CHANGE, "Beneficiary", &filter),
+    )
+    .await?;
+    let exit: dci::records::ibr::Beneficiary = serde_json::from_value(json!({
+        "assistance_unit": "1",
+        "member": {"member_identifier": [{"identifier_type": "UIN", "identifier_value": uin}]},
+        "programme_identifier": [{"programme_identifier": second}],
+        "enrollment_status": "exited",
+        "status_reason": "receives the same benefit type from another programme"
+    }))?;
+    let started = Instant::now();
+    let answer = client
+        .publish_enrolments(&format!("t-{}", uuid::Uuid::now_v7()), vec![exit])
+        .await?;
+    let status = answer
+        .message
+        .as_ref()
+        .and_then(|m| m.enrolled_response.first())
+        .map_or("?", |a| a.status.as_str());
+    let notified = receiver
+        .wait_for_notifications(&code, 1, SUBSCRIPTION_WAIT)
+        .await?
+        .remove(0);
+    let record = &notified.message.notify_event[0].data.reg_records;
+    println!(
+        "[sandbox] IBR /registry/sync/enrollment/updates: {second} exits UIN {uin}: {status}; notify {} (status {}, {}) arrived in {:.1} ms",
+        notified.reg_event_type.as_deref().unwrap_or("?"),
+        record["enrollment_status"].as_str().unwrap_or("?"),
+        record["status_reason"].as_str().unwrap_or("?"),
+        ms(started.elapsed())
+    );
+    client
+        .unsubscribe_and_wait(
+            vec![code],
+            &receiver,
+            SUBSCRIPTION_WAIT,
+            Duration::from_secs(1),
+        )
+        .await?;
+    let answer = client
+        .sync_search(vec![
+            SearchItem::by_expression("Beneficiary", Value::String(duplicates.into())).page(1, 1),
+        ])
+        .await?;
+    let (left, _) = first_record(&answer)?;
+    println!("[sandbox] IBR duplicates left: {left} enrolments (was {count})");
+    Ok(())
 }
 
 /// Asks the disability registry what an SP-MIS asks it: who is certified with a mobility

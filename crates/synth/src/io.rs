@@ -1,6 +1,7 @@
 //! Files: `locations.json`, `households.{csv,jsonl}`, `persons.{csv,jsonl}`,
 //! `marriages.{csv,jsonl}`, `disabilities.{csv,jsonl}`, `farmers.{csv,jsonl}`,
-//! `parcels.{csv,jsonl}`, and streaming, validating readers for all but the first.
+//! `parcels.{csv,jsonl}`, `programmes.json`, `enrolments.{csv,jsonl}`,
+//! `benefits.{csv,jsonl}`, and streaming, validating readers for all but the JSON files.
 //!
 //! A list inside a row (a person's difficulties, a parcel's crops) is one cell in both formats:
 //! its items' text joined by `;` (see [`list`]).
@@ -15,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::{Date, Month};
 
+use crate::benefits::{Benefit, Benefits, Enrolment, Programme};
 use crate::codes::{
     EDUCATION_LEVELS, EMPLOYMENT_STATUSES, GROUP_TYPES, MARITAL_STATUSES, RELATIONSHIPS, SEXES,
 };
@@ -103,6 +105,40 @@ pub fn write_farms(farms: &Farms, dir: &Path, format: Format) -> io::Result<Vec<
         write_rows(&farms.farmers, dir, "farmers", format)?,
         write_rows(&farms.parcels, dir, "parcels", format)?,
     ])
+}
+
+/// Writes the programmes, enrolments and benefits of the beneficiary registry as
+/// `programmes.json`, `enrolments.{csv|jsonl}` and `benefits.{csv|jsonl}` into `dir`,
+/// creating it if needed; returns the paths written.
+pub fn write_benefits(
+    programmes: &[Programme],
+    benefits: &Benefits,
+    dir: &Path,
+    format: Format,
+) -> io::Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir)?;
+    let catalogue = dir.join("programmes.json");
+    let mut out = BufWriter::new(File::create(&catalogue)?);
+    serde_json::to_writer_pretty(&mut out, programmes)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(vec![
+        catalogue,
+        write_rows(&benefits.enrolments, dir, "enrolments", format)?,
+        write_rows(&benefits.benefits, dir, "benefits", format)?,
+    ])
+}
+
+/// Reads a programme catalogue written by [`write_benefits`].
+pub fn read_programmes(path: &Path) -> Result<Vec<Programme>, ReadError> {
+    let text = fs::read_to_string(path).map_err(|e| ReadError {
+        line: 0,
+        message: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| ReadError {
+        line: e.line() as u64,
+        message: e.to_string(),
+    })
 }
 
 fn write_rows<T: Row>(rows: &[T], dir: &Path, name: &str, format: Format) -> io::Result<PathBuf> {
@@ -639,6 +675,22 @@ impl Row for Marriage {
     }
 }
 
+/// Streams the enrolments of a `.csv` or `.jsonl` file, validating each row. A bad row yields
+/// a [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
+pub fn read_enrolments(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(u64, Enrolment), ReadError>>, ReadError> {
+    Rows::<Enrolment>::open(path)
+}
+
+/// Streams the benefits of a `.csv` or `.jsonl` file, validating each row. A bad row yields a
+/// [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
+pub fn read_benefits(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(u64, Benefit), ReadError>>, ReadError> {
+    Rows::<Benefit>::open(path)
+}
+
 fn parse_list<T: std::str::FromStr<Err: fmt::Display>>(
     name: &str,
     cell: &str,
@@ -818,6 +870,109 @@ impl Row for Parcel {
             }
         }
         Ok(())
+    }
+}
+
+impl Row for Enrolment {
+    const COLUMNS: &'static [&'static str] = &[
+        "programme",
+        "beneficiary_id",
+        "assistance_unit",
+        "uin",
+        "household_id",
+        "status",
+        "enrolment_date",
+        "status_date",
+        "status_reason",
+    ];
+
+    fn from_cells<'a>(field: impl Fn(usize) -> &'a str) -> Result<Self, String> {
+        Ok(Enrolment {
+            programme: field(0).to_owned(),
+            beneficiary_id: field(1).to_owned(),
+            assistance_unit: field(2).to_owned(),
+            uin: field(3).to_owned(),
+            household_id: optional(field(4)),
+            status: field(5).to_owned(),
+            enrolment_date: required_date("enrolment_date", field(6))?,
+            status_date: optional_date("status_date", field(7))?,
+            status_reason: optional(field(8)),
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        not_empty("programme", &self.programme)?;
+        not_empty("beneficiary_id", &self.beneficiary_id)?;
+        one_of("assistance_unit", &self.assistance_unit, &["1", "2", "3"])?;
+        uin("uin", &self.uin)?;
+        if self.assistance_unit == "1" && self.beneficiary_id != self.uin {
+            return Err(format!(
+                "beneficiary_id {} is not the UIN {} of a person's enrolment",
+                self.beneficiary_id, self.uin
+            ));
+        }
+        one_of("status", &self.status, &["1", "2", "3", "4", "5", "6"])?;
+        if let Some(changed) = self.status_date
+            && changed < self.enrolment_date
+        {
+            return Err(format!(
+                "status_date {changed} is before enrolment_date {}",
+                self.enrolment_date
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Row for Benefit {
+    const COLUMNS: &'static [&'static str] = &[
+        "benefit_id",
+        "programme",
+        "beneficiary_id",
+        "benefit_type",
+        "benefit_date",
+        "amount",
+        "currency",
+        "payment_status",
+    ];
+
+    fn from_cells<'a>(field: impl Fn(usize) -> &'a str) -> Result<Self, String> {
+        Ok(Benefit {
+            benefit_id: field(0).to_owned(),
+            programme: field(1).to_owned(),
+            beneficiary_id: field(2).to_owned(),
+            benefit_type: field(3).to_owned(),
+            benefit_date: required_date("benefit_date", field(4))?,
+            amount: field(5)
+                .parse()
+                .map_err(|_| format!("amount: `{}` is not a whole number", field(5)))?,
+            currency: field(6).to_owned(),
+            payment_status: field(7).to_owned(),
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        not_empty("benefit_id", &self.benefit_id)?;
+        not_empty("programme", &self.programme)?;
+        not_empty("beneficiary_id", &self.beneficiary_id)?;
+        one_of(
+            "benefit_type",
+            &self.benefit_type,
+            &["1", "2", "3", "4", "5", "6"],
+        )?;
+        if self.amount <= 0 {
+            return Err(format!(
+                "amount: {} is not a positive number of minor units",
+                self.amount
+            ));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "currency: `{}` is not an ISO 4217 code",
+                self.currency
+            ));
+        }
+        one_of("payment_status", &self.payment_status, &["1", "2"])
     }
 }
 

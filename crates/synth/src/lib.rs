@@ -36,7 +36,10 @@
 //! ([`write_disabilities`]) and [`farming`] the farmer registry's farmers, land parcels, crops
 //! and animals ([`write_farms`]), each from the same persons. [`identity`] derives when the
 //! foundational ID registry issued each UIN and the identity card each person holds.
+//! [`benefits`] derives the programmes, enrolments and payments the integrated beneficiary
+//! registry (IBR) holds ([`write_benefits`]).
 
+pub mod benefits;
 mod codes;
 pub mod disability;
 pub mod farming;
@@ -55,15 +58,17 @@ pub use codes::{
 };
 pub use generate::{MAX_PEOPLE, generate};
 pub use io::{
-    Format, ReadError, read_disabilities, read_farmers, read_households, read_marriages,
-    read_parcels, read_persons, write, write_disabilities, write_farms, write_marriages,
+    Format, ReadError, read_benefits, read_disabilities, read_enrolments, read_farmers,
+    read_households, read_marriages, read_parcels, read_persons, read_programmes, write,
+    write_benefits, write_disabilities, write_farms, write_marriages,
 };
 pub use uin::uin_is_valid;
 pub use vital::Marriage;
 
-/// Writes what the civil, disability and farmer registries hold beyond the persons, derived
-/// from `population` generated on `today`: `marriages`, `disabilities`, `farmers` and
-/// `parcels` files in `dir`. Returns the paths written.
+/// Writes what the civil, disability, farmer and beneficiary registries hold beyond the
+/// persons, derived from `population` generated on `today`: `marriages`, `disabilities`,
+/// `farmers`, `parcels`, `programmes`, `enrolments` and `benefits` files in `dir`. Returns the
+/// paths written.
 pub fn write_registry_files(
     population: &Population,
     today: time::Date,
@@ -76,6 +81,12 @@ pub fn write_registry_files(
     ];
     paths.extend(write_farms(
         &farming::farms(population, today),
+        dir,
+        format,
+    )?);
+    paths.extend(write_benefits(
+        &benefits::programmes(),
+        &benefits::benefits(population, today),
         dir,
         format,
     )?);

@@ -267,3 +267,149 @@ fn about_one_in_twenty_is_disabled_and_the_registry_holds_them() {
         "registered {registered}"
     );
 }
+
+/// The beneficiary registry's view: programmes reach those they are meant for (not all of
+/// them), some people draw two cash benefits, some deaths never reached a programme, and
+/// only active enrolments are paid.
+#[test]
+fn programmes_cover_part_of_those_they_are_for_with_duplicates_and_missed_deaths() {
+    use synth::benefits::{self, ACTIVE, DECEASED};
+    let pop = population();
+    let result = benefits::benefits(pop, TODAY);
+    let persons: HashMap<&str, &Person> = pop.persons.iter().map(|p| (p.uin.as_str(), p)).collect();
+    let households: HashSet<&str> = pop
+        .households
+        .iter()
+        .map(|h| h.household_id.as_str())
+        .collect();
+    let catalogue = benefits::programmes();
+    let mut per_programme: HashMap<&str, usize> = HashMap::new();
+    let mut cash: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for e in &result.enrolments {
+        *per_programme.entry(e.programme.as_str()).or_default() += 1;
+        let person = persons[e.uin.as_str()];
+        if e.assistance_unit == "2" {
+            assert!(households.contains(e.beneficiary_id.as_str()), "{e:?}");
+        } else {
+            assert_eq!(e.beneficiary_id, e.uin);
+        }
+        let age_then = {
+            let on = person.death_date.unwrap_or(TODAY);
+            on.year()
+                - person.birth_date.year()
+                - i32::from(
+                    (on.month() as u8, on.day())
+                        < (person.birth_date.month() as u8, person.birth_date.day()),
+                )
+        };
+        match e.programme.as_str() {
+            "OAA" => assert!(age_then >= 65, "{e:?}"),
+            "CB" => assert!(age_then < 6, "{e:?}"),
+            "WA" => assert_eq!(person.marital_status, "W"),
+            _ => {}
+        }
+        assert!(e.enrolment_date <= TODAY && e.enrolment_date >= person.birth_date);
+        if person.death_date.is_some() {
+            assert!(e.status == DECEASED || e.status == ACTIVE, "{e:?}");
+        }
+        if e.status == ACTIVE
+            && catalogue
+                .iter()
+                .any(|p| p.code == e.programme && p.benefit_type == "1")
+        {
+            cash.entry(e.beneficiary_id.as_str())
+                .or_default()
+                .insert(e.programme.as_str());
+        }
+    }
+    for programme in &catalogue {
+        assert!(
+            per_programme
+                .get(programme.code.as_str())
+                .copied()
+                .unwrap_or(0)
+                > 0,
+            "{} is empty",
+            programme.code
+        );
+    }
+    // Old-age allowance covers about three in four of those 65 or more.
+    let elderly = living().iter().filter(|p| age(p) >= 65).count();
+    let oaa_living = result
+        .enrolments
+        .iter()
+        .filter(|e| e.programme == "OAA" && persons[e.uin.as_str()].death_date.is_none())
+        .count();
+    let share = oaa_living as f64 / elderly as f64;
+    assert!(
+        (0.65..0.85).contains(&share),
+        "OAA covers {share:.2} of the elderly"
+    );
+    let duplicates = cash
+        .values()
+        .filter(|programmes| programmes.len() > 1)
+        .count();
+    assert!(duplicates > 0, "someone draws two cash benefits");
+    assert!(cash.values().all(|p| p.len() < 4));
+    let missed_deaths = result
+        .enrolments
+        .iter()
+        .filter(|e| {
+            e.status == ACTIVE
+                && persons[e.uin.as_str()].death_date.is_some()
+                && e.assistance_unit == "1"
+        })
+        .count();
+    let recorded_deaths = result
+        .enrolments
+        .iter()
+        .filter(|e| e.status == DECEASED)
+        .count();
+    assert!(
+        missed_deaths > 0 && recorded_deaths > 2 * missed_deaths,
+        "{missed_deaths} missed, {recorded_deaths} recorded"
+    );
+    // Benefits: only active enrolments are paid, once per cycle, about 3 % failing.
+    let active: HashSet<(&str, &str)> = result
+        .enrolments
+        .iter()
+        .filter(|e| e.status == ACTIVE)
+        .map(|e| (e.programme.as_str(), e.beneficiary_id.as_str()))
+        .collect();
+    let mut ids = HashSet::new();
+    for b in &result.benefits {
+        assert!(
+            active.contains(&(b.programme.as_str(), b.beneficiary_id.as_str())),
+            "{b:?}"
+        );
+        assert!(ids.insert(b.benefit_id.as_str()), "{} twice", b.benefit_id);
+        assert_eq!(b.benefit_date.day(), 1);
+    }
+    let failed = result
+        .benefits
+        .iter()
+        .filter(|b| b.payment_status == "2")
+        .count() as f64;
+    let rate = failed / result.benefits.len() as f64;
+    assert!((0.01..0.06).contains(&rate), "failure rate {rate:.3}");
+    assert_eq!(result, benefits::benefits(pop, TODAY), "deterministic");
+    // The files round trip.
+    for format in [Format::Csv, Format::JsonLines] {
+        let dir = scratch(&format!("ibr-{}", format.extension()));
+        let paths = synth::write_benefits(&catalogue, &result, &dir, format).unwrap();
+        assert_eq!(synth::read_programmes(&paths[0]).unwrap(), catalogue);
+        let enrolments: Vec<_> = synth::read_enrolments(&paths[1])
+            .unwrap()
+            .map(|r| r.unwrap().1)
+            .collect();
+        let paid: Vec<_> = synth::read_benefits(&paths[2])
+            .unwrap()
+            .map(|r| r.unwrap().1)
+            .collect();
+        assert_eq!(
+            (enrolments, paid),
+            (result.enrolments.clone(), result.benefits.clone()),
+            "{format:?}"
+        );
+    }
+}

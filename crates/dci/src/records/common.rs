@@ -194,8 +194,8 @@ pub struct RelatedPerson {
 /// `FR_Person`) extend without properties of their own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {
-    /// `DR_Person`, `FR_Person` ...
-    #[serde(rename = "@type")]
+    /// `DR_Person`, `FR_Person` ... (`Person` when a peer leaves it out).
+    #[serde(rename = "@type", default = "person_kind")]
     pub kind: String,
     /// The person's identifiers (`UIN`).
     #[serde(deserialize_with = "lenient::list")]
@@ -216,6 +216,10 @@ pub struct Person {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub address: Vec<Address>,
+}
+
+fn person_kind() -> String {
+    "Person".to_string()
 }
 
 fn member_kind() -> String {

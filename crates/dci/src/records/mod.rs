@@ -5,5 +5,6 @@ pub mod common;
 pub mod crvs;
 pub mod dr;
 pub mod fr;
+pub mod ibr;
 pub mod id;
 pub mod social;

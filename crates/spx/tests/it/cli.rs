@@ -473,6 +473,8 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
             "127.0.0.1:0",
             "--crvs-listen",
             "127.0.0.1:0",
+            "--ibr-listen",
+            "127.0.0.1:0",
             "--dr-listen",
             "127.0.0.1:0",
             "--fr-listen",
@@ -517,6 +519,11 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         "CRVS predicate search for living widows",
         "who died on",
         "notify Death for",
+        "loaded the integrated beneficiary registry: 392 locations, 8 programmes,",
+        r#"IBR expression search, duplicate = true AND assistance_unit = "member": HTTP 200 OK"#,
+        "(real coverage): HTTP 200 OK, 2 programmes",
+        "enrolled_status yes, in OAA (1)",
+        ": succ; notify enrollement_status_change (status 6",
         "loaded the disability registry",
         "DR expression search, approved with a mobility impairment: HTTP 200 OK",
         "disabled_status yes",
@@ -542,6 +549,31 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         );
     }
     ensure!(!stdout.contains("HTTP 5"), "{stdout}");
+    // `spx ibr duplicates` lists the enrolments the DCI query for duplicates counted.
+    let left: usize = stdout
+        .split("IBR duplicates left: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("the duplicates left")?;
+    let out = spx()
+        .args(["ibr", "duplicates", "--json", "--data-dir"])
+        .arg(&dir.0)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
+    let enrolments: usize = listed
+        .iter()
+        .map(|d| d["programmes"].as_array().map_or(0, Vec::len))
+        .sum();
+    ensure!(
+        enrolments == left && !listed.is_empty(),
+        "{enrolments} != {left}: {listed:?}"
+    );
     Ok(())
 }
 

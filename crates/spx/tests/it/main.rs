@@ -14,6 +14,7 @@ mod crvs;
 mod dr;
 mod exchange;
 mod fr;
+mod ibr;
 mod idreg;
 mod pay;
 mod protocol;
@@ -54,6 +55,7 @@ fn main() {
         access::TESTS,
         dr::TESTS,
         fr::TESTS,
+        ibr::TESTS,
         idreg::TESTS,
         pay::TESTS,
     ]

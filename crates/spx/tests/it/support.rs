@@ -170,12 +170,14 @@ impl Place {
 }
 
 /// The population every search test shares: generated once, written once (with the
-/// marriages the civil registry loads, the disability registrations and the farms).
+/// marriages the civil registry loads, the disability registrations, the farms and the
+/// beneficiary registry's programmes, enrolments and benefits).
 pub struct Fixture {
     pub population: synth::Population,
     pub marriages: Vec<synth::Marriage>,
     pub disabilities: Vec<synth::disability::Disability>,
     pub farms: synth::farming::Farms,
+    pub benefits: synth::benefits::Benefits,
     pub files: Vec<PathBuf>,
     pub today: time::Date,
     _dir: TempDir,
@@ -208,11 +210,22 @@ pub fn fixture() -> &'static Fixture {
                 .expect("write disabilities"),
         );
         files.extend(synth::write_farms(&farms, &dir.0, synth::Format::Csv).expect("write farms"));
+        let benefits = synth::benefits::benefits(&population, today);
+        files.extend(
+            synth::write_benefits(
+                &synth::benefits::programmes(),
+                &benefits,
+                &dir.0,
+                synth::Format::Csv,
+            )
+            .expect("write benefits"),
+        );
         Fixture {
             population,
             marriages,
             disabilities,
             farms,
+            benefits,
             files,
             today,
             _dir: dir,
@@ -235,6 +248,10 @@ pub fn registry_config() -> RegistryConfig {
             default_page_size: 50,
         },
         max_body_bytes: 64 * 1024,
+        updates: registry::UpdateLimits {
+            max_items: 10_000,
+            max_body_bytes: 32 * 1024 * 1024,
+        },
         callback_url_prefixes: vec!["http://127.0.0.1:".into()],
         dispatch: dispatch::DispatchConfig {
             base_backoff: Duration::from_millis(50),
