@@ -236,6 +236,26 @@ impl Client {
         &self.sender_id
     }
 
+    /// An access token of this client's credentials at its service (cached until shortly
+    /// before it expires), for requests sent by other means (an outbox); `None` without
+    /// credentials.
+    pub async fn access_token(&self) -> Result<Option<String>, ClientError> {
+        match &self.credentials {
+            Some(credentials) => credentials
+                .token(&self.http, &self.url(TOKEN_PATH), self.timeout)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops the cached access token (the service refused it).
+    pub async fn forget_access_token(&self) {
+        if let Some(credentials) = &self.credentials {
+            credentials.forget().await;
+        }
+    }
+
     /// A request envelope: version 1.0.0, a fresh UUID v7 `message_id`, `message_ts` now,
     /// this client's sender and receiver ids, and `sender_uri` for async calls.
     pub fn envelope<M>(

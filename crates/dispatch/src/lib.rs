@@ -343,9 +343,22 @@ pub struct Dispatcher {
     in_flight: Mutex<HashMap<String, usize>>,
     /// Signs each message as it is sent (so that a retry carries a fresh, unexpired signature).
     signer: std::sync::OnceLock<Arc<trust::Signer>>,
+    /// Who gives the bearer token of deliveries to the destinations under a URL prefix.
+    bearers: Mutex<Vec<(String, Arc<dyn Bearer>)>>,
     /// Delivered messages whose outcome is not recorded yet: recorded together, in one write.
     delivered: tokio::sync::mpsc::UnboundedSender<Done>,
     delivered_queue: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Done>>>,
+}
+
+/// The bearer token (dci-spec §8.1) that deliveries to some destinations carry: a message that
+/// is a request to another service (the payments service publishing receipts to the IBR), not
+/// a callback, which its receiver verifies by signature alone.
+#[async_trait::async_trait]
+pub trait Bearer: Send + Sync {
+    /// A valid token (cached, or fetched from the destination's token endpoint), or why none.
+    async fn token(&self) -> Result<String, String>;
+    /// Drops the cached token: the destination refused it.
+    async fn forget(&self);
 }
 
 /// How long the loop waits for more free slots before claiming for only a few.
@@ -442,6 +455,7 @@ impl Dispatcher {
         let (delivered, delivered_queue) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Dispatcher {
             signer: std::sync::OnceLock::new(),
+            bearers: Mutex::new(Vec::new()),
             delivered,
             delivered_queue: Mutex::new(Some(delivered_queue)),
             store,
@@ -458,6 +472,12 @@ impl Dispatcher {
     /// unsigned: its signature would expire while it waits for a retry).
     pub fn sign_with(&self, signer: Arc<trust::Signer>) {
         let _ = self.signer.set(signer);
+    }
+
+    /// Deliveries to destinations starting with `prefix` carry `Authorization: Bearer` with a
+    /// token of `bearer`; a 401 drops the token and the delivery is retried.
+    pub fn authorize(&self, prefix: &str, bearer: Arc<dyn Bearer>) {
+        lock(&self.bearers).push((prefix.to_string(), bearer));
     }
 
     /// Tells the dispatcher new messages are due (after a commit that enqueued some).
@@ -785,15 +805,29 @@ impl Dispatcher {
 
     /// One delivery attempt of `body` to `destination`.
     async fn post(&self, destination: &str, body: String) -> Outcome {
-        match self
+        let bearer = lock(&self.bearers)
+            .iter()
+            .find(|(prefix, _)| destination.starts_with(prefix.as_str()))
+            .map(|(_, bearer)| bearer.clone());
+        let mut request = self
             .client
             .post(destination)
             .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-        {
+            .body(body);
+        if let Some(bearer) = &bearer {
+            match bearer.token().await {
+                Ok(token) => request = request.bearer_auth(token),
+                Err(e) => return Outcome::Retry(format!("no token for {destination}: {e}")),
+            }
+        }
+        match request.send().await {
             Ok(response) if response.status().is_success() => Outcome::Delivered,
+            Ok(response) if response.status().as_u16() == 401 && bearer.is_some() => {
+                if let Some(bearer) = &bearer {
+                    bearer.forget().await;
+                }
+                Outcome::Retry("HTTP 401: the token was refused; a new one is fetched".into())
+            }
             Ok(response) => {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();

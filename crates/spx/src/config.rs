@@ -62,6 +62,13 @@ pub struct Pay {
     pub simulator_timeout_rate: f64,
     /// Simulator: the seed outcomes follow.
     pub simulator_seed: u64,
+    /// Base URL of the integrated beneficiary registry the receipts of successful payments
+    /// are published to (`enrollment/updates`); empty: none.
+    pub ibr_url: String,
+    /// The IBR's participant id.
+    pub ibr_id: String,
+    /// The payments service's client secret at the IBR (its client id is `service.id`).
+    pub ibr_client_secret: String,
 }
 
 impl Default for Pay {
@@ -87,6 +94,9 @@ impl Default for Pay {
                 .collect(),
             simulator_timeout_rate: simulator.timeout_rate,
             simulator_seed: simulator.seed,
+            ibr_url: String::new(),
+            ibr_id: "ibr.spx.local".into(),
+            ibr_client_secret: String::new(),
         }
     }
 }
@@ -411,6 +421,7 @@ impl Config {
         for (name, url) in [
             ("id.crvs_url", &self.id.crvs_url),
             ("id.public_url", &self.id.public_url),
+            ("pay.ibr_url", &self.pay.ibr_url),
         ] {
             if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("{name} must be an http:// or https:// URL (or empty), not '{url}'");

@@ -86,7 +86,8 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     let ibr_config = listening(&args.ibr_listen)?;
     let dr_config = listening(&args.dr_listen)?;
     let fr_config = listening(&args.fr_listen)?;
-    let pay_config = listening(&args.pay_listen)?;
+    // The IBR admits the payments service by its address (its keys): known before it starts.
+    let mut pay_config = listening(&with_a_port(&args.pay_listen)?)?;
     // The civil registry admits the ID service by its address: known before it starts.
     let mut id_config = listening(&with_a_port(&args.id_listen)?)?;
     let today = time::OffsetDateTime::now_utc().date();
@@ -156,6 +157,10 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] identity registry (ID): {id_base}/registry/sync/search, deaths from the CRVS notified to {id_base}/registry/notify ({})",
         identity.store
     );
+    // The payments service publishes the receipts of its payments to the IBR.
+    pay_config.pay.ibr_url = ibr_base.clone();
+    pay_config.pay.ibr_id = config.service_id("ibr");
+    pay_config.pay.ibr_client_secret = admit_pay_service(&beneficiaries, &pay_config).await?;
     let (paying, pay) = service::start_pay(&pay_config).await?;
     let pay_base = paying.base_url.clone();
     println!(
@@ -203,7 +208,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     .await?;
     demonstrate_pay(
         &client(&pay_base, pay::ROLE),
-        &client(&base, "social"),
+        &client(&ibr_base, "ibr"),
         &pay,
     )
     .await?;
@@ -284,6 +289,31 @@ async fn admit_id_service(civil: &service::Running, id_config: &Config) -> Resul
     registry::participants::remove(store, &participant.sender_id).await?;
     registry::participants::add(store, &participant, &trust::secret::hash(&secret)?).await?;
     civil.registry.participants.reload().await?;
+    Ok(secret)
+}
+
+/// The payments service as a participant of the IBR `beneficiaries`: signed with the keys it
+/// publishes at its own address, allowed to publish (receipts); with a new client secret,
+/// returned.
+async fn admit_pay_service(
+    beneficiaries: &service::Running,
+    pay_config: &Config,
+) -> Result<String> {
+    let secret = trust::secret::generate()?;
+    let participant = registry::participants::Participant {
+        sender_id: pay_config.service_id(pay::ROLE),
+        name: Some("spx sandbox payments service".into()),
+        jwks_url: Some(format!(
+            "http://{}/.well-known/jwks.json",
+            pay_config.service.listen
+        )),
+        scopes: vec![registry::participants::scope::PUBLISH.into()],
+        ..Default::default()
+    };
+    let store = beneficiaries.registry.store.as_ref();
+    registry::participants::remove(store, &participant.sender_id).await?;
+    registry::participants::add(store, &participant, &trust::secret::hash(&secret)?).await?;
+    beneficiaries.registry.participants.reload().await?;
     Ok(secret)
 }
 
@@ -1190,35 +1220,35 @@ async fn demonstrate_id(
     Ok(())
 }
 
-/// Pays a few of the poorest members of the social registry, as an SP-MIS would: links their
-/// UINs to mobile wallets in the mapper, resolves them, disburses to them by UIN (with two bad
-/// items, refused with their codes), and reconciles the cycle.
-async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Result<()> {
-    let answer = social
+/// Pays a month of the old-age allowance to five of its beneficiaries, as its SP-MIS would:
+/// finds them at the IBR, links their UINs to mobile wallets in the mapper, resolves one,
+/// disburses to them by UIN (with two bad items, refused with their codes), reconciles the
+/// cycle, and waits for the receipt of a payment to reach the IBR as a benefit.
+async fn demonstrate_pay(client: &Client, ibr: &Client, pay: &pay::Pay) -> Result<()> {
+    let programme = "OAA";
+    let answer = ibr
         .sync_search(vec![
-            SearchItem::by_expression("Member", json!({"poverty_score": {"$lte": 20}}))
-                .sort("poverty_score", false)
-                .page(5, 1),
+            SearchItem::by_expression(
+                "Beneficiary",
+                Value::String(format!(
+                    r#"programme_identifier = "{programme}" AND enrollment_status = "active" AND assistance_unit = "member""#
+                )),
+            )
+            .sort("uin", false)
+            .page(5, 1),
         ])
         .await?;
     let answer = serde_json::to_value(answer)?;
-    let members: Vec<(String, String)> =
-        answer["message"]["search_response"][0]["data"]["reg_records"]
-            .as_array()
-            .context("members")?
-            .iter()
-            .filter_map(|m| {
-                let uin = m["member_identifier"][0]["identifier_value"].as_str()?;
-                let name = &m["demographic_info"]["name"];
-                let name = format!(
-                    "{} {}",
-                    name["given_name"].as_str().unwrap_or_default(),
-                    name["surname"].as_str().unwrap_or_default()
-                );
-                Some((format!("uin:{uin}@nid"), name))
-            })
-            .collect();
-    anyhow::ensure!(!members.is_empty(), "no poor member to pay");
+    let ids: Vec<String> = answer["message"]["search_response"][0]["data"]["reg_records"]
+        .as_array()
+        .context("beneficiaries")?
+        .iter()
+        .filter_map(|b| {
+            let uin = b["member"]["member_identifier"][0]["identifier_value"].as_str()?;
+            Some(format!("uin:{uin}@nid"))
+        })
+        .collect();
+    anyhow::ensure!(!ids.is_empty(), "no {programme} beneficiary to pay");
     let now = || dci::Timestamp::now().to_string();
     let wallet = |id: &str| {
         let digits: String = id.chars().filter(char::is_ascii_digit).collect();
@@ -1227,15 +1257,14 @@ async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Re
             &digits[digits.len().saturating_sub(8)..]
         )
     };
-    let links = members
+    let links = ids
         .iter()
         .enumerate()
-        .map(|(i, (id, name))| MapperRequestItem {
+        .map(|(i, id)| MapperRequestItem {
             reference_id: Some(i.to_string()),
             timestamp: Some(now()),
             id: Some(id.clone()),
             fa: Some(wallet(id)),
-            name: Some(name.clone()),
             ..Default::default()
         })
         .collect::<Vec<_>>();
@@ -1244,13 +1273,13 @@ async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Re
     let linked: Value = client
         .send(
             "/mapper/sync/link",
-            &client.envelope(dci::Action::Link, members.len(), None, request),
+            &client.envelope(dci::Action::Link, ids.len(), None, request),
         )
         .await?;
     let resolve = vec![MapperRequestItem {
         reference_id: Some("1".into()),
         timestamp: Some(now()),
-        id: Some(members[0].0.clone()),
+        id: Some(ids[0].clone()),
         scope: Some("details".into()),
         ..Default::default()
     }];
@@ -1264,12 +1293,12 @@ async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Re
         .await?;
     let resolved = &resolved["message"]["resolve_response"][0];
     println!(
-        "[sandbox] mapper: {} of the poorest members' UINs linked to mobile wallets ({} succ); {} resolves to {} ({}), {:.1} ms",
-        members.len(),
+        "[sandbox] mapper: {} {programme} beneficiaries' UINs (from the IBR) linked to mobile wallets ({} succ); {} resolves to {} ({}), {:.1} ms",
+        ids.len(),
         linked["message"]["link_response"]
             .as_array()
             .map_or(0, |l| l.iter().filter(|i| i["status"] == "succ").count()),
-        members[0].0,
+        ids[0],
         resolved["fa"].as_str().unwrap_or("?"),
         resolved["status_reason_code"].as_str().unwrap_or("?"),
         ms(started.elapsed())
@@ -1280,20 +1309,20 @@ async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Re
         payer_fa: Some("account:0001@treasury.gov".into()),
         payee_fa: Some(payee.into()),
         amount: Some(Value::String(amount.into())),
-        currency_code: Some("KES".into()),
-        purpose: Some("CT-2026-11".into()),
-        meta: json!({"programme": "CT-OVC", "region": "R01"})
+        currency_code: Some("USD".into()),
+        purpose: Some("Old-age allowance".into()),
+        meta: json!({"programme": programme, "region": "R01"})
             .as_object()
             .cloned(),
         ..Default::default()
     };
-    let mut disbursements: Vec<Disbursement> = members
+    let mut disbursements: Vec<Disbursement> = ids
         .iter()
         .enumerate()
-        .map(|(i, (id, _))| payment(&format!("p{i}"), id, "1500.00"))
+        .map(|(i, id)| payment(&format!("p{i}"), id, "25.00"))
         .collect();
-    disbursements.push(payment("unknown", "uin:0000000000@nid", "1500.00"));
-    disbursements.push(payment("negative", &members[0].0, "-5.00"));
+    disbursements.push(payment("unknown", "uin:0000000000@nid", "25.00"));
+    disbursements.push(payment("negative", &ids[0], "-5.00"));
     let count = disbursements.len();
     let request = DisburseRequest {
         transaction_id: transaction_id.clone(),
@@ -1313,13 +1342,12 @@ async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Re
         .unwrap_or_default();
     let outcomes: Vec<String> = items
         .iter()
-        .map(|i| match i["status_reason_code"].as_str() {
-            Some(code) => format!("{} {}", i["reference_id"].as_str().unwrap_or("?"), code),
-            None => format!(
-                "{} {}",
-                i["reference_id"].as_str().unwrap_or("?"),
-                i["status"].as_str().unwrap_or("?")
-            ),
+        .map(|i| {
+            let reference = i["reference_id"].as_str().unwrap_or("?");
+            match i["status_reason_code"].as_str() {
+                Some(code) => format!("{reference} {code}"),
+                None => format!("{reference} {}", i["status"].as_str().unwrap_or("?")),
+            }
         })
         .collect();
     println!(
@@ -1328,14 +1356,14 @@ async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Re
         ms(took)
     );
     let report = pay::report::reconcile(pay.store(), SENDER, &transaction_id).await?;
-    let total = |state| report.total(state, "KES");
+    let total = |state| report.total(state, "USD");
     let (paid, failed) = (
         total(pay::disburse::PaymentState::Paid),
         total(pay::disburse::PaymentState::Failed),
     );
     let refused = total(pay::disburse::PaymentState::Refused);
     println!(
-        "[sandbox] reconciliation of {transaction_id}: reconciled {}, {} paid ({} KES), {} failed, {} refused; GET {}/disburse/reconciliation?transaction_id={transaction_id}&format=csv",
+        "[sandbox] reconciliation of {transaction_id}: reconciled {}, {} paid ({} USD), {} failed, {} refused; GET {}/disburse/reconciliation?transaction_id={transaction_id}&format=csv",
         report.reconciled,
         paid.count,
         paid.amount,
@@ -1343,7 +1371,50 @@ async fn demonstrate_pay(client: &Client, social: &Client, pay: &pay::Pay) -> Re
         refused.count,
         client.base_url()
     );
-    Ok(())
+    // The receipt of the first payment paid reaches the IBR as a benefit of the enrolment.
+    let Some(first) = items.iter().find(|i| i["status"] == "succ") else {
+        return Ok(());
+    };
+    let reference = first["reference_id"].as_str().unwrap_or_default();
+    let index: usize = reference.trim_start_matches('p').parse().unwrap_or(0);
+    let uin = ids[index]
+        .trim_start_matches("uin:")
+        .trim_end_matches("@nid")
+        .to_string();
+    let benefit_id = pay::worker::payment_id(SENDER, &transaction_id, reference);
+    loop {
+        let answer = ibr
+            .sync_search(vec![
+                SearchItem::by_identifier("Benefit", "UIN", uin.as_str())
+                    .sort("benefit_date", true)
+                    .page(20, 1),
+            ])
+            .await?;
+        let answer = serde_json::to_value(answer)?;
+        let benefits = answer["message"]["search_response"][0]["data"]["reg_records"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(benefit) = benefits
+            .iter()
+            .find(|b| b["benefit_identifier"] == benefit_id.as_str())
+        {
+            println!(
+                "[sandbox] the receipt of {reference} reached the IBR {:.1} ms after the disburse request: UIN {uin} {} {} {} (payment_status {})",
+                ms(started.elapsed()),
+                benefit["programme_identifier"].as_str().unwrap_or("?"),
+                benefit["benefit_date"].as_str().unwrap_or("?"),
+                benefit["benefit_value"].as_str().unwrap_or("?"),
+                benefit["payment_status"].as_str().unwrap_or("?"),
+            );
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < SUBSCRIPTION_WAIT,
+            "the receipt of {reference} did not reach the IBR"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// What a successful sync search answers with.

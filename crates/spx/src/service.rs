@@ -97,7 +97,28 @@ pub async fn start_pay(config: &Config) -> Result<(Running, Arc<pay::Pay>)> {
         store.clone(),
         config.simulator()?,
     ));
-    let pay = pay::Pay::start(store, engine, config.pay_settings()?, switch).await?;
+    let service_id = config.service_id(pay::ROLE);
+    let ibr = &config.pay;
+    let receipts = (!ibr.ibr_url.is_empty())
+        .then(|| pay::receipts::IbrReceipts::new(&ibr.ibr_url, &service_id, &ibr.ibr_id));
+    let publisher: Arc<dyn pay::receipts::Receipts> = match &receipts {
+        Some(receipts) => Arc::new(receipts.clone()),
+        None => Arc::new(pay::receipts::NoReceipts),
+    };
+    let pay =
+        pay::Pay::start_with_receipts(store, engine, config.pay_settings()?, switch, publisher)
+            .await?;
+    // The receipts are requests to the IBR: they carry its token.
+    if let Some(receipts) = &receipts {
+        let mut at_ibr = client::Client::new(&ibr.ibr_url, &service_id, Some(&ibr.ibr_id));
+        if !ibr.ibr_client_secret.is_empty() {
+            at_ibr = at_ibr.with_credentials(&service_id, &ibr.ibr_client_secret);
+        }
+        pay.engine.dispatcher.authorize(
+            receipts.url(),
+            Arc::new(pay::receipts::ClientBearer(at_ibr)),
+        );
+    }
     let (listener, addr, base_url) = bind(config).await?;
     serve(listener, config, pay.router())?;
     let running = Running {

@@ -542,6 +542,7 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         "(succ.id.active)",
         "unknown rjct.payee_fa.invalid, negative rjct.amount.invalid",
         "reconciled true",
+        "reached the IBR",
     ] {
         ensure!(
             stdout.contains(expected),

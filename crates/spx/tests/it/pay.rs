@@ -40,6 +40,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "pay::receipts_of_paid_items_go_out_with_the_callback",
         receipts_of_paid_items_go_out_with_the_callback,
     ),
+    (
+        "pay::receipts_reach_the_ibr_as_benefits",
+        receipts_reach_the_ibr_as_benefits,
+    ),
 ];
 
 /// Tests of `spx serve --role pay` as a process.
@@ -1248,6 +1252,100 @@ fn receipts_of_paid_items_go_out_with_the_callback(backend: Backend) -> Result<(
                 .is_some_and(|r| r.starts_with("SIM-")),
             "{first}"
         );
+        Ok(())
+    })
+}
+
+/// Payments to beneficiaries enrolled at the IBR (a real one, loaded with the population):
+/// once the message is final, each payment to a UIN is a benefit of that person's enrolment in
+/// the payment's programme, with the payment's id; a payment to an address is not published.
+fn receipts_reach_the_ibr_as_benefits(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let mut config = crate::support::registry_config();
+        config.service_id = "ibr.test".into();
+        config.header.service_id = "ibr.test".into();
+        let ibr = crate::support::TestRegistry::spawn_profile(backend, &registry::ibr::PROFILE, config).await?;
+        let ibr_base = format!("http://{}", ibr.addr);
+        let enrolled: Vec<(String, String)> = crate::support::fixture()
+            .benefits
+            .enrolments
+            .iter()
+            .filter(|e| e.status == synth::benefits::ACTIVE && e.assistance_unit == "1")
+            .take(3)
+            .map(|e| (e.uin.clone(), e.programme.clone()))
+            .collect();
+        ensure!(enrolled.len() == 3, "active enrolments in the population");
+        let receipts = Arc::new(pay::receipts::IbrReceipts::new(&ibr_base, PAY_ID, "ibr.test"));
+        let place = Place::new(backend).await?;
+        let store = pay::open_store(&place.config()).await?;
+        let switch = Arc::new(pay::switch::Simulator::new(store.clone(), reliable()));
+        let pay = pay::Pay::start_with_receipts(store, engine_config(), test_settings(), switch, receipts).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(axum::serve(listener, pay.router()).into_future());
+        let sink = Sink::start().await?;
+        let mut items: Vec<Value> = enrolled
+            .iter()
+            .enumerate()
+            .map(|(i, (uin, programme))| {
+                payment(&format!("r{i}"), json!({"payee_fa": format!("uin:{uin}@nid"), "amount": "25.00",
+                                                  "currency_code": "USD", "meta": {"programme": programme}}))
+            })
+            .collect();
+        // Paid at an address (its payee's id unknown here): nothing to publish.
+        items.push(payment("fa", json!({"payee_fa": "mobile:254700000099@mpesa", "amount": "25.00", "currency_code": "USD"})));
+        // The payees by UIN must be linked in the mapper first.
+        let client = reqwest::Client::new();
+        let links: Vec<Value> = enrolled
+            .iter()
+            .enumerate()
+            .map(|(i, (uin, _))| item(&i.to_string(), json!({"id": format!("uin:{uin}@nid"), "fa": format!("mobile:2547{:08}@mpesa", i)})))
+            .collect();
+        let (status, linked) = post_json(&client, &format!("http://{addr}/mapper/sync/link"), &request("link", "link_request", links)).await?;
+        ensure!(status == 200, "{linked}");
+        let mut body = request("disburse", "disbursements", items);
+        body["header"]["sender_uri"] = json!(format!("http://{}/on-disburse", sink.addr));
+        let transaction_id = body["message"]["transaction_id"].as_str().unwrap_or_default().to_string();
+        let (status, ack) = post_json(&client, &format!("http://{addr}/disburse"), &body).await?;
+        ensure!(status == 200 && ack["message"]["ack_status"] == "ACK", "{ack}");
+        sink.wait(Duration::from_secs(20), |r| !r.is_empty()).await?;
+        for (i, (uin, programme)) in enrolled.iter().enumerate() {
+            let benefit_id = pay::worker::payment_id("spmis.test", &transaction_id, &format!("r{i}"));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let benefit = loop {
+                let found = ibr
+                    .one(json!({"reg_record_type": "Benefit", "query_type": "idtype-value", "query": {"type": "UIN", "value": uin},
+                                "pagination": {"page_size": 100, "page_number": 1}}))
+                    .await?;
+                let benefit = found["data"]["reg_records"]
+                    .as_array()
+                    .and_then(|b| b.iter().find(|b| b["benefit_identifier"] == benefit_id.as_str()).cloned());
+                match benefit {
+                    Some(benefit) => break benefit,
+                    None if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+                    None => anyhow::bail!("no benefit {benefit_id} at the IBR for {uin}: {found}"),
+                }
+            };
+            ensure!(
+                benefit["benefit_value"] == "USD 25.00" && benefit["payment_status"] == "1" && benefit["programme_identifier"] == programme.as_str(),
+                "{benefit}"
+            );
+        }
+        // One update for the message, of the three paid by UIN; none for the address.
+        let published = pay
+            .store()
+            .read(vec![store::Statement::new(
+                "SELECT body FROM outbox WHERE message_id LIKE 'receipts-%'",
+                vec![],
+                &[store::ColumnType::Text],
+            )])
+            .await?;
+        ensure!(published[0].len() == 1, "{} receipt messages", published[0].len());
+        let update: Value = match &published[0][0][0] {
+            Some(store::SqlValue::Text(body)) => serde_json::from_str(body)?,
+            other => anyhow::bail!("{other:?}"),
+        };
+        ensure!(update["header"]["action"] == "notify" && update["header"]["total_count"] == 3, "{update}");
         Ok(())
     })
 }
