@@ -1,0 +1,412 @@
+//! Applications: facts fetched from the registries, rules checked, the IBR asked, and the
+//! enrolment published.
+
+use std::sync::Arc;
+
+use client::{Client, SearchItem};
+use dci::RequestStatus;
+use dci::criteria::YesNo;
+use expr::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::Date;
+
+use crate::MisError;
+use crate::lifecycle::Status;
+use crate::programme::Programme;
+use crate::rules::{FactUsed, Facts, Outcome, Registry, RuleResult, Source, registry_of};
+use crate::store::{Change, Enrolments};
+
+/// The registries an SP-MIS talks to, each through its DCI client.
+#[derive(Debug, Clone)]
+pub struct Registries {
+    /// The civil registry: birth dates, sex, marital status, deaths.
+    pub crvs: Client,
+    /// The foundational identity registry: identity verification.
+    pub id: Client,
+    /// The integrated beneficiary registry: the `enrolled` check, enrolment updates.
+    pub ibr: Client,
+}
+
+/// The outcome of an application, with its explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The programme's code.
+    pub programme: String,
+    /// The applicant.
+    pub uin: String,
+    /// The day of the decision (ages are counted on it).
+    pub date: Date,
+    /// [`Status::Enrolled`] or [`Status::Rejected`].
+    pub status: Status,
+    /// Why the applicant was rejected.
+    pub reason: Option<String>,
+    /// Each eligibility rule, then the IBR check, as far as the decision went.
+    pub rules: Vec<RuleResult>,
+    /// The IBR `transaction_id` that published the enrolment.
+    pub ibr_transaction: Option<String>,
+}
+
+/// An SP-MIS: its programmes, its enrolments, and the registries it asks.
+#[derive(Clone)]
+pub struct Mis {
+    programmes: Arc<Vec<Programme>>,
+    enrolments: Enrolments,
+    registries: Registries,
+}
+
+fn registry_error(registry: &'static str) -> impl Fn(client::ClientError) -> MisError {
+    move |e| MisError::Registry {
+        registry,
+        message: e.to_string(),
+    }
+}
+
+fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
+    MisError::Registry {
+        registry,
+        message: message.to_string(),
+    }
+}
+
+impl Mis {
+    /// An SP-MIS running `programmes`, keeping enrolments in `store` (with
+    /// [`crate::store::MIGRATIONS`] applied).
+    pub fn new(
+        programmes: Vec<Programme>,
+        store: Arc<dyn ::store::Store>,
+        registries: Registries,
+    ) -> Self {
+        Mis {
+            programmes: Arc::new(programmes),
+            enrolments: Enrolments::new(store),
+            registries,
+        }
+    }
+
+    /// The programme with `code`.
+    pub fn programme(&self, code: &str) -> Result<&Programme, MisError> {
+        self.programmes
+            .iter()
+            .find(|p| p.code == code)
+            .ok_or_else(|| MisError::UnknownProgramme(code.to_string()))
+    }
+
+    /// The enrolments.
+    pub fn enrolments(&self) -> &Enrolments {
+        &self.enrolments
+    }
+
+    /// `uin` applies to programme `code` on `today`: the application is recorded, the facts
+    /// its rules read are fetched, the IBR is asked whether the applicant already receives a
+    /// benefit of the programme's type, and the applicant is enrolled (and the IBR told) or
+    /// rejected with the reason.
+    pub async fn apply(&self, code: &str, uin: &str, today: Date) -> Result<Decision, MisError> {
+        let programme = self.programme(code)?;
+        self.change(programme, uin, Status::Applied, today, None, None)
+            .await?;
+        let mut decision = Decision {
+            programme: programme.code.clone(),
+            uin: uin.to_string(),
+            date: today,
+            status: Status::Rejected,
+            reason: None,
+            rules: Vec::new(),
+            ibr_transaction: None,
+        };
+        let facts = self.facts(programme, uin).await?;
+        decision.rules = programme
+            .eligibility
+            .iter()
+            .map(|rule| rule.check(&facts, today))
+            .collect();
+        if let Some(failed) = decision.rules.iter().find(|r| r.outcome != Outcome::Passed) {
+            decision.reason = Some(failed.reason());
+            return self.decided(programme, decision).await;
+        }
+        self.change(programme, uin, Status::Verified, today, None, None)
+            .await?;
+        let check = self.not_yet_covered(programme, uin).await?;
+        let covered = check.outcome != Outcome::Passed;
+        decision.rules.push(check);
+        if covered {
+            decision.reason = decision.rules.last().map(RuleResult::reason);
+            return self.decided(programme, decision).await;
+        }
+        decision.ibr_transaction = Some(
+            self.publish(programme, uin, Status::Enrolled, today, None)
+                .await?,
+        );
+        decision.status = Status::Enrolled;
+        self.decided(programme, decision).await
+    }
+
+    /// Records the decision as the applicant's new status.
+    async fn decided(
+        &self,
+        programme: &Programme,
+        decision: Decision,
+    ) -> Result<Decision, MisError> {
+        let explained = serde_json::to_value(&decision).expect("a decision serializes");
+        self.change(
+            programme,
+            &decision.uin,
+            decision.status,
+            decision.date,
+            decision.reason.clone(),
+            Some(explained),
+        )
+        .await?;
+        Ok(decision)
+    }
+
+    async fn change(
+        &self,
+        programme: &Programme,
+        uin: &str,
+        status: Status,
+        date: Date,
+        reason: Option<String>,
+        decision: Option<serde_json::Value>,
+    ) -> Result<(), MisError> {
+        let ibr_transaction = decision
+            .as_ref()
+            .and_then(|d| d["ibr_transaction"].as_str().map(str::to_string));
+        self.enrolments
+            .record(Change {
+                programme: programme.code.clone(),
+                uin: uin.to_string(),
+                status,
+                date,
+                reason,
+                decision,
+                ibr_transaction,
+            })
+            .await
+    }
+
+    /// The facts `programme`'s rules read, from the registries that hold them.
+    async fn facts(&self, programme: &Programme, uin: &str) -> Result<Facts, MisError> {
+        let needed: Vec<&str> = programme
+            .eligibility
+            .iter()
+            .flat_map(|rule| rule.facts())
+            .collect();
+        let mut facts = Facts::default();
+        let from = |registry| needed.iter().any(|f| registry_of(f) == registry);
+        let mut birth_date = None;
+        if from(Registry::Crvs) || from(Registry::Id) {
+            birth_date = self.birth_record(uin, &mut facts).await?;
+        }
+        if let (true, Some(birth_date)) = (from(Registry::Id), birth_date) {
+            self.verify_identity(uin, birth_date, &mut facts).await?;
+        }
+        Ok(facts)
+    }
+
+    /// CRVS: the person's birth date, sex, marital status and whether they died. Returns the
+    /// birth date, which identity verification needs.
+    async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Date>, MisError> {
+        let answer = self
+            .registries
+            .crvs
+            .sync_search(vec![SearchItem::by_identifier("Person", "UIN", uin)])
+            .await
+            .map_err(registry_error("crvs"))?;
+        let message = answer
+            .message
+            .ok_or_else(|| unreadable("crvs", "an answer without a message"))?;
+        facts.asked(Source {
+            registry: Registry::Crvs,
+            query: format!("Person UIN={uin}"),
+            transaction_id: message.transaction_id.clone(),
+            correlation_id: message.correlation_id.clone(),
+        });
+        let Some(raw) = message
+            .search_response
+            .first()
+            .and_then(|item| item.data.as_ref())
+            .and_then(|data| data.reg_records.first())
+        else {
+            return Ok(None);
+        };
+        let person: dci::records::crvs::CrvsPerson =
+            serde_json::from_str(raw.get()).map_err(|e| unreadable("crvs", e))?;
+        let birth_date = Date::parse(
+            &person.birth_date,
+            &time::format_description::well_known::Iso8601::DATE,
+        )
+        .map_err(|e| unreadable("crvs", e))?;
+        facts.set("birth_date", Value::Date(birth_date));
+        facts.set("sex", Value::Text(person.sex));
+        if let Some(status) = person.marital_status {
+            facts.set("marital_status", Value::Text(status));
+        }
+        facts.set("deceased", Value::Bool(person.death_date.is_some()));
+        Ok(Some(birth_date))
+    }
+
+    /// ID: whether an identity with this UIN and the civil registry's birth date exists.
+    async fn verify_identity(
+        &self,
+        uin: &str,
+        birth_date: Date,
+        facts: &mut Facts,
+    ) -> Result<(), MisError> {
+        let expression = format!(
+            "uin = \"{uin}\" AND birth_date = \"{}\"",
+            expr::iso_date(birth_date)
+        );
+        let answer = self
+            .registries
+            .id
+            .sync_search(vec![SearchItem::by_expression(
+                "Identity",
+                json!(expression),
+            )])
+            .await
+            .map_err(registry_error("id"))?;
+        let message = answer
+            .message
+            .ok_or_else(|| unreadable("id", "an answer without a message"))?;
+        let item = message
+            .search_response
+            .first()
+            .ok_or_else(|| unreadable("id", "no answer to the verification"))?;
+        if item.status != RequestStatus::Succ {
+            return Err(unreadable(
+                "id",
+                item.status_reason_message.clone().unwrap_or_default(),
+            ));
+        }
+        facts.asked(Source {
+            registry: Registry::Id,
+            query: format!("Identity {expression}"),
+            transaction_id: message.transaction_id.clone(),
+            correlation_id: message.correlation_id.clone(),
+        });
+        let found = item.pagination.as_ref().map_or(0, |p| p.total_count);
+        facts.set("identity_verified", Value::Bool(found == 1));
+        Ok(())
+    }
+
+    /// IBR `enrolled`: passes when `uin` has no active enrolment giving `programme`'s benefit
+    /// type.
+    async fn not_yet_covered(
+        &self,
+        programme: &Programme,
+        uin: &str,
+    ) -> Result<RuleResult, MisError> {
+        let criteria = serde_json::from_value(json!({
+            "query_type": "expression",
+            "query": {"person_identifier": {"eq": uin},
+                      "benefit_type": {"eq": programme.benefit_type}},
+        }))
+        .expect("enrolled criteria");
+        let answer = self
+            .registries
+            .ibr
+            .enrolled(vec![criteria])
+            .await
+            .map_err(registry_error("ibr"))?;
+        let message = answer
+            .message
+            .ok_or_else(|| unreadable("ibr", "an answer without a message"))?;
+        let item = message
+            .enrolled_response
+            .first()
+            .ok_or_else(|| unreadable("ibr", "no answer to the enrolled check"))?;
+        if item.answer.status != RequestStatus::Succ {
+            return Err(unreadable(
+                "ibr",
+                item.answer
+                    .status_reason_message
+                    .clone()
+                    .unwrap_or_default(),
+            ));
+        }
+        let (outcome, value) = match item.enrolled_status {
+            YesNo::No => (Outcome::Passed, "no".to_string()),
+            YesNo::Yes => {
+                let active: Vec<&str> = item
+                    .enrollments
+                    .iter()
+                    .filter(|e| e.enrollment_status == "1")
+                    .map(|e| e.programme_identifier.as_str())
+                    .collect();
+                (Outcome::Failed, format!("yes in {}", active.join(", ")))
+            }
+        };
+        Ok(RuleResult {
+            name: format!("no other benefit of type {}", programme.benefit_type),
+            rule: format!(
+                "enrolled(person_identifier = \"{uin}\" AND benefit_type = \"{}\") = no",
+                programme.benefit_type
+            ),
+            outcome,
+            facts: vec![FactUsed {
+                fact: "enrolled".into(),
+                value: Some(value),
+                source: Some(Source {
+                    registry: Registry::Ibr,
+                    query: "enrolled".into(),
+                    transaction_id: message.transaction_id.clone(),
+                    correlation_id: message.correlation_id.clone(),
+                }),
+            }],
+        })
+    }
+
+    /// Tells the IBR that `uin` has `status` in `programme` since `date`; returns the
+    /// update's `transaction_id`.
+    async fn publish(
+        &self,
+        programme: &Programme,
+        uin: &str,
+        status: Status,
+        date: Date,
+        reason: Option<&str>,
+    ) -> Result<String, MisError> {
+        let code = status.ibr_code().expect("only published statuses");
+        let date = expr::iso_date(date);
+        let mut beneficiary = json!({
+            "reference_id": uin,
+            "assistance_unit": programme.target.assistance_unit(),
+            "member": {"member_identifier": [{"identifier_type": "UIN", "identifier_value": uin}]},
+            "programme_identifier": [{
+                "programme_identifier": programme.code,
+                "programme_name": programme.name,
+                "implementing_institution": programme.institution,
+                "benefit_frequency": programme.frequency,
+                "benefit": [{"benefit_type": programme.benefit_type}],
+            }],
+            "enrollment_status": code,
+            "status_change_date": [date],
+        });
+        if status == Status::Enrolled {
+            beneficiary["enrollment_date"] = json!(date);
+        }
+        if let Some(reason) = reason {
+            beneficiary["status_reason"] = json!(reason);
+        }
+        let beneficiary = serde_json::from_value(beneficiary).expect("a beneficiary");
+        let transaction_id = format!("mis-{}", uuid::Uuid::now_v7());
+        let answer = self
+            .registries
+            .ibr
+            .publish_enrolments(&transaction_id, vec![beneficiary])
+            .await
+            .map_err(registry_error("ibr"))?;
+        let item = answer
+            .message
+            .and_then(|m| m.enrolled_response.into_iter().next())
+            .ok_or_else(|| unreadable("ibr", "no answer to the enrolment update"))?;
+        if item.status != RequestStatus::Succ {
+            return Err(unreadable(
+                "ibr",
+                item.status_reason_message.unwrap_or_default(),
+            ));
+        }
+        Ok(transaction_id)
+    }
+}

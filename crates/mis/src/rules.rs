@@ -1,0 +1,298 @@
+//! Eligibility rules: `expr` text expressions over the facts the SP-MIS fetches from
+//! registries, evaluated so that each decision explains itself.
+//!
+//! A rule is one expression of the `expr` text grammar over [`FACTS`]: `age >= 65`,
+//! `marital_status = "W" AND sex = "female"`. `age` is whole years from the birth date as of
+//! the day of the decision. Each fact remembers which registry gave it and in which DCI
+//! transaction, and each rule's result lists the facts it read with those sources.
+
+use std::collections::BTreeMap;
+
+use expr::{AttrType, Attribute, Column, Expr, Schema, Value};
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+/// The facts a rule can read, and the registry each comes from.
+pub static FACTS: Schema = Schema {
+    entity: "Applicant",
+    attributes: &[
+        Attribute {
+            name: "age",
+            aliases: &[],
+            ty: AttrType::Integer,
+            column: Column::AgeFrom("birth_date"),
+        },
+        Attribute {
+            name: "birth_date",
+            aliases: &[],
+            ty: AttrType::Date,
+            column: Column::Direct("birth_date"),
+        },
+        Attribute {
+            name: "sex",
+            aliases: &[],
+            ty: AttrType::Text,
+            column: Column::Direct("sex"),
+        },
+        Attribute {
+            name: "marital_status",
+            aliases: &[],
+            ty: AttrType::Text,
+            column: Column::Direct("marital_status"),
+        },
+        Attribute {
+            name: "deceased",
+            aliases: &[],
+            ty: AttrType::Bool,
+            column: Column::Direct("deceased"),
+        },
+        Attribute {
+            name: "identity_verified",
+            aliases: &[],
+            ty: AttrType::Bool,
+            column: Column::Direct("identity_verified"),
+        },
+    ],
+};
+
+/// The registry that provides a fact (a [`FACTS`] column).
+pub fn registry_of(fact: &str) -> Registry {
+    match fact {
+        "identity_verified" => Registry::Id,
+        _ => Registry::Crvs,
+    }
+}
+
+/// A registry the SP-MIS asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registry {
+    /// Civil registration.
+    Crvs,
+    /// Foundational identity.
+    Id,
+    /// Integrated beneficiary registry.
+    Ibr,
+}
+
+/// Where a fact came from: the registry and the DCI exchange that carried it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The registry asked.
+    pub registry: Registry,
+    /// What was asked, e.g. `Person UIN=4519…` (the search's record type and query).
+    pub query: String,
+    /// The request's `transaction_id`.
+    pub transaction_id: String,
+    /// The registry's `correlation_id` of its answer.
+    pub correlation_id: String,
+}
+
+/// A named eligibility rule or condition.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// What it checks, in the programme's words (`aged 65 or more`).
+    pub name: String,
+    expr: Expr<'static>,
+}
+
+impl Rule {
+    /// Parses `text` against [`FACTS`].
+    pub fn parse(name: &str, text: &str) -> Result<Self, expr::Error> {
+        Ok(Rule {
+            name: name.to_string(),
+            expr: expr::parse_text(text, &FACTS)?,
+        })
+    }
+
+    /// The facts (columns of [`FACTS`]) the rule reads.
+    pub fn facts(&self) -> Vec<&'static str> {
+        let mut facts: Vec<&'static str> = self
+            .expr
+            .attributes()
+            .into_iter()
+            .map(|attr| match attr.column {
+                Column::Direct(column) | Column::AgeFrom(column) => column,
+                // FACTS has neither.
+                Column::AnyOf(_) | Column::Exists { .. } => unreachable!("not in FACTS"),
+            })
+            .collect();
+        facts.dedup();
+        facts
+    }
+
+    /// The rule's result on `facts` as of `today`, with the facts it read.
+    pub fn check(&self, facts: &Facts, today: Date) -> RuleResult {
+        let outcome = match expr::evaluate(&self.expr, facts, today) {
+            Some(true) => Outcome::Passed,
+            Some(false) => Outcome::Failed,
+            None => Outcome::Unknown,
+        };
+        RuleResult {
+            name: self.name.clone(),
+            rule: self.expr.to_string(),
+            outcome,
+            facts: self
+                .facts()
+                .into_iter()
+                .map(|fact| facts.used(fact, registry_of(fact)))
+                .collect(),
+        }
+    }
+}
+
+/// A rule's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The rule holds.
+    Passed,
+    /// The rule does not hold.
+    Failed,
+    /// A fact it needs is missing (no record, no answer).
+    Unknown,
+}
+
+/// One rule of a decision: its result and the facts it read, with their sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleResult {
+    /// The rule's name.
+    pub name: String,
+    /// The rule as an expression.
+    pub rule: String,
+    /// Passed, failed or unknown.
+    pub outcome: Outcome,
+    /// What it read.
+    pub facts: Vec<FactUsed>,
+}
+
+impl RuleResult {
+    /// Why the rule stops an application: `aged 65 or more: age >= 65 failed on birth_date
+    /// 1990-01-01`.
+    pub fn reason(&self) -> String {
+        let facts: Vec<String> = self
+            .facts
+            .iter()
+            .map(|f| match &f.value {
+                Some(value) => format!("{} {value}", f.fact),
+                None => format!("no {}", f.fact),
+            })
+            .collect();
+        let verdict = match self.outcome {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Unknown => "unknown",
+        };
+        format!(
+            "{}: {} {verdict} on {}",
+            self.name,
+            self.rule,
+            facts.join(", ")
+        )
+    }
+}
+
+/// A fact a rule read: its value (none when the registry had none) and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactUsed {
+    /// The fact (`birth_date`).
+    pub fact: String,
+    /// Its value as the rule language writes it, unquoted.
+    pub value: Option<String>,
+    /// The exchange that provided it (or found it missing); none when that registry was not
+    /// asked.
+    pub source: Option<Source>,
+}
+
+/// The facts known of an applicant, each with the index of its source.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    values: BTreeMap<&'static str, Value>,
+    sources: BTreeMap<Registry, Source>,
+}
+
+impl Facts {
+    /// Records that `source` was asked.
+    pub fn asked(&mut self, source: Source) {
+        self.sources.insert(source.registry, source);
+    }
+
+    /// Records `fact` = `value`, as told by the registry last [`Facts::asked`] of its kind.
+    pub fn set(&mut self, fact: &'static str, value: Value) {
+        self.values.insert(fact, value);
+    }
+
+    /// The source recorded for `registry`.
+    pub fn source(&self, registry: Registry) -> Option<&Source> {
+        self.sources.get(&registry)
+    }
+
+    fn used(&self, fact: &'static str, registry: Registry) -> FactUsed {
+        FactUsed {
+            fact: fact.to_string(),
+            value: self.values.get(fact).map(|v| match v {
+                Value::Text(text) => text.clone(),
+                Value::Date(date) => expr::iso_date(*date),
+                other => other.to_string(),
+            }),
+            source: self.sources.get(&registry).cloned(),
+        }
+    }
+}
+
+impl expr::Record for Facts {
+    fn get(&self, column: &str) -> Option<Value> {
+        self.values.get(column).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+
+    fn crvs() -> Source {
+        Source {
+            registry: Registry::Crvs,
+            query: "Person UIN=1".into(),
+            transaction_id: "t1".into(),
+            correlation_id: "c1".into(),
+        }
+    }
+
+    #[test]
+    fn a_rule_explains_itself_with_the_fact_and_its_transaction() {
+        let rule = Rule::parse("aged 65 or more", "age >= 65").unwrap();
+        let mut facts = Facts::default();
+        facts.asked(crvs());
+        facts.set("birth_date", Value::Date(date!(1960 - 06 - 16)));
+        let young = rule.check(&facts, date!(2025 - 06 - 15));
+        assert_eq!(young.outcome, Outcome::Failed);
+        assert_eq!(
+            young.reason(),
+            "aged 65 or more: age >= 65 failed on birth_date 1960-06-16"
+        );
+        assert_eq!(young.facts[0].source, Some(crvs()));
+        let old = rule.check(&facts, date!(2025 - 06 - 16));
+        assert_eq!(old.outcome, Outcome::Passed);
+    }
+
+    #[test]
+    fn a_missing_fact_makes_the_rule_unknown() {
+        let rule = Rule::parse("alive", "deceased = false").unwrap();
+        let result = rule.check(&Facts::default(), date!(2025 - 06 - 15));
+        assert_eq!(result.outcome, Outcome::Unknown);
+        assert_eq!(
+            result.reason(),
+            "alive: deceased = false unknown on no deceased"
+        );
+        assert_eq!(result.facts[0].source, None);
+    }
+
+    #[test]
+    fn unknown_facts_are_refused_when_the_rule_is_read() {
+        let error = Rule::parse("rich", "income > 5").unwrap_err();
+        assert!(error.to_string().contains("income"), "{error}");
+    }
+}
