@@ -1,0 +1,310 @@
+//! The SP-MIS over DCI, on each backend: UC-01 (old-age allowance on application) with the
+//! civil registry, the ID registry and the IBR as separate HTTP services loaded with the shared
+//! population, and the SP-MIS asking them through the `client` crate.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result, ensure};
+use client::Client;
+use mis::rules::{FactUsed, Outcome, Registry, Source};
+use mis::{Decision, Mis, Programme, Registries, Status};
+use serde_json::json;
+
+use crate::crvs::persons;
+use crate::support::{Backend, Place, TestRegistry, age, fixture, runtime};
+
+pub const TESTS: &[(&str, crate::BackendTest)] = &[
+    (
+        "mis::uc01_old_age_allowance_enrols_the_old_and_rejects_the_rest_with_reasons",
+        uc01_old_age_allowance_enrols_the_old_and_rejects_the_rest_with_reasons,
+    ),
+    (
+        "mis::uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it",
+        uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it,
+    ),
+];
+
+const MIS: &str = "spmis.test";
+
+/// The registries of UC-01, each its own HTTP service with its own store.
+struct Registers {
+    crvs: TestRegistry,
+    id: TestRegistry,
+}
+
+impl Registers {
+    async fn spawn(backend: Backend) -> Result<Self> {
+        Ok(Registers {
+            crvs: TestRegistry::spawn_as(backend, &registry::crvs::PROFILE, "crvs.test").await?,
+            id: TestRegistry::spawn_as(backend, &registry::id::PROFILE, "id.test").await?,
+        })
+    }
+}
+
+/// An SP-MIS with its own store and its own IBR, running `programmes`.
+struct SpMis {
+    mis: Mis,
+    ibr: TestRegistry,
+    _place: Place,
+}
+
+fn client_of(registry: &TestRegistry) -> Client {
+    Client::new(
+        format!("http://{}", registry.addr),
+        MIS,
+        Some(&registry.registry.config.service_id),
+    )
+}
+
+impl SpMis {
+    async fn spawn(
+        backend: Backend,
+        registers: &Registers,
+        programmes: Vec<Programme>,
+    ) -> Result<Self> {
+        let ibr = TestRegistry::spawn_as(backend, &registry::ibr::PROFILE, "ibr.test").await?;
+        let place = Place::new(backend).await?;
+        let store = store::open(&place.config(), mis::store::MIGRATIONS).await?;
+        let registries = Registries {
+            crvs: client_of(&registers.crvs),
+            id: client_of(&registers.id),
+            ibr: client_of(&ibr),
+        };
+        Ok(SpMis {
+            mis: Mis::new(programmes, store, registries),
+            ibr,
+            _place: place,
+        })
+    }
+
+    /// The IBR's programmes for `uin` with their status, as its `enrolled` check answers.
+    async fn ibr_enrolments(&self, uin: &str) -> Result<Vec<(String, String)>> {
+        let criteria = serde_json::from_value(json!({"query_type": "expression",
+            "query": {"person_identifier": {"eq": uin}}}))?;
+        let answer = client_of(&self.ibr).enrolled(vec![criteria]).await?;
+        let item = answer
+            .message
+            .context("no message")?
+            .enrolled_response
+            .remove(0);
+        let mut got: Vec<(String, String)> = item
+            .enrollments
+            .into_iter()
+            .map(|e| (e.programme_identifier, e.enrollment_status))
+            .collect();
+        got.sort();
+        Ok(got)
+    }
+}
+
+/// People in no programme at all, so that no enrolment of the population stands in their way.
+fn in_no_programme(person: &synth::Person) -> bool {
+    !fixture()
+        .benefits
+        .enrolments
+        .iter()
+        .any(|e| e.uin == person.uin)
+}
+
+fn years(person: &synth::Person) -> i32 {
+    age(person.birth_date, fixture().today)
+}
+
+fn source_of<'d>(decision: &'d Decision, rule: &str) -> Result<&'d FactUsed> {
+    decision
+        .rules
+        .iter()
+        .find(|r| r.name == rule)
+        .and_then(|r| r.facts.first())
+        .with_context(|| format!("no rule {rule} in {decision:?}"))
+}
+
+fn uc01_old_age_allowance_enrols_the_old_and_rejects_the_rest_with_reasons(
+    backend: Backend,
+) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let registers = Registers::spawn(backend).await?;
+        let sp = SpMis::spawn(backend, &registers, mis::programme::shipped()?).await?;
+        let living = |p: &&synth::Person| p.death_date.is_none();
+        let old = persons()
+            .iter()
+            .filter(living)
+            .find(|p| years(p) >= 65 && in_no_programme(p))
+            .context("an old person in no programme")?;
+        let young = persons()
+            .iter()
+            .filter(living)
+            .find(|p| (30..65).contains(&years(p)) && in_no_programme(p))
+            .context("a young person in no programme")?;
+        let covered = fixture()
+            .benefits
+            .enrolments
+            .iter()
+            .find(|e| {
+                e.programme == "OAA"
+                    && e.status == synth::benefits::ACTIVE
+                    && persons().iter().any(|p| p.uin == e.uin && p.death_date.is_none())
+            })
+            .context("a living OAA beneficiary")?;
+        let dead = persons()
+            .iter()
+            .find(|p| p.death_date.is_some() && years(p) >= 65)
+            .context("a deceased old person")?;
+
+        // Old enough, alive, verified, in no cash programme: enrolled, and the IBR told.
+        let decision = sp.mis.apply("OAA", &old.uin, today).await?;
+        ensure!(decision.status == Status::Enrolled && decision.reason.is_none(), "{decision:?}");
+        let outcomes: Vec<(&str, Outcome)> =
+            decision.rules.iter().map(|r| (r.name.as_str(), r.outcome)).collect();
+        ensure!(
+            outcomes
+                == [
+                    ("identity verified", Outcome::Passed),
+                    ("alive", Outcome::Passed),
+                    ("aged 65 or more", Outcome::Passed),
+                    ("no other benefit of type 1", Outcome::Passed),
+                ],
+            "{outcomes:?}"
+        );
+        // The explanation names each fact, its value and the exchange that gave it, and each
+        // registry's audit trail holds that exchange.
+        let birth = source_of(&decision, "aged 65 or more")?;
+        ensure!(birth.fact == "birth_date" && birth.value == Some(old.birth_date.to_string()), "{birth:?}");
+        let Some(Source { registry: Registry::Crvs, query, transaction_id, correlation_id }) = &birth.source else {
+            anyhow::bail!("{birth:?}");
+        };
+        ensure!(query == &format!("Person UIN={}", old.uin), "{query}");
+        let verified = source_of(&decision, "identity verified")?;
+        ensure!(verified.fact == "identity_verified" && verified.value.as_deref() == Some("true"), "{verified:?}");
+        let id_source = verified.source.as_ref().context("an ID source")?;
+        ensure!(
+            id_source.registry == Registry::Id
+                && id_source.query == format!("Identity uin = \"{}\" AND birth_date = \"{}\"", old.uin, old.birth_date),
+            "{id_source:?}"
+        );
+        for (registry, txn, correlation) in [
+            (&registers.crvs, transaction_id, correlation_id),
+            (&registers.id, &id_source.transaction_id, &id_source.correlation_id),
+        ] {
+            let seen = store::audit::who_saw(registry.store.as_ref(), &format!("UIN:{}", old.uin)).await?;
+            ensure!(
+                seen.iter().any(|r| r.entry.participant.as_deref() == Some(MIS)
+                    && r.entry.endpoint == "/registry/sync/search"
+                    && r.entry.transaction_id.as_ref() == Some(txn)
+                    && r.entry.correlation_id.as_ref() == Some(correlation)),
+                "{txn} {correlation} not in {seen:?}"
+            );
+        }
+        let ibr_check = source_of(&decision, "no other benefit of type 1")?;
+        ensure!(ibr_check.value.as_deref() == Some("no"), "{ibr_check:?}");
+        ensure!(sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), "1".into())]);
+        let history: Vec<Status> =
+            sp.mis.enrolments().history("OAA", &old.uin).await?.into_iter().map(|c| c.status).collect();
+        ensure!(history == [Status::Applied, Status::Verified, Status::Enrolled], "{history:?}");
+        let stored = sp.mis.enrolments().history("OAA", &old.uin).await?.pop().context("history")?;
+        ensure!(
+            stored.ibr_transaction == decision.ibr_transaction
+                && stored.decision == Some(serde_json::to_value(&decision)?),
+            "{stored:?}"
+        );
+        // Applying again while enrolled is refused by the lifecycle.
+        let again = sp.mis.apply("OAA", &old.uin, today).await.unwrap_err().to_string();
+        ensure!(again == format!("{} in OAA: enrolled cannot become applied", old.uin), "{again}");
+
+        // Too young: rejected on the birth date, and the IBR never hears of it.
+        let decision = sp.mis.apply("OAA", &young.uin, today).await?;
+        ensure!(
+            decision.status == Status::Rejected
+                && decision.reason
+                    == Some(format!("aged 65 or more: age >= 65 failed on birth_date {}", young.birth_date)),
+            "{decision:?}"
+        );
+        ensure!(sp.ibr_enrolments(&young.uin).await?.is_empty());
+
+        // Already drawing the old-age allowance: the IBR check stops a second cash benefit.
+        let decision = sp.mis.apply("OAA", &covered.uin, today).await?;
+        let check = format!(
+            "no other benefit of type 1: enrolled(person_identifier = \"{}\" AND benefit_type = \"1\") = no failed on enrolled yes in OAA",
+            covered.uin
+        );
+        ensure!(decision.status == Status::Rejected && decision.reason == Some(check), "{decision:?}");
+
+        // Dead: the civil registry's death record rejects them.
+        let decision = sp.mis.apply("OAA", &dead.uin, today).await?;
+        ensure!(
+            decision.status == Status::Rejected
+                && decision.reason == Some("alive: deceased = false failed on deceased true".into()),
+            "{decision:?}"
+        );
+
+        // Nobody with this UIN: no birth record, nothing to verify.
+        let decision = sp.mis.apply("OAA", "0000000000", today).await?;
+        ensure!(
+            decision.status == Status::Rejected
+                && decision.reason
+                    == Some("identity verified: identity_verified = true unknown on no identity_verified".into()),
+            "{decision:?}"
+        );
+        let unknown = sp.mis.apply("XYZ", &young.uin, today).await.unwrap_err().to_string();
+        ensure!(unknown == "no programme has the code XYZ", "{unknown}");
+        Ok(())
+    })
+}
+
+fn uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it(
+    backend: Backend,
+) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let registers = Registers::spawn(backend).await?;
+        // Living people of 60 to 79 in no programme, a few of each age band.
+        let mut applicants: Vec<&synth::Person> = Vec::new();
+        for band in [60..65, 65..70, 70..80] {
+            applicants.extend(
+                persons()
+                    .iter()
+                    .filter(|p| p.death_date.is_none() && band.contains(&years(p)) && in_no_programme(p))
+                    .take(3),
+            );
+        }
+        ensure!(applicants.len() == 9, "{}", applicants.len());
+        let oaa = include_str!("../../../mis/programmes/oaa.toml");
+        let mut enrolled_at = Vec::new();
+        for threshold in [65, 70] {
+            let text = oaa
+                .replace("age >= 65", &format!("age >= {threshold}"))
+                .replace("aged 65 or more", &format!("aged {threshold} or more"));
+            let programme = Programme::parse(&text, "oaa.toml")?;
+            let sp = SpMis::spawn(backend, &registers, vec![programme]).await?;
+            let mut enrolled = BTreeSet::new();
+            for person in &applicants {
+                let decision = sp.mis.apply("OAA", &person.uin, today).await?;
+                if decision.status == Status::Enrolled {
+                    enrolled.insert(person.uin.clone());
+                } else {
+                    ensure!(
+                        decision.reason
+                            == Some(format!(
+                                "aged {threshold} or more: age >= {threshold} failed on birth_date {}",
+                                person.birth_date
+                            )),
+                        "{decision:?}"
+                    );
+                }
+                let in_ibr = sp.ibr_enrolments(&person.uin).await?;
+                ensure!(in_ibr.is_empty() != (decision.status == Status::Enrolled), "{in_ibr:?}");
+            }
+            let expected: BTreeSet<String> = applicants
+                .iter()
+                .filter(|p| years(p) >= threshold)
+                .map(|p| p.uin.clone())
+                .collect();
+            ensure!(enrolled == expected, "threshold {threshold}: {enrolled:?} != {expected:?}");
+            enrolled_at.push(enrolled);
+        }
+        // Raising the threshold to 70 drops exactly the three aged 65 to 69.
+        ensure!(enrolled_at[0].len() == 6 && enrolled_at[1].len() == 3 && enrolled_at[1].is_subset(&enrolled_at[0]));
+        Ok(())
+    })
+}
