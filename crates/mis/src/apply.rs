@@ -6,6 +6,7 @@ use std::sync::Arc;
 use client::{Client, SearchItem};
 use dci::RequestStatus;
 use dci::criteria::YesNo;
+use dci::search::SearchResponseItem;
 use expr::Value;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -55,18 +56,60 @@ pub struct Mis {
     registries: Registries,
 }
 
-fn registry_error(registry: &'static str) -> impl Fn(client::ClientError) -> MisError {
-    move |e| MisError::Registry {
-        registry,
-        message: e.to_string(),
-    }
-}
-
 fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
     MisError::Registry {
         registry,
         message: message.to_string(),
     }
+}
+
+/// The message of a registry's answer, or what went wrong getting it.
+fn answered<M>(
+    registry: &'static str,
+    answer: Result<dci::Envelope<dci::MsgCallbackHeader, M>, client::ClientError>,
+) -> Result<M, MisError> {
+    answer
+        .map_err(|e| unreadable(registry, e))?
+        .message
+        .ok_or_else(|| unreadable(registry, "an answer without a message"))
+}
+
+/// `Ok` for an item the registry answered with `succ`, its reason as an error otherwise.
+fn succeeded(
+    registry: &'static str,
+    status: RequestStatus,
+    reason: &Option<String>,
+) -> Result<(), MisError> {
+    match status {
+        RequestStatus::Succ => Ok(()),
+        _ => Err(unreadable(registry, reason.clone().unwrap_or_default())),
+    }
+}
+
+/// One sync search of `registry` for `item`, recorded in `facts` as the source of what it
+/// answers (`query` says what was asked); the answer to the item.
+async fn search(
+    registry: Registry,
+    client: &Client,
+    item: SearchItem,
+    query: String,
+    facts: &mut Facts,
+) -> Result<SearchResponseItem, MisError> {
+    let name = registry.as_str();
+    let message = answered(name, client.sync_search(vec![item]).await)?;
+    facts.asked(Source {
+        registry,
+        query,
+        transaction_id: message.transaction_id,
+        correlation_id: message.correlation_id,
+    });
+    let item = message
+        .search_response
+        .into_iter()
+        .next()
+        .ok_or_else(|| unreadable(name, "no answer to the search"))?;
+    succeeded(name, item.status, &item.status_reason_message)?;
+    Ok(item)
 }
 
 impl Mis {
@@ -207,27 +250,15 @@ impl Mis {
     /// CRVS: the person's birth date, sex, marital status and whether they died. Returns the
     /// birth date, which identity verification needs.
     async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Date>, MisError> {
-        let answer = self
-            .registries
-            .crvs
-            .sync_search(vec![SearchItem::by_identifier("Person", "UIN", uin)])
-            .await
-            .map_err(registry_error("crvs"))?;
-        let message = answer
-            .message
-            .ok_or_else(|| unreadable("crvs", "an answer without a message"))?;
-        facts.asked(Source {
-            registry: Registry::Crvs,
-            query: format!("Person UIN={uin}"),
-            transaction_id: message.transaction_id.clone(),
-            correlation_id: message.correlation_id.clone(),
-        });
-        let Some(raw) = message
-            .search_response
-            .first()
-            .and_then(|item| item.data.as_ref())
-            .and_then(|data| data.reg_records.first())
-        else {
+        let item = search(
+            Registry::Crvs,
+            &self.registries.crvs,
+            SearchItem::by_identifier("Person", "UIN", uin),
+            format!("Person UIN={uin}"),
+            facts,
+        )
+        .await?;
+        let Some(raw) = item.data.as_ref().and_then(|data| data.reg_records.first()) else {
             return Ok(None);
         };
         let person: dci::records::crvs::CrvsPerson =
@@ -257,34 +288,14 @@ impl Mis {
             "uin = \"{uin}\" AND birth_date = \"{}\"",
             expr::iso_date(birth_date)
         );
-        let answer = self
-            .registries
-            .id
-            .sync_search(vec![SearchItem::by_expression(
-                "Identity",
-                json!(expression),
-            )])
-            .await
-            .map_err(registry_error("id"))?;
-        let message = answer
-            .message
-            .ok_or_else(|| unreadable("id", "an answer without a message"))?;
-        let item = message
-            .search_response
-            .first()
-            .ok_or_else(|| unreadable("id", "no answer to the verification"))?;
-        if item.status != RequestStatus::Succ {
-            return Err(unreadable(
-                "id",
-                item.status_reason_message.clone().unwrap_or_default(),
-            ));
-        }
-        facts.asked(Source {
-            registry: Registry::Id,
-            query: format!("Identity {expression}"),
-            transaction_id: message.transaction_id.clone(),
-            correlation_id: message.correlation_id.clone(),
-        });
+        let item = search(
+            Registry::Id,
+            &self.registries.id,
+            SearchItem::by_expression("Identity", json!(expression)),
+            format!("Identity {expression}"),
+            facts,
+        )
+        .await?;
         let found = item.pagination.as_ref().map_or(0, |p| p.total_count);
         facts.set("identity_verified", Value::Bool(found == 1));
         Ok(())
@@ -303,28 +314,17 @@ impl Mis {
                       "benefit_type": {"eq": programme.benefit_type}},
         }))
         .expect("enrolled criteria");
-        let answer = self
-            .registries
-            .ibr
-            .enrolled(vec![criteria])
-            .await
-            .map_err(registry_error("ibr"))?;
-        let message = answer
-            .message
-            .ok_or_else(|| unreadable("ibr", "an answer without a message"))?;
+        let answer = self.registries.ibr.enrolled(vec![criteria]).await;
+        let message = answered(Registry::Ibr.as_str(), answer)?;
         let item = message
             .enrolled_response
             .first()
             .ok_or_else(|| unreadable("ibr", "no answer to the enrolled check"))?;
-        if item.answer.status != RequestStatus::Succ {
-            return Err(unreadable(
-                "ibr",
-                item.answer
-                    .status_reason_message
-                    .clone()
-                    .unwrap_or_default(),
-            ));
-        }
+        succeeded(
+            Registry::Ibr.as_str(),
+            item.answer.status,
+            &item.answer.status_reason_message,
+        )?;
         let (outcome, value) = match item.enrolled_status {
             YesNo::No => (Outcome::Passed, "no".to_string()),
             YesNo::Yes => {
@@ -395,18 +395,13 @@ impl Mis {
             .registries
             .ibr
             .publish_enrolments(&transaction_id, vec![beneficiary])
-            .await
-            .map_err(registry_error("ibr"))?;
-        let item = answer
-            .message
-            .and_then(|m| m.enrolled_response.into_iter().next())
+            .await;
+        let item = answered(Registry::Ibr.as_str(), answer)?
+            .enrolled_response
+            .into_iter()
+            .next()
             .ok_or_else(|| unreadable("ibr", "no answer to the enrolment update"))?;
-        if item.status != RequestStatus::Succ {
-            return Err(unreadable(
-                "ibr",
-                item.status_reason_message.unwrap_or_default(),
-            ));
-        }
+        succeeded("ibr", item.status, &item.status_reason_message)?;
         Ok(transaction_id)
     }
 }

@@ -75,6 +75,17 @@ pub enum Registry {
     Ibr,
 }
 
+impl Registry {
+    /// The registry's role name (`crvs`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registry::Crvs => "crvs",
+            Registry::Id => "id",
+            Registry::Ibr => "ibr",
+        }
+    }
+}
+
 /// Where a fact came from: the registry and the DCI exchange that carried it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
