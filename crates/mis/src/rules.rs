@@ -2,8 +2,8 @@
 //! registries, evaluated so that each decision explains itself.
 //!
 //! A rule is one expression of the `expr` text grammar over [`FACTS`]: `age >= 65`,
-//! `marital_status = "W" AND sex = "female"`. `age` is whole years from the birth date as of
-//! the day of the decision. Each fact remembers which registry gave it and in which DCI
+//! `marital_status = "W" AND sex = "female"`, `birth_date <= today - 60 years`. `age` is whole
+//! years from the birth date, and `today` the day of the decision. Each fact remembers which registry gave it and in which DCI
 //! transaction, and each rule's result lists the facts it read with those sources.
 
 use std::collections::BTreeMap;
@@ -104,15 +104,20 @@ pub struct Source {
 pub struct Rule {
     /// What it checks, in the programme's words (`aged 65 or more`).
     pub name: String,
+    text: String,
+    /// As read on the day the programme was loaded: the facts it reads do not change with the
+    /// day, its relative dates do.
     expr: Expr<'static>,
 }
 
 impl Rule {
-    /// Parses `text` against [`FACTS`].
+    /// Parses `text` against [`FACTS`], relative dates (`today - 6 months`) allowed.
     pub fn parse(name: &str, text: &str) -> Result<Self, expr::Error> {
+        let today = time::OffsetDateTime::now_utc().date();
         Ok(Rule {
             name: name.to_string(),
-            expr: expr::parse_text(text, &FACTS)?,
+            text: text.to_string(),
+            expr: expr::parse_text_on(text, &FACTS, today)?,
         })
     }
 
@@ -132,16 +137,25 @@ impl Rule {
         facts
     }
 
-    /// The rule's result on `facts` as of `today`, with the facts it read.
+    /// The rule's result on `facts` as of `today` (its relative dates counted from that
+    /// day), with the facts it read.
     pub fn check(&self, facts: &Facts, today: Date) -> RuleResult {
-        let outcome = match expr::evaluate(&self.expr, facts, today) {
-            Some(true) => Outcome::Passed,
-            Some(false) => Outcome::Failed,
-            None => Outcome::Unknown,
+        // Only a relative date pushed out of the calendar fails here: then nothing is known.
+        let on_the_day = expr::parse_text_on(&self.text, &FACTS, today);
+        let (outcome, rule) = match &on_the_day {
+            Ok(expr) => (
+                match expr::evaluate(expr, facts, today) {
+                    Some(true) => Outcome::Passed,
+                    Some(false) => Outcome::Failed,
+                    None => Outcome::Unknown,
+                },
+                expr.to_string(),
+            ),
+            Err(error) => (Outcome::Unknown, format!("{}: {error}", self.text)),
         };
         RuleResult {
             name: self.name.clone(),
-            rule: self.expr.to_string(),
+            rule,
             outcome,
             facts: self
                 .facts()
@@ -299,6 +313,25 @@ mod tests {
             "alive: deceased = false unknown on no deceased"
         );
         assert_eq!(result.facts[0].source, None);
+    }
+
+    #[test]
+    fn relative_dates_count_from_the_day_of_the_decision() {
+        let rule = Rule::parse(
+            "born 60 or more years ago",
+            "birth_date <= today - 60 years",
+        )
+        .unwrap();
+        let mut facts = Facts::default();
+        facts.asked(crvs());
+        facts.set("birth_date", Value::Date(date!(1965 - 06 - 16)));
+        let before = rule.check(&facts, date!(2025 - 06 - 15));
+        assert_eq!(
+            (before.outcome, before.rule.as_str()),
+            (Outcome::Failed, r#"birth_date <= "1965-06-15""#)
+        );
+        let on = rule.check(&facts, date!(2025 - 06 - 16));
+        assert_eq!(on.outcome, Outcome::Passed);
     }
 
     #[test]
