@@ -146,7 +146,8 @@ impl Mis {
     /// rejected with the reason.
     pub async fn apply(&self, code: &str, uin: &str, today: Date) -> Result<Decision, MisError> {
         let programme = self.programme(code)?;
-        self.change(programme, uin, Status::Applied, today, None, None)
+        self.enrolments
+            .record(Change::new(code, uin, Status::Applied, today))
             .await?;
         let mut decision = Decision {
             programme: programme.code.clone(),
@@ -167,7 +168,8 @@ impl Mis {
             decision.reason = Some(failed.reason());
             return self.decided(programme, decision).await;
         }
-        self.change(programme, uin, Status::Verified, today, None, None)
+        self.enrolments
+            .record(Change::new(code, uin, Status::Verified, today))
             .await?;
         let check = self.not_yet_covered(programme, uin).await?;
         let covered = check.outcome != Outcome::Passed;
@@ -184,6 +186,41 @@ impl Mis {
         self.decided(programme, decision).await
     }
 
+    /// A beneficiary of programme `code` changes status on `date` for `reason` (suspended,
+    /// resumed, graduated, exited): refused unless the lifecycle allows it, and published to
+    /// the IBR before it is recorded. Returns the IBR update's `transaction_id`.
+    pub async fn change_status(
+        &self,
+        code: &str,
+        uin: &str,
+        status: Status,
+        date: Date,
+        reason: &str,
+    ) -> Result<String, MisError> {
+        let programme = self.programme(code)?;
+        let current = self.enrolments.status(code, uin).await?;
+        let allowed = current.is_some_and(|c| c.can_become(status)) && status.ibr_code().is_some();
+        if !allowed {
+            return Err(MisError::Transition {
+                uin: uin.to_string(),
+                programme: code.to_string(),
+                from: current,
+                to: status,
+            });
+        }
+        let transaction = self
+            .publish(programme, uin, status, date, Some(reason))
+            .await?;
+        self.enrolments
+            .record(Change {
+                reason: Some(reason.to_string()),
+                ibr_transaction: Some(transaction.clone()),
+                ..Change::new(code, uin, status, date)
+            })
+            .await?;
+        Ok(transaction)
+    }
+
     /// Records the decision as the applicant's new status.
     async fn decided(
         &self,
@@ -191,41 +228,20 @@ impl Mis {
         decision: Decision,
     ) -> Result<Decision, MisError> {
         let explained = serde_json::to_value(&decision).expect("a decision serializes");
-        self.change(
-            programme,
-            &decision.uin,
-            decision.status,
-            decision.date,
-            decision.reason.clone(),
-            Some(explained),
-        )
-        .await?;
-        Ok(decision)
-    }
-
-    async fn change(
-        &self,
-        programme: &Programme,
-        uin: &str,
-        status: Status,
-        date: Date,
-        reason: Option<String>,
-        decision: Option<serde_json::Value>,
-    ) -> Result<(), MisError> {
-        let ibr_transaction = decision
-            .as_ref()
-            .and_then(|d| d["ibr_transaction"].as_str().map(str::to_string));
         self.enrolments
             .record(Change {
-                programme: programme.code.clone(),
-                uin: uin.to_string(),
-                status,
-                date,
-                reason,
-                decision,
-                ibr_transaction,
+                reason: decision.reason.clone(),
+                decision: Some(explained),
+                ibr_transaction: decision.ibr_transaction.clone(),
+                ..Change::new(
+                    &programme.code,
+                    &decision.uin,
+                    decision.status,
+                    decision.date,
+                )
             })
-            .await
+            .await?;
+        Ok(decision)
     }
 
     /// The facts `programme`'s rules read, from the registries that hold them.

@@ -73,6 +73,22 @@ pub struct Change {
     pub ibr_transaction: Option<String>,
 }
 
+impl Change {
+    /// `uin` has `status` in `programme` since `date`, without a reason, decision or IBR
+    /// transaction.
+    pub fn new(programme: &str, uin: &str, status: Status, date: Date) -> Self {
+        Change {
+            programme: programme.to_string(),
+            uin: uin.to_string(),
+            status,
+            date,
+            reason: None,
+            decision: None,
+            ibr_transaction: None,
+        }
+    }
+}
+
 /// The enrolments of one SP-MIS.
 #[derive(Clone)]
 pub struct Enrolments {

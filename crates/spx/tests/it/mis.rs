@@ -15,8 +15,8 @@ use crate::support::{Backend, Place, TestRegistry, age, fixture, runtime};
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[
     (
-        "mis::uc01_old_age_allowance_enrols_the_old_and_rejects_the_rest_with_reasons",
-        uc01_old_age_allowance_enrols_the_old_and_rejects_the_rest_with_reasons,
+        "mis::uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells_the_ibr_of_each_change",
+        uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells_the_ibr_of_each_change,
     ),
     (
         "mis::uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it",
@@ -119,7 +119,7 @@ fn source_of<'d>(decision: &'d Decision, rule: &str) -> Result<&'d FactUsed> {
         .with_context(|| format!("no rule {rule} in {decision:?}"))
 }
 
-fn uc01_old_age_allowance_enrols_the_old_and_rejects_the_rest_with_reasons(
+fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells_the_ibr_of_each_change(
     backend: Backend,
 ) -> Result<()> {
     runtime().block_on(async {
@@ -211,6 +211,30 @@ fn uc01_old_age_allowance_enrols_the_old_and_rejects_the_rest_with_reasons(
         // Applying again while enrolled is refused by the lifecycle.
         let again = sp.mis.apply("OAA", &old.uin, today).await.unwrap_err().to_string();
         ensure!(again == format!("{} in OAA: enrolled cannot become applied", old.uin), "{again}");
+
+        // Each later change reaches the IBR, with its reason; the lifecycle refuses the rest.
+        for (status, reason, code) in [
+            (Status::Suspended, "conditions not met", "4"),
+            (Status::Resumed, "conditions met again", "1"),
+            (Status::Exited, "moved abroad", "6"),
+        ] {
+            let transaction = sp.mis.change_status("OAA", &old.uin, status, today, reason).await?;
+            ensure!(sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), code.into())], "{status:?}");
+            let last = sp.mis.enrolments().history("OAA", &old.uin).await?.pop().context("history")?;
+            ensure!(
+                last.status == status
+                    && last.reason.as_deref() == Some(reason)
+                    && last.ibr_transaction == Some(transaction),
+                "{last:?}"
+            );
+        }
+        let refused = sp.mis.change_status("OAA", &old.uin, Status::Suspended, today, "late").await;
+        ensure!(
+            refused.unwrap_err().to_string() == format!("{} in OAA: exited cannot become suspended", old.uin)
+                && sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), "6".into())]
+        );
+        let refused = sp.mis.change_status("OAA", &young.uin, Status::Suspended, today, "never enrolled").await;
+        ensure!(refused.unwrap_err().to_string() == format!("{} in OAA: nothing cannot become suspended", young.uin));
 
         // Too young: rejected on the birth date, and the IBR never hears of it.
         let decision = sp.mis.apply("OAA", &young.uin, today).await?;
