@@ -25,6 +25,8 @@ pub struct Registries {
     pub crvs: Client,
     /// The foundational identity registry: identity verification.
     pub id: Client,
+    /// The social registry: households' poverty scores.
+    pub social: Client,
     /// The integrated beneficiary registry: the `enrolled` check, enrolment updates.
     pub ibr: Client,
 }
@@ -86,23 +88,28 @@ fn succeeded(
     }
 }
 
-/// One sync search of `registry` for `item`, recorded in `facts` as the source of what it
-/// answers (`query` says what was asked); the answer to the item.
-async fn search(
+/// What one search asks a registry, and the facts it answers.
+struct Ask<'c> {
     registry: Registry,
-    client: &Client,
+    client: &'c Client,
     item: SearchItem,
+    /// What was asked, as the explanation shows it.
     query: String,
-    facts: &mut Facts,
-) -> Result<SearchResponseItem, MisError> {
-    let name = registry.as_str();
-    let message = answered(name, client.sync_search(vec![item]).await)?;
-    facts.asked(Source {
-        registry,
-        query,
+    provides: &'static [&'static str],
+}
+
+/// One sync search, recorded in `facts` as the source of the facts it provides; the answer to
+/// the item.
+async fn search(ask: Ask<'_>, facts: &mut Facts) -> Result<SearchResponseItem, MisError> {
+    let name = ask.registry.as_str();
+    let message = answered(name, ask.client.sync_search(vec![ask.item]).await)?;
+    let source = Source {
+        registry: ask.registry,
+        query: ask.query,
         transaction_id: message.transaction_id,
         correlation_id: message.correlation_id,
-    });
+    };
+    facts.asked(&source, ask.provides);
     let item = message
         .search_response
         .into_iter()
@@ -110,6 +117,24 @@ async fn search(
         .ok_or_else(|| unreadable(name, "no answer to the search"))?;
     succeeded(name, item.status, &item.status_reason_message)?;
     Ok(item)
+}
+
+/// The records of a search's answer, read as `T`.
+fn records<T: serde::de::DeserializeOwned>(
+    registry: &'static str,
+    item: &SearchResponseItem,
+) -> Result<Vec<T>, MisError> {
+    item.data
+        .iter()
+        .flat_map(|data| &data.reg_records)
+        .map(|raw| serde_json::from_str(raw.get()).map_err(|e| unreadable(registry, e)))
+        .collect()
+}
+
+/// A `YYYY-MM-DD` date of a registry's record.
+fn date(registry: &'static str, text: &str) -> Result<Date, MisError> {
+    Date::parse(text, &time::format_description::well_known::Iso8601::DATE)
+        .map_err(|e| unreadable(registry, e))
 }
 
 impl Mis {
@@ -260,30 +285,88 @@ impl Mis {
         if let (true, Some(birth_date)) = (from(Registry::Id), birth_date) {
             self.verify_identity(uin, birth_date, &mut facts).await?;
         }
+        if needed.iter().any(|f| f.starts_with("spouse_")) {
+            self.spouse(uin, &mut facts).await?;
+        }
+        if from(Registry::Social) {
+            self.household(uin, &mut facts).await?;
+        }
         Ok(facts)
+    }
+
+    /// CRVS: the spouse of the person's latest marriage not dissolved, and their death.
+    async fn spouse(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_identifier("MarriageRecord", "UIN", uin),
+            query: format!("MarriageRecord UIN={uin}"),
+            provides: &["spouse_deceased", "spouse_death_date"],
+        };
+        let item = search(ask, facts).await?;
+        let marriages = records::<dci::records::crvs::MarriageRecord>("crvs", &item)?;
+        let Some(marriage) = marriages
+            .iter()
+            .filter(|m| m.divorce_date.is_none())
+            .max_by(|a, b| a.marriage_date.cmp(&b.marriage_date))
+        else {
+            return Ok(());
+        };
+        let spouse = if marriage.spouse1_identifier.identifier_value == uin {
+            &marriage.spouse2_identifier.identifier_value
+        } else {
+            &marriage.spouse1_identifier.identifier_value
+        };
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_identifier("DeathRecord", "UIN", spouse.as_str()),
+            query: format!("DeathRecord UIN={spouse}"),
+            provides: &["spouse_deceased", "spouse_death_date"],
+        };
+        let item = search(ask, facts).await?;
+        let death = records::<dci::records::crvs::DeathRecord>("crvs", &item)?.pop();
+        facts.set("spouse_deceased", Value::Bool(death.is_some()));
+        if let Some(death) = death {
+            facts.set(
+                "spouse_death_date",
+                Value::Date(date("crvs", &death.death_date)?),
+            );
+        }
+        Ok(())
+    }
+
+    /// SR: the poverty score of the household the person belongs to.
+    async fn household(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+        let ask = Ask {
+            registry: Registry::Social,
+            client: &self.registries.social,
+            item: SearchItem::by_identifier("Group", "UIN", uin),
+            query: format!("Group UIN={uin}"),
+            provides: &["poverty_score"],
+        };
+        let item = search(ask, facts).await?;
+        if let Some(group) = records::<dci::records::social::Group>("social", &item)?.pop() {
+            facts.set("poverty_score", Value::Float(group.poverty_score));
+        }
+        Ok(())
     }
 
     /// CRVS: the person's birth date, sex, marital status and whether they died. Returns the
     /// birth date, which identity verification needs.
     async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Date>, MisError> {
-        let item = search(
-            Registry::Crvs,
-            &self.registries.crvs,
-            SearchItem::by_identifier("Person", "UIN", uin),
-            format!("Person UIN={uin}"),
-            facts,
-        )
-        .await?;
-        let Some(raw) = item.data.as_ref().and_then(|data| data.reg_records.first()) else {
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_identifier("Person", "UIN", uin),
+            query: format!("Person UIN={uin}"),
+            provides: &["birth_date", "sex", "marital_status", "deceased"],
+        };
+        let item = search(ask, facts).await?;
+        let Some(person) = records::<dci::records::crvs::CrvsPerson>("crvs", &item)?.pop() else {
             return Ok(None);
         };
-        let person: dci::records::crvs::CrvsPerson =
-            serde_json::from_str(raw.get()).map_err(|e| unreadable("crvs", e))?;
-        let birth_date = Date::parse(
-            &person.birth_date,
-            &time::format_description::well_known::Iso8601::DATE,
-        )
-        .map_err(|e| unreadable("crvs", e))?;
+        let birth_date = date("crvs", &person.birth_date)?;
         facts.set("birth_date", Value::Date(birth_date));
         facts.set("sex", Value::Text(person.sex));
         if let Some(status) = person.marital_status {
@@ -304,14 +387,14 @@ impl Mis {
             "uin = \"{uin}\" AND birth_date = \"{}\"",
             expr::iso_date(birth_date)
         );
-        let item = search(
-            Registry::Id,
-            &self.registries.id,
-            SearchItem::by_expression("Identity", json!(expression)),
-            format!("Identity {expression}"),
-            facts,
-        )
-        .await?;
+        let ask = Ask {
+            registry: Registry::Id,
+            client: &self.registries.id,
+            item: SearchItem::by_expression("Identity", json!(expression)),
+            query: format!("Identity {expression}"),
+            provides: &["identity_verified"],
+        };
+        let item = search(ask, facts).await?;
         let found = item.pagination.as_ref().map_or(0, |p| p.total_count);
         facts.set("identity_verified", Value::Bool(found == 1));
         Ok(())

@@ -47,6 +47,24 @@ pub static FACTS: Schema = Schema {
             column: Column::Direct("deceased"),
         },
         Attribute {
+            name: "spouse_deceased",
+            aliases: &[],
+            ty: AttrType::Bool,
+            column: Column::Direct("spouse_deceased"),
+        },
+        Attribute {
+            name: "spouse_death_date",
+            aliases: &[],
+            ty: AttrType::Date,
+            column: Column::Direct("spouse_death_date"),
+        },
+        Attribute {
+            name: "poverty_score",
+            aliases: &[],
+            ty: AttrType::Float,
+            column: Column::Direct("poverty_score"),
+        },
+        Attribute {
             name: "identity_verified",
             aliases: &[],
             ty: AttrType::Bool,
@@ -59,6 +77,7 @@ pub static FACTS: Schema = Schema {
 pub fn registry_of(fact: &str) -> Registry {
     match fact {
         "identity_verified" => Registry::Id,
+        "poverty_score" => Registry::Social,
         _ => Registry::Crvs,
     }
 }
@@ -71,6 +90,8 @@ pub enum Registry {
     Crvs,
     /// Foundational identity.
     Id,
+    /// The social registry.
+    Social,
     /// Integrated beneficiary registry.
     Ibr,
 }
@@ -81,6 +102,7 @@ impl Registry {
         match self {
             Registry::Crvs => "crvs",
             Registry::Id => "id",
+            Registry::Social => "social",
             Registry::Ibr => "ibr",
         }
     }
@@ -160,7 +182,7 @@ impl Rule {
             facts: self
                 .facts()
                 .into_iter()
-                .map(|fact| facts.used(fact, registry_of(fact)))
+                .map(|fact| facts.used(fact))
                 .collect(),
         }
     }
@@ -229,30 +251,27 @@ pub struct FactUsed {
     pub source: Option<Source>,
 }
 
-/// The facts known of an applicant, each with the index of its source.
+/// The facts known of an applicant, and the exchange each was asked in.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
     values: BTreeMap<&'static str, Value>,
-    sources: BTreeMap<Registry, Source>,
+    sources: BTreeMap<&'static str, Source>,
 }
 
 impl Facts {
-    /// Records that `source` was asked.
-    pub fn asked(&mut self, source: Source) {
-        self.sources.insert(source.registry, source);
+    /// Records that `source` was asked for `facts` (which it may not have had).
+    pub fn asked(&mut self, source: &Source, facts: &[&'static str]) {
+        for fact in facts {
+            self.sources.insert(fact, source.clone());
+        }
     }
 
-    /// Records `fact` = `value`, as told by the registry last [`Facts::asked`] of its kind.
+    /// Records `fact` = `value`.
     pub fn set(&mut self, fact: &'static str, value: Value) {
         self.values.insert(fact, value);
     }
 
-    /// The source recorded for `registry`.
-    pub fn source(&self, registry: Registry) -> Option<&Source> {
-        self.sources.get(&registry)
-    }
-
-    fn used(&self, fact: &'static str, registry: Registry) -> FactUsed {
+    fn used(&self, fact: &'static str) -> FactUsed {
         FactUsed {
             fact: fact.to_string(),
             value: self.values.get(fact).map(|v| match v {
@@ -260,7 +279,7 @@ impl Facts {
                 Value::Date(date) => expr::iso_date(*date),
                 other => other.to_string(),
             }),
-            source: self.sources.get(&registry).cloned(),
+            source: self.sources.get(fact).cloned(),
         }
     }
 }
@@ -290,7 +309,7 @@ mod tests {
     fn a_rule_explains_itself_with_the_fact_and_its_transaction() {
         let rule = Rule::parse("aged 65 or more", "age >= 65").unwrap();
         let mut facts = Facts::default();
-        facts.asked(crvs());
+        facts.asked(&crvs(), &["birth_date"]);
         facts.set("birth_date", Value::Date(date!(1960 - 06 - 16)));
         let young = rule.check(&facts, date!(2025 - 06 - 15));
         assert_eq!(young.outcome, Outcome::Failed);
@@ -323,7 +342,7 @@ mod tests {
         )
         .unwrap();
         let mut facts = Facts::default();
-        facts.asked(crvs());
+        facts.asked(&crvs(), &["birth_date"]);
         facts.set("birth_date", Value::Date(date!(1965 - 06 - 16)));
         let before = rule.check(&facts, date!(2025 - 06 - 15));
         assert_eq!(

@@ -19,6 +19,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells_the_ibr_of_each_change,
     ),
     (
+        "mis::uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died",
+        uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died,
+    ),
+    (
         "mis::uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it",
         uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it,
     ),
@@ -26,10 +30,11 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
 
 const MIS: &str = "spmis.test";
 
-/// The registries of UC-01, each its own HTTP service with its own store.
+/// The registries of UC-01 and UC-03, each its own HTTP service with its own store.
 struct Registers {
     crvs: TestRegistry,
     id: TestRegistry,
+    social: TestRegistry,
 }
 
 impl Registers {
@@ -37,6 +42,8 @@ impl Registers {
         Ok(Registers {
             crvs: TestRegistry::spawn_as(backend, &registry::crvs::PROFILE, "crvs.test").await?,
             id: TestRegistry::spawn_as(backend, &registry::id::PROFILE, "id.test").await?,
+            social: TestRegistry::spawn_as(backend, &registry::social::PROFILE, "social.test")
+                .await?,
         })
     }
 }
@@ -68,6 +75,7 @@ impl SpMis {
         let registries = Registries {
             crvs: client_of(&registers.crvs),
             id: client_of(&registers.id),
+            social: client_of(&registers.social),
             ibr: client_of(&ibr),
         };
         Ok(SpMis {
@@ -97,6 +105,13 @@ impl SpMis {
     }
 }
 
+/// The registries and an SP-MIS running the shipped programmes.
+async fn shipped(backend: Backend) -> Result<(Registers, SpMis)> {
+    let registers = Registers::spawn(backend).await?;
+    let sp = SpMis::spawn(backend, &registers, mis::programme::shipped()?).await?;
+    Ok((registers, sp))
+}
+
 /// People in no programme at all, so that no enrolment of the population stands in their way.
 fn in_no_programme(person: &synth::Person) -> bool {
     !fixture()
@@ -124,8 +139,7 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
 ) -> Result<()> {
     runtime().block_on(async {
         let today = fixture().today;
-        let registers = Registers::spawn(backend).await?;
-        let sp = SpMis::spawn(backend, &registers, mis::programme::shipped()?).await?;
+        let (registers, sp) = shipped(backend).await?;
         let living = |p: &&synth::Person| p.death_date.is_none();
         let old = persons()
             .iter()
@@ -171,10 +185,11 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
         // registry's audit trail holds that exchange.
         let birth = source_of(&decision, "aged 65 or more")?;
         ensure!(birth.fact == "birth_date" && birth.value == Some(old.birth_date.to_string()), "{birth:?}");
-        let Some(Source { registry: Registry::Crvs, query, transaction_id, correlation_id }) = &birth.source else {
-            anyhow::bail!("{birth:?}");
-        };
-        ensure!(query == &format!("Person UIN={}", old.uin), "{query}");
+        ensure!(
+            birth.source.as_ref().map(|s| (s.registry, s.query.clone()))
+                == Some((Registry::Crvs, format!("Person UIN={}", old.uin))),
+            "{birth:?}"
+        );
         let verified = source_of(&decision, "identity verified")?;
         ensure!(verified.fact == "identity_verified" && verified.value.as_deref() == Some("true"), "{verified:?}");
         let id_source = verified.source.as_ref().context("an ID source")?;
@@ -183,19 +198,8 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
                 && id_source.query == format!("Identity uin = \"{}\" AND birth_date = \"{}\"", old.uin, old.birth_date),
             "{id_source:?}"
         );
-        for (registry, txn, correlation) in [
-            (&registers.crvs, transaction_id, correlation_id),
-            (&registers.id, &id_source.transaction_id, &id_source.correlation_id),
-        ] {
-            let seen = store::audit::who_saw(registry.store.as_ref(), &format!("UIN:{}", old.uin)).await?;
-            ensure!(
-                seen.iter().any(|r| r.entry.participant.as_deref() == Some(MIS)
-                    && r.entry.endpoint == "/registry/sync/search"
-                    && r.entry.transaction_id.as_ref() == Some(txn)
-                    && r.entry.correlation_id.as_ref() == Some(correlation)),
-                "{txn} {correlation} not in {seen:?}"
-            );
-        }
+        audited(&registers.crvs, &old.uin, birth.source.as_ref()).await?;
+        audited(&registers.id, &old.uin, verified.source.as_ref()).await?;
         let ibr_check = source_of(&decision, "no other benefit of type 1")?;
         ensure!(ibr_check.value.as_deref() == Some("no"), "{ibr_check:?}");
         ensure!(sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), "1".into())]);
@@ -329,6 +333,121 @@ fn uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it(
         }
         // Raising the threshold to 70 drops exactly the three aged 65 to 69.
         ensure!(enrolled_at[0].len() == 6 && enrolled_at[1].len() == 3 && enrolled_at[1].is_subset(&enrolled_at[0]));
+        Ok(())
+    })
+}
+
+/// `registry`'s audit trail holds the sync search about `uin` that `source` names, made by the
+/// SP-MIS, with its transaction and correlation ids.
+async fn audited(registry: &TestRegistry, uin: &str, source: Option<&Source>) -> Result<()> {
+    let source = source.context("no source")?;
+    let seen = store::audit::who_saw(registry.store.as_ref(), &format!("UIN:{uin}")).await?;
+    ensure!(
+        seen.iter()
+            .any(|r| r.entry.participant.as_deref() == Some(MIS)
+                && r.entry.endpoint == "/registry/sync/search"
+                && r.entry.transaction_id.as_ref() == Some(&source.transaction_id)
+                && r.entry.correlation_id.as_ref() == Some(&source.correlation_id)),
+        "{source:?} not in {seen:?}"
+    );
+    Ok(())
+}
+
+/// The poverty score of `person`'s household.
+fn poverty(person: &synth::Person) -> Option<f64> {
+    let household = person.household_id.as_deref()?;
+    fixture()
+        .population
+        .households
+        .iter()
+        .find(|h| h.household_id == household)
+        .map(|h| h.poverty_score)
+}
+
+fn uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died(
+    backend: Backend,
+) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let (registers, sp) = shipped(backend).await?;
+        let widows: Vec<&synth::Person> = persons()
+            .iter()
+            .filter(|p| {
+                p.death_date.is_none()
+                    && p.sex == "female"
+                    && p.marital_status == "W"
+                    && years(p) < 65
+                    && in_no_programme(p)
+            })
+            .collect();
+        let poor = widows
+            .iter()
+            .find(|p| poverty(p).is_some_and(|s| s <= 40.0))
+            .context("a poor widow")?;
+        let better_off = widows
+            .iter()
+            .find(|p| poverty(p).is_some_and(|s| s > 40.0))
+            .context("a better-off widow")?;
+        let married = persons()
+            .iter()
+            .find(|p| {
+                p.death_date.is_none()
+                    && p.sex == "female"
+                    && p.marital_status == "M"
+                    && years(p) < 65
+                    && in_no_programme(p)
+            })
+            .context("a married woman")?;
+
+        let decision = sp.mis.apply("WA", &poor.uin, today).await?;
+        ensure!(decision.status == Status::Enrolled, "{decision:?}");
+        // The spouse's death comes from the civil registry's death record, found through the
+        // marriage record; the poverty score from the social registry.
+        let spouse = source_of(&decision, "spouse deceased")?;
+        let spouse_uin = poor
+            .spouse_uin
+            .as_deref()
+            .context("the widow's late spouse")?;
+        ensure!(
+            spouse.value.as_deref() == Some("true")
+                && spouse
+                    .source
+                    .as_ref()
+                    .map(|s| (s.registry, s.query.clone()))
+                    == Some((Registry::Crvs, format!("DeathRecord UIN={spouse_uin}"))),
+            "{spouse:?}"
+        );
+        let score = source_of(&decision, "poor enough")?;
+        ensure!(
+            score.value == poverty(poor).map(|s| s.to_string())
+                && score.source.as_ref().map(|s| (s.registry, s.query.clone()))
+                    == Some((Registry::Social, format!("Group UIN={}", poor.uin))),
+            "{score:?}"
+        );
+        audited(&registers.social, &poor.uin, score.source.as_ref()).await?;
+        ensure!(sp.ibr_enrolments(&poor.uin).await? == [("WA".into(), "1".into())]);
+
+        let decision = sp.mis.apply("WA", &better_off.uin, today).await?;
+        ensure!(
+            decision.status == Status::Rejected
+                && decision.reason
+                    == Some(format!(
+                        "poor enough: poverty_score <= 40 failed on poverty_score {}",
+                        poverty(better_off).unwrap_or_default()
+                    )),
+            "{decision:?}"
+        );
+        let decision = sp.mis.apply("WA", &married.uin, today).await?;
+        ensure!(
+            decision.status == Status::Rejected
+                && decision.reason
+                    == Some("widowed: marital_status = \"W\" failed on marital_status M".into()),
+            "{decision:?}"
+        );
+        ensure!(
+            sp.ibr_enrolments(&better_off.uin).await?.is_empty()
+                && sp.ibr_enrolments(&married.uin).await?.is_empty()
+        );
         Ok(())
     })
 }
