@@ -152,6 +152,11 @@ impl Mis {
         }
     }
 
+    /// The programmes it runs.
+    pub fn programmes(&self) -> &[Programme] {
+        &self.programmes
+    }
+
     /// The programme with `code`.
     pub fn programme(&self, code: &str) -> Result<&Programme, MisError> {
         self.programmes

@@ -5,6 +5,7 @@
 //! beneficiary registry of every enrolment and status change; before enrolling anyone it asks
 //! the IBR whether they already receive a benefit of the programme's type.
 
+pub mod http;
 pub mod lifecycle;
 pub mod programme;
 pub mod rules;

@@ -143,6 +143,11 @@ impl Rule {
         })
     }
 
+    /// The rule as the programme file writes it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The facts (columns of [`FACTS`]) the rule reads.
     pub fn facts(&self) -> Vec<&'static str> {
         let mut facts: Vec<&'static str> = self

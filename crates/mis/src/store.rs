@@ -55,7 +55,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// One change of status.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Change {
     /// The programme's code.
     pub programme: String,

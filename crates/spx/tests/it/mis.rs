@@ -11,7 +11,7 @@ use mis::{Decision, Mis, Programme, Registries, Status};
 use serde_json::json;
 
 use crate::crvs::persons;
-use crate::support::{Backend, Place, TestRegistry, age, fixture, runtime};
+use crate::support::{Backend, Place, TestRegistry, age, fixture, post_json, runtime};
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[
     (
@@ -21,6 +21,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     (
         "mis::uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died",
         uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died,
+    ),
+    (
+        "mis::the_http_api_lists_programmes_takes_applications_and_shows_a_history",
+        the_http_api_lists_programmes_takes_applications_and_shows_a_history,
     ),
     (
         "mis::uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it",
@@ -448,6 +452,65 @@ fn uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died(
             sp.ibr_enrolments(&better_off.uin).await?.is_empty()
                 && sp.ibr_enrolments(&married.uin).await?.is_empty()
         );
+        Ok(())
+    })
+}
+
+fn the_http_api_lists_programmes_takes_applications_and_shows_a_history(
+    backend: Backend,
+) -> Result<()> {
+    runtime().block_on(async {
+        let (_registers, sp) = shipped(backend).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(axum::serve(listener, mis::http::router(sp.mis.clone())).into_future());
+        let http = reqwest::Client::new();
+        let get = |path: String| {
+            let request = http.get(format!("{base}{path}"));
+            async move {
+                let answer = request.send().await?;
+                anyhow::Ok((answer.status().as_u16(), answer.json::<serde_json::Value>().await?))
+            }
+        };
+
+        let (status, programmes) = get("/mis/programmes".into()).await?;
+        ensure!(status == 200, "{programmes}");
+        ensure!(
+            programmes[0]["code"] == "OAA"
+                && programmes[0]["amount"] == json!({"currency": "USD", "per_cycle": 2500})
+                && programmes[0]["eligibility"][2] == json!({"name": "aged 65 or more", "rule": "age >= 65"})
+                && programmes[1]["code"] == "WA",
+            "{programmes}"
+        );
+
+        let old = persons()
+            .iter()
+            .find(|p| p.death_date.is_none() && years(p) >= 65 && in_no_programme(p))
+            .context("an old person in no programme")?;
+        let apply = |programme: &str, uin: &str| json!({"programme": programme, "uin": uin});
+        let (status, decision) = post_json(&http, &format!("{base}/mis/applications"), &apply("OAA", &old.uin)).await?;
+        ensure!(status == 200 && decision["status"] == "enrolled" && decision["reason"].is_null(), "{decision}");
+        ensure!(decision["rules"][2]["facts"][0]["value"] == old.birth_date.to_string(), "{decision}");
+        ensure!(decision["rules"][2]["facts"][0]["source"]["registry"] == "crvs", "{decision}");
+
+        let (status, again) = post_json(&http, &format!("{base}/mis/applications"), &apply("OAA", &old.uin)).await?;
+        ensure!(
+            status == 409 && again == json!({"error": format!("{} in OAA: enrolled cannot become applied", old.uin)}),
+            "{again}"
+        );
+        let (status, unknown) = post_json(&http, &format!("{base}/mis/applications"), &apply("XYZ", &old.uin)).await?;
+        ensure!(status == 404 && unknown == json!({"error": "no programme has the code XYZ"}), "{unknown}");
+
+        let (status, history) = get(format!("/mis/programmes/OAA/beneficiaries/{}", old.uin)).await?;
+        let statuses: Vec<&str> = history["history"].as_array().into_iter().flatten().filter_map(|c| c["status"].as_str()).collect();
+        ensure!(
+            status == 200 && history["status"] == "enrolled" && statuses == ["applied", "verified", "enrolled"]
+                && history["history"][2]["decision"] == decision
+                && history["history"][2]["ibr_transaction"] == decision["ibr_transaction"],
+            "{history}"
+        );
+        let (status, none) = get("/mis/programmes/WA/beneficiaries/0000000000".into()).await?;
+        ensure!(status == 404 && none == json!({"error": "0000000000 never applied to WA"}), "{none}");
         Ok(())
     })
 }
