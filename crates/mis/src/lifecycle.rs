@@ -67,6 +67,8 @@ impl Status {
                 | (Enrolled | Resumed, Suspended | Graduated | Exited)
                 | (Suspended, Resumed | Graduated | Exited)
                 | (Rejected | Graduated | Exited, Applied)
+                // An application cut short after verification (the IBR unreachable) is made again.
+                | (Verified, Applied)
         )
     }
 
@@ -114,6 +116,7 @@ mod tests {
             [
                 (Applied, Verified),
                 (Applied, Rejected),
+                (Verified, Applied),
                 (Verified, Rejected),
                 (Verified, Enrolled),
                 (Rejected, Applied),

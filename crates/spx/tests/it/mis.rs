@@ -27,6 +27,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         the_http_api_lists_programmes_takes_applications_and_shows_a_history,
     ),
     (
+        "mis::an_application_cut_short_by_an_unreachable_ibr_is_made_again",
+        an_application_cut_short_by_an_unreachable_ibr_is_made_again,
+    ),
+    (
         "mis::uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it",
         uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it,
     ),
@@ -56,6 +60,8 @@ impl Registers {
 struct SpMis {
     mis: Mis,
     ibr: TestRegistry,
+    store: std::sync::Arc<dyn store::Store>,
+    registries: Registries,
     _place: Place,
 }
 
@@ -83,8 +89,10 @@ impl SpMis {
             ibr: client_of(&ibr),
         };
         Ok(SpMis {
-            mis: Mis::new(programmes, store, registries),
+            mis: Mis::new(programmes, store.clone(), registries.clone()),
             ibr,
+            store,
+            registries,
             _place: place,
         })
     }
@@ -511,6 +519,61 @@ fn the_http_api_lists_programmes_takes_applications_and_shows_a_history(
         );
         let (status, none) = get("/mis/programmes/WA/beneficiaries/0000000000".into()).await?;
         ensure!(status == 404 && none == json!({"error": "0000000000 never applied to WA"}), "{none}");
+        Ok(())
+    })
+}
+
+fn an_application_cut_short_by_an_unreachable_ibr_is_made_again(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let (_registers, sp) = shipped(backend).await?;
+        let old = persons()
+            .iter()
+            .find(|p| p.death_date.is_none() && years(p) >= 65 && in_no_programme(p))
+            .context("an old person in no programme")?;
+        // The same SP-MIS (its store) while the IBR cannot be reached.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await?
+            .local_addr()?;
+        let cut_off = Mis::new(
+            mis::programme::shipped()?,
+            sp.store.clone(),
+            Registries {
+                ibr: Client::new(format!("http://{closed}"), MIS, Some("ibr.test")),
+                ..sp.registries.clone()
+            },
+        );
+        let error = cut_off
+            .apply("OAA", &old.uin, today)
+            .await
+            .unwrap_err()
+            .to_string();
+        ensure!(error.starts_with("ibr: POST http://"), "{error}");
+        ensure!(sp.mis.enrolments().status("OAA", &old.uin).await? == Some(Status::Verified));
+        ensure!(sp.ibr_enrolments(&old.uin).await?.is_empty());
+
+        let decision = sp.mis.apply("OAA", &old.uin, today).await?;
+        ensure!(decision.status == Status::Enrolled, "{decision:?}");
+        let history: Vec<Status> = sp
+            .mis
+            .enrolments()
+            .history("OAA", &old.uin)
+            .await?
+            .into_iter()
+            .map(|c| c.status)
+            .collect();
+        ensure!(
+            history
+                == [
+                    Status::Applied,
+                    Status::Verified,
+                    Status::Applied,
+                    Status::Verified,
+                    Status::Enrolled
+                ],
+            "{history:?}"
+        );
+        ensure!(sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), "1".into())]);
         Ok(())
     })
 }
