@@ -318,8 +318,11 @@ fn uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it(
             let programme = Programme::parse(&text, "oaa.toml")?;
             let sp = SpMis::spawn(backend, &registers, vec![programme]).await?;
             let mut enrolled = BTreeSet::new();
+            let mut deciding = std::time::Duration::ZERO;
             for person in &applicants {
+                let started = std::time::Instant::now();
                 let decision = sp.mis.apply("OAA", &person.uin, today).await?;
+                deciding += started.elapsed();
                 if decision.status == Status::Enrolled {
                     enrolled.insert(person.uin.clone());
                 } else {
@@ -341,6 +344,11 @@ fn uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it(
                 .map(|p| p.uin.clone())
                 .collect();
             ensure!(enrolled == expected, "threshold {threshold}: {enrolled:?} != {expected:?}");
+            println!(
+                "threshold {threshold}: {} applications decided in {deciding:?} ({} enrolled)",
+                applicants.len(),
+                enrolled.len()
+            );
             enrolled_at.push(enrolled);
         }
         // Raising the threshold to 70 drops exactly the three aged 65 to 69.
