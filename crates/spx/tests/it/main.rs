@@ -16,6 +16,7 @@ mod exchange;
 mod fr;
 mod ibr;
 mod idreg;
+mod mis;
 mod protocol;
 mod search;
 mod signatures;
@@ -56,6 +57,7 @@ fn main() {
         fr::TESTS,
         ibr::TESTS,
         idreg::TESTS,
+        mis::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {
