@@ -68,7 +68,13 @@
 //! ident      := (letter | "_") (letter | digit | "_" | "-")*  (not a keyword)
 //! ```
 //!
-//! Dates are written as strings: `birth_date < "2000-01-01"`.
+//! Dates are written as strings: `birth_date < "2000-01-01"`. [`parse_text_on`] also reads
+//! dates relative to the day it is given, wherever a value may stand:
+//!
+//! ```text
+//! value      := ... | "today" ( ("+" | "-") digit+ unit )?
+//! unit       := "day" | "days" | "month" | "months" | "year" | "years"
+//! ```
 //!
 //! # NULL semantics
 //!
@@ -107,6 +113,8 @@ pub use age::years_before;
 pub use ast::{Expr, Op, Value, iso_date};
 pub use error::{Error, ErrorKind};
 pub use eval::{Record, evaluate};
-pub use parse::{MAX_COMPARISONS, MAX_DEPTH, parse_nosql, parse_predicates, parse_text};
+pub use parse::{
+    MAX_COMPARISONS, MAX_DEPTH, parse_nosql, parse_predicates, parse_text, parse_text_on,
+};
 pub use schema::{AttrType, Attribute, CodeSet, Column, Schema};
 pub use sql::{Dialect, SqlFragment, SqlValue, lower, order_by};

@@ -17,7 +17,7 @@ use crate::schema::{AttrType, Attribute, Schema};
 
 pub use nosql::parse_nosql;
 pub use predicate::parse_predicates;
-pub use text::parse_text;
+pub use text::{parse_text, parse_text_on};
 
 /// The deepest nesting of logical operators (and parentheses) a query may have.
 pub const MAX_DEPTH: usize = 32;

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use time::Date;
+
 use super::{Builder, Operand, check_depth};
 use crate::ast::{Expr, Op};
 use crate::error::Error;
@@ -10,12 +12,27 @@ use crate::schema::{Attribute, Schema};
 /// Parses the text form, e.g. `age >= 60 AND location IN ["central_region", "north"]`.
 /// Errors give the column (and line, past the first) where the problem is.
 pub fn parse_text<'s>(text: &str, schema: &'s Schema) -> Result<Expr<'s>, Error> {
+    parse(text, schema, None)
+}
+
+/// [`parse_text`], with dates relative to `today` allowed wherever a date is:
+/// `today`, `today - 6 months`, `today + 30 days`, `today - 2 years` (units `day`, `month`,
+/// `year`, singular or plural). Each is replaced by the date it names, so the expression
+/// prints with that date: `death_date >= today - 1 year` on 2025-06-15 prints
+/// `death_date >= "2024-06-15"`. A month or year step that lands on a day the month lacks
+/// takes the month's last day.
+pub fn parse_text_on<'s>(text: &str, schema: &'s Schema, today: Date) -> Result<Expr<'s>, Error> {
+    parse(text, schema, Some(today))
+}
+
+fn parse<'s>(text: &str, schema: &'s Schema, today: Option<Date>) -> Result<Expr<'s>, Error> {
     let tokens = lex(text).map_err(|(message, at)| located(Error::syntax(message), text, at))?;
     let mut parser = Parser {
         text,
         tokens,
         pos: 0,
         builder: Builder::new(schema),
+        today,
     };
     let expr = parser.or(1)?;
     let token = parser.peek();
@@ -32,6 +49,8 @@ enum Kind<'a> {
     OpenList,
     CloseList,
     Comma,
+    /// `+` or `-` between a date and its offset: the sign.
+    Sign(i64),
     Op(Op),
     /// A name or keyword.
     Word(&'a str),
@@ -57,6 +76,7 @@ impl Kind<'_> {
             Kind::OpenList => "'['".into(),
             Kind::CloseList => "']'".into(),
             Kind::Comma => "','".into(),
+            Kind::Sign(sign) => if *sign < 0 { "'-'" } else { "'+'" }.into(),
             Kind::Op(op) => format!("'{op}'"),
             Kind::Word(word) => format!("'{word}'"),
             Kind::Str(s) => format!("string {s:?}"),
@@ -126,6 +146,15 @@ fn lex(text: &str) -> Result<Vec<Token<'_>>, (String, usize)> {
                 }
             }
             '"' | '\'' => Kind::Str(string(text, &mut chars)?),
+            '+' => {
+                chars.next();
+                Kind::Sign(1)
+            }
+            // A '-' apart from its digits is the sign of a date offset (`today - 6 months`).
+            '-' if !text[at + 1..].starts_with(|c: char| c.is_ascii_digit()) => {
+                chars.next();
+                Kind::Sign(-1)
+            }
             c if c == '-' || c.is_ascii_digit() => Kind::Number(number(text, &mut chars)?),
             c if is_name_start(c) => Kind::Word(name(text, &mut chars)?),
             c => return Err((format!("unexpected character {c:?}"), at)),
@@ -227,6 +256,8 @@ struct Parser<'a, 's> {
     tokens: Vec<Token<'a>>,
     pos: usize,
     builder: Builder<'s>,
+    /// The day `today` names; `None` where relative dates are not allowed.
+    today: Option<Date>,
 }
 
 impl<'a, 's> Parser<'a, 's> {
@@ -390,9 +421,18 @@ impl<'a, 's> Parser<'a, 's> {
             .map_err(|error| self.error_at(error, attr_at))
     }
 
-    /// `value := string | number | true | false`, with its offset.
+    /// `value := string | number | true | false | date`, with its offset, where
+    /// `date := "today" (("+" | "-") digit+ unit)?` when parsing on a day.
     fn value(&mut self) -> Result<(Operand<'a>, usize), Error> {
         let token = self.peek().clone();
+        if let (Some(today), true) = (self.today, token.kind.is_keyword("today")) {
+            self.advance();
+            let date = self.offset_from(today)?;
+            return Ok((
+                Operand::Str(Cow::Owned(crate::ast::iso_date(date))),
+                token.at,
+            ));
+        }
         let operand = match token.kind {
             Kind::Str(s) => Operand::Str(s),
             Kind::Number(n) => Operand::Number(Cow::Borrowed(n)),
@@ -405,4 +445,60 @@ impl<'a, 's> Parser<'a, 's> {
         self.advance();
         Ok((operand, token.at))
     }
+
+    /// The optional `("+" | "-") digit+ unit` after `today`, applied to it.
+    fn offset_from(&mut self, today: Date) -> Result<Date, Error> {
+        // `(sign, whether the count may carry its own sign)`: `today -6 months` lexes the
+        // sign with the digits.
+        let (sign, signed) = match self.peek().kind {
+            Kind::Sign(sign) => {
+                self.advance();
+                (sign, false)
+            }
+            Kind::Number(n) if n.starts_with('-') => (1, true),
+            _ => return Ok(today),
+        };
+        let count = self.peek().clone();
+        let n = match count.kind {
+            Kind::Number(n) => n.parse::<i64>().ok().filter(|n| signed || *n >= 0),
+            _ => None,
+        }
+        .ok_or_else(|| self.unexpected("a whole number of days, months or years"))?;
+        self.advance();
+        let unit = self.peek().clone();
+        let n = sign * n;
+        let date = match unit.kind {
+            Kind::Word(w) if w.eq_ignore_ascii_case("day") || w.eq_ignore_ascii_case("days") => {
+                today.checked_add(time::Duration::days(n))
+            }
+            Kind::Word(w)
+                if w.eq_ignore_ascii_case("month") || w.eq_ignore_ascii_case("months") =>
+            {
+                add_months(today, n)
+            }
+            Kind::Word(w) if w.eq_ignore_ascii_case("year") || w.eq_ignore_ascii_case("years") => {
+                n.checked_mul(12).and_then(|m| add_months(today, m))
+            }
+            _ => return Err(self.unexpected("days, months or years")),
+        };
+        self.advance();
+        date.ok_or_else(|| {
+            self.error_at(
+                Error::new(
+                    crate::error::ErrorKind::WrongOperandType,
+                    "the date is out of range",
+                ),
+                count.at,
+            )
+        })
+    }
+}
+
+/// `date` moved by `months`, on the same day or the month's last day; None out of range.
+fn add_months(date: Date, months: i64) -> Option<Date> {
+    let index = i64::from(date.year()) * 12 + i64::from(u8::from(date.month())) - 1 + months;
+    let year = i32::try_from(index.div_euclid(12)).ok()?;
+    let month = time::Month::try_from(u8::try_from(index.rem_euclid(12) + 1).ok()?).ok()?;
+    let day = date.day().min(time::util::days_in_month(month, year));
+    Date::from_calendar_date(year, month, day).ok()
 }

@@ -256,3 +256,66 @@ fn hostile_nesting_and_size_are_syntax_errors() {
         )
     );
 }
+
+#[test]
+fn dates_relative_to_today_are_the_dates_they_name() {
+    let on = |source: &str, today| {
+        expr::parse_text_on(source, &GROUP, today).unwrap_or_else(|e| panic!("{source}: {e}"))
+    };
+    let day = |source: &str, today| match on(source, today) {
+        Expr::Compare {
+            value: Value::Date(date),
+            ..
+        } => date,
+        other => panic!("{source}: {other:?}"),
+    };
+    let today = date!(2025 - 03 - 31);
+    let leap = date!(2024 - 02 - 29);
+    for (relative, on_day, expected) in [
+        ("today", today, today),
+        ("today - 30 days", today, date!(2025 - 03 - 01)),
+        ("today + 1 day", today, date!(2025 - 04 - 01)),
+        // A month step that lands past the month's end takes its last day.
+        ("today - 1 month", today, date!(2025 - 02 - 28)),
+        ("TODAY -6 MONTHS", today, date!(2024 - 09 - 30)),
+        ("today - 2 years", leap, date!(2022 - 02 - 28)),
+    ] {
+        let source = format!("registration_date >= {relative}");
+        assert_eq!(day(&source, on_day), expected, "{source}");
+    }
+    assert_eq!(
+        on("registration_date BETWEEN today - 1 year AND today", today).to_string(),
+        r#"registration_date >= "2024-03-31" AND registration_date <= "2025-03-31""#
+    );
+}
+
+#[test]
+fn relative_dates_need_a_day_a_count_and_a_unit() {
+    // Without a day, `today` is no value.
+    assert_eq!(
+        error("registration_date = today").1,
+        "expected a value (a quoted string, a number, true or false), found 'today' at column 21"
+    );
+    let today = date!(2025 - 03 - 31);
+    let error_on = |source: &str| {
+        expr::parse_text_on(source, &GROUP, today)
+            .expect_err("should be rejected")
+            .message
+    };
+    assert_eq!(
+        error_on("registration_date = today - weeks"),
+        "expected a whole number of days, months or years, found 'weeks' at column 29"
+    );
+    assert_eq!(
+        error_on("registration_date = today - 2 weeks"),
+        "expected days, months or years, found 'weeks' at column 31"
+    );
+    assert_eq!(
+        error_on("registration_date = today - 99999999 years"),
+        "the date is out of range at column 29"
+    );
+    assert_eq!(
+        error_on("group_size = today").split(" at ").next(),
+        Some("attribute 'group_size' expects an integer, got string \"2025-03-31\"")
+    );
+}

@@ -16,6 +16,7 @@ mod exchange;
 mod fr;
 mod ibr;
 mod idreg;
+mod mis;
 mod pay;
 mod protocol;
 mod search;
@@ -57,6 +58,7 @@ fn main() {
         fr::TESTS,
         ibr::TESTS,
         idreg::TESTS,
+        mis::TESTS,
         pay::TESTS,
     ]
     .concat();

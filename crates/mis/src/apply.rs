@@ -1,0 +1,511 @@
+//! Applications: facts fetched from the registries, rules checked, the IBR asked, and the
+//! enrolment published.
+
+use std::sync::Arc;
+
+use client::{Client, SearchItem};
+use dci::RequestStatus;
+use dci::criteria::YesNo;
+use dci::search::SearchResponseItem;
+use expr::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::Date;
+
+use crate::MisError;
+use crate::lifecycle::Status;
+use crate::programme::Programme;
+use crate::rules::{FactUsed, Facts, Outcome, Registry, RuleResult, Source, registry_of};
+use crate::store::{Change, Enrolments};
+
+/// The registries an SP-MIS talks to, each through its DCI client.
+#[derive(Debug, Clone)]
+pub struct Registries {
+    /// The civil registry: birth dates, sex, marital status, deaths.
+    pub crvs: Client,
+    /// The foundational identity registry: identity verification.
+    pub id: Client,
+    /// The social registry: households' poverty scores.
+    pub social: Client,
+    /// The integrated beneficiary registry: the `enrolled` check, enrolment updates.
+    pub ibr: Client,
+}
+
+/// The outcome of an application, with its explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The programme's code.
+    pub programme: String,
+    /// The applicant.
+    pub uin: String,
+    /// The day of the decision (ages are counted on it).
+    pub date: Date,
+    /// [`Status::Enrolled`] or [`Status::Rejected`].
+    pub status: Status,
+    /// Why the applicant was rejected.
+    pub reason: Option<String>,
+    /// Each eligibility rule, then the IBR check, as far as the decision went.
+    pub rules: Vec<RuleResult>,
+    /// The IBR `transaction_id` that published the enrolment.
+    pub ibr_transaction: Option<String>,
+}
+
+/// An SP-MIS: its programmes, its enrolments, and the registries it asks.
+#[derive(Clone)]
+pub struct Mis {
+    programmes: Arc<Vec<Programme>>,
+    enrolments: Enrolments,
+    registries: Registries,
+}
+
+fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
+    MisError::Registry {
+        registry,
+        message: message.to_string(),
+    }
+}
+
+/// The message of a registry's answer, or what went wrong getting it.
+fn answered<M>(
+    registry: &'static str,
+    answer: Result<dci::Envelope<dci::MsgCallbackHeader, M>, client::ClientError>,
+) -> Result<M, MisError> {
+    answer
+        .map_err(|e| unreadable(registry, e))?
+        .message
+        .ok_or_else(|| unreadable(registry, "an answer without a message"))
+}
+
+/// `Ok` for an item the registry answered with `succ`, its reason as an error otherwise.
+fn succeeded(
+    registry: &'static str,
+    status: RequestStatus,
+    reason: &Option<String>,
+) -> Result<(), MisError> {
+    match status {
+        RequestStatus::Succ => Ok(()),
+        _ => Err(unreadable(registry, reason.clone().unwrap_or_default())),
+    }
+}
+
+/// What one search asks a registry, and the facts it answers.
+struct Ask<'c> {
+    registry: Registry,
+    client: &'c Client,
+    item: SearchItem,
+    /// What was asked, as the explanation shows it.
+    query: String,
+    provides: &'static [&'static str],
+}
+
+/// One sync search, recorded in `facts` as the source of the facts it provides; the answer to
+/// the item.
+async fn search(ask: Ask<'_>, facts: &mut Facts) -> Result<SearchResponseItem, MisError> {
+    let name = ask.registry.as_str();
+    let message = answered(name, ask.client.sync_search(vec![ask.item]).await)?;
+    let source = Source {
+        registry: ask.registry,
+        query: ask.query,
+        transaction_id: message.transaction_id,
+        correlation_id: message.correlation_id,
+    };
+    facts.asked(&source, ask.provides);
+    let item = message
+        .search_response
+        .into_iter()
+        .next()
+        .ok_or_else(|| unreadable(name, "no answer to the search"))?;
+    succeeded(name, item.status, &item.status_reason_message)?;
+    Ok(item)
+}
+
+/// The records of a search's answer, read as `T`.
+fn records<T: serde::de::DeserializeOwned>(
+    registry: &'static str,
+    item: &SearchResponseItem,
+) -> Result<Vec<T>, MisError> {
+    item.data
+        .iter()
+        .flat_map(|data| &data.reg_records)
+        .map(|raw| serde_json::from_str(raw.get()).map_err(|e| unreadable(registry, e)))
+        .collect()
+}
+
+/// A `YYYY-MM-DD` date of a registry's record.
+fn date(registry: &'static str, text: &str) -> Result<Date, MisError> {
+    Date::parse(text, &time::format_description::well_known::Iso8601::DATE)
+        .map_err(|e| unreadable(registry, e))
+}
+
+impl Mis {
+    /// An SP-MIS running `programmes`, keeping enrolments in `store` (with
+    /// [`crate::store::MIGRATIONS`] applied).
+    pub fn new(
+        programmes: Vec<Programme>,
+        store: Arc<dyn ::store::Store>,
+        registries: Registries,
+    ) -> Self {
+        Mis {
+            programmes: Arc::new(programmes),
+            enrolments: Enrolments::new(store),
+            registries,
+        }
+    }
+
+    /// The programmes it runs.
+    pub fn programmes(&self) -> &[Programme] {
+        &self.programmes
+    }
+
+    /// The programme with `code`.
+    pub fn programme(&self, code: &str) -> Result<&Programme, MisError> {
+        self.programmes
+            .iter()
+            .find(|p| p.code == code)
+            .ok_or_else(|| MisError::UnknownProgramme(code.to_string()))
+    }
+
+    /// The enrolments.
+    pub fn enrolments(&self) -> &Enrolments {
+        &self.enrolments
+    }
+
+    /// `uin` applies to programme `code` on `today`: the application is recorded, the facts
+    /// its rules read are fetched, the IBR is asked whether the applicant already receives a
+    /// benefit of the programme's type, and the applicant is enrolled (and the IBR told) or
+    /// rejected with the reason.
+    pub async fn apply(&self, code: &str, uin: &str, today: Date) -> Result<Decision, MisError> {
+        let programme = self.programme(code)?;
+        self.enrolments
+            .record(Change::new(code, uin, Status::Applied, today))
+            .await?;
+        let mut decision = Decision {
+            programme: programme.code.clone(),
+            uin: uin.to_string(),
+            date: today,
+            status: Status::Rejected,
+            reason: None,
+            rules: Vec::new(),
+            ibr_transaction: None,
+        };
+        let facts = self.facts(programme, uin).await?;
+        decision.rules = programme
+            .eligibility
+            .iter()
+            .map(|rule| rule.check(&facts, today))
+            .collect();
+        if let Some(failed) = decision.rules.iter().find(|r| r.outcome != Outcome::Passed) {
+            decision.reason = Some(failed.reason());
+            return self.decided(programme, decision).await;
+        }
+        self.enrolments
+            .record(Change::new(code, uin, Status::Verified, today))
+            .await?;
+        let check = self.not_yet_covered(programme, uin).await?;
+        let covered = check.outcome != Outcome::Passed;
+        decision.rules.push(check);
+        if covered {
+            decision.reason = decision.rules.last().map(RuleResult::reason);
+            return self.decided(programme, decision).await;
+        }
+        decision.ibr_transaction = Some(
+            self.publish(programme, uin, Status::Enrolled, today, None)
+                .await?,
+        );
+        decision.status = Status::Enrolled;
+        self.decided(programme, decision).await
+    }
+
+    /// A beneficiary of programme `code` changes status on `date` for `reason` (suspended,
+    /// resumed, graduated, exited): refused unless the lifecycle allows it, and published to
+    /// the IBR before it is recorded. Returns the IBR update's `transaction_id`.
+    pub async fn change_status(
+        &self,
+        code: &str,
+        uin: &str,
+        status: Status,
+        date: Date,
+        reason: &str,
+    ) -> Result<String, MisError> {
+        let programme = self.programme(code)?;
+        let current = self.enrolments.status(code, uin).await?;
+        let allowed = current.is_some_and(|c| c.can_become(status)) && status.ibr_code().is_some();
+        if !allowed {
+            return Err(MisError::Transition {
+                uin: uin.to_string(),
+                programme: code.to_string(),
+                from: current,
+                to: status,
+            });
+        }
+        let transaction = self
+            .publish(programme, uin, status, date, Some(reason))
+            .await?;
+        self.enrolments
+            .record(Change {
+                reason: Some(reason.to_string()),
+                ibr_transaction: Some(transaction.clone()),
+                ..Change::new(code, uin, status, date)
+            })
+            .await?;
+        Ok(transaction)
+    }
+
+    /// Records the decision as the applicant's new status.
+    async fn decided(
+        &self,
+        programme: &Programme,
+        decision: Decision,
+    ) -> Result<Decision, MisError> {
+        let explained = serde_json::to_value(&decision).expect("a decision serializes");
+        self.enrolments
+            .record(Change {
+                reason: decision.reason.clone(),
+                decision: Some(explained),
+                ibr_transaction: decision.ibr_transaction.clone(),
+                ..Change::new(
+                    &programme.code,
+                    &decision.uin,
+                    decision.status,
+                    decision.date,
+                )
+            })
+            .await?;
+        Ok(decision)
+    }
+
+    /// The facts `programme`'s rules read, from the registries that hold them.
+    async fn facts(&self, programme: &Programme, uin: &str) -> Result<Facts, MisError> {
+        let needed: Vec<&str> = programme
+            .eligibility
+            .iter()
+            .flat_map(|rule| rule.facts())
+            .collect();
+        let mut facts = Facts::default();
+        let from = |registry| needed.iter().any(|f| registry_of(f) == registry);
+        let mut birth_date = None;
+        if from(Registry::Crvs) || from(Registry::Id) {
+            birth_date = self.birth_record(uin, &mut facts).await?;
+        }
+        if let (true, Some(birth_date)) = (from(Registry::Id), birth_date) {
+            self.verify_identity(uin, birth_date, &mut facts).await?;
+        }
+        if needed.iter().any(|f| f.starts_with("spouse_")) {
+            self.spouse(uin, &mut facts).await?;
+        }
+        if from(Registry::Social) {
+            self.household(uin, &mut facts).await?;
+        }
+        Ok(facts)
+    }
+
+    /// CRVS: the spouse of the person's latest marriage not dissolved, and their death.
+    async fn spouse(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_identifier("MarriageRecord", "UIN", uin),
+            query: format!("MarriageRecord UIN={uin}"),
+            provides: &["spouse_deceased", "spouse_death_date"],
+        };
+        let item = search(ask, facts).await?;
+        let marriages = records::<dci::records::crvs::MarriageRecord>("crvs", &item)?;
+        let Some(marriage) = marriages
+            .iter()
+            .filter(|m| m.divorce_date.is_none())
+            .max_by(|a, b| a.marriage_date.cmp(&b.marriage_date))
+        else {
+            return Ok(());
+        };
+        let spouse = if marriage.spouse1_identifier.identifier_value == uin {
+            &marriage.spouse2_identifier.identifier_value
+        } else {
+            &marriage.spouse1_identifier.identifier_value
+        };
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_identifier("DeathRecord", "UIN", spouse.as_str()),
+            query: format!("DeathRecord UIN={spouse}"),
+            provides: &["spouse_deceased", "spouse_death_date"],
+        };
+        let item = search(ask, facts).await?;
+        let death = records::<dci::records::crvs::DeathRecord>("crvs", &item)?.pop();
+        facts.set("spouse_deceased", Value::Bool(death.is_some()));
+        if let Some(death) = death {
+            facts.set(
+                "spouse_death_date",
+                Value::Date(date("crvs", &death.death_date)?),
+            );
+        }
+        Ok(())
+    }
+
+    /// SR: the poverty score of the household the person belongs to.
+    async fn household(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+        let ask = Ask {
+            registry: Registry::Social,
+            client: &self.registries.social,
+            item: SearchItem::by_identifier("Group", "UIN", uin),
+            query: format!("Group UIN={uin}"),
+            provides: &["poverty_score"],
+        };
+        let item = search(ask, facts).await?;
+        if let Some(group) = records::<dci::records::social::Group>("social", &item)?.pop() {
+            facts.set("poverty_score", Value::Float(group.poverty_score));
+        }
+        Ok(())
+    }
+
+    /// CRVS: the person's birth date, sex, marital status and whether they died. Returns the
+    /// birth date, which identity verification needs.
+    async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Date>, MisError> {
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_identifier("Person", "UIN", uin),
+            query: format!("Person UIN={uin}"),
+            provides: &["birth_date", "sex", "marital_status", "deceased"],
+        };
+        let item = search(ask, facts).await?;
+        let Some(person) = records::<dci::records::crvs::CrvsPerson>("crvs", &item)?.pop() else {
+            return Ok(None);
+        };
+        let birth_date = date("crvs", &person.birth_date)?;
+        facts.set("birth_date", Value::Date(birth_date));
+        facts.set("sex", Value::Text(person.sex));
+        if let Some(status) = person.marital_status {
+            facts.set("marital_status", Value::Text(status));
+        }
+        facts.set("deceased", Value::Bool(person.death_date.is_some()));
+        Ok(Some(birth_date))
+    }
+
+    /// ID: whether an identity with this UIN and the civil registry's birth date exists.
+    async fn verify_identity(
+        &self,
+        uin: &str,
+        birth_date: Date,
+        facts: &mut Facts,
+    ) -> Result<(), MisError> {
+        let expression = format!(
+            "uin = \"{uin}\" AND birth_date = \"{}\"",
+            expr::iso_date(birth_date)
+        );
+        let ask = Ask {
+            registry: Registry::Id,
+            client: &self.registries.id,
+            item: SearchItem::by_expression("Identity", json!(expression)),
+            query: format!("Identity {expression}"),
+            provides: &["identity_verified"],
+        };
+        let item = search(ask, facts).await?;
+        let found = item.pagination.as_ref().map_or(0, |p| p.total_count);
+        facts.set("identity_verified", Value::Bool(found == 1));
+        Ok(())
+    }
+
+    /// IBR `enrolled`: passes when `uin` has no active enrolment giving `programme`'s benefit
+    /// type.
+    async fn not_yet_covered(
+        &self,
+        programme: &Programme,
+        uin: &str,
+    ) -> Result<RuleResult, MisError> {
+        let criteria = serde_json::from_value(json!({
+            "query_type": "expression",
+            "query": {"person_identifier": {"eq": uin},
+                      "benefit_type": {"eq": programme.benefit_type}},
+        }))
+        .expect("enrolled criteria");
+        let answer = self.registries.ibr.enrolled(vec![criteria]).await;
+        let message = answered(Registry::Ibr.as_str(), answer)?;
+        let item = message
+            .enrolled_response
+            .first()
+            .ok_or_else(|| unreadable("ibr", "no answer to the enrolled check"))?;
+        succeeded(
+            Registry::Ibr.as_str(),
+            item.answer.status,
+            &item.answer.status_reason_message,
+        )?;
+        let (outcome, value) = match item.enrolled_status {
+            YesNo::No => (Outcome::Passed, "no".to_string()),
+            YesNo::Yes => {
+                let active: Vec<&str> = item
+                    .enrollments
+                    .iter()
+                    .filter(|e| e.enrollment_status == "1")
+                    .map(|e| e.programme_identifier.as_str())
+                    .collect();
+                (Outcome::Failed, format!("yes in {}", active.join(", ")))
+            }
+        };
+        Ok(RuleResult {
+            name: format!("no other benefit of type {}", programme.benefit_type),
+            rule: format!(
+                "enrolled(person_identifier = \"{uin}\" AND benefit_type = \"{}\") = no",
+                programme.benefit_type
+            ),
+            outcome,
+            facts: vec![FactUsed {
+                fact: "enrolled".into(),
+                value: Some(value),
+                source: Some(Source {
+                    registry: Registry::Ibr,
+                    query: "enrolled".into(),
+                    transaction_id: message.transaction_id.clone(),
+                    correlation_id: message.correlation_id.clone(),
+                }),
+            }],
+        })
+    }
+
+    /// Tells the IBR that `uin` has `status` in `programme` since `date`; returns the
+    /// update's `transaction_id`.
+    async fn publish(
+        &self,
+        programme: &Programme,
+        uin: &str,
+        status: Status,
+        date: Date,
+        reason: Option<&str>,
+    ) -> Result<String, MisError> {
+        let code = status.ibr_code().expect("only published statuses");
+        let date = expr::iso_date(date);
+        let mut beneficiary = json!({
+            "reference_id": uin,
+            "assistance_unit": programme.target.assistance_unit(),
+            "member": {"member_identifier": [{"identifier_type": "UIN", "identifier_value": uin}]},
+            "programme_identifier": [{
+                "programme_identifier": programme.code,
+                "programme_name": programme.name,
+                "implementing_institution": programme.institution,
+                "benefit_frequency": programme.frequency,
+                "benefit": [{"benefit_type": programme.benefit_type}],
+            }],
+            "enrollment_status": code,
+            "status_change_date": [date],
+        });
+        if status == Status::Enrolled {
+            beneficiary["enrollment_date"] = json!(date);
+        }
+        if let Some(reason) = reason {
+            beneficiary["status_reason"] = json!(reason);
+        }
+        let beneficiary = serde_json::from_value(beneficiary).expect("a beneficiary");
+        let transaction_id = format!("mis-{}", uuid::Uuid::now_v7());
+        let answer = self
+            .registries
+            .ibr
+            .publish_enrolments(&transaction_id, vec![beneficiary])
+            .await;
+        let item = answered(Registry::Ibr.as_str(), answer)?
+            .enrolled_response
+            .into_iter()
+            .next()
+            .ok_or_else(|| unreadable("ibr", "no answer to the enrolment update"))?;
+        succeeded("ibr", item.status, &item.status_reason_message)?;
+        Ok(transaction_id)
+    }
+}

@@ -1,0 +1,60 @@
+//! The SP-MIS: programmes defined in TOML files ([`programme`]), eligibility rules that explain
+//! themselves ([`rules`]), and the enrolment lifecycle kept in its own store ([`store`],
+//! [`lifecycle`]). It learns every fact from the registries over DCI through the `client`
+//! crate (CRVS for the birth record, ID for identity verification) and tells the integrated
+//! beneficiary registry of every enrolment and status change; before enrolling anyone it asks
+//! the IBR whether they already receive a benefit of the programme's type.
+
+pub mod http;
+pub mod lifecycle;
+pub mod programme;
+pub mod rules;
+pub mod store;
+
+mod apply;
+
+pub use apply::{Decision, Mis, Registries};
+pub use lifecycle::Status;
+pub use programme::{Programme, Target};
+
+/// What can go wrong in the SP-MIS.
+#[derive(Debug, thiserror::Error)]
+pub enum MisError {
+    /// A programme file cannot be read.
+    #[error("programme {origin}: {message}")]
+    Programme {
+        /// The file.
+        origin: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No programme has this code.
+    #[error("no programme has the code {0}")]
+    UnknownProgramme(String),
+    /// The lifecycle does not allow the change.
+    #[error("{uin} in {programme}: {} cannot become {}", from.map_or("nothing", Status::as_str), to.as_str())]
+    Transition {
+        /// The applicant or beneficiary.
+        uin: String,
+        /// The programme's code.
+        programme: String,
+        /// The current status, if any.
+        from: Option<Status>,
+        /// The status refused.
+        to: Status,
+    },
+    /// A registry could not be asked, or its answer read.
+    #[error("{registry}: {message}")]
+    Registry {
+        /// Which registry.
+        registry: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] ::store::StoreError),
+    /// A stored row cannot be read back.
+    #[error("corrupt enrolment row: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,240 @@
+//! The SP-MIS's own store: each application's or enrolment's current status, and the history
+//! of every change with its reason, date, decision and the IBR transaction that published it.
+
+use std::sync::Arc;
+
+use expr::Value;
+use store::{ColumnType, Migration, Row, Statement, Store};
+use time::Date;
+
+use crate::MisError;
+use crate::lifecycle::Status;
+
+/// The SP-MIS schema.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 701,
+    name: "sp-mis enrolments and their history",
+    sqlite: "CREATE TABLE mis_enrolment (
+        programme TEXT NOT NULL,
+        uin TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_date TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (programme, uin)
+    );
+    CREATE TABLE mis_change (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        programme TEXT NOT NULL,
+        uin TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_date TEXT NOT NULL,
+        reason TEXT,
+        decision TEXT,
+        ibr_transaction TEXT
+    );
+    CREATE INDEX mis_change_by_beneficiary ON mis_change (programme, uin, seq);",
+    postgres: "CREATE TABLE mis_enrolment (
+        programme TEXT COLLATE \"C\" NOT NULL,
+        uin TEXT COLLATE \"C\" NOT NULL,
+        status TEXT NOT NULL,
+        status_date TEXT NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (programme, uin)
+    );
+    CREATE TABLE mis_change (
+        seq BIGSERIAL PRIMARY KEY,
+        programme TEXT COLLATE \"C\" NOT NULL,
+        uin TEXT COLLATE \"C\" NOT NULL,
+        status TEXT NOT NULL,
+        status_date TEXT NOT NULL,
+        reason TEXT,
+        decision TEXT,
+        ibr_transaction TEXT
+    );
+    CREATE INDEX mis_change_by_beneficiary ON mis_change (programme, uin, seq);",
+}];
+
+/// One change of status.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Change {
+    /// The programme's code.
+    pub programme: String,
+    /// The applicant's or beneficiary's UIN.
+    pub uin: String,
+    /// The new status.
+    pub status: Status,
+    /// When it took effect.
+    pub date: Date,
+    /// Why.
+    pub reason: Option<String>,
+    /// The eligibility decision behind it (JSON), when there was one.
+    pub decision: Option<serde_json::Value>,
+    /// The `transaction_id` under which the IBR was told of it.
+    pub ibr_transaction: Option<String>,
+}
+
+impl Change {
+    /// `uin` has `status` in `programme` since `date`, without a reason, decision or IBR
+    /// transaction.
+    pub fn new(programme: &str, uin: &str, status: Status, date: Date) -> Self {
+        Change {
+            programme: programme.to_string(),
+            uin: uin.to_string(),
+            status,
+            date,
+            reason: None,
+            decision: None,
+            ibr_transaction: None,
+        }
+    }
+}
+
+/// The enrolments of one SP-MIS.
+#[derive(Clone)]
+pub struct Enrolments {
+    store: Arc<dyn Store>,
+}
+
+/// Text, or the empty text that stands for none (statements bind no NULLs).
+fn text(value: Option<&str>) -> Value {
+    value.map_or(Value::Text(String::new()), |v| Value::Text(v.to_string()))
+}
+
+fn cell_text(cell: &Option<Value>) -> Option<String> {
+    match cell {
+        Some(Value::Text(text)) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+impl Enrolments {
+    /// The enrolments kept in `store`, which must have [`MIGRATIONS`] applied.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Enrolments { store }
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        store::numbered(self.store.dialect(), sql)
+    }
+
+    /// The current status of `uin` in `programme`, if they ever applied.
+    pub async fn status(&self, programme: &str, uin: &str) -> Result<Option<Status>, MisError> {
+        let rows = self
+            .store
+            .read(vec![Statement::new(
+                self.sql("SELECT status FROM mis_enrolment WHERE programme = ?1 AND uin = ?2"),
+                vec![text(Some(programme)), text(Some(uin))],
+                &[ColumnType::Text],
+            )])
+            .await?;
+        Ok(rows[0]
+            .first()
+            .and_then(|row| cell_text(&row[0]))
+            .and_then(|s| Status::parse(&s)))
+    }
+
+    /// Records `change`, refused unless the lifecycle allows it from the current status (a
+    /// first change must be [`Status::Applied`]).
+    pub async fn record(&self, change: Change) -> Result<(), MisError> {
+        let read = Statement::new(
+            self.sql("SELECT status FROM mis_enrolment WHERE programme = ?1 AND uin = ?2"),
+            vec![text(Some(&change.programme)), text(Some(&change.uin))],
+            &[ColumnType::Text],
+        );
+        let upsert = self.sql(
+            "INSERT INTO mis_enrolment (programme, uin, status, status_date, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (programme, uin) DO UPDATE SET status = ?3, status_date = ?4, reason = ?5",
+        );
+        let insert = self.sql(
+            "INSERT INTO mis_change (programme, uin, status, status_date, reason, decision, ibr_transaction)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        );
+        let (uin, programme, status) =
+            (change.uin.clone(), change.programme.clone(), change.status);
+        let plan: store::WritePlan = Box::new(move |rows: Vec<Vec<Row>>| {
+            let current = rows[0]
+                .first()
+                .and_then(|row| cell_text(&row[0]))
+                .and_then(|s| Status::parse(&s));
+            let allowed = match current {
+                None => change.status == Status::Applied,
+                Some(current) => current.can_become(change.status),
+            };
+            if !allowed {
+                // Nothing written: the caller sees no rows changed.
+                return Ok(Vec::new());
+            }
+            let common = vec![
+                text(Some(&change.programme)),
+                text(Some(&change.uin)),
+                text(Some(change.status.as_str())),
+                Value::Text(expr::iso_date(change.date)),
+            ];
+            let mut enrolment = common.clone();
+            enrolment.push(text(change.reason.as_deref()));
+            let mut history = common;
+            history.push(text(change.reason.as_deref()));
+            history.push(text(
+                change.decision.as_ref().map(|d| d.to_string()).as_deref(),
+            ));
+            history.push(text(change.ibr_transaction.as_deref()));
+            Ok(vec![
+                Statement::new(upsert, enrolment, &[]),
+                Statement::new(insert, history, &[]),
+            ])
+        });
+        let written = self.store.read_then_write(vec![read], plan).await?;
+        if written.is_empty() {
+            return Err(MisError::Transition {
+                from: self.status(&programme, &uin).await?,
+                uin,
+                programme,
+                to: status,
+            });
+        }
+        Ok(())
+    }
+
+    /// Every change of `uin` in `programme`, oldest first.
+    pub async fn history(&self, programme: &str, uin: &str) -> Result<Vec<Change>, MisError> {
+        let rows = self
+            .store
+            .read(vec![Statement::new(
+                self.sql(
+                    "SELECT status, status_date, reason, decision, ibr_transaction FROM mis_change
+                     WHERE programme = ?1 AND uin = ?2 ORDER BY seq",
+                ),
+                vec![text(Some(programme)), text(Some(uin))],
+                &[ColumnType::Text; 5],
+            )])
+            .await?;
+        rows[0]
+            .iter()
+            .map(|row| {
+                let field = |i: usize| cell_text(&row[i]).filter(|s| !s.is_empty());
+                let status = field(0)
+                    .and_then(|s| Status::parse(&s))
+                    .ok_or_else(|| MisError::Corrupt(format!("status {:?}", row[0])))?;
+                let date = field(1)
+                    .and_then(|d| {
+                        Date::parse(&d, &time::format_description::well_known::Iso8601::DATE).ok()
+                    })
+                    .ok_or_else(|| MisError::Corrupt(format!("date {:?}", row[1])))?;
+                let decision = field(3)
+                    .map(|d| serde_json::from_str(&d))
+                    .transpose()
+                    .map_err(|e| MisError::Corrupt(e.to_string()))?;
+                Ok(Change {
+                    programme: programme.to_string(),
+                    uin: uin.to_string(),
+                    status,
+                    date,
+                    reason: field(2),
+                    decision,
+                    ibr_transaction: field(4),
+                })
+            })
+            .collect()
+    }
+}
