@@ -295,7 +295,7 @@ async fn admit_id_service(civil: &service::Running, id_config: &Config) -> Resul
 /// The payments service as a participant of the IBR `beneficiaries`: signed with the keys it
 /// publishes at its own address, allowed to publish (receipts); with a new client secret,
 /// returned.
-async fn admit_pay_service(
+pub(crate) async fn admit_pay_service(
     beneficiaries: &service::Running,
     pay_config: &Config,
 ) -> Result<String> {
@@ -347,7 +347,7 @@ async fn admit_verifier(identity: &service::Running, secret: &str) -> Result<()>
 const VERIFIER: &str = "verifier.spx.local";
 
 /// `listen`, with a free port chosen now when it asks for any (port 0).
-fn with_a_port(listen: &str) -> Result<String> {
+pub(crate) fn with_a_port(listen: &str) -> Result<String> {
     let addr: std::net::SocketAddr = listen
         .parse()
         .with_context(|| format!("'{listen}' is not an address:port"))?;

@@ -3,7 +3,9 @@
 //! resolving as many ids in the mapper; then the cycle's reconciliation, checked three ways
 //! (the report's paid total, the sum of the items the callbacks say paid, the switch's ledger).
 //! The reference is the store's floor for the same work: a bare table, one row inserted and
-//! one update per payment, in the same batch sizes, on the same backend.
+//! one update per payment, in the same batch sizes, on the same backend. The receipts of the
+//! paid go to an IBR (a fresh embedded one beside the payments store) through the outbox, as
+//! in production: the run waits for them and checks their sum against the paid total too.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -98,6 +100,18 @@ pub async fn run(args: &BenchArgs, mut config: Config) -> Result<()> {
     config.pay.max_batch_size = config.pay.max_batch_size.max(per_message as u64);
     config.pay.simulator_failure_rate = args.failure_rate;
     config.pay.simulator_latency_ms = args.switch_latency_ms;
+    // The IBR the receipts go to, admitting the payments service by the address it will have.
+    let mut ibr_config = config.clone();
+    ibr_config.service.data_dir = args.data_dir.join("ibr");
+    ibr_config.service.database_url = String::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(ibr_config.service.data_dir.join(format!("ibr.db{suffix}")));
+    }
+    let ibr = service::start(&registry::ibr::PROFILE, &ibr_config).await?;
+    config.service.listen = crate::sandbox::with_a_port("127.0.0.1:0")?;
+    config.pay.ibr_url = ibr.base_url.clone();
+    config.pay.ibr_id = config.service_id("ibr");
+    config.pay.ibr_client_secret = crate::sandbox::admit_pay_service(&ibr, &config).await?;
     config.validate()?;
     let (running, pay) = service::start_pay(&config).await?;
     let secret = admit(&pay).await?;
@@ -243,6 +257,22 @@ pub async fn run(args: &BenchArgs, mut config: Config) -> Result<()> {
         paid.amount_minor,
         paid.count
     );
+    // The receipts at the IBR: as many benefits as payments paid, summing to the paid total.
+    let waited = Instant::now();
+    let (receipts, receipts_sum) = loop {
+        let (count, sum) = benefits(ibr.registry.store.as_ref()).await?;
+        if count >= paid.count || waited.elapsed() > Duration::from_secs(600) {
+            break (count, sum);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let receipts_after = cycle + waited.elapsed();
+    ensure!(
+        receipts == paid.count && receipts_sum == paid.amount_minor,
+        "the IBR holds {receipts} receipts summing to {receipts_sum}, the report {} paid summing to {}",
+        paid.count,
+        paid.amount_minor
+    );
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     let cycle_rate = rate(payments, cycle);
     println!("| workload | per s | time |");
@@ -283,7 +313,28 @@ pub async fn run(args: &BenchArgs, mut config: Config) -> Result<()> {
         returned.amount,
         paid.amount
     );
+    println!(
+        "IBR receipts: {receipts} benefits summing to {} KES = the paid total; the last arrived {:.2} s after the first request ({})",
+        dci::money::format_minor(receipts_sum, dci::money::Currency::parse("KES")?),
+        receipts_after.as_secs_f64(),
+        ibr.store
+    );
     Ok(())
+}
+
+/// The benefits the IBR holds, and their sum in minor units.
+async fn benefits(store: &dyn Store) -> Result<(i64, i64)> {
+    let rows = store
+        .read(vec![Statement::new(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM benefit",
+            vec![],
+            &[ColumnType::Integer, ColumnType::Integer],
+        )])
+        .await?;
+    match rows[0].first().map(Vec::as_slice) {
+        Some([Some(SqlValue::Integer(count)), Some(SqlValue::Integer(sum))]) => Ok((*count, *sum)),
+        other => bail!("the IBR's benefits: {other:?}"),
+    }
 }
 
 /// Registers the bench as a participant of the payments service (unsigned messages allowed,
