@@ -521,6 +521,22 @@ async fn demonstrate(client: &Client, config: &Config) -> Result<()> {
 /// How long the demonstrations wait for a callback or a notification.
 const SUBSCRIPTION_WAIT: Duration = Duration::from_secs(10);
 
+/// Cancels the subscription `code` and waits for the registry's answer at `receiver`.
+async fn unsubscribe(
+    client: &Client,
+    code: String,
+    receiver: &Receiver,
+) -> Result<client::Outcome<dci::subscribe::UnSubscribeResponse>> {
+    Ok(client
+        .unsubscribe_and_wait(
+            vec![code],
+            receiver,
+            SUBSCRIPTION_WAIT,
+            Duration::from_secs(1),
+        )
+        .await?)
+}
+
 /// Subscribes at the registry at `base` to `(event, record type, text filter)` with a
 /// verifying receiver of its own; the receiver and the subscription code.
 async fn subscribe(
@@ -624,9 +640,7 @@ async fn notify_a_new_member(
             .unwrap_or("?"),
         ms(started.elapsed())
     );
-    let cancelled = client
-        .unsubscribe_and_wait(vec![code.clone()], &receiver, wait, Duration::from_secs(1))
-        .await?;
+    let cancelled = unsubscribe(client, code.clone(), &receiver).await?;
     println!(
         "[sandbox] unsubscribed {code}: {}",
         cancelled
@@ -756,9 +770,7 @@ async fn demonstrate_crvs(client: &Client, config: &Config) -> Result<()> {
         record["death_date"].as_str().unwrap_or("?"),
         ms(started.elapsed())
     );
-    client
-        .unsubscribe_and_wait(vec![code], &receiver, wait, Duration::from_secs(1))
-        .await?;
+    unsubscribe(client, code, &receiver).await?;
     receiver.shutdown();
     Ok(())
 }
@@ -917,14 +929,7 @@ async fn demonstrate_ibr(client: &Client, config: &Config) -> Result<()> {
         record["status_reason"].as_str().unwrap_or("?"),
         ms(started.elapsed())
     );
-    client
-        .unsubscribe_and_wait(
-            vec![code],
-            &receiver,
-            SUBSCRIPTION_WAIT,
-            Duration::from_secs(1),
-        )
-        .await?;
+    unsubscribe(client, code, &receiver).await?;
     let answer = client
         .sync_search(vec![
             SearchItem::by_expression("Beneficiary", Value::String(duplicates.into())).page(1, 1),
@@ -1037,14 +1042,7 @@ async fn demonstrate_dr(client: &Client, config: &Config) -> Result<()> {
         record["expiry_date"].as_str().unwrap_or("?"),
         ms(started.elapsed())
     );
-    client
-        .unsubscribe_and_wait(
-            vec![code],
-            &receiver,
-            SUBSCRIPTION_WAIT,
-            Duration::from_secs(1),
-        )
-        .await?;
+    unsubscribe(client, code, &receiver).await?;
     receiver.shutdown();
     Ok(())
 }
@@ -1208,14 +1206,7 @@ async fn demonstrate_id(
         notified.reg_event_type.as_deref().unwrap_or("?"),
         (notified.received_at.0 - started_at).as_seconds_f64() * 1000.0,
     );
-    client
-        .unsubscribe_and_wait(
-            vec![code],
-            &receiver,
-            SUBSCRIPTION_WAIT,
-            Duration::from_secs(1),
-        )
-        .await?;
+    unsubscribe(client, code, &receiver).await?;
     receiver.shutdown();
     Ok(())
 }
