@@ -114,39 +114,46 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
             args.people
         );
     }
-    let running = service::start(profile, &config).await?;
+    let running = start_registry(profile, &config, "social registry", &[]).await?;
     let base = running.base_url.clone();
-    println!(
-        "[sandbox] social registry: {base}/registry/sync/search ({})",
-        running.store
-    );
     println!(
         "[sandbox] responses, callbacks and notifications are signed (keys: {base}/.well-known/jwks.json)"
     );
-    let civil = service::start(&registry::crvs::PROFILE, &crvs_config).await?;
+    let civil = start_registry(
+        &registry::crvs::PROFILE,
+        &crvs_config,
+        "civil registry (CRVS)",
+        &[],
+    )
+    .await?;
     let crvs_base = civil.base_url.clone();
-    println!(
-        "[sandbox] civil registry (CRVS): {crvs_base}/registry/sync/search ({})",
-        civil.store
-    );
-    let beneficiaries = service::start(&registry::ibr::PROFILE, &ibr_config).await?;
+    let beneficiaries = start_registry(
+        &registry::ibr::PROFILE,
+        &ibr_config,
+        "integrated beneficiary registry (IBR)",
+        &[
+            "/registry/sync/enrolled",
+            "/registry/sync/enrollment/updates",
+        ],
+    )
+    .await?;
     let ibr_base = beneficiaries.base_url.clone();
-    println!(
-        "[sandbox] integrated beneficiary registry (IBR): {ibr_base}/registry/sync/search, /registry/sync/enrolled, /registry/sync/enrollment/updates ({})",
-        beneficiaries.store
-    );
-    let disability = service::start(&registry::dr::PROFILE, &dr_config).await?;
+    let disability = start_registry(
+        &registry::dr::PROFILE,
+        &dr_config,
+        "disability registry (DR)",
+        &["/registry/sync/disabled"],
+    )
+    .await?;
     let dr_base = disability.base_url.clone();
-    println!(
-        "[sandbox] disability registry (DR): {dr_base}/registry/sync/search, /registry/sync/disabled ({})",
-        disability.store
-    );
-    let farmer = service::start(&registry::fr::PROFILE, &fr_config).await?;
+    let farmer = start_registry(
+        &registry::fr::PROFILE,
+        &fr_config,
+        "farmer registry (FR)",
+        &[],
+    )
+    .await?;
     let fr_base = farmer.base_url.clone();
-    println!(
-        "[sandbox] farmer registry (FR): {fr_base}/registry/sync/search ({})",
-        farmer.store
-    );
     // The ID registry learns of deaths from the civil registry, as one of its participants.
     id_config.id.crvs_url = crvs_base.clone();
     id_config.id.crvs_id = config.service_id("crvs");
@@ -220,6 +227,23 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     );
     service::wait_for_shutdown().await;
     Ok(())
+}
+
+/// Starts the registry of `profile` and says where it answers: its search, and `also` (its
+/// API's own endpoints).
+async fn start_registry(
+    profile: &'static registry::Profile,
+    config: &Config,
+    name: &str,
+    also: &[&str],
+) -> Result<service::Running> {
+    let running = service::start(profile, config).await?;
+    let also: String = also.iter().map(|path| format!(", {path}")).collect();
+    println!(
+        "[sandbox] {name}: {}/registry/sync/search{also} ({})",
+        running.base_url, running.store
+    );
+    Ok(running)
 }
 
 /// The participants every registry of the sandbox admits: the sandbox's own demonstration
