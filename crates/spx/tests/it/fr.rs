@@ -264,24 +264,18 @@ fn bad_searches_get_their_codes(backend: Backend) -> Result<()> {
                 json!({"reg_type": "ns:org:RegistryType:DR", "query_type": "idtype-value", "query": {"type": "UIN", "value": uin}}),
             ])
             .await?;
-        let got: Vec<(&str, &str)> = items
-            .iter()
-            .map(|i| (i["status_reason_code"].as_str().unwrap_or("succ"), i["status_reason_message"].as_str().unwrap_or("")))
-            .collect();
-        let expected = [
-            ("rjct.search_criteria.invalid", "record type 'Tractor' is not held here (known: Farmer, FarmInfo)"),
-            ("rjct.search_criteria.invalid", "identifier type 'DCN' is not held by the fr registry for Farmer records (it holds UIN, FID)"),
-            ("rjct.search_criteria.invalid", "identifier type 'BRN' is not held by the fr registry for FarmInfo records (it holds LPI, FID, UIN)"),
-            ("rjct.search_criteria.invalid", "unknown attribute 'tractor_count'"),
-            ("rjct.search_criteria.invalid", "'tobacco' is not a code of crop"),
-            ("rjct.search_criteria.invalid", "land_size"),
-            ("rjct.search_criteria.invalid", "is not this registry (ns:org:RegistryType:FR)"),
-        ];
-        ensure!(got.len() == expected.len(), "{got:?}");
-        for ((code, message), (want_code, want_message)) in got.iter().zip(expected) {
-            ensure!(*code == want_code && message.contains(want_message), "got {got:?}");
-        }
-        ensure!(items.iter().all(|i| i["status"] == "rjct" && i.get("data").is_none()), "{items:?}");
+        crate::support::rejected_as(
+            &items,
+            &[
+                ("rjct.search_criteria.invalid", "record type 'Tractor' is not held here (known: Farmer, FarmInfo)"),
+                ("rjct.search_criteria.invalid", "identifier type 'DCN' is not held by the fr registry for Farmer records (it holds UIN, FID)"),
+                ("rjct.search_criteria.invalid", "identifier type 'BRN' is not held by the fr registry for FarmInfo records (it holds LPI, FID, UIN)"),
+                ("rjct.search_criteria.invalid", "unknown attribute 'tractor_count'"),
+                ("rjct.search_criteria.invalid", "'tobacco' is not a code of crop"),
+                ("rjct.search_criteria.invalid", "land_size"),
+                ("rjct.search_criteria.invalid", "is not this registry (ns:org:RegistryType:FR)"),
+            ],
+        )?;
         Ok(())
     })
 }

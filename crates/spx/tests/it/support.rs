@@ -406,6 +406,34 @@ impl TestRegistry {
     }
 }
 
+/// Checks that search `items` are rejected without data, in order, each with the code and a
+/// message containing the text of `expected`, and that there are as many.
+pub fn rejected_as(items: &[Value], expected: &[(&str, &str)]) -> Result<()> {
+    let got: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["status_reason_code"].as_str().unwrap_or("succ"),
+                i["status_reason_message"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    anyhow::ensure!(got.len() == expected.len(), "{got:?}");
+    for ((code, message), (want_code, want_message)) in got.iter().zip(expected) {
+        anyhow::ensure!(
+            code == want_code && message.contains(want_message),
+            "got {got:?}"
+        );
+    }
+    anyhow::ensure!(
+        items
+            .iter()
+            .all(|i| i["status"] == "rjct" && i.get("data").is_none()),
+        "{items:?}"
+    );
+    Ok(())
+}
+
 /// A text expression, as the `query` of an `expression` search.
 pub fn text(expression: &str) -> Value {
     json!({"type": "ns:org:QueryType:text", "value": {"expression": expression}})
