@@ -490,7 +490,18 @@ async fn load_population(args: &BenchArgs, running: &service::Running) -> Result
             args.people
         );
     }
-    let done = service::populate(store, &[], args.people, args.seed, &args.data_dir).await?;
+    let config = synth::Config {
+        people: args.people,
+        seed: args.seed,
+        today: time::OffsetDateTime::now_utc().date(),
+    };
+    let done = service::populate(
+        store,
+        &[],
+        |dir| synth::write(&synth::generate(&config), dir, synth::Format::Csv),
+        &args.data_dir,
+    )
+    .await?;
     println!(
         "generated {} people in {:.1} s; imported {} households and {} members in {:.1} s",
         args.people,

@@ -13,6 +13,7 @@ mod keys;
 mod participants;
 mod requester;
 mod sandbox;
+mod scenarios;
 mod service;
 mod tls;
 
@@ -39,8 +40,11 @@ enum Command {
         #[command(flatten)]
         service: ServiceFlags,
     },
-    /// Start every service built so far on loopback ports, with a generated population.
+    /// Start every service built so far on loopback ports, with a generated population, and
+    /// run the scenarios of the delivery chain.
     Sandbox(sandbox::SandboxArgs),
+    /// Run scenarios (UC-01 ...) again against a running sandbox.
+    Scenario(scenarios::ScenarioArgs),
     /// Generate a synthetic population as CSV or JSON Lines.
     Generate {
         /// How many living people.
@@ -257,6 +261,7 @@ fn main() -> Result<()> {
     // their work.
     let default_level = match cli.command {
         Command::Sandbox(_)
+        | Command::Scenario(_)
         | Command::Bench(_)
         | Command::Search(_)
         | Command::Subscribe(_)
@@ -307,6 +312,10 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_ref(), &ServiceFlags::default())?;
             sandbox::run(args, config).await
         }
+        Command::Scenario(args) => {
+            let config = load_config(cli.config.as_ref(), &ServiceFlags::default())?;
+            scenarios::run(args, config).await
+        }
         Command::Generate {
             people,
             seed,
@@ -324,22 +333,16 @@ async fn run(cli: Cli) -> Result<()> {
                 None => time::OffsetDateTime::now_utc().date(),
             };
             let started = std::time::Instant::now();
-            let population = synth::generate(&synth::Config {
+            let data = synth::Dataset::generate(&synth::Config {
                 people,
                 seed,
                 today,
             });
-            let mut paths = synth::write(&population, &out, format)?;
-            paths.extend(synth::write_registry_files(
-                &population,
-                today,
-                &out,
-                format,
-            )?);
+            let paths = data.write(&out, format)?;
             println!(
                 "generated {} households, {} persons ({} living) with seed {seed} in {:.2} s:",
-                population.households.len(),
-                population.persons.len(),
+                data.population.households.len(),
+                data.population.persons.len(),
                 people,
                 started.elapsed().as_secs_f64()
             );

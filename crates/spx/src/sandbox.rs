@@ -32,6 +32,17 @@ pub struct SandboxArgs {
     /// Where the sandbox keeps its stores and population files.
     #[arg(long, default_value = "spx-sandbox")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub at: Addresses,
+    /// Run the scenarios, then exit: non-zero when one of them fails (instead of serving until
+    /// Ctrl-C).
+    #[arg(long, alias = "exit")]
+    pub run_scenarios_and_exit: bool,
+}
+
+/// Where the sandbox's services listen.
+#[derive(Debug, Args)]
+pub struct Addresses {
     /// Address of the social registry.
     #[arg(long, default_value = "127.0.0.1:8401")]
     pub listen: String,
@@ -53,14 +64,11 @@ pub struct SandboxArgs {
     /// Address of the payments service (G2P Connect mapper and disbursement).
     #[arg(long, default_value = "127.0.0.1:8407")]
     pub pay_listen: String,
-    /// Exit after the demonstration instead of serving until Ctrl-C.
-    #[arg(long)]
-    pub exit: bool,
 }
 
 /// What a sandbox data directory holds, to reuse it when the population is the same.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct Marker {
+pub(crate) struct Marker {
     people: usize,
     seed: u64,
     today: String,
@@ -68,13 +76,37 @@ struct Marker {
     registries: Vec<String>,
 }
 
-const SENDER: &str = "sandbox.spx.local";
+impl Marker {
+    const FILE: &str = "sandbox.json";
+
+    /// The marker of the sandbox in `dir`, if there is one.
+    pub(crate) fn read(dir: &Path) -> Result<Option<Marker>> {
+        let Ok(text) = std::fs::read_to_string(dir.join(Self::FILE)) else {
+            return Ok(None);
+        };
+        let marker = serde_json::from_str(&text).with_context(|| {
+            format!("{} is not a sandbox marker", dir.join(Self::FILE).display())
+        })?;
+        Ok(Some(marker))
+    }
+
+    /// The population the sandbox generated and loaded.
+    pub(crate) fn population(&self) -> Result<synth::Config> {
+        Ok(synth::Config {
+            people: self.people,
+            seed: self.seed,
+            today: crate::parse_date(&self.today)?,
+        })
+    }
+}
+
+pub(crate) const SENDER: &str = "sandbox.spx.local";
 
 /// Runs the sandbox.
 pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     let profile = &registry::social::PROFILE;
     config.service.data_dir = args.data_dir.clone();
-    config.service.listen = args.listen.clone();
+    config.service.listen = args.at.listen.clone();
     config.validate()?;
     let listening = |listen: &str| -> Result<Config> {
         let mut other = config.clone();
@@ -82,14 +114,14 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         other.validate()?;
         Ok(other)
     };
-    let crvs_config = listening(&args.crvs_listen)?;
-    let ibr_config = listening(&args.ibr_listen)?;
-    let dr_config = listening(&args.dr_listen)?;
-    let fr_config = listening(&args.fr_listen)?;
+    let crvs_config = listening(&args.at.crvs_listen)?;
+    let ibr_config = listening(&args.at.ibr_listen)?;
+    let dr_config = listening(&args.at.dr_listen)?;
+    let fr_config = listening(&args.at.fr_listen)?;
     // The IBR admits the payments service by its address (its keys): known before it starts.
-    let mut pay_config = listening(&with_a_port(&args.pay_listen)?)?;
+    let mut pay_config = listening(&with_a_port(&args.at.pay_listen)?)?;
     // The civil registry admits the ID service by its address: known before it starts.
-    let mut id_config = listening(&with_a_port(&args.id_listen)?)?;
+    let mut id_config = listening(&with_a_port(&args.at.id_listen)?)?;
     let today = time::OffsetDateTime::now_utc().date();
     let marker = Marker {
         people: args.people,
@@ -98,13 +130,25 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         store: config.service.database_url.clone(),
         registries: registry::roles().iter().map(|r| r.to_string()).collect(),
     };
-    let marker_path = args.data_dir.join("sandbox.json");
-    let reuse = std::fs::read_to_string(&marker_path)
+    let marker_path = args.data_dir.join(Marker::FILE);
+    let reuse = Marker::read(&args.data_dir)
         .ok()
-        .and_then(|text| serde_json::from_str::<Marker>(&text).ok())
+        .flatten()
         .is_some_and(|old| old == marker);
+    let started = Instant::now();
+    let data = synth::Dataset::generate(&synth::Config {
+        people: args.people,
+        seed: args.seed,
+        today,
+    });
+    println!(
+        "[sandbox] generated {} people and what each registry holds of them (seed {}) in {:.1} s",
+        args.people,
+        args.seed,
+        started.elapsed().as_secs_f64()
+    );
     if !reuse {
-        prepare(&args, &config).await?;
+        prepare(&args, &config, &data).await?;
         std::fs::write(&marker_path, serde_json::to_string_pretty(&marker)?)?;
     } else {
         println!(
@@ -219,8 +263,23 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         &pay,
     )
     .await?;
-    if args.exit {
-        return Ok(());
+    let bases = crate::scenarios::Bases {
+        social: base.clone(),
+        crvs: crvs_base.clone(),
+        id: id_base.clone(),
+        ibr: ibr_base.clone(),
+    };
+    let (mis, registries) = crate::scenarios::sp_mis(&config, &bases, &secret).await?;
+    let truth = scenario::Truth::new(data);
+    let outcomes = crate::scenarios::play(
+        &scenario::all().iter().collect::<Vec<_>>(),
+        &truth,
+        &mis,
+        &registries,
+    )
+    .await?;
+    if args.run_scenarios_and_exit {
+        return crate::scenarios::passed(&outcomes);
     }
     println!(
         "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {ibr_base}, {dr_base}, {fr_base}, {id_base} and {pay_base}. Ctrl-C stops."
@@ -391,11 +450,12 @@ const OTHERS: [(&registry::Profile, &str); 5] = [
 ];
 
 /// Generates the population, writes its files and loads them into fresh stores.
-async fn prepare(args: &SandboxArgs, config: &Config) -> Result<()> {
+async fn prepare(args: &SandboxArgs, config: &Config, data: &synth::Dataset) -> Result<()> {
     let profile = &registry::social::PROFILE;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     remove_sqlite(&config.store(profile.role).sqlite_path)?;
+    remove_sqlite(&config.store("mis").sqlite_path)?;
     for (other, _) in OTHERS {
         remove_sqlite(&config.store(other.role).sqlite_path)?;
     }
@@ -419,13 +479,12 @@ async fn prepare(args: &SandboxArgs, config: &Config) -> Result<()> {
     let done = service::populate(
         store.as_ref(),
         &others,
-        args.people,
-        args.seed,
+        |dir| data.write(dir, synth::Format::Csv),
         &args.data_dir,
     )
     .await?;
     println!(
-        "[sandbox] generated {} people in {} households (seed {}) in {:.1} s -> {}",
+        "[sandbox] wrote {} people in {} households (seed {}) in {:.1} s -> {}",
         args.people,
         done.households,
         args.seed,

@@ -203,7 +203,7 @@ pub struct Populated {
         registry::import::ImportReport,
         std::time::Duration,
     )>,
-    /// Time spent generating and writing the files.
+    /// Time spent writing the files.
     pub generated_in: std::time::Duration,
     /// Time spent loading the social registry.
     pub loaded_in: std::time::Duration,
@@ -211,35 +211,20 @@ pub struct Populated {
     pub files: std::path::PathBuf,
 }
 
-/// Generates `people` living people from `seed`, writes them as CSV under `dir/population`
-/// and loads them into the social registry's `store`, and into each of the `others`
-/// registries' stores (with the files they also need: marriages, disabilities, farmers and
-/// parcels), as `spx import` would.
+/// Writes the population's files under `dir/population` with `write` (the persons only, or a
+/// [`synth::Dataset`] with what every registry derives from them) and loads them into the
+/// social registry's `store`, and into each of the `others` registries' stores (with the files
+/// they also need: marriages, disabilities, farmers, parcels, programmes, enrolments,
+/// benefits), as `spx import` would.
 pub async fn populate(
     store: &dyn store::Store,
     others: &[(&'static Profile, &dyn store::Store)],
-    people: usize,
-    seed: u64,
+    write: impl FnOnce(&std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>>,
     dir: &std::path::Path,
 ) -> Result<Populated> {
     let started = std::time::Instant::now();
-    let today = time::OffsetDateTime::now_utc().date();
-    let population = synth::generate(&synth::Config {
-        people,
-        seed,
-        today,
-    });
     let files = dir.join("population");
-    let mut paths = synth::write(&population, &files, synth::Format::Csv)?;
-    if !others.is_empty() {
-        paths.extend(synth::write_registry_files(
-            &population,
-            today,
-            &files,
-            synth::Format::Csv,
-        )?);
-    }
-    drop(population);
+    let paths = write(&files)?;
     let generated_in = started.elapsed();
     let started = std::time::Instant::now();
     let import = registry::import::ImportFiles::classify(&paths)?;

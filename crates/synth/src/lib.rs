@@ -65,32 +65,60 @@ pub use io::{
 pub use uin::uin_is_valid;
 pub use vital::Marriage;
 
-/// Writes what the civil, disability, farmer and beneficiary registries hold beyond the
-/// persons, derived from `population` generated on `today`: `marriages`, `disabilities`,
-/// `farmers`, `parcels`, `programmes`, `enrolments` and `benefits` files in `dir`. Returns the
-/// paths written.
-pub fn write_registry_files(
-    population: &Population,
-    today: time::Date,
-    dir: &std::path::Path,
-    format: Format,
-) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut paths = vec![
-        write_marriages(&vital::marriages(population, today), dir, format)?,
-        write_disabilities(&disability::registrations(population, today), dir, format)?,
-    ];
-    paths.extend(write_farms(
-        &farming::farms(population, today),
-        dir,
-        format,
-    )?);
-    paths.extend(write_benefits(
-        &benefits::programmes(),
-        &benefits::benefits(population, today),
-        dir,
-        format,
-    )?);
-    Ok(paths)
+/// A population and everything the registries derive from it on the reference date: what a
+/// sandbox or a test loads into its registries, and the ground truth its scenarios are checked
+/// against.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The reference date.
+    pub today: time::Date,
+    /// Locations, households and persons.
+    pub population: Population,
+    /// Marriages (with divorces), for the civil registry.
+    pub marriages: Vec<Marriage>,
+    /// Disability registrations, for the disability registry.
+    pub disabilities: Vec<disability::Disability>,
+    /// Farmers and parcels, for the farmer registry.
+    pub farms: farming::Farms,
+    /// Enrolments and benefits, for the integrated beneficiary registry.
+    pub benefits: benefits::Benefits,
+}
+
+impl Dataset {
+    /// The population of `config` and what each registry derives from it.
+    pub fn generate(config: &Config) -> Self {
+        let population = generate(config);
+        let today = config.today;
+        Dataset {
+            today,
+            marriages: vital::marriages(&population, today),
+            disabilities: disability::registrations(&population, today),
+            farms: farming::farms(&population, today),
+            benefits: benefits::benefits(&population, today),
+            population,
+        }
+    }
+
+    /// Writes every registry's files in `dir`: the population's ([`write`]), then
+    /// `marriages`, `disabilities`, `farmers`, `parcels`, `programmes`, `enrolments` and
+    /// `benefits`. Returns the paths written.
+    pub fn write(
+        &self,
+        dir: &std::path::Path,
+        format: Format,
+    ) -> std::io::Result<Vec<std::path::PathBuf>> {
+        let mut paths = write(&self.population, dir, format)?;
+        paths.push(write_marriages(&self.marriages, dir, format)?);
+        paths.push(write_disabilities(&self.disabilities, dir, format)?);
+        paths.extend(write_farms(&self.farms, dir, format)?);
+        paths.extend(write_benefits(
+            &benefits::programmes(),
+            &self.benefits,
+            dir,
+            format,
+        )?);
+        Ok(paths)
+    }
 }
 
 /// What to generate.

@@ -19,8 +19,8 @@ pub const TESTS: &[(&str, crate::PlainTest)] = &[
         bad_configuration_is_named,
     ),
     (
-        "cli::sandbox_demonstrates_and_exits",
-        sandbox_demonstrates_and_exits,
+        "cli::sandbox_demonstrates_runs_the_scenarios_and_exits",
+        sandbox_demonstrates_runs_the_scenarios_and_exits,
     ),
     (
         "cli::kill_9_loses_and_repeats_no_callback",
@@ -462,30 +462,33 @@ fn serve_terminates_tls() -> Result<()> {
     Ok(())
 }
 
-fn sandbox_demonstrates_and_exits() -> Result<()> {
+/// The sandbox's listening flags, each on a port free when asked.
+fn sandbox_addresses() -> Result<Vec<String>> {
+    let mut flags = Vec::new();
+    for flag in [
+        "--listen",
+        "--crvs-listen",
+        "--ibr-listen",
+        "--dr-listen",
+        "--fr-listen",
+        "--id-listen",
+        "--pay-listen",
+    ] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        flags.push(flag.to_string());
+        flags.push(format!("127.0.0.1:{port}"));
+    }
+    Ok(flags)
+}
+
+fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
     let dir = TempDir::new("sandbox");
     let mut child = spx()
-        .args([
-            "sandbox",
-            "--people",
-            "2000",
-            "--listen",
-            "127.0.0.1:0",
-            "--crvs-listen",
-            "127.0.0.1:0",
-            "--ibr-listen",
-            "127.0.0.1:0",
-            "--dr-listen",
-            "127.0.0.1:0",
-            "--fr-listen",
-            "127.0.0.1:0",
-            "--id-listen",
-            "127.0.0.1:0",
-            "--pay-listen",
-            "127.0.0.1:0",
-            "--exit",
-            "--data-dir",
-        ])
+        .args(["sandbox", "--people", "3000", "--run-scenarios-and-exit"])
+        .args(sandbox_addresses()?)
+        .arg("--data-dir")
         .arg(&dir.0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -543,6 +546,12 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
         "unknown rjct.payee_fa.invalid, negative rjct.amount.invalid",
         "reconciled true",
         "reached the IBR",
+        "UC-01 passed: 8 of 8 checks",
+        "SP-MIS OAA application of",
+        "asked CRVS   Person UIN=",
+        "told  IBR    enrollment/updates OAA enrolled",
+        "UC-03 passed",
+        "[scenarios] all 2 scenarios passed",
     ] {
         ensure!(
             stdout.contains(expected),
@@ -574,6 +583,48 @@ fn sandbox_demonstrates_and_exits() -> Result<()> {
     ensure!(
         enrolments == left && !listed.is_empty(),
         "{enrolments} != {left}: {listed:?}"
+    );
+    // Started again on the same data, it reuses the population and serves; `spx scenario`
+    // runs a scenario again against it, on people the SP-MIS has not seen yet.
+    let addresses = sandbox_addresses()?;
+    let mut served = spx()
+        .arg("sandbox")
+        .args(["--people", "3000"])
+        .args(&addresses)
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let lines = BufReader::new(served.stdout.take().context("stdout")?).lines();
+    let _served = Running(served);
+    let mut seen = String::new();
+    for line in lines {
+        let line = line?;
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("[sandbox] serving") {
+            break;
+        }
+    }
+    ensure!(
+        seen.contains("reusing the population") && seen.contains("[sandbox] serving"),
+        "{seen}"
+    );
+    let (ok, again, stderr) = output(
+        spx()
+            .args(["scenario", "uc1", "--data-dir"])
+            .arg(&dir.0)
+            .args(&addresses),
+    )?;
+    ensure!(
+        ok && again.contains("UC-01 passed: 8 of 8 checks") && !again.contains("UC-03"),
+        "{again}{stderr}"
+    );
+    let (ok, _, stderr) = output(spx().args(["scenario", "UC-99", "--data-dir"]).arg(&dir.0))?;
+    ensure!(
+        !ok && stderr.contains("no scenario 'UC-99'; there are UC-01, UC-03"),
+        "{stderr}"
     );
     Ok(())
 }

@@ -19,6 +19,7 @@ mod idreg;
 mod mis;
 mod pay;
 mod protocol;
+mod scenarios;
 mod search;
 mod signatures;
 mod storage;
@@ -60,6 +61,7 @@ fn main() {
         idreg::TESTS,
         mis::TESTS,
         pay::TESTS,
+        scenarios::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {

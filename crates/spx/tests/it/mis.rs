@@ -39,7 +39,7 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
 const MIS: &str = "spmis.test";
 
 /// The registries of UC-01 and UC-03, each its own HTTP service with its own store.
-struct Registers {
+pub(crate) struct Registers {
     crvs: TestRegistry,
     id: TestRegistry,
     social: TestRegistry,
@@ -57,11 +57,11 @@ impl Registers {
 }
 
 /// An SP-MIS with its own store and its own IBR, running `programmes`.
-struct SpMis {
-    mis: Mis,
+pub(crate) struct SpMis {
+    pub(crate) mis: Mis,
     ibr: TestRegistry,
     store: std::sync::Arc<dyn store::Store>,
-    registries: Registries,
+    pub(crate) registries: Registries,
     _place: Place,
 }
 
@@ -118,7 +118,7 @@ impl SpMis {
 }
 
 /// The registries and an SP-MIS running the shipped programmes.
-async fn shipped(backend: Backend) -> Result<(Registers, SpMis)> {
+pub(crate) async fn shipped(backend: Backend) -> Result<(Registers, SpMis)> {
     let registers = Registers::spawn(backend).await?;
     let sp = SpMis::spawn(backend, &registers, mis::programme::shipped()?).await?;
     Ok((registers, sp))

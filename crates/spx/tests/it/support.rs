@@ -173,14 +173,17 @@ impl Place {
 /// marriages the civil registry loads, the disability registrations, the farms and the
 /// beneficiary registry's programmes, enrolments and benefits).
 pub struct Fixture {
-    pub population: synth::Population,
-    pub marriages: Vec<synth::Marriage>,
-    pub disabilities: Vec<synth::disability::Disability>,
-    pub farms: synth::farming::Farms,
-    pub benefits: synth::benefits::Benefits,
+    pub data: synth::Dataset,
     pub files: Vec<PathBuf>,
-    pub today: time::Date,
     _dir: TempDir,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = synth::Dataset;
+
+    fn deref(&self) -> &synth::Dataset {
+        &self.data
+    }
 }
 
 /// Living people in the shared population.
@@ -189,45 +192,18 @@ pub const PEOPLE: usize = 3000;
 pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let today = time::OffsetDateTime::now_utc().date();
-        let population = synth::generate(&synth::Config {
+        let data = synth::Dataset::generate(&synth::Config {
             people: PEOPLE,
             seed: 11,
-            today,
+            today: time::OffsetDateTime::now_utc().date(),
         });
         let dir = TempDir::new("population");
-        let mut files =
-            synth::write(&population, &dir.0, synth::Format::Csv).expect("write population");
-        let marriages = synth::vital::marriages(&population, today);
-        let disabilities = synth::disability::registrations(&population, today);
-        let farms = synth::farming::farms(&population, today);
-        files.push(
-            synth::write_marriages(&marriages, &dir.0, synth::Format::Csv)
-                .expect("write marriages"),
-        );
-        files.push(
-            synth::write_disabilities(&disabilities, &dir.0, synth::Format::Csv)
-                .expect("write disabilities"),
-        );
-        files.extend(synth::write_farms(&farms, &dir.0, synth::Format::Csv).expect("write farms"));
-        let benefits = synth::benefits::benefits(&population, today);
-        files.extend(
-            synth::write_benefits(
-                &synth::benefits::programmes(),
-                &benefits,
-                &dir.0,
-                synth::Format::Csv,
-            )
-            .expect("write benefits"),
-        );
+        let files = data
+            .write(&dir.0, synth::Format::Csv)
+            .expect("write population");
         Fixture {
-            population,
-            marriages,
-            disabilities,
-            farms,
-            benefits,
+            data,
             files,
-            today,
             _dir: dir,
         }
     })

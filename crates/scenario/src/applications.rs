@@ -1,0 +1,121 @@
+//! Applications made in a scenario, shown on its timeline, and what the IBR holds of them.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use mis::rules::Outcome;
+use mis::{Decision, Status};
+
+use crate::World;
+
+/// The name of the first rule that did not pass: why `decision` rejected its applicant.
+pub fn failed_rule(decision: &Decision) -> Option<&str> {
+    decision
+        .rules
+        .iter()
+        .find(|r| r.outcome != Outcome::Passed)
+        .map(|r| r.name.as_str())
+}
+
+/// Applies each of `applicants` to `programme` on the population's day, with a progress bar.
+/// The timeline shows the first decision of each kind (enrolled, or rejected by a rule) in full:
+/// every registry exchange behind it, with its DCI transaction; then how many were decided and
+/// how long they took. The decisions, in `applicants` order.
+pub async fn apply_all(
+    world: &World<'_>,
+    programme: &str,
+    applicants: &[&synth::Person],
+) -> Result<Vec<Decision>> {
+    let bar = world.timeline.progress(
+        applicants.len() as u64,
+        &format!("{programme} applications"),
+    );
+    let mut shown = std::collections::HashSet::new();
+    let mut decisions = Vec::with_capacity(applicants.len());
+    let started = Instant::now();
+    for person in applicants {
+        let one = Instant::now();
+        let decision = world
+            .mis
+            .apply(programme, &person.uin, world.truth.today())
+            .await
+            .with_context(|| format!("{programme} application of {}", person.uin))?;
+        let took = one.elapsed();
+        bar.inc(1);
+        if shown.insert(failed_rule(&decision).map(str::to_string)) {
+            bar.suspend(|| show(world, &decision, took));
+        }
+        decisions.push(decision);
+    }
+    bar.finish_and_clear();
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for decision in &decisions {
+        *by_status.entry(decision.status.as_str()).or_default() += 1;
+    }
+    let counts: Vec<String> = by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    world.timeline.line(format!(
+        "  SP-MIS decided {} {programme} applications in {:.0} ms ({})",
+        decisions.len(),
+        started.elapsed().as_secs_f64() * 1000.0,
+        counts.join(", ")
+    ));
+    Ok(decisions)
+}
+
+/// One decision on the timeline: the outcome, then each exchange it rests on.
+fn show(world: &World<'_>, decision: &Decision, took: std::time::Duration) {
+    let why = match (&decision.status, &decision.reason) {
+        (Status::Rejected, Some(reason)) => format!(": {reason}"),
+        _ => String::new(),
+    };
+    world.timeline.line(format!(
+        "  SP-MIS {} application of {}: {}{why} ({:.1} ms)",
+        decision.programme,
+        decision.uin,
+        decision.status.as_str(),
+        took.as_secs_f64() * 1000.0
+    ));
+    let mut seen = std::collections::HashSet::new();
+    for rule in &decision.rules {
+        for source in rule.facts.iter().filter_map(|f| f.source.as_ref()) {
+            if seen.insert(&source.transaction_id) {
+                world.timeline.line(format!(
+                    "      asked {:<6} {} (transaction {})",
+                    source.registry.as_str().to_uppercase(),
+                    source.query,
+                    source.transaction_id
+                ));
+            }
+        }
+    }
+    if let Some(transaction) = &decision.ibr_transaction {
+        world.timeline.line(format!(
+            "      told  IBR    enrollment/updates {} {} (transaction {transaction})",
+            decision.programme,
+            decision.status.as_str()
+        ));
+    }
+}
+
+/// The IBR's enrolments of `uin`: each programme's code with its EnrollmentStatusEnum code,
+/// sorted, as its `enrolled` check answers.
+pub async fn ibr_programmes(world: &World<'_>, uin: &str) -> Result<Vec<(String, String)>> {
+    let criteria = serde_json::from_value(serde_json::json!({"query_type": "expression",
+        "query": {"person_identifier": {"eq": uin}}}))?;
+    let answer = world.registries.ibr.enrolled(vec![criteria]).await?;
+    let item = answer
+        .message
+        .context("the IBR answered without a message")?
+        .enrolled_response
+        .into_iter()
+        .next()
+        .context("the IBR answered no criteria")?;
+    let mut got: Vec<(String, String)> = item
+        .enrollments
+        .into_iter()
+        .map(|e| (e.programme_identifier, e.enrollment_status))
+        .collect();
+    got.sort();
+    Ok(got)
+}
