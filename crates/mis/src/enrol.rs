@@ -14,9 +14,6 @@ use crate::lifecycle::Status;
 use crate::programme::Candidates;
 use crate::{Mis, MisError};
 
-/// Records asked for in one page of a candidate search.
-const PAGE_SIZE: i64 = 100;
-
 /// What a proactive enrolment run did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnrolmentReport {
@@ -95,7 +92,7 @@ impl Mis {
         let mut read = 0;
         for page in 1.. {
             let item = SearchItem::by_expression(&candidates.record_type, json!(candidates.query))
-                .page(PAGE_SIZE, page);
+                .page(candidates.page_size, page);
             let message = answered(registry, client.sync_search(vec![item]).await)?;
             transactions.push(message.transaction_id.clone());
             let item = message

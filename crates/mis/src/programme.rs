@@ -60,6 +60,14 @@ pub struct Candidates {
     /// A text expression of that registry's search grammar
     /// (`poverty_score <= 20 AND region_code = "R01"`).
     pub query: String,
+    /// Records asked for in one page of the search (100 unless given; at most what the
+    /// registry allows).
+    #[serde(default = "default_page_size")]
+    pub page_size: i64,
+}
+
+fn default_page_size() -> i64 {
+    100
 }
 
 /// The record types a candidate search may ask for, per registry.
@@ -204,6 +212,9 @@ impl Programme {
             }
             if candidates.query.trim().is_empty() {
                 return Err(fault("candidates.query is empty".into()));
+            }
+            if candidates.page_size < 1 {
+                return Err(fault("candidates.page_size must be 1 or more".into()));
             }
         }
         Ok(Programme {
