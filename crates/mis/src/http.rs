@@ -7,6 +7,10 @@
 //! - `POST /mis/applications` `{"programme": "OAA", "uin": "…"}`: decides on the day of the
 //!   request and answers the [`Decision`] (200, enrolled or rejected).
 //! - `GET /mis/programmes/{code}/beneficiaries/{uin}`: the current status and every change.
+//! - `POST /mis/programmes/{code}/enrolments`: proactive enrolment on the day of the request,
+//!   answering the [`crate::EnrolmentReport`].
+//! - `POST /mis/programmes/{code}/cycles`: the payment cycle of the day of the request,
+//!   answering the [`crate::CycleReport`].
 //!
 //! Errors are `{"error": "…"}`: 400 a programme definition refused, 404 unknown programme or
 //! person, 409 a change the lifecycle refuses or a programme code taken, 502 a registry that
@@ -21,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::apply::Decision;
-use crate::{Definition, Mis, MisError, Programme};
+use crate::{CycleReport, Definition, EnrolmentReport, Mis, MisError, Programme};
 
 /// The routes, serving `mis`.
 pub fn router(mis: Mis) -> Router {
@@ -32,6 +36,8 @@ pub fn router(mis: Mis) -> Router {
             "/mis/programmes/{code}/beneficiaries/{uin}",
             get(beneficiary),
         )
+        .route("/mis/programmes/{code}/enrolments", post(enrol))
+        .route("/mis/programmes/{code}/cycles", post(cycle))
         .with_state(mis)
 }
 
@@ -86,6 +92,22 @@ async fn apply(
         .apply(&application.programme, &application.uin, today)
         .await?;
     Ok(Json(decision))
+}
+
+async fn enrol(
+    State(mis): State<Mis>,
+    Path(code): Path<String>,
+) -> Result<Json<EnrolmentReport>, MisError> {
+    let today = time::OffsetDateTime::now_utc().date();
+    Ok(Json(mis.enrol_eligible(&code, today).await?))
+}
+
+async fn cycle(
+    State(mis): State<Mis>,
+    Path(code): Path<String>,
+) -> Result<Json<CycleReport>, MisError> {
+    let today = time::OffsetDateTime::now_utc().date();
+    Ok(Json(mis.run_cycle(&code, today).await?))
 }
 
 async fn beneficiary(

@@ -105,24 +105,29 @@ impl SpMis {
         })
     }
 
-    /// The IBR's programmes for `uin` with their status, as its `enrolled` check answers.
+    /// The IBR's programmes for `uin` with their status.
     async fn ibr_enrolments(&self, uin: &str) -> Result<Vec<(String, String)>> {
-        let criteria = serde_json::from_value(json!({"query_type": "expression",
-            "query": {"person_identifier": {"eq": uin}}}))?;
-        let answer = client_of(&self.ibr).enrolled(vec![criteria]).await?;
-        let item = answer
-            .message
-            .context("no message")?
-            .enrolled_response
-            .remove(0);
-        let mut got: Vec<(String, String)> = item
-            .enrollments
-            .into_iter()
-            .map(|e| (e.programme_identifier, e.enrollment_status))
-            .collect();
-        got.sort();
-        Ok(got)
+        ibr_enrolments(&self.ibr, uin).await
     }
+}
+
+/// `ibr`'s programmes for `uin` with their status, sorted, as its `enrolled` check answers.
+pub(crate) async fn ibr_enrolments(ibr: &TestRegistry, uin: &str) -> Result<Vec<(String, String)>> {
+    let criteria = serde_json::from_value(json!({"query_type": "expression",
+        "query": {"person_identifier": {"eq": uin}}}))?;
+    let answer = client_of(ibr).enrolled(vec![criteria]).await?;
+    let item = answer
+        .message
+        .context("no message")?
+        .enrolled_response
+        .remove(0);
+    let mut got: Vec<(String, String)> = item
+        .enrollments
+        .into_iter()
+        .map(|e| (e.programme_identifier, e.enrollment_status))
+        .collect();
+    got.sort();
+    Ok(got)
 }
 
 /// The registries and an SP-MIS running the shipped programmes.

@@ -150,22 +150,7 @@ impl World {
 
     /// The IBR's enrolments of `uin`: (programme, status), sorted.
     async fn ibr_enrolments(&self, uin: &str) -> Result<Vec<(String, String)>> {
-        let criteria = serde_json::from_value(json!({"query_type": "expression",
-            "query": {"person_identifier": {"eq": uin}}}))?;
-        let client = Client::new(format!("http://{}", self.ibr.addr), MIS, Some("ibr.test"));
-        let answer = client.enrolled(vec![criteria]).await?;
-        let item = answer
-            .message
-            .context("no message")?
-            .enrolled_response
-            .remove(0);
-        let mut got: Vec<(String, String)> = item
-            .enrollments
-            .into_iter()
-            .map(|e| (e.programme_identifier, e.enrollment_status))
-            .collect();
-        got.sort();
-        Ok(got)
+        crate::mis::ibr_enrolments(&self.ibr, uin).await
     }
 
     /// The benefits the IBR holds for `uin`.
@@ -240,6 +225,15 @@ fn covered(benefit_type: &str) -> BTreeMap<&'static str, BTreeSet<&'static str>>
         }
     }
     covered
+}
+
+/// The hectares of each farmer's parcels, by farmer id.
+fn land() -> BTreeMap<&'static str, f64> {
+    let mut land: BTreeMap<&str, f64> = BTreeMap::new();
+    for parcel in &fixture().farms.parcels {
+        *land.entry(&parcel.fid).or_default() += parcel.land_size;
+    }
+    land
 }
 
 /// What a candidate whose other rules pass comes to: rejected as dead, rejected by the IBR
@@ -648,10 +642,9 @@ fn uc14_farmer_support_enrols_the_small_poor_farmers_found(backend: Backend) -> 
     runtime().block_on(async {
         let today = fixture().today;
         let farms = &fixture().farms;
-        let mut land: BTreeMap<&str, f64> = BTreeMap::new();
+        let land = land();
         let mut crops: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for parcel in &farms.parcels {
-            *land.entry(&parcel.fid).or_default() += parcel.land_size;
             crops
                 .entry(&parcel.fid)
                 .or_default()
@@ -713,8 +706,22 @@ fn uc14_farmer_support_enrols_the_small_poor_farmers_found(backend: Backend) -> 
                     .any(|(_, r)| r.starts_with("poor household")),
             "{report:?}"
         );
+        // Their vouchers: a cycle pays each of them, and reconciles.
+        let enrolled: Vec<&str> = report.enrolled.iter().map(String::as_str).collect();
+        world.link(&enrolled).await?;
+        let started = Instant::now();
+        let cycle = sp.mis.run_cycle("FSP", today).await?;
+        let took = started.elapsed();
+        let all: BTreeSet<String> = report.enrolled.iter().cloned().collect();
+        ensure!(
+            cycle.paid.iter().cloned().collect::<BTreeSet<_>>() == all
+                && cycle.failed.is_empty()
+                && cycle.paid_minor == 5_000 * all.len() as i64,
+            "{cycle:?}"
+        );
+        reconciled(&world, MIS, &cycle).await?;
         println!(
-            "UC-14: {} small {crop} farmers found, {} enrolled ({backend:?})",
+            "UC-14: {} small {crop} farmers found, {} enrolled; their cycle paid in {took:?} ({backend:?})",
             report.candidates,
             report.enrolled.len()
         );
@@ -726,10 +733,7 @@ fn uc12_the_ibr_shows_programmes_and_payments_of_two_sp_mis(backend: Backend) ->
     runtime().block_on(async {
         let today = fixture().today;
         let farms = &fixture().farms;
-        let mut land: BTreeMap<&str, f64> = BTreeMap::new();
-        for parcel in &farms.parcels {
-            *land.entry(&parcel.fid).or_default() += parcel.land_size;
-        }
+        let land = land();
         let (cash, vouchers) = (covered("1"), covered("2"));
         // A living farmer of 65 or more on less than 2 ha in a household scoring 60 or less,
         // in no cash or voucher programme: old-age allowance from the social protection
@@ -851,6 +855,30 @@ fn programmes_are_created_over_http_checked_and_kept(backend: Backend) -> Result
             let error = refused["error"].as_str().unwrap_or_default();
             ensure!(status == 400 && error.starts_with("programme the programme sent: ") && error.contains(fault), "HTTP {status}: {refused}");
         }
+        // Run over the API: proactive enrolment, then the cycle (nobody has an account, so
+        // every payment fails with the payments service's reason).
+        let (status, refused) =
+            post_json(&http, &format!("{base}/mis/programmes/OAA/enrolments"), &json!({})).await?;
+        ensure!(
+            status == 400
+                && refused == json!({"error": "programme OAA has no candidates search: it enrols on application only"}),
+            "{refused}"
+        );
+        let (status, enrolled) =
+            post_json(&http, &format!("{base}/mis/programmes/PWP/enrolments"), &json!({})).await?;
+        let count = enrolled["enrolled"].as_array().map_or(0, Vec::len);
+        ensure!(status == 200 && count > 0, "{enrolled}");
+        let (status, cycle) =
+            post_json(&http, &format!("{base}/mis/programmes/PWP/cycles"), &json!({})).await?;
+        let failed = cycle["failed"].as_array().cloned().unwrap_or_default();
+        ensure!(
+            status == 200
+                && cycle["beneficiaries"] == count
+                && cycle["paid"] == json!([])
+                && failed.len() == count
+                && failed.iter().all(|f| f[1].as_str().is_some_and(|r| r.starts_with("rjct.payee_fa.invalid: "))),
+            "{cycle}"
+        );
         // Kept: an SP-MIS opened on the same store runs it.
         let reopened = Mis::open(mis::programme::shipped()?, sp.store.clone(), world.registries(MIS)).await?;
         let kept = reopened.programme("PWP")?;
