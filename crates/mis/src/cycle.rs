@@ -6,7 +6,10 @@
 //! which the payments service resolves through its mapper) and, for payments still pending
 //! when that answers, polls `POST /disburse/sync/txn/status` by the cycle's transaction id:
 //! it needs no callback endpoint of its own, and a cycle's outcome is read from the payments
-//! service however long the switch takes. The payments service publishes the receipts of
+//! service however long the switch takes. A run cut short between claiming entitlements and
+//! settling them is finished by the next run of the cycle: it asks the payments service what
+//! it knows of that transaction and sends only the rest. The payments service publishes the
+//! receipts of
 //! successful payments to the IBR; the SP-MIS publishes the cycle's status changes
 //! (suspensions) to the IBR in one `enrollment/updates` batch before recording them.
 
@@ -15,7 +18,7 @@ use std::time::Duration;
 
 use dci::disburse::{DisburseRequest, DisburseResponse, Disbursement, DisbursementStatus};
 use dci::txn::{TxnStatusQuery, TxnStatusRequest, TxnStatusResponse};
-use dci::{Action, RequestStatus};
+use dci::{Action, ReasonCode, RequestStatus};
 use serde::Serialize;
 use serde_json::json;
 use time::Date;
@@ -62,6 +65,9 @@ pub struct CycleReport {
     pub failed: Vec<(String, String)>,
     /// Entitlements still pending at the payments service when the cycle stopped waiting.
     pub pending: Vec<String>,
+    /// Entitlements an earlier run of this cycle claimed and did not settle, finished by this
+    /// one (among `paid`, `failed` or `pending`).
+    pub resumed: Vec<String>,
 }
 
 impl Mis {
@@ -86,6 +92,7 @@ impl Mis {
             paid_minor: 0,
             failed: Vec::new(),
             pending: Vec::new(),
+            resumed: Vec::new(),
         };
         let mut suspensions = Vec::new();
         let mut due: Vec<Entitlement> = Vec::new();
@@ -137,14 +144,33 @@ impl Mis {
         let transaction = format!("{code}-{}-{}", expr::iso_date(cycle), uuid::Uuid::now_v7());
         let claimed = entitlements.claim(code, cycle, &transaction).await?;
         if !claimed.is_empty() {
-            let outcomes = self.disburse(&programme, &transaction, &claimed).await?;
+            report.pay_transaction = Some(transaction);
+        }
+        // What an earlier run of the cycle claimed and did not settle (it stopped between the
+        // two) is finished first, under its own transaction.
+        let mut sent: BTreeMap<String, Vec<Entitlement>> = BTreeMap::new();
+        for earlier in entitlements.of_cycle(code, cycle).await? {
+            if earlier.state == EntitlementState::Sent
+                && let Some(transaction) = earlier.pay_transaction.clone()
+                && report.pay_transaction.as_ref() != Some(&transaction)
+            {
+                report.resumed.push(earlier.beneficiary.clone());
+                sent.entry(transaction).or_default().push(earlier);
+            }
+        }
+        if let Some(transaction) = &report.pay_transaction {
+            sent.insert(transaction.clone(), claimed);
+        }
+        for (transaction, batch) in sent {
+            let outcomes = self.disburse(&programme, &transaction, &batch).await?;
             entitlements.settle(code, cycle, &outcomes).await?;
-            report.pay_transaction = Some(transaction.clone());
-            let amounts: BTreeMap<&str, i64> = claimed
+            let amounts: BTreeMap<&str, i64> = batch
                 .iter()
                 .map(|e| (e.beneficiary.as_str(), e.amount_minor))
                 .collect();
+            let mut settled = BTreeSet::new();
             for (beneficiary, state, reason) in outcomes {
+                settled.insert(beneficiary.clone());
                 match state {
                     EntitlementState::Paid => {
                         report.paid_minor +=
@@ -156,17 +182,12 @@ impl Mis {
                         .push((beneficiary, reason.unwrap_or_default())),
                 }
             }
-            let settled: BTreeSet<&str> = report
-                .paid
-                .iter()
-                .chain(report.failed.iter().map(|(b, _)| b))
-                .map(String::as_str)
-                .collect();
-            report.pending = claimed
-                .iter()
-                .filter(|e| !settled.contains(e.beneficiary.as_str()))
-                .map(|e| e.beneficiary.clone())
-                .collect();
+            report.pending.extend(
+                batch
+                    .iter()
+                    .filter(|e| !settled.contains(&e.beneficiary))
+                    .map(|e| e.beneficiary.clone()),
+            );
         }
         Ok(report)
     }
@@ -205,8 +226,9 @@ impl Mis {
         Ok(transaction)
     }
 
-    /// Sends `claimed` to the payments service under `transaction` and waits for their
-    /// outcomes: `(beneficiary, paid or failed, reason)` of each payment final in time.
+    /// Sends `claimed` to the payments service under `transaction`, those it does not know
+    /// yet (a run cut short may have sent some), and waits for their outcomes:
+    /// `(beneficiary, paid or failed, reason)` of each payment final in time.
     async fn disburse(
         &self,
         programme: &Programme,
@@ -218,7 +240,14 @@ impl Mis {
             .map_err(|e| unreadable("pay", e.message))?;
         let payer = format!("account:{}@treasury.gov", programme.code.to_lowercase());
         let mut outcomes = BTreeMap::new();
-        for chunk in claimed.chunks(PAYMENTS_PER_MESSAGE) {
+        let known = self.payments(transaction).await?;
+        read_statuses(&known, &mut outcomes);
+        let known: BTreeSet<&str> = known.iter().map(|s| s.reference_id.as_str()).collect();
+        let unknown: Vec<&Entitlement> = claimed
+            .iter()
+            .filter(|e| !known.contains(e.beneficiary.as_str()))
+            .collect();
+        for chunk in unknown.chunks(PAYMENTS_PER_MESSAGE) {
             let disbursements: Vec<Disbursement> = chunk
                 .iter()
                 .map(|e| Disbursement {
@@ -245,29 +274,40 @@ impl Mis {
         let deadline = tokio::time::Instant::now() + POLL_FOR;
         while outcomes.len() < claimed.len() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(POLL_EVERY).await;
-            let query = TxnStatusRequest {
-                transaction_id: format!("status-{}", uuid::Uuid::now_v7()),
-                txnstatus_request: TxnStatusQuery {
-                    reference_id: Some("1".into()),
-                    txn_type: Some("disburse".into()),
-                    attribute_type: "transaction_id".into(),
-                    attribute_value: json!(transaction),
-                    locale: Some("eng".into()),
-                },
-            };
-            let envelope = pay.envelope(Action::TxnStatus, 1, None, query);
-            let answer = pay.send("/disburse/sync/txn/status", &envelope).await;
-            let answer: TxnStatusResponse = answered("pay", answer)?;
-            let statuses: Vec<DisbursementStatus> = serde_json::from_value(
-                answer.txnstatus_response.txn_status["disbursements_status"].clone(),
-            )
-            .map_err(|e| unreadable("pay", e))?;
-            read_statuses(&statuses, &mut outcomes);
+            read_statuses(&self.payments(transaction).await?, &mut outcomes);
         }
         Ok(outcomes
             .into_iter()
             .map(|(beneficiary, (state, reason))| (beneficiary, state, reason))
             .collect())
+    }
+}
+
+impl Mis {
+    /// The payments of `transaction` the payments service knows (none when it knows none),
+    /// by `POST /disburse/sync/txn/status`.
+    async fn payments(&self, transaction: &str) -> Result<Vec<DisbursementStatus>, MisError> {
+        let pay = &self.registries.pay;
+        let query = TxnStatusRequest {
+            transaction_id: format!("status-{}", uuid::Uuid::now_v7()),
+            txnstatus_request: TxnStatusQuery {
+                reference_id: Some("1".into()),
+                txn_type: Some("disburse".into()),
+                attribute_type: "transaction_id".into(),
+                attribute_value: json!(transaction),
+                locale: Some("eng".into()),
+            },
+        };
+        let envelope = pay.envelope(Action::TxnStatus, 1, None, query);
+        let answer = pay.send("/disburse/sync/txn/status", &envelope).await;
+        if let Err(e) = &answer
+            && e.reason_code() == Some(ReasonCode::RequestNotFound)
+        {
+            return Ok(Vec::new());
+        }
+        let answer: TxnStatusResponse = answered("pay", answer)?;
+        serde_json::from_value(answer.txnstatus_response.txn_status["disbursements_status"].clone())
+            .map_err(|e| unreadable("pay", e))
     }
 }
 

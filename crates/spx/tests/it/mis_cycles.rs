@@ -47,6 +47,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "mis_cycles::leaving_the_programme_cancels_pending_entitlements",
         leaving_the_programme_cancels_pending_entitlements,
     ),
+    (
+        "mis_cycles::a_cycle_cut_short_is_finished_by_the_next_run_paying_each_once",
+        a_cycle_cut_short_is_finished_by_the_next_run_paying_each_once,
+    ),
 ];
 
 /// The registries and the payments service (publishing its receipts to the IBR), each its
@@ -946,6 +950,88 @@ fn leaving_the_programme_cancels_pending_entitlements(backend: Backend) -> Resul
         let after = entitlements.of_payee("OAA", &old[0].uin).await?;
         ensure!(after == cancelled, "{after:?}");
         reconciled(&world, MIS, &cycle).await?;
+        Ok(())
+    })
+}
+
+fn a_cycle_cut_short_is_finished_by_the_next_run_paying_each_once(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let world = World::spawn(backend).await?;
+        let sp = world.mis(backend, MIS, mis::programme::shipped()?).await?;
+        let old: Vec<&synth::Person> = persons()
+            .iter()
+            .filter(|p| p.death_date.is_none() && years(p) >= 65 && crate::mis::in_no_programme(p))
+            .take(3)
+            .collect();
+        ensure!(old.len() == 3);
+        let uins: Vec<&str> = old.iter().map(|p| p.uin.as_str()).collect();
+        for uin in &uins {
+            ensure!(sp.mis.apply("OAA", uin, today).await?.status == Status::Enrolled);
+        }
+        world.link(&uins).await?;
+        // A run stopped after claiming the entitlements, before sending them.
+        let due: Vec<mis::Entitlement> = uins
+            .iter()
+            .map(|uin| mis::Entitlement {
+                programme: "OAA".into(),
+                cycle: today,
+                beneficiary: uin.to_string(),
+                uin: uin.to_string(),
+                amount_minor: 2_500,
+                currency: "USD".into(),
+                state: EntitlementState::Pending,
+                reason: None,
+                pay_transaction: None,
+            })
+            .collect();
+        let entitlements = sp.mis.enrolments().entitlements();
+        entitlements.add_pending(&due).await?;
+        let cut = "OAA-cut-short";
+        ensure!(entitlements.claim("OAA", today, cut).await?.len() == 3);
+        // The next run sends them under the transaction they were claimed in.
+        let cycle = sp.mis.run_cycle("OAA", today).await?;
+        let mut resumed = cycle.resumed.clone();
+        resumed.sort();
+        let mut all: Vec<String> = uins.iter().map(|u| u.to_string()).collect();
+        all.sort();
+        let mut paid = cycle.paid.clone();
+        paid.sort();
+        ensure!(
+            cycle.pay_transaction.is_none() && resumed == all && paid == all,
+            "{cycle:?}"
+        );
+        let report = pay::report::reconcile(world.pay.pay.store(), MIS, cut).await?;
+        ensure!(
+            report.total(pay::disburse::PaymentState::Paid, "USD").count == 3,
+            "{report:?}"
+        );
+        // A run stopped after the payments service had them, before settling: the next run
+        // learns their outcome and sends nothing again.
+        sp.store
+            .write(vec![store::Statement::new(
+                "UPDATE mis_entitlement SET state = 'sent'",
+                vec![],
+                &[],
+            )])
+            .await?;
+        let again = sp.mis.run_cycle("OAA", today).await?;
+        let mut paid = again.paid.clone();
+        paid.sort();
+        ensure!(paid == all && again.resumed.len() == 3, "{again:?}");
+        let ledger = world
+            .pay
+            .count("SELECT COUNT(*) FROM switch_ledger")
+            .await?;
+        ensure!(ledger == 3, "{ledger} payments reached the switch");
+        let stored = entitlements.of_cycle("OAA", today).await?;
+        ensure!(
+            stored
+                .iter()
+                .all(|e| e.state == EntitlementState::Paid
+                    && e.pay_transaction.as_deref() == Some(cut)),
+            "{stored:?}"
+        );
         Ok(())
     })
 }
