@@ -66,10 +66,11 @@ async fn programmes(State(mis): State<Mis>) -> Json<Value> {
 
 async fn create_programme(
     State(mis): State<Mis>,
-    Json(definition): Json<Value>,
+    body: axum::body::Bytes,
 ) -> Result<Response, MisError> {
+    // Read here, not by the `Json` extractor, so that every fault answers as the others do.
     let definition: Definition =
-        serde_json::from_value(definition).map_err(|e| MisError::Programme {
+        serde_json::from_slice(&body).map_err(|e| MisError::Programme {
             origin: "the programme sent".into(),
             message: e.to_string(),
         })?;

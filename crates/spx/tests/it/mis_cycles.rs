@@ -152,6 +152,42 @@ impl World {
         Ok(())
     }
 
+    /// An SP-MIS running the shipped programmes, with `n` old people in no programme enrolled
+    /// in the old-age allowance, their accounts linked, and the allowance of each for the
+    /// cycle of today stored pending.
+    async fn oaa_due(&self, backend: Backend, n: usize) -> Result<(SpMis, Vec<String>)> {
+        let today = fixture().today;
+        let sp = self.mis(backend, MIS, mis::programme::shipped()?).await?;
+        let uins: Vec<String> = persons()
+            .iter()
+            .filter(|p| p.death_date.is_none() && years(p) >= 65 && crate::mis::in_no_programme(p))
+            .take(n)
+            .map(|p| p.uin.clone())
+            .collect();
+        ensure!(uins.len() == n, "{n} old people in no programme");
+        for uin in &uins {
+            ensure!(sp.mis.apply("OAA", uin, today).await?.status == Status::Enrolled);
+        }
+        self.link(&uins.iter().map(String::as_str).collect::<Vec<_>>())
+            .await?;
+        let due: Vec<mis::Entitlement> = uins
+            .iter()
+            .map(|uin| mis::Entitlement {
+                programme: "OAA".into(),
+                cycle: today,
+                beneficiary: uin.clone(),
+                uin: uin.clone(),
+                amount_minor: 2_500,
+                currency: "USD".into(),
+                state: EntitlementState::Pending,
+                reason: None,
+                pay_transaction: None,
+            })
+            .collect();
+        sp.mis.enrolments().entitlements().add_pending(&due).await?;
+        Ok((sp, uins))
+    }
+
     /// The IBR's enrolments of `uin`: (programme, status), sorted.
     async fn ibr_enrolments(&self, uin: &str) -> Result<Vec<(String, String)>> {
         crate::mis::ibr_enrolments(&self.ibr, uin).await
@@ -859,6 +895,13 @@ fn programmes_are_created_over_http_checked_and_kept(backend: Backend) -> Result
             let error = refused["error"].as_str().unwrap_or_default();
             ensure!(status == 400 && error.starts_with("programme the programme sent: ") && error.contains(fault), "HTTP {status}: {refused}");
         }
+        let answer = http.post(&url).body("{\"code\": ").send().await?;
+        let (status, refused) = (answer.status().as_u16(), answer.json::<Value>().await?);
+        ensure!(
+            status == 400
+                && refused["error"].as_str().is_some_and(|e| e.starts_with("programme the programme sent: EOF")),
+            "HTTP {status}: {refused}"
+        );
         // Run over the API: proactive enrolment, then the cycle (nobody has an account, so
         // every payment fails with the payments service's reason).
         let (status, refused) =
@@ -895,43 +938,13 @@ fn leaving_the_programme_cancels_pending_entitlements(backend: Backend) -> Resul
     runtime().block_on(async {
         let today = fixture().today;
         let world = World::spawn(backend).await?;
-        let sp = world.mis(backend, MIS, mis::programme::shipped()?).await?;
-        let old: Vec<&synth::Person> = persons()
-            .iter()
-            .filter(|p| p.death_date.is_none() && years(p) >= 65 && crate::mis::in_no_programme(p))
-            .take(2)
-            .collect();
-        ensure!(old.len() == 2);
-        for p in &old {
-            ensure!(sp.mis.apply("OAA", &p.uin, today).await?.status == Status::Enrolled);
-        }
         // Due this cycle, not yet sent, when one of them dies (UC-02's path).
-        let due: Vec<mis::Entitlement> = old
-            .iter()
-            .map(|p| mis::Entitlement {
-                programme: "OAA".into(),
-                cycle: today,
-                beneficiary: p.uin.clone(),
-                uin: p.uin.clone(),
-                amount_minor: 2_500,
-                currency: "USD".into(),
-                state: EntitlementState::Pending,
-                reason: None,
-                pay_transaction: None,
-            })
-            .collect();
+        let (sp, uins) = world.oaa_due(backend, 2).await?;
         let entitlements = sp.mis.enrolments().entitlements();
-        entitlements.add_pending(&due).await?;
         sp.mis
-            .change_status(
-                "OAA",
-                &old[0].uin,
-                Status::Exited,
-                today,
-                "death registered",
-            )
+            .change_status("OAA", &uins[0], Status::Exited, today, "death registered")
             .await?;
-        let cancelled = entitlements.of_payee("OAA", &old[0].uin).await?;
+        let cancelled = entitlements.of_payee("OAA", &uins[0]).await?;
         ensure!(
             cancelled.len() == 1
                 && cancelled[0].state == EntitlementState::Cancelled
@@ -939,15 +952,12 @@ fn leaving_the_programme_cancels_pending_entitlements(backend: Backend) -> Resul
             "{cancelled:?}"
         );
         // The cycle pays the other one only.
-        world
-            .link(&[old[0].uin.as_str(), old[1].uin.as_str()])
-            .await?;
         let cycle = sp.mis.run_cycle("OAA", today).await?;
         ensure!(
-            cycle.paid == [old[1].uin.clone()] && cycle.beneficiaries == 1,
+            cycle.paid == [uins[1].clone()] && cycle.beneficiaries == 1,
             "{cycle:?}"
         );
-        let after = entitlements.of_payee("OAA", &old[0].uin).await?;
+        let after = entitlements.of_payee("OAA", &uins[0]).await?;
         ensure!(after == cancelled, "{after:?}");
         reconciled(&world, MIS, &cycle).await?;
         Ok(())
@@ -958,42 +968,16 @@ fn a_cycle_cut_short_is_finished_by_the_next_run_paying_each_once(backend: Backe
     runtime().block_on(async {
         let today = fixture().today;
         let world = World::spawn(backend).await?;
-        let sp = world.mis(backend, MIS, mis::programme::shipped()?).await?;
-        let old: Vec<&synth::Person> = persons()
-            .iter()
-            .filter(|p| p.death_date.is_none() && years(p) >= 65 && crate::mis::in_no_programme(p))
-            .take(3)
-            .collect();
-        ensure!(old.len() == 3);
-        let uins: Vec<&str> = old.iter().map(|p| p.uin.as_str()).collect();
-        for uin in &uins {
-            ensure!(sp.mis.apply("OAA", uin, today).await?.status == Status::Enrolled);
-        }
-        world.link(&uins).await?;
         // A run stopped after claiming the entitlements, before sending them.
-        let due: Vec<mis::Entitlement> = uins
-            .iter()
-            .map(|uin| mis::Entitlement {
-                programme: "OAA".into(),
-                cycle: today,
-                beneficiary: uin.to_string(),
-                uin: uin.to_string(),
-                amount_minor: 2_500,
-                currency: "USD".into(),
-                state: EntitlementState::Pending,
-                reason: None,
-                pay_transaction: None,
-            })
-            .collect();
+        let (sp, uins) = world.oaa_due(backend, 3).await?;
         let entitlements = sp.mis.enrolments().entitlements();
-        entitlements.add_pending(&due).await?;
         let cut = "OAA-cut-short";
         ensure!(entitlements.claim("OAA", today, cut).await?.len() == 3);
         // The next run sends them under the transaction they were claimed in.
         let cycle = sp.mis.run_cycle("OAA", today).await?;
         let mut resumed = cycle.resumed.clone();
         resumed.sort();
-        let mut all: Vec<String> = uins.iter().map(|u| u.to_string()).collect();
+        let mut all = uins.clone();
         all.sort();
         let mut paid = cycle.paid.clone();
         paid.sort();
