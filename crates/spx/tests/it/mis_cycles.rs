@@ -736,7 +736,9 @@ fn uc14_farmer_support_enrols_the_small_poor_farmers_found(backend: Backend) -> 
             };
             expected.insert(farmer.uin.clone(), outcome);
         }
+        let started = Instant::now();
         let report = sp.mis.enrol_eligible("FSP", today).await?;
+        let deciding = started.elapsed();
         check_outcome(&report, &expected, "2")?;
         ensure!(
             !report.enrolled.is_empty()
@@ -761,7 +763,7 @@ fn uc14_farmer_support_enrols_the_small_poor_farmers_found(backend: Backend) -> 
         );
         reconciled(&world, MIS, &cycle).await?;
         println!(
-            "UC-14: {} small {crop} farmers found, {} enrolled; their cycle paid in {took:?} ({backend:?})",
+            "UC-14: {} small {crop} farmers found and decided in {deciding:?}, {} enrolled; their cycle paid in {took:?} ({backend:?})",
             report.candidates,
             report.enrolled.len()
         );
