@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use client::SearchItem;
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use time::Date;
@@ -13,6 +14,9 @@ use crate::apply::{answered, records, succeeded, unreadable};
 use crate::lifecycle::Status;
 use crate::programme::Candidates;
 use crate::{Mis, MisError};
+
+/// Candidates decided at once (each decision is a few registry exchanges).
+const DECIDING_AT_ONCE: usize = 8;
 
 /// What a proactive enrolment run did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,18 +64,23 @@ impl Mis {
             rejected: Vec::new(),
             unchanged: Vec::new(),
         };
-        for uin in uins {
-            match self.enrolments().status(code, &uin).await? {
-                Some(status) if !status.can_become(Status::Applied) => {
-                    report.unchanged.push((uin, status));
-                }
-                _ => {
-                    let decision = self.apply(code, &uin, today).await?;
-                    match decision.reason {
-                        Some(reason) => report.rejected.push((uin, reason)),
-                        None => report.enrolled.push(uin),
-                    }
-                }
+        // Candidates are independent: decided a few at a time, reported in UIN order.
+        let decisions = futures::stream::iter(uins)
+            .map(|uin| async move {
+                let outcome = match self.enrolments().status(code, &uin).await? {
+                    Some(status) if !status.can_become(Status::Applied) => Err(status),
+                    _ => Ok(self.apply(code, &uin, today).await?.reason),
+                };
+                Ok::<_, MisError>((uin, outcome))
+            })
+            .buffered(DECIDING_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+        for decision in decisions {
+            match decision? {
+                (uin, Err(status)) => report.unchanged.push((uin, status)),
+                (uin, Ok(Some(reason))) => report.rejected.push((uin, reason)),
+                (uin, Ok(None)) => report.enrolled.push(uin),
             }
         }
         Ok(report)
