@@ -174,6 +174,10 @@ impl Mis {
                     message: e.to_string(),
                 })?;
             let programme = Programme::define(definition, &origin)?;
+            // A programme shipped since it was created takes its code: refuse to guess.
+            if mis.programme(&programme.code).is_ok() {
+                return Err(MisError::ProgrammeExists(programme.code));
+            }
             mis.programmes
                 .write()
                 .expect("programmes lock")
@@ -214,11 +218,10 @@ impl Mis {
         {
             return Err(MisError::ProgrammeExists(programme.code));
         }
-        let mut programmes = self.programmes.write().expect("programmes lock");
-        if programmes.iter().any(|p| p.code == programme.code) {
-            return Err(MisError::ProgrammeExists(programme.code));
-        }
-        programmes.push(programme.clone());
+        self.programmes
+            .write()
+            .expect("programmes lock")
+            .push(programme.clone());
         Ok(programme)
     }
 
@@ -649,7 +652,7 @@ pub(crate) fn household_of(
         Some(Value::Text(id)) => Ok(Some(id)),
         _ => Err(unreadable(
             "social",
-            "the head of a household programme's beneficiary household is in no household",
+            "a household programme's beneficiary belongs to no household in the social registry",
         )),
     }
 }
