@@ -1,7 +1,7 @@
 //! Applications: facts fetched from the registries, rules checked, the IBR asked, and the
 //! enrolment published.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use client::{Client, SearchItem};
 use dci::RequestStatus;
@@ -15,7 +15,10 @@ use time::Date;
 use crate::MisError;
 use crate::lifecycle::Status;
 use crate::programme::Programme;
-use crate::rules::{FactUsed, Facts, Outcome, Registry, RuleResult, Source, registry_of};
+use crate::programme::{Definition, Target};
+use crate::rules::{
+    FactUsed, Facts, HOUSEHOLD_FACTS, Outcome, Registry, Rule, RuleResult, Source, registry_of,
+};
 use crate::store::{Change, Enrolments};
 
 /// The registries an SP-MIS talks to, each through its DCI client.
@@ -29,6 +32,10 @@ pub struct Registries {
     pub social: Client,
     /// The integrated beneficiary registry: the `enrolled` check, enrolment updates.
     pub ibr: Client,
+    /// The farmer registry: farms and their land (farmer support).
+    pub fr: Client,
+    /// The payments service: disbursement of each cycle's entitlements.
+    pub pay: Client,
 }
 
 /// The outcome of an application, with its explanation.
@@ -53,12 +60,12 @@ pub struct Decision {
 /// An SP-MIS: its programmes, its enrolments, and the registries it asks.
 #[derive(Clone)]
 pub struct Mis {
-    programmes: Arc<Vec<Programme>>,
+    programmes: Arc<RwLock<Vec<Programme>>>,
     enrolments: Enrolments,
-    registries: Registries,
+    pub(crate) registries: Registries,
 }
 
-fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
+pub(crate) fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
     MisError::Registry {
         registry,
         message: message.to_string(),
@@ -66,7 +73,7 @@ fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
 }
 
 /// The message of a registry's answer, or what went wrong getting it.
-fn answered<M>(
+pub(crate) fn answered<M>(
     registry: &'static str,
     answer: Result<dci::Envelope<dci::MsgCallbackHeader, M>, client::ClientError>,
 ) -> Result<M, MisError> {
@@ -77,7 +84,7 @@ fn answered<M>(
 }
 
 /// `Ok` for an item the registry answered with `succ`, its reason as an error otherwise.
-fn succeeded(
+pub(crate) fn succeeded(
     registry: &'static str,
     status: RequestStatus,
     reason: &Option<String>,
@@ -120,7 +127,7 @@ async fn search(ask: Ask<'_>, facts: &mut Facts) -> Result<SearchResponseItem, M
 }
 
 /// The records of a search's answer, read as `T`.
-fn records<T: serde::de::DeserializeOwned>(
+pub(crate) fn records<T: serde::de::DeserializeOwned>(
     registry: &'static str,
     item: &SearchResponseItem,
 ) -> Result<Vec<T>, MisError> {
@@ -146,23 +153,76 @@ impl Mis {
         registries: Registries,
     ) -> Self {
         Mis {
-            programmes: Arc::new(programmes),
+            programmes: Arc::new(RwLock::new(programmes)),
             enrolments: Enrolments::new(store),
             registries,
         }
     }
 
+    /// [`Mis::new`], with the programmes created over the API since (kept in `store`).
+    pub async fn open(
+        programmes: Vec<Programme>,
+        store: Arc<dyn ::store::Store>,
+        registries: Registries,
+    ) -> Result<Self, MisError> {
+        let mis = Mis::new(programmes, store, registries);
+        for (code, text) in mis.enrolments.stored_programmes().await? {
+            let origin = format!("stored programme {code}");
+            let definition: Definition =
+                serde_json::from_str(&text).map_err(|e| MisError::Programme {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                })?;
+            let programme = Programme::define(definition, &origin)?;
+            // A programme shipped since it was created takes its code: refuse to guess.
+            if mis.programme(&programme.code).is_ok() {
+                return Err(MisError::ProgrammeExists(programme.code));
+            }
+            mis.programmes
+                .write()
+                .expect("programmes lock")
+                .push(programme);
+        }
+        Ok(mis)
+    }
+
     /// The programmes it runs.
-    pub fn programmes(&self) -> &[Programme] {
-        &self.programmes
+    pub fn programmes(&self) -> Vec<Programme> {
+        self.programmes.read().expect("programmes lock").clone()
     }
 
     /// The programme with `code`.
-    pub fn programme(&self, code: &str) -> Result<&Programme, MisError> {
+    pub fn programme(&self, code: &str) -> Result<Programme, MisError> {
         self.programmes
+            .read()
+            .expect("programmes lock")
             .iter()
             .find(|p| p.code == code)
+            .cloned()
             .ok_or_else(|| MisError::UnknownProgramme(code.to_string()))
+    }
+
+    /// Creates a programme from `definition`, checked as a programme file is, and keeps it in
+    /// the store so that it is run again after a restart ([`Mis::open`]). Refused when a
+    /// programme has its code.
+    pub async fn create_programme(&self, definition: Definition) -> Result<Programme, MisError> {
+        let programme = Programme::define(definition, "the programme sent")?;
+        if self.programme(&programme.code).is_ok() {
+            return Err(MisError::ProgrammeExists(programme.code));
+        }
+        let text = serde_json::to_string(programme.definition()).expect("a definition serializes");
+        if !self
+            .enrolments
+            .store_programme(&programme.code, &text)
+            .await?
+        {
+            return Err(MisError::ProgrammeExists(programme.code));
+        }
+        self.programmes
+            .write()
+            .expect("programmes lock")
+            .push(programme.clone());
+        Ok(programme)
     }
 
     /// The enrolments.
@@ -188,7 +248,9 @@ impl Mis {
             rules: Vec::new(),
             ibr_transaction: None,
         };
-        let facts = self.facts(programme, uin).await?;
+        let facts = self
+            .facts(&needed(&programme, &programme.eligibility), uin, today)
+            .await?;
         decision.rules = programme
             .eligibility
             .iter()
@@ -196,24 +258,30 @@ impl Mis {
             .collect();
         if let Some(failed) = decision.rules.iter().find(|r| r.outcome != Outcome::Passed) {
             decision.reason = Some(failed.reason());
-            return self.decided(programme, decision).await;
+            return self.decided(&programme, decision, None).await;
         }
         self.enrolments
             .record(Change::new(code, uin, Status::Verified, today))
             .await?;
-        let check = self.not_yet_covered(programme, uin).await?;
+        let check = self.not_yet_covered(&programme, uin).await?;
         let covered = check.outcome != Outcome::Passed;
         decision.rules.push(check);
         if covered {
             decision.reason = decision.rules.last().map(RuleResult::reason);
-            return self.decided(programme, decision).await;
+            return self.decided(&programme, decision, None).await;
         }
-        decision.ibr_transaction = Some(
-            self.publish(programme, uin, Status::Enrolled, today, None)
-                .await?,
+        let household = household_of(&programme, &facts)?;
+        let update = enrolment_update(
+            &programme,
+            uin,
+            household.as_deref(),
+            Status::Enrolled,
+            today,
+            None,
         );
+        decision.ibr_transaction = Some(self.publish(vec![update]).await?);
         decision.status = Status::Enrolled;
-        self.decided(programme, decision).await
+        self.decided(&programme, decision, household).await
     }
 
     /// A beneficiary of programme `code` changes status on `date` for `reason` (suspended,
@@ -238,9 +306,16 @@ impl Mis {
                 to: status,
             });
         }
-        let transaction = self
-            .publish(programme, uin, status, date, Some(reason))
-            .await?;
+        let household = self.enrolments.household(code, uin).await?;
+        let update = enrolment_update(
+            &programme,
+            uin,
+            household.as_deref(),
+            status,
+            date,
+            Some(reason),
+        );
+        let transaction = self.publish(vec![update]).await?;
         self.enrolments
             .record(Change {
                 reason: Some(reason.to_string()),
@@ -256,6 +331,7 @@ impl Mis {
         &self,
         programme: &Programme,
         decision: Decision,
+        household_id: Option<String>,
     ) -> Result<Decision, MisError> {
         let explained = serde_json::to_value(&decision).expect("a decision serializes");
         self.enrolments
@@ -263,6 +339,7 @@ impl Mis {
                 reason: decision.reason.clone(),
                 decision: Some(explained),
                 ibr_transaction: decision.ibr_transaction.clone(),
+                household_id,
                 ..Change::new(
                     &programme.code,
                     &decision.uin,
@@ -274,13 +351,13 @@ impl Mis {
         Ok(decision)
     }
 
-    /// The facts `programme`'s rules read, from the registries that hold them.
-    async fn facts(&self, programme: &Programme, uin: &str) -> Result<Facts, MisError> {
-        let needed: Vec<&str> = programme
-            .eligibility
-            .iter()
-            .flat_map(|rule| rule.facts())
-            .collect();
+    /// The `needed` facts of `uin` on `today`, from the registries that hold them.
+    pub(crate) async fn facts(
+        &self,
+        needed: &[&'static str],
+        uin: &str,
+        today: Date,
+    ) -> Result<Facts, MisError> {
         let mut facts = Facts::default();
         let from = |registry| needed.iter().any(|f| registry_of(f) == registry);
         let mut birth_date = None;
@@ -293,10 +370,67 @@ impl Mis {
         if needed.iter().any(|f| f.starts_with("spouse_")) {
             self.spouse(uin, &mut facts).await?;
         }
-        if from(Registry::Social) {
+        if needed.iter().any(|f| HOUSEHOLD_FACTS.contains(f)) {
             self.household(uin, &mut facts).await?;
         }
+        if needed.contains(&"attends_school") {
+            self.schooling(uin, today, &mut facts).await?;
+        }
+        if from(Registry::Fr) {
+            self.farm(uin, &mut facts).await?;
+        }
         Ok(facts)
+    }
+
+    /// SR: whether the member's education level (ISCED) is the one expected at their age on
+    /// `today` (1 from 6, 2 from 12, 3 from 15): a child behind it has left school. False
+    /// outside the school ages (6 to 17).
+    async fn schooling(&self, uin: &str, today: Date, facts: &mut Facts) -> Result<(), MisError> {
+        let ask = Ask {
+            registry: Registry::Social,
+            client: &self.registries.social,
+            item: SearchItem::by_identifier("Member", "UIN", uin),
+            query: format!("Member UIN={uin}"),
+            provides: &["attends_school"],
+        };
+        let item = search(ask, facts).await?;
+        let Some(member) = records::<dci::records::social::Member>("social", &item)?.pop() else {
+            return Ok(());
+        };
+        let birth = date("social", &member.demographic_info.birth_date)?;
+        let aged = |years| expr::years_before(today, years).is_some_and(|d| birth <= d);
+        let expected = match () {
+            _ if aged(18) || !aged(6) => None,
+            _ if aged(15) => Some(3),
+            _ if aged(12) => Some(2),
+            _ => Some(1),
+        };
+        let level = member
+            .education_level
+            .as_deref()
+            .and_then(|l| l.parse::<u32>().ok());
+        let attends = matches!((expected, level), (Some(e), Some(l)) if l >= e);
+        facts.set("attends_school", Value::Bool(attends));
+        Ok(())
+    }
+
+    /// FR: the total land of the person's farm.
+    async fn farm(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+        let ask = Ask {
+            registry: Registry::Fr,
+            client: &self.registries.fr,
+            item: SearchItem::by_identifier("Farmer", "UIN", uin),
+            query: format!("Farmer UIN={uin}"),
+            provides: &["land_size"],
+        };
+        let item = search(ask, facts).await?;
+        if let Some(farmer) = records::<dci::records::fr::FarmerPerson>("fr", &item)?.pop() {
+            let land = farmer
+                .total_land_size
+                .unwrap_or_else(|| farmer.farm_details.iter().map(|f| f.land_size).sum());
+            facts.set("land_size", Value::Float(land));
+        }
+        Ok(())
     }
 
     /// CRVS: the spouse of the person's latest marriage not dissolved, and their death.
@@ -348,11 +482,24 @@ impl Mis {
             client: &self.registries.social,
             item: SearchItem::by_identifier("Group", "UIN", uin),
             query: format!("Group UIN={uin}"),
-            provides: &["poverty_score"],
+            provides: HOUSEHOLD_FACTS,
         };
         let item = search(ask, facts).await?;
         if let Some(group) = records::<dci::records::social::Group>("social", &item)?.pop() {
             facts.set("poverty_score", Value::Float(group.poverty_score));
+            facts.set("household_size", Value::Integer(group.group_size));
+            let id = group
+                .group_identifier
+                .iter()
+                .find(|i| i.identifier_type.eq_ignore_ascii_case("HHID"))
+                .or(group.group_identifier.first());
+            if let Some(id) = id {
+                facts.set("household_id", Value::Text(id.identifier_value.clone()));
+            }
+            let region = group.address.iter().find_map(|a| a.region_code.clone());
+            if let Some(region) = region {
+                facts.set("region_code", Value::Text(region));
+            }
         }
         Ok(())
     }
@@ -461,51 +608,89 @@ impl Mis {
         })
     }
 
-    /// Tells the IBR that `uin` has `status` in `programme` since `date`; returns the
-    /// update's `transaction_id`.
-    async fn publish(
+    /// Sends `updates` to the IBR in one `enrollment/updates` message; returns its
+    /// `transaction_id`. Refused whole if the IBR refuses any of them.
+    pub(crate) async fn publish(
         &self,
-        programme: &Programme,
-        uin: &str,
-        status: Status,
-        date: Date,
-        reason: Option<&str>,
+        updates: Vec<dci::records::ibr::Beneficiary>,
     ) -> Result<String, MisError> {
-        let code = status.ibr_code().expect("only published statuses");
-        let date = expr::iso_date(date);
-        let mut beneficiary = json!({
-            "reference_id": uin,
-            "assistance_unit": programme.target.assistance_unit(),
-            "member": {"member_identifier": [{"identifier_type": "UIN", "identifier_value": uin}]},
-            "programme_identifier": [{
-                "programme_identifier": programme.code,
-                "programme_name": programme.name,
-                "implementing_institution": programme.institution,
-                "benefit_frequency": programme.frequency,
-                "benefit": [{"benefit_type": programme.benefit_type}],
-            }],
-            "enrollment_status": code,
-            "status_change_date": [date],
-        });
-        if status == Status::Enrolled {
-            beneficiary["enrollment_date"] = json!(date);
-        }
-        if let Some(reason) = reason {
-            beneficiary["status_reason"] = json!(reason);
-        }
-        let beneficiary = serde_json::from_value(beneficiary).expect("a beneficiary");
         let transaction_id = format!("mis-{}", uuid::Uuid::now_v7());
         let answer = self
             .registries
             .ibr
-            .publish_enrolments(&transaction_id, vec![beneficiary])
+            .publish_enrolments(&transaction_id, updates)
             .await;
-        let item = answered(Registry::Ibr.as_str(), answer)?
-            .enrolled_response
-            .into_iter()
-            .next()
-            .ok_or_else(|| unreadable("ibr", "no answer to the enrolment update"))?;
-        succeeded("ibr", item.status, &item.status_reason_message)?;
+        let items = answered(Registry::Ibr.as_str(), answer)?.enrolled_response;
+        if items.is_empty() {
+            return Err(unreadable("ibr", "no answer to the enrolment update"));
+        }
+        for item in items {
+            succeeded("ibr", item.status, &item.status_reason_message)?;
+        }
         Ok(transaction_id)
     }
+}
+
+/// The facts `rules` of `programme` read, and the household's id for a household programme.
+pub(crate) fn needed(programme: &Programme, rules: &[Rule]) -> Vec<&'static str> {
+    let mut needed: Vec<&'static str> = rules.iter().flat_map(|rule| rule.facts()).collect();
+    if programme.target == Target::Household {
+        needed.push("household_id");
+    }
+    needed
+}
+
+/// The household of a household programme's beneficiary, which the social registry must know.
+pub(crate) fn household_of(
+    programme: &Programme,
+    facts: &Facts,
+) -> Result<Option<String>, MisError> {
+    if programme.target != Target::Household {
+        return Ok(None);
+    }
+    match expr::Record::get(facts, "household_id") {
+        Some(Value::Text(id)) => Ok(Some(id)),
+        _ => Err(unreadable(
+            "social",
+            "a household programme's beneficiary belongs to no household in the social registry",
+        )),
+    }
+}
+
+/// The IBR update saying that `uin` (the head of `household`, for a household programme) has
+/// `status` in `programme` since `date`.
+pub(crate) fn enrolment_update(
+    programme: &Programme,
+    uin: &str,
+    household: Option<&str>,
+    status: Status,
+    date: Date,
+    reason: Option<&str>,
+) -> dci::records::ibr::Beneficiary {
+    let code = status.ibr_code().expect("only published statuses");
+    let date = expr::iso_date(date);
+    let mut beneficiary = json!({
+        "reference_id": household.unwrap_or(uin),
+        "assistance_unit": programme.target.assistance_unit(),
+        "member": {"member_identifier": [{"identifier_type": "UIN", "identifier_value": uin}]},
+        "programme_identifier": [{
+            "programme_identifier": programme.code,
+            "programme_name": programme.name,
+            "implementing_institution": programme.institution,
+            "benefit_frequency": programme.frequency,
+            "benefit": [{"benefit_type": programme.benefit_type}],
+        }],
+        "enrollment_status": code,
+        "status_change_date": [date],
+    });
+    if let Some(household) = household {
+        beneficiary["group"] = json!({"group_identifier": [{"identifier_type": "HHID", "identifier_value": household}]});
+    }
+    if status == Status::Enrolled {
+        beneficiary["enrollment_date"] = json!(date);
+    }
+    if let Some(reason) = reason {
+        beneficiary["status_reason"] = json!(reason);
+    }
+    serde_json::from_value(beneficiary).expect("a beneficiary")
 }

@@ -1,13 +1,20 @@
 //! The SP-MIS's HTTP API: the programmes, applications, and a beneficiary's history.
 //!
 //! - `GET /mis/programmes`: each programme's code, name, benefit type, target, amount,
-//!   frequency, budget and rules.
+//!   frequency, budget, rules and candidate search.
+//! - `POST /mis/programmes` with the fields of a programme file, as JSON: checked as a file
+//!   is, kept in the SP-MIS's store (201, the programme as `GET` shows it).
 //! - `POST /mis/applications` `{"programme": "OAA", "uin": "…"}`: decides on the day of the
 //!   request and answers the [`Decision`] (200, enrolled or rejected).
 //! - `GET /mis/programmes/{code}/beneficiaries/{uin}`: the current status and every change.
+//! - `POST /mis/programmes/{code}/enrolments`: proactive enrolment on the day of the request,
+//!   answering the [`crate::EnrolmentReport`].
+//! - `POST /mis/programmes/{code}/cycles`: the payment cycle of the day of the request,
+//!   answering the [`crate::CycleReport`].
 //!
-//! Errors are `{"error": "…"}`: 404 unknown programme or person, 409 a change the lifecycle
-//! refuses, 502 a registry that failed, 500 the store.
+//! Errors are `{"error": "…"}`: 400 a programme definition refused, 404 unknown programme or
+//! person, 409 a change the lifecycle refuses or a programme code taken, 502 a registry that
+//! failed, 500 the store.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,17 +25,19 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::apply::Decision;
-use crate::{Mis, MisError};
+use crate::{CycleReport, Definition, EnrolmentReport, Mis, MisError, Programme};
 
 /// The routes, serving `mis`.
 pub fn router(mis: Mis) -> Router {
     Router::new()
-        .route("/mis/programmes", get(programmes))
+        .route("/mis/programmes", get(programmes).post(create_programme))
         .route("/mis/applications", post(apply))
         .route(
             "/mis/programmes/{code}/beneficiaries/{uin}",
             get(beneficiary),
         )
+        .route("/mis/programmes/{code}/enrolments", post(enrol))
+        .route("/mis/programmes/{code}/cycles", post(cycle))
         .with_state(mis)
 }
 
@@ -36,36 +45,37 @@ pub fn router(mis: Mis) -> Router {
 impl IntoResponse for MisError {
     fn into_response(self) -> Response {
         let status = match &self {
+            MisError::Programme { .. } | MisError::NotProactive(_) => StatusCode::BAD_REQUEST,
             MisError::UnknownProgramme(_) => StatusCode::NOT_FOUND,
-            MisError::Transition { .. } => StatusCode::CONFLICT,
+            MisError::Transition { .. } | MisError::ProgrammeExists(_) => StatusCode::CONFLICT,
             MisError::Registry { .. } => StatusCode::BAD_GATEWAY,
-            MisError::Programme { .. } | MisError::Store(_) | MisError::Corrupt(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            MisError::Store(_) | MisError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(json!({"error": self.to_string()}))).into_response()
     }
 }
 
+/// A programme as the API shows it: its definition, the rules as written.
+fn shown(programme: &Programme) -> Value {
+    serde_json::to_value(programme.definition()).expect("a definition serializes")
+}
+
 async fn programmes(State(mis): State<Mis>) -> Json<Value> {
-    Json(Value::Array(
-        mis.programmes()
-            .iter()
-            .map(|p| {
-                let rules = |rules: &[crate::rules::Rule]| {
-                    rules
-                        .iter()
-                        .map(|r| json!({"name": r.name, "rule": r.text()}))
-                        .collect::<Vec<_>>()
-                };
-                json!({"code": p.code, "name": p.name, "description": p.description,
-                       "institution": p.institution, "benefit_type": p.benefit_type,
-                       "target": p.target, "frequency": p.frequency, "budget": p.budget,
-                       "amount": p.amount,
-                       "eligibility": rules(&p.eligibility), "conditions": rules(&p.conditions)})
-            })
-            .collect(),
-    ))
+    Json(Value::Array(mis.programmes().iter().map(shown).collect()))
+}
+
+async fn create_programme(
+    State(mis): State<Mis>,
+    body: axum::body::Bytes,
+) -> Result<Response, MisError> {
+    // Read here, not by the `Json` extractor, so that every fault answers as the others do.
+    let definition: Definition =
+        serde_json::from_slice(&body).map_err(|e| MisError::Programme {
+            origin: "the programme sent".into(),
+            message: e.to_string(),
+        })?;
+    let programme = mis.create_programme(definition).await?;
+    Ok((StatusCode::CREATED, Json(shown(&programme))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -83,6 +93,22 @@ async fn apply(
         .apply(&application.programme, &application.uin, today)
         .await?;
     Ok(Json(decision))
+}
+
+async fn enrol(
+    State(mis): State<Mis>,
+    Path(code): Path<String>,
+) -> Result<Json<EnrolmentReport>, MisError> {
+    let today = time::OffsetDateTime::now_utc().date();
+    Ok(Json(mis.enrol_eligible(&code, today).await?))
+}
+
+async fn cycle(
+    State(mis): State<Mis>,
+    Path(code): Path<String>,
+) -> Result<Json<CycleReport>, MisError> {
+    let today = time::OffsetDateTime::now_utc().date();
+    Ok(Json(mis.run_cycle(&code, today).await?))
 }
 
 async fn beneficiary(

@@ -3,7 +3,10 @@
 //! [`lifecycle`]). It learns every fact from the registries over DCI through the `client`
 //! crate (CRVS for the birth record, ID for identity verification) and tells the integrated
 //! beneficiary registry of every enrolment and status change; before enrolling anyone it asks
-//! the IBR whether they already receive a benefit of the programme's type.
+//! the IBR whether they already receive a benefit of the programme's type. Programmes that
+//! enrol proactively find their candidates by registry search ([`EnrolmentReport`]), and
+//! payment cycles ([`CycleReport`]) check conditions, store entitlements and pay them through
+//! the payments service.
 
 pub mod http;
 pub mod lifecycle;
@@ -12,10 +15,15 @@ pub mod rules;
 pub mod store;
 
 mod apply;
+mod cycle;
+mod enrol;
 
 pub use apply::{Decision, Mis, Registries};
+pub use cycle::CycleReport;
+pub use enrol::EnrolmentReport;
 pub use lifecycle::Status;
-pub use programme::{Programme, Target};
+pub use programme::{Definition, Programme, Target};
+pub use store::{Entitlement, EntitlementState};
 
 /// What can go wrong in the SP-MIS.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +39,12 @@ pub enum MisError {
     /// No programme has this code.
     #[error("no programme has the code {0}")]
     UnknownProgramme(String),
+    /// A programme with this code exists already.
+    #[error("a programme with the code {0} exists already")]
+    ProgrammeExists(String),
+    /// The programme names no candidate search to enrol from.
+    #[error("programme {0} has no candidates search: it enrols on application only")]
+    NotProactive(String),
     /// The lifecycle does not allow the change.
     #[error("{uin} in {programme}: {} cannot become {}", from.map_or("nothing", Status::as_str), to.as_str())]
     Transition {

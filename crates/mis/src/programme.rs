@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::MisError;
-use crate::rules::Rule;
+use crate::rules::{Registry, Rule};
 
 /// Who a programme enrols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,28 +38,74 @@ pub struct Amount {
 }
 
 /// A rule as the file writes it: a name and an expression.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RuleText {
-    name: String,
-    rule: String,
+pub struct RuleText {
+    /// What it checks (`aged 65 or more`).
+    pub name: String,
+    /// The expression (`age >= 65`).
+    pub rule: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Where proactive enrolment ([`crate::Mis::enrol_eligible`]) finds its candidates: a search
+/// of a registry, every page of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProgrammeFile {
-    code: String,
-    name: String,
-    description: String,
-    institution: String,
-    benefit_type: String,
-    target: Target,
-    frequency: String,
-    budget: i64,
-    amount: Amount,
-    eligibility: Vec<RuleText>,
+pub struct Candidates {
+    /// `social` or `fr`.
+    pub registry: Registry,
+    /// The records searched: `Group` (its head is the candidate) or `Member` in the social
+    /// registry, `Farmer` in the farmer registry.
+    pub record_type: String,
+    /// A text expression of that registry's search grammar
+    /// (`poverty_score <= 20 AND region_code = "R01"`).
+    pub query: String,
+    /// Records asked for in one page of the search (100 unless given; at most what the
+    /// registry allows).
+    #[serde(default = "default_page_size")]
+    pub page_size: i64,
+}
+
+fn default_page_size() -> i64 {
+    100
+}
+
+/// The record types a candidate search may ask for, per registry.
+const CANDIDATE_RECORDS: &[(Registry, &[&str])] = &[
+    (Registry::Social, &["Group", "Member"]),
+    (Registry::Fr, &["Farmer"]),
+];
+
+/// A programme as its file (TOML) or `POST /mis/programmes` (JSON) writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Definition {
+    /// See [`Programme::code`].
+    pub code: String,
+    /// See [`Programme::name`].
+    pub name: String,
+    /// See [`Programme::description`].
+    pub description: String,
+    /// See [`Programme::institution`].
+    pub institution: String,
+    /// See [`Programme::benefit_type`].
+    pub benefit_type: String,
+    /// See [`Programme::target`].
+    pub target: Target,
+    /// See [`Programme::frequency`].
+    pub frequency: String,
+    /// See [`Programme::budget`].
+    pub budget: i64,
+    /// See [`Programme::amount`].
+    pub amount: Amount,
+    /// See [`Programme::eligibility`]; at least one.
+    pub eligibility: Vec<RuleText>,
+    /// See [`Programme::conditions`].
     #[serde(default)]
-    conditions: Vec<RuleText>,
+    pub conditions: Vec<RuleText>,
+    /// See [`Programme::candidates`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Candidates>,
 }
 
 /// A social protection programme as the SP-MIS runs it.
@@ -85,46 +131,112 @@ pub struct Programme {
     pub amount: Amount,
     /// Every rule must pass for an applicant to be enrolled.
     pub eligibility: Vec<Rule>,
-    /// Rules a beneficiary must keep passing to keep the benefit.
+    /// Rules a beneficiary must keep passing to keep the benefit, checked at each cycle.
     pub conditions: Vec<Rule>,
+    /// Where proactive enrolment finds candidates, if the programme enrols proactively.
+    pub candidates: Option<Candidates>,
+    definition: Definition,
 }
 
 impl Programme {
     /// Reads a programme from its TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, MisError> {
-        let file: ProgrammeFile = toml::from_str(text).map_err(|e| MisError::Programme {
+        let definition: Definition = toml::from_str(text).map_err(|e| MisError::Programme {
             origin: origin.to_string(),
             message: e.to_string(),
         })?;
-        let rules = |texts: Vec<RuleText>| {
+        Programme::define(definition, origin)
+    }
+
+    /// Checks `definition` (the same checks for a file and for the HTTP API); `origin` names
+    /// it in errors.
+    pub fn define(definition: Definition, origin: &str) -> Result<Self, MisError> {
+        let fault = |message: String| MisError::Programme {
+            origin: origin.to_string(),
+            message,
+        };
+        let rules = |texts: &[RuleText]| {
             texts
-                .into_iter()
+                .iter()
                 .map(|r| Rule::parse(&r.name, &r.rule))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| MisError::Programme {
-                    origin: origin.to_string(),
-                    message: e.to_string(),
-                })
+                .map_err(|e| fault(e.to_string()))
         };
-        if file.eligibility.is_empty() {
-            return Err(MisError::Programme {
-                origin: origin.to_string(),
-                message: "a programme needs at least one eligibility rule".into(),
-            });
+        let d = &definition;
+        let code_ok = !d.code.is_empty()
+            && d.code.len() <= 32
+            && d.code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !code_ok {
+            return Err(fault(format!(
+                "code '{}' must be 1 to 32 letters, digits or dashes",
+                d.code
+            )));
+        }
+        if dci::directory::normalize(dci::directory::BENEFIT_TYPE, &d.benefit_type).is_none() {
+            return Err(fault(format!(
+                "benefit_type '{}' is not a BenefitTypeEnum code",
+                d.benefit_type
+            )));
+        }
+        if dci::money::Currency::parse(&d.amount.currency).is_err() {
+            return Err(fault(format!(
+                "amount.currency '{}' is not an ISO 4217 code",
+                d.amount.currency
+            )));
+        }
+        if d.amount.per_cycle <= 0 || d.budget < 0 {
+            return Err(fault(
+                "amount.per_cycle must be more than 0 and budget not negative".into(),
+            ));
+        }
+        if d.eligibility.is_empty() {
+            return Err(fault(
+                "a programme needs at least one eligibility rule".into(),
+            ));
+        }
+        if let Some(candidates) = &d.candidates {
+            let known = CANDIDATE_RECORDS
+                .iter()
+                .find(|(registry, _)| *registry == candidates.registry);
+            match known {
+                Some((_, types)) if types.contains(&candidates.record_type.as_str()) => {}
+                _ => {
+                    return Err(fault(format!(
+                        "candidates: {} {} cannot be searched for candidates (social Group or Member, fr Farmer)",
+                        candidates.registry.as_str(),
+                        candidates.record_type
+                    )));
+                }
+            }
+            if candidates.query.trim().is_empty() {
+                return Err(fault("candidates.query is empty".into()));
+            }
+            if candidates.page_size < 1 {
+                return Err(fault("candidates.page_size must be 1 or more".into()));
+            }
         }
         Ok(Programme {
-            code: file.code,
-            name: file.name,
-            description: file.description,
-            institution: file.institution,
-            benefit_type: file.benefit_type,
-            target: file.target,
-            frequency: file.frequency,
-            budget: file.budget,
-            amount: file.amount,
-            eligibility: rules(file.eligibility)?,
-            conditions: rules(file.conditions)?,
+            code: d.code.clone(),
+            name: d.name.clone(),
+            description: d.description.clone(),
+            institution: d.institution.clone(),
+            benefit_type: d.benefit_type.clone(),
+            target: d.target,
+            frequency: d.frequency.clone(),
+            budget: d.budget,
+            amount: d.amount.clone(),
+            eligibility: rules(&d.eligibility)?,
+            conditions: rules(&d.conditions)?,
+            candidates: d.candidates.clone(),
+            definition,
         })
+    }
+
+    /// The definition it was made of, as the API shows and the store keeps it.
+    pub fn definition(&self) -> &Definition {
+        &self.definition
     }
 
     /// Reads every `*.toml` file of `dir`, sorted by file name.
@@ -153,7 +265,10 @@ impl Programme {
 /// The programmes spx ships (`crates/mis/programmes`), compiled in so the sandbox needs no
 /// files at run time.
 pub const SHIPPED: &[(&str, &str)] = &[
+    ("ecct.toml", include_str!("../programmes/ecct.toml")),
+    ("fsp.toml", include_str!("../programmes/fsp.toml")),
     ("oaa.toml", include_str!("../programmes/oaa.toml")),
+    ("uct.toml", include_str!("../programmes/uct.toml")),
     ("wa.toml", include_str!("../programmes/wa.toml")),
 ];
 

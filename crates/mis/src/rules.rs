@@ -70,14 +70,56 @@ pub static FACTS: Schema = Schema {
             ty: AttrType::Bool,
             column: Column::Direct("identity_verified"),
         },
+        // Proactive enrolment and cycles: the household (SR), school attendance (SR), the
+        // farm (FR).
+        Attribute {
+            name: "household_id",
+            aliases: &[],
+            ty: AttrType::Text,
+            column: Column::Direct("household_id"),
+        },
+        Attribute {
+            name: "household_size",
+            aliases: &[],
+            ty: AttrType::Integer,
+            column: Column::Direct("household_size"),
+        },
+        Attribute {
+            name: "region_code",
+            aliases: &[],
+            ty: AttrType::Text,
+            column: Column::Direct("region_code"),
+        },
+        Attribute {
+            name: "attends_school",
+            aliases: &[],
+            ty: AttrType::Bool,
+            column: Column::Direct("attends_school"),
+        },
+        Attribute {
+            name: "land_size",
+            aliases: &[],
+            ty: AttrType::Float,
+            column: Column::Direct("land_size"),
+        },
     ],
 };
+
+/// The facts of the person's household in the social registry (its `Group`).
+pub const HOUSEHOLD_FACTS: &[&str] = &[
+    "poverty_score",
+    "household_id",
+    "household_size",
+    "region_code",
+];
 
 /// The registry that provides a fact (a [`FACTS`] column).
 pub fn registry_of(fact: &str) -> Registry {
     match fact {
         "identity_verified" => Registry::Id,
-        "poverty_score" => Registry::Social,
+        "attends_school" => Registry::Social,
+        fact if HOUSEHOLD_FACTS.contains(&fact) => Registry::Social,
+        "land_size" => Registry::Fr,
         _ => Registry::Crvs,
     }
 }
@@ -94,6 +136,8 @@ pub enum Registry {
     Social,
     /// Integrated beneficiary registry.
     Ibr,
+    /// The farmer registry.
+    Fr,
 }
 
 impl Registry {
@@ -104,6 +148,7 @@ impl Registry {
             Registry::Id => "id",
             Registry::Social => "social",
             Registry::Ibr => "ibr",
+            Registry::Fr => "fr",
         }
     }
 }

@@ -11,10 +11,11 @@ use crate::MisError;
 use crate::lifecycle::Status;
 
 /// The SP-MIS schema.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 701,
-    name: "sp-mis enrolments and their history",
-    sqlite: "CREATE TABLE mis_enrolment (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 701,
+        name: "sp-mis enrolments and their history",
+        sqlite: "CREATE TABLE mis_enrolment (
         programme TEXT NOT NULL,
         uin TEXT NOT NULL,
         status TEXT NOT NULL,
@@ -33,7 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         ibr_transaction TEXT
     );
     CREATE INDEX mis_change_by_beneficiary ON mis_change (programme, uin, seq);",
-    postgres: "CREATE TABLE mis_enrolment (
+        postgres: "CREATE TABLE mis_enrolment (
         programme TEXT COLLATE \"C\" NOT NULL,
         uin TEXT COLLATE \"C\" NOT NULL,
         status TEXT NOT NULL,
@@ -52,7 +53,48 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         ibr_transaction TEXT
     );
     CREATE INDEX mis_change_by_beneficiary ON mis_change (programme, uin, seq);",
-}];
+    },
+    Migration {
+        version: 710,
+        name: "sp-mis programmes created over the API, households of enrolments, entitlements",
+        sqlite: "CREATE TABLE mis_programme (
+        code TEXT PRIMARY KEY,
+        definition TEXT NOT NULL
+    );
+    ALTER TABLE mis_enrolment ADD COLUMN household_id TEXT;
+    CREATE TABLE mis_entitlement (
+        programme TEXT NOT NULL,
+        cycle TEXT NOT NULL,
+        beneficiary TEXT NOT NULL,
+        uin TEXT NOT NULL,
+        amount_minor INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        pay_transaction TEXT,
+        PRIMARY KEY (programme, cycle, beneficiary)
+    );
+    CREATE INDEX mis_entitlement_by_payee ON mis_entitlement (programme, uin, state);",
+        postgres: "CREATE TABLE mis_programme (
+        code TEXT COLLATE \"C\" PRIMARY KEY,
+        definition TEXT NOT NULL
+    );
+    ALTER TABLE mis_enrolment ADD COLUMN household_id TEXT COLLATE \"C\";
+    CREATE TABLE mis_entitlement (
+        programme TEXT COLLATE \"C\" NOT NULL,
+        cycle TEXT NOT NULL,
+        beneficiary TEXT COLLATE \"C\" NOT NULL,
+        uin TEXT COLLATE \"C\" NOT NULL,
+        amount_minor BIGINT NOT NULL,
+        currency TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT,
+        pay_transaction TEXT,
+        PRIMARY KEY (programme, cycle, beneficiary)
+    );
+    CREATE INDEX mis_entitlement_by_payee ON mis_entitlement (programme, uin, state);",
+    },
+];
 
 /// One change of status.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -71,6 +113,8 @@ pub struct Change {
     pub decision: Option<serde_json::Value>,
     /// The `transaction_id` under which the IBR was told of it.
     pub ibr_transaction: Option<String>,
+    /// The household enrolled, for a household programme (kept once known).
+    pub household_id: Option<String>,
 }
 
 impl Change {
@@ -85,6 +129,7 @@ impl Change {
             reason: None,
             decision: None,
             ibr_transaction: None,
+            household_id: None,
         }
     }
 }
@@ -142,9 +187,16 @@ impl Enrolments {
             &[ColumnType::Text],
         );
         let upsert = self.sql(
-            "INSERT INTO mis_enrolment (programme, uin, status, status_date, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (programme, uin) DO UPDATE SET status = ?3, status_date = ?4, reason = ?5",
+            "INSERT INTO mis_enrolment (programme, uin, status, status_date, reason, household_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''))
+             ON CONFLICT (programme, uin) DO UPDATE SET status = ?3, status_date = ?4, reason = ?5,
+                 household_id = COALESCE(NULLIF(?6, ''), mis_enrolment.household_id)",
+        );
+        // Leaving the active statuses cancels what is due and not yet sent, in the same
+        // transaction (a death between a cycle's entitlements and their payment).
+        let cancel = self.sql(
+            "UPDATE mis_entitlement SET state = 'cancelled', reason = ?3
+             WHERE programme = ?1 AND uin = ?2 AND state = 'pending'",
         );
         let insert = self.sql(
             "INSERT INTO mis_change (programme, uin, status, status_date, reason, decision, ibr_transaction)
@@ -173,16 +225,34 @@ impl Enrolments {
             ];
             let mut enrolment = common.clone();
             enrolment.push(text(change.reason.as_deref()));
+            enrolment.push(text(change.household_id.as_deref()));
             let mut history = common;
             history.push(text(change.reason.as_deref()));
             history.push(text(
                 change.decision.as_ref().map(|d| d.to_string()).as_deref(),
             ));
             history.push(text(change.ibr_transaction.as_deref()));
-            Ok(vec![
+            let mut writes = vec![
                 Statement::new(upsert, enrolment, &[]),
                 Statement::new(insert, history, &[]),
-            ])
+            ];
+            if !change.status.is_active() {
+                let why = format!(
+                    "{}: {}",
+                    change.status.as_str(),
+                    change.reason.as_deref().unwrap_or("no reason given")
+                );
+                writes.push(Statement::new(
+                    cancel,
+                    vec![
+                        text(Some(&change.programme)),
+                        text(Some(&change.uin)),
+                        Value::Text(why),
+                    ],
+                    &[],
+                ));
+            }
+            Ok(writes)
         });
         let written = self.store.read_then_write(vec![read], plan).await?;
         if written.is_empty() {
@@ -233,8 +303,340 @@ impl Enrolments {
                     reason: field(2),
                     decision,
                     ibr_transaction: field(4),
+                    household_id: None,
                 })
             })
             .collect()
+    }
+}
+
+impl Enrolments {
+    /// The active beneficiaries of `programme` (enrolled or resumed), by UIN, each with the
+    /// household enrolled for a household programme.
+    pub async fn active(&self, programme: &str) -> Result<Vec<(String, Option<String>)>, MisError> {
+        let rows = self
+            .store
+            .read(vec![Statement::new(
+                self.sql(
+                    "SELECT uin, household_id FROM mis_enrolment
+                     WHERE programme = ?1 AND status IN ('enrolled', 'resumed') ORDER BY uin",
+                ),
+                vec![text(Some(programme))],
+                &[ColumnType::Text, ColumnType::Text],
+            )])
+            .await?;
+        Ok(rows[0]
+            .iter()
+            .filter_map(|row| Some((cell_text(&row[0])?, cell_text(&row[1]))))
+            .collect())
+    }
+
+    /// The household `uin` is enrolled for in `programme`, if any.
+    pub async fn household(&self, programme: &str, uin: &str) -> Result<Option<String>, MisError> {
+        let rows = self
+            .store
+            .read(vec![Statement::new(
+                self.sql(
+                    "SELECT household_id FROM mis_enrolment WHERE programme = ?1 AND uin = ?2",
+                ),
+                vec![text(Some(programme)), text(Some(uin))],
+                &[ColumnType::Text],
+            )])
+            .await?;
+        Ok(rows[0].first().and_then(|row| cell_text(&row[0])))
+    }
+
+    /// Programmes created over the API, as `(code, definition JSON)`, in creation order.
+    pub async fn stored_programmes(&self) -> Result<Vec<(String, String)>, MisError> {
+        let rows = self
+            .store
+            .read(vec![Statement::new(
+                "SELECT code, definition FROM mis_programme ORDER BY code",
+                vec![],
+                &[ColumnType::Text, ColumnType::Text],
+            )])
+            .await?;
+        Ok(rows[0]
+            .iter()
+            .filter_map(|row| Some((cell_text(&row[0])?, cell_text(&row[1])?)))
+            .collect())
+    }
+
+    /// Keeps a programme created over the API; `false` when one with `code` is kept already.
+    pub async fn store_programme(&self, code: &str, definition: &str) -> Result<bool, MisError> {
+        let written = self
+            .store
+            .write(vec![Statement::new(
+                self.sql(
+                    "INSERT INTO mis_programme (code, definition) VALUES (?1, ?2)
+                     ON CONFLICT (code) DO NOTHING",
+                ),
+                vec![text(Some(code)), text(Some(definition))],
+                &[],
+            )])
+            .await?;
+        Ok(written.first().copied().unwrap_or(0) == 1)
+    }
+
+    /// The entitlements of the SP-MIS (the same store).
+    pub fn entitlements(&self) -> Entitlements {
+        Entitlements {
+            store: self.store.clone(),
+        }
+    }
+}
+
+/// Where an entitlement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntitlementState {
+    /// Due, not yet sent to the payments service: cancelled if the beneficiary leaves.
+    Pending,
+    /// Sent to the payments service, its outcome not yet known.
+    Sent,
+    /// The payments service paid it.
+    Paid,
+    /// The payments service refused it or the payment failed (the reason says why).
+    Failed,
+    /// The beneficiary left the active statuses before it was sent.
+    Cancelled,
+}
+
+impl EntitlementState {
+    /// Every state.
+    pub const ALL: [EntitlementState; 5] = [
+        EntitlementState::Pending,
+        EntitlementState::Sent,
+        EntitlementState::Paid,
+        EntitlementState::Failed,
+        EntitlementState::Cancelled,
+    ];
+
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntitlementState::Pending => "pending",
+            EntitlementState::Sent => "sent",
+            EntitlementState::Paid => "paid",
+            EntitlementState::Failed => "failed",
+            EntitlementState::Cancelled => "cancelled",
+        }
+    }
+
+    /// The state named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// What one beneficiary is due at one cycle of a programme.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Entitlement {
+    /// The programme's code.
+    pub programme: String,
+    /// The cycle's date.
+    pub cycle: Date,
+    /// Who is entitled: the UIN, or the household id of a household programme (one
+    /// entitlement per household per cycle).
+    pub beneficiary: String,
+    /// The payee's UIN (the head, for a household).
+    pub uin: String,
+    /// In minor units of `currency`.
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Where it stands.
+    pub state: EntitlementState,
+    /// Why it failed or was cancelled.
+    pub reason: Option<String>,
+    /// The disbursement transaction it was sent in.
+    pub pay_transaction: Option<String>,
+}
+
+/// The entitlements of one SP-MIS.
+#[derive(Clone)]
+pub struct Entitlements {
+    store: Arc<dyn Store>,
+}
+
+const ENTITLEMENT_COLUMNS: &str =
+    "programme, cycle, beneficiary, uin, amount_minor, currency, state, reason, pay_transaction";
+
+const ENTITLEMENT_TYPES: [ColumnType; 9] = [
+    ColumnType::Text,
+    ColumnType::Text,
+    ColumnType::Text,
+    ColumnType::Text,
+    ColumnType::Integer,
+    ColumnType::Text,
+    ColumnType::Text,
+    ColumnType::Text,
+    ColumnType::Text,
+];
+
+fn entitlement(row: &Row) -> Result<Entitlement, MisError> {
+    let field = |i: usize| cell_text(&row[i]).filter(|s| !s.is_empty());
+    let corrupt =
+        |what: &str, i: usize| MisError::Corrupt(format!("entitlement {what} {:?}", row[i]));
+    Ok(Entitlement {
+        programme: field(0).ok_or_else(|| corrupt("programme", 0))?,
+        cycle: field(1)
+            .and_then(|d| {
+                Date::parse(&d, &time::format_description::well_known::Iso8601::DATE).ok()
+            })
+            .ok_or_else(|| corrupt("cycle", 1))?,
+        beneficiary: field(2).ok_or_else(|| corrupt("beneficiary", 2))?,
+        uin: field(3).ok_or_else(|| corrupt("uin", 3))?,
+        amount_minor: match &row[4] {
+            Some(Value::Integer(n)) => *n,
+            _ => return Err(corrupt("amount", 4)),
+        },
+        currency: field(5).ok_or_else(|| corrupt("currency", 5))?,
+        state: field(6)
+            .and_then(|s| EntitlementState::parse(&s))
+            .ok_or_else(|| corrupt("state", 6))?,
+        reason: field(7),
+        pay_transaction: field(8),
+    })
+}
+
+impl Entitlements {
+    fn sql(&self, sql: &str) -> String {
+        store::numbered(self.store.dialect(), sql)
+    }
+
+    /// Stores `due` as pending; an entitlement of the same programme, cycle and beneficiary
+    /// already stored is kept as it is (a cycle run again adds nothing).
+    pub async fn add_pending(&self, due: &[Entitlement]) -> Result<(), MisError> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let sql = self.sql(&format!(
+            "INSERT INTO mis_entitlement ({ENTITLEMENT_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', '', '')
+             ON CONFLICT (programme, cycle, beneficiary) DO NOTHING"
+        ));
+        let statements = due
+            .iter()
+            .map(|e| {
+                Statement::new(
+                    sql.clone(),
+                    vec![
+                        text(Some(&e.programme)),
+                        Value::Text(expr::iso_date(e.cycle)),
+                        text(Some(&e.beneficiary)),
+                        text(Some(&e.uin)),
+                        Value::Integer(e.amount_minor),
+                        text(Some(&e.currency)),
+                    ],
+                    &[],
+                )
+            })
+            .collect();
+        self.store.write(statements).await?;
+        Ok(())
+    }
+
+    /// Marks the pending entitlements of `programme`'s `cycle` as sent in `transaction`, and
+    /// returns them: what a cancellation has not taken first is paid.
+    pub async fn claim(
+        &self,
+        programme: &str,
+        cycle: Date,
+        transaction: &str,
+    ) -> Result<Vec<Entitlement>, MisError> {
+        let rows = self
+            .store
+            .write_query(Statement::new(
+                self.sql(&format!(
+                    "UPDATE mis_entitlement SET state = 'sent', pay_transaction = ?3
+                     WHERE programme = ?1 AND cycle = ?2 AND state = 'pending'
+                     RETURNING {ENTITLEMENT_COLUMNS}"
+                )),
+                vec![
+                    text(Some(programme)),
+                    Value::Text(expr::iso_date(cycle)),
+                    text(Some(transaction)),
+                ],
+                &ENTITLEMENT_TYPES,
+            ))
+            .await?;
+        let mut claimed = rows
+            .iter()
+            .map(entitlement)
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by(|a, b| a.beneficiary.cmp(&b.beneficiary));
+        Ok(claimed)
+    }
+
+    /// Records the outcome of sent entitlements of `programme`'s `cycle`: `(beneficiary,
+    /// paid or failed, reason)`.
+    pub async fn settle(
+        &self,
+        programme: &str,
+        cycle: Date,
+        outcomes: &[(String, EntitlementState, Option<String>)],
+    ) -> Result<(), MisError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let sql = self.sql(
+            "UPDATE mis_entitlement SET state = ?4, reason = ?5
+             WHERE programme = ?1 AND cycle = ?2 AND beneficiary = ?3 AND state = 'sent'",
+        );
+        let statements = outcomes
+            .iter()
+            .map(|(beneficiary, state, reason)| {
+                Statement::new(
+                    sql.clone(),
+                    vec![
+                        text(Some(programme)),
+                        Value::Text(expr::iso_date(cycle)),
+                        text(Some(beneficiary)),
+                        text(Some(state.as_str())),
+                        text(reason.as_deref()),
+                    ],
+                    &[],
+                )
+            })
+            .collect();
+        self.store.write(statements).await?;
+        Ok(())
+    }
+
+    /// The entitlements of `programme`'s `cycle`, by beneficiary.
+    pub async fn of_cycle(
+        &self,
+        programme: &str,
+        cycle: Date,
+    ) -> Result<Vec<Entitlement>, MisError> {
+        self.select(
+            "programme = ?1 AND cycle = ?2 ORDER BY beneficiary",
+            vec![text(Some(programme)), Value::Text(expr::iso_date(cycle))],
+        )
+        .await
+    }
+
+    /// The entitlements paid to `uin` in `programme`, oldest cycle first.
+    pub async fn of_payee(&self, programme: &str, uin: &str) -> Result<Vec<Entitlement>, MisError> {
+        self.select(
+            "programme = ?1 AND uin = ?2 ORDER BY cycle",
+            vec![text(Some(programme)), text(Some(uin))],
+        )
+        .await
+    }
+
+    async fn select(&self, filter: &str, params: Vec<Value>) -> Result<Vec<Entitlement>, MisError> {
+        let rows = self
+            .store
+            .read(vec![Statement::new(
+                self.sql(&format!(
+                    "SELECT {ENTITLEMENT_COLUMNS} FROM mis_entitlement WHERE {filter}"
+                )),
+                params,
+                &ENTITLEMENT_TYPES,
+            )])
+            .await?;
+        rows[0].iter().map(entitlement).collect()
     }
 }

@@ -17,6 +17,7 @@ mod fr;
 mod ibr;
 mod idreg;
 mod mis;
+mod mis_cycles;
 mod pay;
 mod protocol;
 mod scenarios;
@@ -60,6 +61,7 @@ fn main() {
         ibr::TESTS,
         idreg::TESTS,
         mis::TESTS,
+        mis_cycles::TESTS,
         pay::TESTS,
         scenarios::TESTS,
     ]

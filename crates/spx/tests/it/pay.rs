@@ -101,8 +101,26 @@ impl TestPay {
         settings: pay::PayConfig,
         switch: impl FnOnce(Arc<dyn store::Store>) -> Arc<dyn pay::switch::Switch>,
     ) -> Result<Self> {
+        Self::spawn_publishing(
+            backend,
+            engine,
+            settings,
+            switch,
+            Arc::new(pay::receipts::NoReceipts),
+        )
+        .await
+    }
+
+    /// [`TestPay::spawn_switched`], publishing receipts through `receipts`.
+    pub async fn spawn_publishing(
+        backend: Backend,
+        engine: registry::RegistryConfig,
+        settings: pay::PayConfig,
+        switch: impl FnOnce(Arc<dyn store::Store>) -> Arc<dyn pay::switch::Switch>,
+        receipts: Arc<dyn pay::receipts::Receipts>,
+    ) -> Result<Self> {
         let place = Place::new(backend).await?;
-        let (addr, pay) = serve_pay_on(&place, engine, settings, switch).await?;
+        let (addr, pay) = serve_pay_on(&place, engine, settings, switch, receipts).await?;
         Ok(TestPay {
             addr,
             pay,
@@ -118,7 +136,15 @@ impl TestPay {
         switch: impl FnOnce(Arc<dyn store::Store>) -> Arc<dyn pay::switch::Switch>,
     ) -> Result<std::net::SocketAddr> {
         let engine = self.pay.engine.config.clone();
-        let (addr, _) = serve_pay_on(&self._place, engine, self.pay.config.clone(), switch).await?;
+        let receipts = self.pay.receipts.clone();
+        let (addr, _) = serve_pay_on(
+            &self._place,
+            engine,
+            self.pay.config.clone(),
+            switch,
+            receipts,
+        )
+        .await?;
         Ok(addr)
     }
 
@@ -167,7 +193,7 @@ impl TestPay {
 }
 
 /// The payment worker's settings in tests: quick retries.
-fn test_settings() -> pay::PayConfig {
+pub fn test_settings() -> pay::PayConfig {
     pay::PayConfig {
         first_retry: Duration::from_millis(20),
         max_retry: Duration::from_millis(200),
@@ -175,16 +201,18 @@ fn test_settings() -> pay::PayConfig {
     }
 }
 
-/// Opens the payments store at `place` and serves it on a random port.
+/// Opens the payments store at `place` and serves it on a random port, publishing receipts
+/// through `receipts`.
 async fn serve_pay_on(
     place: &Place,
     engine: registry::RegistryConfig,
     settings: pay::PayConfig,
     switch: impl FnOnce(Arc<dyn store::Store>) -> Arc<dyn pay::switch::Switch>,
+    receipts: Arc<dyn pay::receipts::Receipts>,
 ) -> Result<(std::net::SocketAddr, Arc<pay::Pay>)> {
     let store = pay::open_store(&place.config()).await?;
     let switch = switch(store.clone());
-    let pay = pay::Pay::start(store, engine, settings, switch).await?;
+    let pay = pay::Pay::start_with_receipts(store, engine, settings, switch, receipts).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(axum::serve(listener, pay.router()).into_future());
@@ -554,7 +582,7 @@ fn mapper_async_calls_back_and_reports_status(backend: Backend) -> Result<()> {
 }
 
 /// A simulator that pays everything at once.
-fn reliable() -> pay::switch::SimulatorConfig {
+pub fn reliable() -> pay::switch::SimulatorConfig {
     pay::switch::SimulatorConfig {
         latency: Duration::ZERO,
         failure_rate: 0.0,
