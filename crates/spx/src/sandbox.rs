@@ -268,6 +268,8 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         crvs: crvs_base.clone(),
         id: id_base.clone(),
         ibr: ibr_base.clone(),
+        fr: fr_base.clone(),
+        pay: pay_base.clone(),
     };
     let (mis, registries) = crate::scenarios::sp_mis(&config, &bases, &secret).await?;
     let truth = scenario::Truth::new(data);

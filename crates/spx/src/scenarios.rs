@@ -39,9 +39,11 @@ pub async fn sp_mis(
         id: client(&bases.id, "id"),
         social: client(&bases.social, "social"),
         ibr: client(&bases.ibr, "ibr"),
+        fr: client(&bases.fr, "fr"),
+        pay: client(&bases.pay, pay::ROLE),
     };
     let store = store::open(&config.store("mis"), mis::store::MIGRATIONS).await?;
-    let mis = mis::Mis::new(mis::programme::shipped()?, store, registries.clone());
+    let mis = mis::Mis::open(mis::programme::shipped()?, store, registries.clone()).await?;
     Ok((mis, registries))
 }
 
@@ -55,6 +57,10 @@ pub struct Bases {
     pub id: String,
     /// The integrated beneficiary registry.
     pub ibr: String,
+    /// The farmer registry.
+    pub fr: String,
+    /// The payments service.
+    pub pay: String,
 }
 
 impl Bases {
@@ -66,6 +72,8 @@ impl Bases {
             crvs: base(&at.crvs_listen),
             id: base(&at.id_listen),
             ibr: base(&at.ibr_listen),
+            fr: base(&at.fr_listen),
+            pay: base(&at.pay_listen),
         }
     }
 }
