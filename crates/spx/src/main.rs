@@ -312,10 +312,7 @@ async fn run(cli: Cli) -> Result<()> {
             let config = load_config(cli.config.as_ref(), &ServiceFlags::default())?;
             sandbox::run(args, config).await
         }
-        Command::Scenario(args) => {
-            let config = load_config(cli.config.as_ref(), &ServiceFlags::default())?;
-            scenarios::run(args, config).await
-        }
+        Command::Scenario(args) => scenarios::run(args).await,
         Command::Generate {
             people,
             seed,

@@ -64,11 +64,14 @@ pub struct Addresses {
     /// Address of the payments service (G2P Connect mapper and disbursement).
     #[arg(long, default_value = "127.0.0.1:8407")]
     pub pay_listen: String,
+    /// Address of the scenario endpoint (`spx scenario` runs scenarios again there).
+    #[arg(long, default_value = "127.0.0.1:8409")]
+    pub scenarios_listen: String,
 }
 
 /// What a sandbox data directory holds, to reuse it when the population is the same.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Marker {
+struct Marker {
     people: usize,
     seed: u64,
     today: String,
@@ -80,7 +83,7 @@ impl Marker {
     const FILE: &str = "sandbox.json";
 
     /// The marker of the sandbox in `dir`, if there is one.
-    pub(crate) fn read(dir: &Path) -> Result<Option<Marker>> {
+    fn read(dir: &Path) -> Result<Option<Marker>> {
         let Ok(text) = std::fs::read_to_string(dir.join(Self::FILE)) else {
             return Ok(None);
         };
@@ -88,15 +91,6 @@ impl Marker {
             format!("{} is not a sandbox marker", dir.join(Self::FILE).display())
         })?;
         Ok(Some(marker))
-    }
-
-    /// The population the sandbox generated and loaded.
-    pub(crate) fn population(&self) -> Result<synth::Config> {
-        Ok(synth::Config {
-            people: self.people,
-            seed: self.seed,
-            today: crate::parse_date(&self.today)?,
-        })
     }
 }
 
@@ -272,17 +266,21 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         pay: pay_base.clone(),
     };
     let (mis, registries) = crate::scenarios::sp_mis(&config, &bases, &secret).await?;
-    let truth = scenario::Truth::new(data);
-    let outcomes = crate::scenarios::play(
-        &scenario::all().iter().collect::<Vec<_>>(),
-        &truth,
-        &mis,
-        &registries,
-    )
-    .await?;
+    let stage = Arc::new(crate::scenarios::Stage::new(
+        scenario::Truth::new(data),
+        mis,
+        registries,
+    ));
+    let (outcomes, _) = stage
+        .play(&scenario::all().iter().collect::<Vec<_>>())
+        .await?;
     if args.run_scenarios_and_exit {
         return crate::scenarios::passed(&outcomes);
     }
+    let scenarios = stage.serve(&args.at.scenarios_listen).await?;
+    println!(
+        "[sandbox] run a scenario again: spx scenario UC-01 --url {scenarios} (POST {scenarios}/scenarios/UC-01)"
+    );
     println!(
         "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {ibr_base}, {dr_base}, {fr_base}, {id_base} and {pay_base}. Ctrl-C stops."
     );

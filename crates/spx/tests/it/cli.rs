@@ -473,6 +473,7 @@ fn sandbox_addresses() -> Result<Vec<String>> {
         "--fr-listen",
         "--id-listen",
         "--pay-listen",
+        "--scenarios-listen",
     ] {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -596,11 +597,17 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let lines = BufReader::new(served.stdout.take().context("stdout")?).lines();
+    // Its output is read to the end (a closed pipe would fail its later lines).
+    let (sender, lines) = std::sync::mpsc::channel();
+    let stdout = served.stdout.take().context("stdout")?;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
     let _served = Running(served);
     let mut seen = String::new();
-    for line in lines {
-        let line = line?;
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(120)) {
         seen.push_str(&line);
         seen.push('\n');
         if line.starts_with("[sandbox] serving") {
@@ -611,17 +618,13 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         seen.contains("reusing the population") && seen.contains("[sandbox] serving"),
         "{seen}"
     );
-    let (ok, again, stderr) = output(
-        spx()
-            .args(["scenario", "uc1", "--data-dir"])
-            .arg(&dir.0)
-            .args(&addresses),
-    )?;
+    let url = format!("http://{}", addresses[addresses.len() - 1]);
+    let (ok, again, stderr) = output(spx().args(["scenario", "uc1", "--url", &url]))?;
     ensure!(
         ok && again.contains("UC-01 passed: 8 of 8 checks") && !again.contains("UC-03"),
         "{again}{stderr}"
     );
-    let (ok, _, stderr) = output(spx().args(["scenario", "UC-99", "--data-dir"]).arg(&dir.0))?;
+    let (ok, _, stderr) = output(spx().args(["scenario", "UC-99", "--url", &url]))?;
     ensure!(
         !ok && stderr.contains("no scenario 'UC-99'; there are UC-01, UC-03"),
         "{stderr}"
