@@ -71,12 +71,21 @@ pub struct CycleReport {
 }
 
 impl Mis {
-    /// Runs programme `code`'s payment cycle of `cycle`: checks each active beneficiary's
-    /// conditions on that day (suspending, with the IBR told in one batch, those who fail
-    /// one), stores an entitlement per beneficiary (per household for a household
-    /// programme), sends them to the payments service and records each outcome.
-    /// Entitlements of a cycle already run are not made again.
+    /// Runs programme `code`'s payment cycle of `cycle`: [`Mis::close_cycle`], then
+    /// [`Mis::pay_cycle`].
     pub async fn run_cycle(&self, code: &str, cycle: Date) -> Result<CycleReport, MisError> {
+        let mut report = self.close_cycle(code, cycle).await?;
+        self.pay_cycle(&mut report).await?;
+        Ok(report)
+    }
+
+    /// Closes programme `code`'s payment cycle of `cycle`: checks each active beneficiary's
+    /// conditions on that day (suspending, with the IBR told in one batch, those who fail
+    /// one) and stores an entitlement per beneficiary (per household for a household
+    /// programme), pending until [`Mis::pay_cycle`] sends it; a beneficiary who leaves the
+    /// programme meanwhile has it cancelled. Entitlements of a cycle already closed are not
+    /// made again.
+    pub async fn close_cycle(&self, code: &str, cycle: Date) -> Result<CycleReport, MisError> {
         let programme = self.programme(code)?;
         let active = self.enrolments().active(code).await?;
         let facts_needed = needed(&programme, &programme.conditions);
@@ -139,8 +148,17 @@ impl Mis {
                 .map(|(uin, _, reason)| (uin, reason))
                 .collect();
         }
+        self.enrolments().entitlements().add_pending(&due).await?;
+        Ok(report)
+    }
+
+    /// Pays the cycle `report` closed: sends its pending entitlements to the payments service
+    /// and records each outcome in the store and in `report`; what an earlier run of the cycle
+    /// sent and did not settle is finished first.
+    pub async fn pay_cycle(&self, report: &mut CycleReport) -> Result<(), MisError> {
+        let (code, cycle) = (report.programme.as_str(), report.cycle);
+        let programme = self.programme(code)?;
         let entitlements = self.enrolments().entitlements();
-        entitlements.add_pending(&due).await?;
         let transaction = format!("{code}-{}-{}", expr::iso_date(cycle), uuid::Uuid::now_v7());
         let claimed = entitlements.claim(code, cycle, &transaction).await?;
         if !claimed.is_empty() {
@@ -189,7 +207,7 @@ impl Mis {
                     .map(|e| e.beneficiary.clone()),
             );
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Suspends `who` (UIN, household, reason) on `date`: the IBR told in one batch first,
