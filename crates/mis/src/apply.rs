@@ -1,5 +1,10 @@
 //! Applications: facts fetched from the registries, rules checked, the IBR asked, and the
-//! enrolment published.
+//! enrolment published; status changes, published the same way.
+//!
+//! The IBR `enrolled` check is a sync search made before enrolling. Publication is not: an
+//! enrolment or a status change is committed with its `enrollment/updates` message in the
+//! SP-MIS's outbox ([`crate::store::Enrolments::record_published`]), and the SP-MIS's
+//! dispatcher delivers it, signed, with the IBR's token, retried until the IBR takes it.
 
 use std::sync::Arc;
 
@@ -16,7 +21,7 @@ use crate::MisError;
 use crate::lifecycle::Status;
 use crate::programme::Programme;
 use crate::rules::{FactUsed, Facts, Outcome, Registry, RuleResult, Source, registry_of};
-use crate::store::{Change, Enrolments};
+use crate::store::{Change, Enrolments, Publication};
 
 /// The registries an SP-MIS talks to, each through its DCI client.
 #[derive(Debug, Clone)]
@@ -50,12 +55,41 @@ pub struct Decision {
     pub ibr_transaction: Option<String>,
 }
 
-/// An SP-MIS: its programmes, its enrolments, and the registries it asks.
+/// How the SP-MIS delivers its IBR updates from its outbox.
+#[derive(Clone)]
+pub struct Delivery {
+    /// The dispatcher's settings; by default it retries until the IBR takes the update
+    /// (backoff up to a minute), since an enrolment the IBR never hears of is a gap.
+    pub dispatch: dispatch::DispatchConfig,
+    /// Signs each update as it is sent; `None` sends them unsigned.
+    pub signer: Option<Arc<trust::Signer>>,
+    /// Whether updates carry a bearer token of the IBR client's credentials (set them with
+    /// [`client::Client::with_credentials`]).
+    pub ibr_token: bool,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            dispatch: dispatch::DispatchConfig {
+                max_attempts: i64::MAX,
+                max_backoff: std::time::Duration::from_secs(60),
+                ..dispatch::DispatchConfig::default()
+            },
+            signer: None,
+            ibr_token: false,
+        }
+    }
+}
+
+/// An SP-MIS: its programmes, its enrolments, the registries it asks, and the dispatcher of
+/// its IBR updates.
 #[derive(Clone)]
 pub struct Mis {
     programmes: Arc<Vec<Programme>>,
     enrolments: Enrolments,
-    registries: Registries,
+    pub(crate) registries: Registries,
+    dispatcher: Arc<dispatch::Dispatcher>,
 }
 
 fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
@@ -139,17 +173,32 @@ fn date(registry: &'static str, text: &str) -> Result<Date, MisError> {
 
 impl Mis {
     /// An SP-MIS running `programmes`, keeping enrolments in `store` (with
-    /// [`crate::store::MIGRATIONS`] applied).
-    pub fn new(
+    /// [`crate::store::MIGRATIONS`] applied); starts the dispatcher that delivers its IBR
+    /// updates (first those a previous run left undelivered) on the current runtime.
+    pub fn start(
         programmes: Vec<Programme>,
         store: Arc<dyn ::store::Store>,
         registries: Registries,
-    ) -> Self {
-        Mis {
+        delivery: Delivery,
+    ) -> Result<Self, MisError> {
+        let dispatcher = dispatch::Dispatcher::new(store.clone(), delivery.dispatch)
+            .map_err(|e| MisError::Delivery(e.to_string()))?;
+        if let Some(signer) = delivery.signer {
+            dispatcher.sign_with(signer);
+        }
+        if delivery.ibr_token {
+            dispatcher.authorize(
+                registries.ibr.base_url(),
+                Arc::new(dispatch::ClientBearer(registries.ibr.clone())),
+            );
+        }
+        dispatcher.spawn();
+        Ok(Mis {
             programmes: Arc::new(programmes),
             enrolments: Enrolments::new(store),
             registries,
-        }
+            dispatcher,
+        })
     }
 
     /// The programmes it runs.
@@ -196,7 +245,7 @@ impl Mis {
             .collect();
         if let Some(failed) = decision.rules.iter().find(|r| r.outcome != Outcome::Passed) {
             decision.reason = Some(failed.reason());
-            return self.decided(programme, decision).await;
+            return self.decided(programme, decision, None).await;
         }
         self.enrolments
             .record(Change::new(code, uin, Status::Verified, today))
@@ -206,19 +255,17 @@ impl Mis {
         decision.rules.push(check);
         if covered {
             decision.reason = decision.rules.last().map(RuleResult::reason);
-            return self.decided(programme, decision).await;
+            return self.decided(programme, decision, None).await;
         }
-        decision.ibr_transaction = Some(
-            self.publish(programme, uin, Status::Enrolled, today, None)
-                .await?,
-        );
+        let publication = self.ibr_update(programme, uin, Status::Enrolled, today, None);
+        decision.ibr_transaction = Some(publication.transaction_id.clone());
         decision.status = Status::Enrolled;
-        self.decided(programme, decision).await
+        self.decided(programme, decision, Some(publication)).await
     }
 
     /// A beneficiary of programme `code` changes status on `date` for `reason` (suspended,
-    /// resumed, graduated, exited): refused unless the lifecycle allows it, and published to
-    /// the IBR before it is recorded. Returns the IBR update's `transaction_id`.
+    /// resumed, graduated, exited): refused unless the lifecycle allows it, and recorded with
+    /// its IBR update, which the dispatcher delivers. Returns the update's `transaction_id`.
     pub async fn change_status(
         &self,
         code: &str,
@@ -228,49 +275,78 @@ impl Mis {
         reason: &str,
     ) -> Result<String, MisError> {
         let programme = self.programme(code)?;
-        let current = self.enrolments.status(code, uin).await?;
-        let allowed = current.is_some_and(|c| c.can_become(status)) && status.ibr_code().is_some();
-        if !allowed {
+        let change = Change {
+            reason: Some(reason.to_string()),
+            ..Change::new(code, uin, status, date)
+        };
+        if status.ibr_code().is_none() {
             return Err(MisError::Transition {
-                uin: uin.to_string(),
-                programme: code.to_string(),
-                from: current,
+                from: self.enrolments.status(code, uin).await?,
+                uin: change.uin,
+                programme: change.programme,
                 to: status,
             });
         }
-        let transaction = self
-            .publish(programme, uin, status, date, Some(reason))
-            .await?;
+        let publication = self.ibr_update(programme, uin, status, date, Some(reason));
+        let transaction = publication.transaction_id.clone();
         self.enrolments
-            .record(Change {
-                reason: Some(reason.to_string()),
-                ibr_transaction: Some(transaction.clone()),
-                ..Change::new(code, uin, status, date)
-            })
+            .record_published(change, publication)
             .await?;
+        self.dispatcher.wake();
         Ok(transaction)
     }
 
-    /// Records the decision as the applicant's new status.
+    /// `uin` died on `date` (as `source`, the civil registry's notification, tells): each of
+    /// their enrolments that is active or suspended is exited on that date, the IBR told.
+    /// Returns the programmes they left; none when told again.
+    pub async fn died(&self, uin: &str, date: Date, source: &str) -> Result<Vec<String>, MisError> {
+        let reason = format!("died on {} ({source})", expr::iso_date(date));
+        let mut exited = Vec::new();
+        for (code, status) in self.enrolments.of(uin).await? {
+            if !status.can_become(Status::Exited) {
+                continue;
+            }
+            match self
+                .change_status(&code, uin, Status::Exited, date, &reason)
+                .await
+            {
+                Ok(_) => exited.push(code),
+                // Exited meanwhile, by the same death notified twice at once.
+                Err(MisError::Transition { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(exited)
+    }
+
+    /// Records the decision as the applicant's new status, with the IBR update that publishes
+    /// an enrolment.
     async fn decided(
         &self,
         programme: &Programme,
         decision: Decision,
+        publication: Option<Publication>,
     ) -> Result<Decision, MisError> {
         let explained = serde_json::to_value(&decision).expect("a decision serializes");
-        self.enrolments
-            .record(Change {
-                reason: decision.reason.clone(),
-                decision: Some(explained),
-                ibr_transaction: decision.ibr_transaction.clone(),
-                ..Change::new(
-                    &programme.code,
-                    &decision.uin,
-                    decision.status,
-                    decision.date,
-                )
-            })
-            .await?;
+        let change = Change {
+            reason: decision.reason.clone(),
+            decision: Some(explained),
+            ..Change::new(
+                &programme.code,
+                &decision.uin,
+                decision.status,
+                decision.date,
+            )
+        };
+        match publication {
+            Some(publication) => {
+                self.enrolments
+                    .record_published(change, publication)
+                    .await?;
+                self.dispatcher.wake();
+            }
+            None => self.enrolments.record(change).await?,
+        }
         Ok(decision)
     }
 
@@ -461,16 +537,16 @@ impl Mis {
         })
     }
 
-    /// Tells the IBR that `uin` has `status` in `programme` since `date`; returns the
-    /// update's `transaction_id`.
-    async fn publish(
+    /// The IBR update that tells it `uin` has `status` in `programme` since `date`: an
+    /// `enrollment/updates` envelope under a fresh transaction id, to go out from the outbox.
+    fn ibr_update(
         &self,
         programme: &Programme,
         uin: &str,
         status: Status,
         date: Date,
         reason: Option<&str>,
-    ) -> Result<String, MisError> {
+    ) -> Publication {
         let code = status.ibr_code().expect("only published statuses");
         let date = expr::iso_date(date);
         let mut beneficiary = json!({
@@ -493,19 +569,27 @@ impl Mis {
         if let Some(reason) = reason {
             beneficiary["status_reason"] = json!(reason);
         }
-        let beneficiary = serde_json::from_value(beneficiary).expect("a beneficiary");
         let transaction_id = format!("mis-{}", uuid::Uuid::now_v7());
-        let answer = self
+        let message = dci::ibr::EnrollmentUpdatesRequest {
+            transaction_id: transaction_id.clone(),
+            enrolled_updates: dci::ibr::ReceiptInformation {
+                receipt_type: None,
+                beneficiaries: vec![beneficiary],
+            },
+        };
+        let mut envelope = self
             .registries
             .ibr
-            .publish_enrolments(&transaction_id, vec![beneficiary])
-            .await;
-        let item = answered(Registry::Ibr.as_str(), answer)?
-            .enrolled_response
-            .into_iter()
-            .next()
-            .ok_or_else(|| unreadable("ibr", "no answer to the enrolment update"))?;
-        succeeded("ibr", item.status, &item.status_reason_message)?;
-        Ok(transaction_id)
+            .envelope(dci::Action::Notify, 1, None, message);
+        // The message id is the transaction's, so that the history finds its delivery.
+        envelope.header.message_id = transaction_id.clone();
+        Publication {
+            destination: format!(
+                "{}/registry/sync/enrollment/updates",
+                self.registries.ibr.base_url()
+            ),
+            body: serde_json::to_string(&envelope).expect("an envelope serializes"),
+            transaction_id,
+        }
     }
 }

@@ -39,9 +39,10 @@ impl IntoResponse for MisError {
             MisError::UnknownProgramme(_) => StatusCode::NOT_FOUND,
             MisError::Transition { .. } => StatusCode::CONFLICT,
             MisError::Registry { .. } => StatusCode::BAD_GATEWAY,
-            MisError::Programme { .. } | MisError::Store(_) | MisError::Corrupt(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            MisError::Programme { .. }
+            | MisError::Store(_)
+            | MisError::Corrupt(_)
+            | MisError::Delivery(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(json!({"error": self.to_string()}))).into_response()
     }

@@ -2,9 +2,11 @@
 //! themselves ([`rules`]), and the enrolment lifecycle kept in its own store ([`store`],
 //! [`lifecycle`]). It learns every fact from the registries over DCI through the `client`
 //! crate (CRVS for the birth record, ID for identity verification) and tells the integrated
-//! beneficiary registry of every enrolment and status change; before enrolling anyone it asks
-//! the IBR whether they already receive a benefit of the programme's type.
+//! beneficiary registry of every enrolment and status change, from its outbox; before
+//! enrolling anyone it asks the IBR whether they already receive a benefit of the programme's
+//! type.
 
+pub mod events;
 pub mod http;
 pub mod lifecycle;
 pub mod programme;
@@ -13,9 +15,12 @@ pub mod store;
 
 mod apply;
 
-pub use apply::{Decision, Mis, Registries};
+pub use apply::{Decision, Delivery, Mis, Registries};
 pub use lifecycle::Status;
 pub use programme::{Programme, Target};
+
+/// The service's role name (`spx serve --role mis`).
+pub const ROLE: &str = "mis";
 
 /// What can go wrong in the SP-MIS.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +59,9 @@ pub enum MisError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] ::store::StoreError),
+    /// The dispatcher of IBR updates cannot start.
+    #[error("cannot start delivering IBR updates: {0}")]
+    Delivery(String),
     /// A stored row cannot be read back.
     #[error("corrupt enrolment row: {0}")]
     Corrupt(String),

@@ -1,5 +1,13 @@
-//! The SP-MIS's own store: each application's or enrolment's current status, and the history
-//! of every change with its reason, date, decision and the IBR transaction that published it.
+//! The SP-MIS's own store: each application's or enrolment's current status, the history of
+//! every change with its reason, date, decision and the IBR transaction that publishes it, and
+//! the outbox those publications wait in until the IBR takes them.
+//!
+//! A change the IBR must hear of is committed in one transaction with its `enrollment/updates`
+//! message in the outbox ([`Enrolments::record_published`]): a crash leaves neither the IBR
+//! ahead of the SP-MIS nor a change it never hears of. The messages of one beneficiary go out
+//! in the order of their changes (an outbox ordering key per programme and UIN). On
+//! PostgreSQL the changes of one beneficiary take turns (a transaction-scoped advisory lock
+//! on the programme and UIN), so that two nodes cannot both move them from the same status.
 
 use std::sync::Arc;
 
@@ -10,8 +18,17 @@ use time::Date;
 use crate::MisError;
 use crate::lifecycle::Status;
 
-/// The SP-MIS schema.
-pub const MIGRATIONS: &[Migration] = &[Migration {
+/// The SP-MIS schema: its enrolments (701, 702) and the outbox of its IBR updates (the dispatcher's
+/// tables, 1001, 1002 and 1005).
+pub const MIGRATIONS: &[Migration] = &[
+    ENROLMENTS,
+    BY_UIN,
+    dispatch::MIGRATION,
+    dispatch::ORDERING_MIGRATION,
+    dispatch::PARKING_MIGRATION,
+];
+
+const ENROLMENTS: Migration = Migration {
     version: 701,
     name: "sp-mis enrolments and their history",
     sqlite: "CREATE TABLE mis_enrolment (
@@ -52,7 +69,19 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         ibr_transaction TEXT
     );
     CREATE INDEX mis_change_by_beneficiary ON mis_change (programme, uin, seq);",
-}];
+};
+
+/// A person's enrolments in every programme (a death exits them all).
+const BY_UIN: Migration = Migration {
+    version: 702,
+    name: "sp-mis enrolments by person",
+    sqlite: "CREATE INDEX mis_enrolment_by_uin ON mis_enrolment (uin);",
+    postgres: "CREATE INDEX mis_enrolment_by_uin ON mis_enrolment (uin);",
+};
+
+/// The class of the advisory locks that make one beneficiary's changes take turns on
+/// PostgreSQL (the second key is the hash of the programme and UIN).
+const BENEFICIARY_LOCK: i32 = 701;
 
 /// One change of status.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -69,8 +98,25 @@ pub struct Change {
     pub reason: Option<String>,
     /// The eligibility decision behind it (JSON), when there was one.
     pub decision: Option<serde_json::Value>,
-    /// The `transaction_id` under which the IBR was told of it.
+    /// The `transaction_id` (and `message_id`) of the `enrollment/updates` that tells the IBR
+    /// of it.
     pub ibr_transaction: Option<String>,
+    /// Where that update stands, as read back from the outbox: `pending` (the IBR has not
+    /// taken it yet), `delivered`, or `dead` (refused by the IBR; an operator may replay it).
+    /// Ignored when a change is recorded.
+    pub ibr_delivery: Option<String>,
+}
+
+/// An `enrollment/updates` message for the IBR, committed with the change it tells of and
+/// delivered from the outbox.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// Its `transaction_id`, also its `message_id`.
+    pub transaction_id: String,
+    /// The IBR's `/registry/sync/enrollment/updates` URL.
+    pub destination: String,
+    /// The envelope, unsigned (the dispatcher signs it as it sends it).
+    pub body: String,
 }
 
 impl Change {
@@ -85,6 +131,7 @@ impl Change {
             reason: None,
             decision: None,
             ibr_transaction: None,
+            ibr_delivery: None,
         }
     }
 }
@@ -133,14 +180,66 @@ impl Enrolments {
             .and_then(|s| Status::parse(&s)))
     }
 
+    /// Every programme `uin` applied to, with their current status there, by programme code.
+    pub async fn of(&self, uin: &str) -> Result<Vec<(String, Status)>, MisError> {
+        let rows = self
+            .store
+            .read(vec![Statement::new(
+                self.sql(
+                    "SELECT programme, status FROM mis_enrolment WHERE uin = ?1 ORDER BY programme",
+                ),
+                vec![text(Some(uin))],
+                &[ColumnType::Text; 2],
+            )])
+            .await?;
+        rows[0]
+            .iter()
+            .map(|row| {
+                let status = cell_text(&row[1]).and_then(|s| Status::parse(&s));
+                match (cell_text(&row[0]), status) {
+                    (Some(programme), Some(status)) => Ok((programme, status)),
+                    _ => Err(MisError::Corrupt(format!("enrolment of {uin}: {row:?}"))),
+                }
+            })
+            .collect()
+    }
+
     /// Records `change`, refused unless the lifecycle allows it from the current status (a
     /// first change must be [`Status::Applied`]).
     pub async fn record(&self, change: Change) -> Result<(), MisError> {
-        let read = Statement::new(
+        self.write(change, None).await
+    }
+
+    /// Records `change` as [`Enrolments::record`] does, and in the same transaction puts
+    /// `publication` into the outbox (its transaction becomes the change's `ibr_transaction`),
+    /// after the messages of the beneficiary's earlier changes.
+    pub async fn record_published(
+        &self,
+        change: Change,
+        publication: Publication,
+    ) -> Result<(), MisError> {
+        self.write(change, Some(publication)).await
+    }
+
+    async fn write(
+        &self,
+        mut change: Change,
+        publication: Option<Publication>,
+    ) -> Result<(), MisError> {
+        let dialect = self.store.dialect();
+        let mut reads = Vec::new();
+        if dialect == store::Dialect::Postgres {
+            reads.push(Statement::new(
+                format!("SELECT pg_advisory_xact_lock({BENEFICIARY_LOCK}, hashtext($1))"),
+                vec![text(Some(&format!("{}/{}", change.programme, change.uin)))],
+                &[],
+            ));
+        }
+        reads.push(Statement::new(
             self.sql("SELECT status FROM mis_enrolment WHERE programme = ?1 AND uin = ?2"),
             vec![text(Some(&change.programme)), text(Some(&change.uin))],
             &[ColumnType::Text],
-        );
+        ));
         let upsert = self.sql(
             "INSERT INTO mis_enrolment (programme, uin, status, status_date, reason)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -150,11 +249,15 @@ impl Enrolments {
             "INSERT INTO mis_change (programme, uin, status, status_date, reason, decision, ibr_transaction)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         );
+        if let Some(publication) = &publication {
+            change.ibr_transaction = Some(publication.transaction_id.clone());
+        }
         let (uin, programme, status) =
             (change.uin.clone(), change.programme.clone(), change.status);
         let plan: store::WritePlan = Box::new(move |rows: Vec<Vec<Row>>| {
-            let current = rows[0]
-                .first()
+            let current = rows
+                .last()
+                .and_then(|rows| rows.first())
                 .and_then(|row| cell_text(&row[0]))
                 .and_then(|s| Status::parse(&s));
             let allowed = match current {
@@ -179,12 +282,24 @@ impl Enrolments {
                 change.decision.as_ref().map(|d| d.to_string()).as_deref(),
             ));
             history.push(text(change.ibr_transaction.as_deref()));
-            Ok(vec![
+            let mut statements = vec![
                 Statement::new(upsert, enrolment, &[]),
                 Statement::new(insert, history, &[]),
-            ])
+            ];
+            if let Some(publication) = publication {
+                statements.extend(dispatch::ordering_lock(dialect));
+                statements.push(dispatch::enqueue_ordered(
+                    dialect,
+                    &publication.transaction_id,
+                    &publication.destination,
+                    publication.body,
+                    &format!("ibr/{}/{}", change.programme, change.uin),
+                    0,
+                ));
+            }
+            Ok(statements)
         });
-        let written = self.store.read_then_write(vec![read], plan).await?;
+        let written = self.store.read_then_write(reads, plan).await?;
         if written.is_empty() {
             return Err(MisError::Transition {
                 from: self.status(&programme, &uin).await?,
@@ -202,11 +317,12 @@ impl Enrolments {
             .store
             .read(vec![Statement::new(
                 self.sql(
-                    "SELECT status, status_date, reason, decision, ibr_transaction FROM mis_change
-                     WHERE programme = ?1 AND uin = ?2 ORDER BY seq",
+                    "SELECT c.status, c.status_date, c.reason, c.decision, c.ibr_transaction, o.state
+                     FROM mis_change AS c LEFT JOIN outbox AS o ON o.message_id = c.ibr_transaction
+                     WHERE c.programme = ?1 AND c.uin = ?2 ORDER BY c.seq",
                 ),
                 vec![text(Some(programme)), text(Some(uin))],
-                &[ColumnType::Text; 5],
+                &[ColumnType::Text; 6],
             )])
             .await?;
         rows[0]
@@ -233,6 +349,7 @@ impl Enrolments {
                     reason: field(2),
                     decision,
                     ibr_transaction: field(4),
+                    ibr_delivery: field(5),
                 })
             })
             .collect()

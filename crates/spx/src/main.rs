@@ -31,9 +31,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve one registry, or the payments service, over DCI.
+    /// Serve one registry, the payments service or the SP-MIS, over DCI.
     Serve {
-        /// Which service (social, crvs, ibr, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -86,7 +86,7 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: keys::KeysAction,
-        /// Which service (social, crvs, ibr, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -96,7 +96,7 @@ enum Command {
     Participants {
         #[command(subcommand)]
         action: participants::ParticipantsAction,
-        /// Which service (social, crvs, ibr, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -133,7 +133,7 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
-        /// Which service (social, crvs, ibr, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -143,7 +143,7 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: audit::AuditAction,
-        /// Which service (social, crvs, ibr, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         /// Print JSON instead of a table.
@@ -227,8 +227,12 @@ async fn open_role_store(
     role: &str,
     flags: &ServiceFlags,
 ) -> Result<std::sync::Arc<dyn store::Store>> {
-    let profile = check_role(role)?;
     let config = load_config(cli_config, flags)?;
+    if role == mis::ROLE {
+        // Not a registry: its enrolments and the outbox of its IBR updates.
+        return Ok(store::open(&config.store(role), mis::store::MIGRATIONS).await?);
+    }
+    let profile = check_role(role)?;
     Ok(registry::open_store(profile, &config.store(role)).await?)
 }
 
@@ -288,6 +292,18 @@ async fn run(cli: Cli) -> Result<()> {
                 running.base_url,
                 running.store,
                 pay.switch.describe()
+            );
+            service::wait_for_shutdown().await;
+            Ok(())
+        }
+        Command::Serve { role, service } if role == mis::ROLE => {
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let running = service::start_mis(&config).await?;
+            println!(
+                "spx: SP-MIS on {} ({}; {} programmes)",
+                running.base_url,
+                running.store,
+                running.mis.programmes().len()
             );
             service::wait_for_shutdown().await;
             Ok(())

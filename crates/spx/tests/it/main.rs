@@ -17,6 +17,7 @@ mod fr;
 mod ibr;
 mod idreg;
 mod mis;
+mod mis_events;
 mod pay;
 mod protocol;
 mod search;
@@ -59,6 +60,7 @@ fn main() {
         ibr::TESTS,
         idreg::TESTS,
         mis::TESTS,
+        mis_events::TESTS,
         pay::TESTS,
     ]
     .concat();

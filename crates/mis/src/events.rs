@@ -1,0 +1,213 @@
+//! Registry events the SP-MIS acts on: its subscriptions, and the notifications they bring.
+//!
+//! At start the SP-MIS subscribes at the civil registry to `DEATH_REGISTERED` events of
+//! `Person` records (filter `is_deceased = true`: every death), with its own base URL as the
+//! callback ([`Events::spawn`] tries until the civil registry takes it). A subscription it
+//! already holds is refused by the civil registry as `rjct.event.already_subscribed`, which
+//! tells it the one held is active: a restarted SP-MIS keeps its subscription.
+//!
+//! The notifications come to `POST /registry/notify` ([`Events::router`]), must be signed by
+//! the registry that sends them (verified with its published keys), and are applied before
+//! they are acknowledged, so that the registry's outbox sends them again while the SP-MIS is
+//! down or cannot write:
+//!
+//! - UC-02, a death: every enrolment of the deceased that is active or suspended is exited
+//!   (IBR status `6`) on the date of death, with the reason `died on <date> (<source>)`, and
+//!   the IBR told ([`Mis::died`]). A death notified again changes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use client::{Callback, Receiver, ReceiverConfig, RegistryQuery, SubscribeItem};
+use dci::{Action, ReasonCode, Rejection};
+use serde_json::Value;
+
+use crate::{Mis, MisError};
+
+/// The death event the SP-MIS subscribes to at the civil registry.
+pub const DEATH_EVENT: &str = registry::crvs::DEATH_REGISTERED;
+/// The record type its notifications carry: the deceased person.
+pub const DEATH_RECORD_TYPE: &str = dci::records::crvs::PERSON;
+/// Its filter: every person whose death is registered.
+pub const DEATH_FILTER: &str = "is_deceased = true";
+
+/// How long a subscription waits for the registry's `on-subscribe`.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(10);
+/// Longest pause between two attempts to subscribe.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// Callbacks the receiver keeps for waiters that have not asked yet.
+const KEPT_CALLBACKS: usize = 64;
+
+/// Where the SP-MIS takes notifications, and whose.
+#[derive(Clone)]
+pub struct EventSettings {
+    /// The SP-MIS's base URL as the registries reach it: notifications go under it.
+    pub public_url: String,
+    /// The civil registry's participant id: its notifications tell of deaths.
+    pub crvs_id: String,
+    /// Finds the registries' keys, to verify their notifications; `None` accepts them
+    /// unsigned (tests of other behaviour only).
+    pub keys: Option<Arc<dyn trust::KeyResolver>>,
+}
+
+/// What [`Events::subscribe`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscribed {
+    /// A new subscription, with its code.
+    New(String),
+    /// The one held is active.
+    AlreadyActive,
+}
+
+/// The SP-MIS's subscriptions and the endpoint their notifications come to.
+pub struct Events {
+    mis: Mis,
+    receiver: Receiver,
+}
+
+impl Events {
+    /// The events of `mis`: its receiver applies every notification; nothing is subscribed
+    /// until [`Events::subscribe`].
+    pub fn new(mis: Mis, settings: EventSettings) -> Self {
+        let applier = Applier {
+            mis: mis.clone(),
+            crvs_id: settings.crvs_id.clone(),
+        };
+        let mut receiver = Receiver::new(ReceiverConfig {
+            participant_id: Some(mis.registries.crvs.sender_id().to_string()),
+            // Notifications are applied as they come; only an `on-subscribe` arriving before
+            // its waiter needs keeping.
+            max_kept_callbacks: KEPT_CALLBACKS,
+            ..ReceiverConfig::default()
+        })
+        .with_base_url(&settings.public_url)
+        .handle_with(move |callback| {
+            let applier = applier.clone();
+            async move { applier.apply(callback).await }
+        });
+        if let Some(keys) = settings.keys {
+            receiver = receiver.verify_with(keys);
+        }
+        Events { mis, receiver }
+    }
+
+    /// The endpoints the registries post to (`/registry/notify`, `/registry/on-subscribe`
+    /// ...), to serve under [`EventSettings::public_url`].
+    pub fn router(&self) -> axum::Router {
+        self.receiver.router()
+    }
+
+    /// Subscribes to the civil registry's deaths, once: a new subscription, or the one held
+    /// confirmed.
+    pub async fn subscribe(&self) -> Result<Subscribed, MisError> {
+        let refused = |message: String| MisError::Registry {
+            registry: "crvs",
+            message: format!("the subscription to deaths was refused: {message}"),
+        };
+        let item = SubscribeItem::new(
+            DEATH_EVENT,
+            DEATH_RECORD_TYPE,
+            RegistryQuery::expression(Value::String(DEATH_FILTER.into())),
+        )
+        .reg_type(registry::crvs::PROFILE.reg_type);
+        let outcome = self
+            .mis
+            .registries
+            .crvs
+            .subscribe_and_wait(
+                vec![item],
+                &self.receiver,
+                SUBSCRIBE_WAIT,
+                Duration::from_secs(1),
+            )
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        let answer = outcome
+            .response
+            .subscribe_response
+            .first()
+            .ok_or_else(|| refused("the answer has no item".into()))?;
+        match (answer.subscriptions.first(), answer.status_reason_code) {
+            (Some(subscription), _) => Ok(Subscribed::New(subscription.code.clone())),
+            (None, Some(ReasonCode::EventAlreadySubscribed)) => Ok(Subscribed::AlreadyActive),
+            (None, code) => Err(refused(format!(
+                "{}: {}",
+                code.map_or("rjct", ReasonCode::as_str),
+                answer.status_reason_message.as_deref().unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// Subscribes in the background, trying again (after 1 s, then twice as long each time,
+    /// up to a minute) until the civil registry takes the subscription or confirms it.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut pause = Duration::from_secs(1);
+            loop {
+                match self.subscribe().await {
+                    Ok(subscribed) => {
+                        tracing::info!(?subscribed, "subscribed to the civil registry's deaths");
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, retry_in = ?pause, "cannot subscribe to the civil registry's deaths");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(MAX_PAUSE);
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Applies the registries' notifications to the SP-MIS.
+#[derive(Clone)]
+struct Applier {
+    mis: Mis,
+    crvs_id: String,
+}
+
+impl Applier {
+    /// Applies what `callback` notifies; other callbacks (the `on-subscribe` ...) and events
+    /// pass. Refused, to be sent again, when the SP-MIS cannot apply it now.
+    async fn apply(&self, callback: Callback) -> Result<(), Rejection> {
+        if callback.action != Action::Notify {
+            return Ok(());
+        }
+        let notification = callback
+            .notification()
+            .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
+        let sender = notification.header.sender_id.as_deref().unwrap_or_default();
+        let event = notification.reg_event_type.as_deref().unwrap_or_default();
+        let is_death = [registry::crvs::DEATH, DEATH_EVENT]
+            .iter()
+            .any(|death| death.eq_ignore_ascii_case(event));
+        if sender != self.crvs_id || !is_death {
+            tracing::debug!(%sender, %event, "an event the SP-MIS does not act on");
+            return Ok(());
+        }
+        let source = format!("{sender} {event} notify {}", notification.header.message_id);
+        for notified in &notification.message.notify_event {
+            let Some(death) = registry::id::Death::from_record(&notified.data.reg_records) else {
+                tracing::warn!(%source, "a death notification without the deceased's UIN and date of death");
+                continue;
+            };
+            match self.mis.died(&death.uin, death.death_date, &source).await {
+                Ok(exited) if exited.is_empty() => {
+                    tracing::debug!(uin = %death.uin, "a death of no active beneficiary");
+                }
+                Ok(exited) => {
+                    tracing::info!(uin = %death.uin, death_date = %death.death_date, programmes = ?exited, "beneficiary died: exited");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, uin = %death.uin, "cannot exit the deceased; the civil registry will send it again");
+                    return Err(Rejection::new(
+                        ReasonCode::ServiceUnavailable,
+                        "the SP-MIS cannot apply the death now; send it again",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! The SP-MIS acting on registry events, on each backend: its subscriptions at the registries
+//! (separate HTTP services loaded with the shared population), the notifications they push to
+//! its `/registry/notify`, and what it does with them, published to its IBR.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use mis::Status;
+use mis::events::{EventSettings, Events, Subscribed};
+use serde_json::json;
+
+use crate::crvs::{homes, persons};
+use crate::mis::{SpMis, delivery, in_no_programme, shipped, years};
+use crate::support::{Backend, TestRegistry, fixture, post_json, runtime};
+
+pub const TESTS: &[(&str, crate::BackendTest)] = &[(
+    "mis::uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down",
+    uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down,
+)];
+
+/// How long a notification may take to reach the SP-MIS and be applied.
+const NOTIFY_WAIT: Duration = Duration::from_secs(10);
+
+/// The SP-MIS's events served on `listener` until `stop` is sent.
+fn serve(
+    events: &Events,
+    listener: tokio::net::TcpListener,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = events.router();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (stop, server)
+}
+
+/// The events of `sp`'s SP-MIS, taking the civil registry's notifications at `public_url`.
+fn events_of(mis: &mis::Mis, public_url: &str) -> Events {
+    Events::new(
+        mis.clone(),
+        EventSettings {
+            public_url: public_url.to_string(),
+            crvs_id: "crvs.test".into(),
+            keys: None,
+        },
+    )
+}
+
+/// Registers the deaths of `uins` on `date` at the civil registry.
+async fn register_deaths(crvs: &TestRegistry, uins: &[&str], date: time::Date) -> Result<()> {
+    let deaths: Vec<serde_json::Value> = uins
+        .iter()
+        .map(|uin| {
+            let place = homes()[uin].location_code.clone();
+            json!({"uin": uin, "death_date": date.to_string(), "death_place": place})
+        })
+        .collect();
+    let (status, report) = post_json(
+        &crvs.client,
+        &crvs.url("/registrar/crvs/records"),
+        &json!({ "deaths": deaths }),
+    )
+    .await?;
+    ensure!(
+        status == 200 && report["deaths"].as_array().map(Vec::len) == Some(uins.len()),
+        "HTTP {status}: {report}"
+    );
+    Ok(())
+}
+
+/// Waits until `uin` has `status` in `programme`; how long it took from `since`.
+async fn status_within(
+    sp: &SpMis,
+    programme: &str,
+    uin: &str,
+    status: Status,
+    since: Instant,
+) -> Result<Duration> {
+    loop {
+        let now = sp.mis.enrolments().status(programme, uin).await?;
+        if now == Some(status) {
+            return Ok(since.elapsed());
+        }
+        ensure!(
+            since.elapsed() < NOTIFY_WAIT,
+            "{uin} in {programme} is {now:?}, not {status:?}, after {NOTIFY_WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down(
+    backend: Backend,
+) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let died_on = today - time::Duration::days(3);
+        let (registers, sp) = shipped(backend).await?;
+        let mut old = persons().iter().filter(|p| {
+            p.death_date.is_none() && years(p) >= 65 && in_no_programme(p) && homes().contains_key(p.uin.as_str())
+        });
+        let mut next = || old.next().context("an old person in no programme");
+        let (dies, survives, left, dies_later) = (next()?, next()?, next()?, next()?);
+        let stranger = persons()
+            .iter()
+            .find(|p| p.death_date.is_none() && years(p) < 60 && in_no_programme(p) && homes().contains_key(p.uin.as_str()))
+            .context("a younger person")?;
+        for person in [dies, survives, left, dies_later] {
+            let decision = sp.mis.apply("OAA", &person.uin, today).await?;
+            ensure!(decision.status == Status::Enrolled, "{decision:?}");
+        }
+        sp.mis.change_status("OAA", &left.uin, Status::Exited, today, "moved abroad").await?;
+
+        // The SP-MIS subscribes to the civil registry's deaths, once.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let public_url = format!("http://{addr}");
+        let events = events_of(&sp.mis, &public_url);
+        let (stop, server) = serve(&events, listener);
+        let code = match events.subscribe().await? {
+            Subscribed::New(code) => code,
+            other => anyhow::bail!("a first subscription is new, not {other:?}"),
+        };
+
+        // Three deaths: a beneficiary, someone who left the programme, someone never in it.
+        let started = Instant::now();
+        register_deaths(&registers.crvs, &[&dies.uin, &left.uin, &stranger.uin], died_on).await?;
+        let exited_in = status_within(&sp, "OAA", &dies.uin, Status::Exited, started).await?;
+        sp.ibr_holds(&dies.uin, &[("OAA", "6")]).await?;
+        let published_in = started.elapsed();
+        let last = sp.delivered("OAA", &dies.uin).await?.pop().context("history")?;
+        ensure!(
+            last.status == Status::Exited
+                && last.date == died_on
+                && last.reason.as_deref().is_some_and(|r| r.starts_with(&format!("died on {died_on} (crvs.test DEATH_REGISTERED notify "))),
+            "{last:?}"
+        );
+        // Only the beneficiary changed: the one who had left keeps the exit they had, the
+        // stranger never applied, the survivor is still enrolled and so the IBR says.
+        let left_history = sp.mis.enrolments().history("OAA", &left.uin).await?;
+        ensure!(
+            left_history.len() == 4 && left_history[3].reason.as_deref() == Some("moved abroad"),
+            "{left_history:?}"
+        );
+        ensure!(sp.mis.enrolments().of(&stranger.uin).await?.is_empty());
+        ensure!(sp.mis.enrolments().status("OAA", &survives.uin).await? == Some(Status::Enrolled));
+        sp.ibr_holds(&survives.uin, &[("OAA", "1")]).await?;
+        sp.ibr_holds(&left.uin, &[("OAA", "6")]).await?;
+        println!(
+            "UC-02: death registered -> exited in the SP-MIS in {:.1} ms, at the IBR in {:.1} ms",
+            exited_in.as_secs_f64() * 1000.0,
+            published_in.as_secs_f64() * 1000.0
+        );
+
+        // The SP-MIS is down when the next death is registered: the civil registry keeps the
+        // notification and sends it again until the SP-MIS, back at its address, takes it.
+        let _ = stop.send(());
+        server.await?;
+        let started = Instant::now();
+        register_deaths(&registers.crvs, &[&dies_later.uin], died_on).await?;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        ensure!(sp.mis.enrolments().status("OAA", &dies_later.uin).await? == Some(Status::Enrolled));
+        let restarted = mis::Mis::start(mis::programme::shipped()?, sp.store.clone(), sp.registries.clone(), delivery())?;
+        let events = events_of(&restarted, &public_url);
+        let (_stop, _server) = serve(&events, tokio::net::TcpListener::bind(addr).await?);
+        ensure!(events.subscribe().await? == Subscribed::AlreadyActive);
+        status_within(&sp, "OAA", &dies_later.uin, Status::Exited, started).await?;
+        sp.ibr_holds(&dies_later.uin, &[("OAA", "6")]).await?;
+        let last = sp.delivered("OAA", &dies_later.uin).await?.pop().context("history")?;
+        ensure!(last.date == died_on, "{last:?}");
+        // One subscription at the civil registry, however many starts.
+        let rows = registers
+            .crvs
+            .store
+            .read(vec![store::Statement::new(
+                "SELECT code FROM subscription WHERE sender_id = 'spmis.test' AND status = 'subscribe'",
+                vec![],
+                &[store::ColumnType::Text],
+            )])
+            .await?;
+        ensure!(rows[0].len() == 1 && rows[0][0][0] == Some(store::SqlValue::Text(code.clone())), "{rows:?}");
+        Ok(())
+    })
+}
