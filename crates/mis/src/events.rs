@@ -16,9 +16,9 @@
 //!   the IBR told ([`Mis::died`]). A death notified again changes nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use client::{Callback, Receiver, ReceiverConfig, RegistryQuery, SubscribeItem};
+use client::upstream::{self, Subscribed};
+use client::{Callback, Receiver, RegistryQuery, SubscribeItem};
 use dci::{Action, ReasonCode, Rejection};
 use serde_json::Value;
 
@@ -31,13 +31,6 @@ pub const DEATH_RECORD_TYPE: &str = dci::records::crvs::PERSON;
 /// Its filter: every person whose death is registered.
 pub const DEATH_FILTER: &str = "is_deceased = true";
 
-/// How long a subscription waits for the registry's `on-subscribe`.
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(10);
-/// Longest pause between two attempts to subscribe.
-const MAX_PAUSE: Duration = Duration::from_secs(60);
-/// Callbacks the receiver keeps for waiters that have not asked yet.
-const KEPT_CALLBACKS: usize = 64;
-
 /// Where the SP-MIS takes notifications, and whose.
 #[derive(Clone)]
 pub struct EventSettings {
@@ -48,15 +41,6 @@ pub struct EventSettings {
     /// Finds the registries' keys, to verify their notifications; `None` accepts them
     /// unsigned (tests of other behaviour only).
     pub keys: Option<Arc<dyn trust::KeyResolver>>,
-}
-
-/// What [`Events::subscribe`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subscribed {
-    /// A new subscription, with its code.
-    New(String),
-    /// The one held is active.
-    AlreadyActive,
 }
 
 /// The SP-MIS's subscriptions and the endpoint their notifications come to.
@@ -73,21 +57,15 @@ impl Events {
             mis: mis.clone(),
             crvs_id: settings.crvs_id.clone(),
         };
-        let mut receiver = Receiver::new(ReceiverConfig {
-            participant_id: Some(mis.registries.crvs.sender_id().to_string()),
-            // Notifications are applied as they come; only an `on-subscribe` arriving before
-            // its waiter needs keeping.
-            max_kept_callbacks: KEPT_CALLBACKS,
-            ..ReceiverConfig::default()
-        })
-        .with_base_url(&settings.public_url)
-        .handle_with(move |callback| {
-            let applier = applier.clone();
-            async move { applier.apply(callback).await }
-        });
-        if let Some(keys) = settings.keys {
-            receiver = receiver.verify_with(keys);
-        }
+        let receiver = upstream::durable(
+            mis.registries.crvs.sender_id(),
+            &settings.public_url,
+            settings.keys,
+            move |callback| {
+                let applier = applier.clone();
+                async move { applier.apply(callback).await }
+            },
+        );
         Events { mis, receiver }
     }
 
@@ -100,62 +78,29 @@ impl Events {
     /// Subscribes to the civil registry's deaths, once: a new subscription, or the one held
     /// confirmed.
     pub async fn subscribe(&self) -> Result<Subscribed, MisError> {
-        let refused = |message: String| MisError::Registry {
-            registry: "crvs",
-            message: format!("the subscription to deaths was refused: {message}"),
-        };
         let item = SubscribeItem::new(
             DEATH_EVENT,
             DEATH_RECORD_TYPE,
             RegistryQuery::expression(Value::String(DEATH_FILTER.into())),
         )
         .reg_type(registry::crvs::PROFILE.reg_type);
-        let outcome = self
-            .mis
-            .registries
-            .crvs
-            .subscribe_and_wait(
-                vec![item],
-                &self.receiver,
-                SUBSCRIBE_WAIT,
-                Duration::from_secs(1),
-            )
+        upstream::subscribe_once(&self.mis.registries.crvs, item, &self.receiver)
             .await
-            .map_err(|e| refused(e.to_string()))?;
-        let answer = outcome
-            .response
-            .subscribe_response
-            .first()
-            .ok_or_else(|| refused("the answer has no item".into()))?;
-        match (answer.subscriptions.first(), answer.status_reason_code) {
-            (Some(subscription), _) => Ok(Subscribed::New(subscription.code.clone())),
-            (None, Some(ReasonCode::EventAlreadySubscribed)) => Ok(Subscribed::AlreadyActive),
-            (None, code) => Err(refused(format!(
-                "{}: {}",
-                code.map_or("rjct", ReasonCode::as_str),
-                answer.status_reason_message.as_deref().unwrap_or_default()
-            ))),
-        }
+            .map_err(|e| MisError::Registry {
+                registry: "crvs",
+                message: format!("cannot subscribe to deaths: {e}"),
+            })
     }
 
     /// Subscribes in the background, trying again (after 1 s, then twice as long each time,
     /// up to a minute) until the civil registry takes the subscription or confirms it.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut pause = Duration::from_secs(1);
-            loop {
-                match self.subscribe().await {
-                    Ok(subscribed) => {
-                        tracing::info!(?subscribed, "subscribed to the civil registry's deaths");
-                        return;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, retry_in = ?pause, "cannot subscribe to the civil registry's deaths");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(MAX_PAUSE);
-                    }
-                }
-            }
+            let subscribed = upstream::until_ok("subscribe to the civil registry's deaths", || {
+                self.subscribe()
+            })
+            .await;
+            tracing::info!(?subscribed, "subscribed to the civil registry's deaths");
         })
     }
 }

@@ -191,19 +191,7 @@ pub async fn start_mis(config: &Config) -> Result<RunningMis> {
     };
     let mis = mis::Mis::start(programmes, store.clone(), registries, delivery)?;
     let (listener, _, base_url) = bind(config).await?;
-    let crvs_url = &urls["crvs"].0;
-    let keys: Option<Arc<dyn trust::KeyResolver>> =
-        if config.verify_mode()? == crate::config::VerifyMode::Off {
-            None
-        } else {
-            let keys =
-                trust::JwksFetcher::new(reqwest::Client::new(), trust::JwksFetchOptions::default());
-            keys.add_peer(
-                &settings.crvs_id,
-                &format!("{crvs_url}/.well-known/jwks.json"),
-            );
-            Some(Arc::new(keys))
-        };
+    let keys = peer_keys(config, &settings.crvs_id, &urls["crvs"].0)?;
     let events = Arc::new(mis::events::Events::new(
         mis.clone(),
         mis::events::EventSettings {
@@ -252,15 +240,7 @@ fn crvs_link(
         return Ok(None);
     }
     let crvs_url = id.crvs_url.trim_end_matches('/').to_string();
-    let crvs_keys: Option<Arc<dyn trust::KeyResolver>> =
-        if config.verify_mode()? == crate::config::VerifyMode::Off {
-            None
-        } else {
-            let keys =
-                trust::JwksFetcher::new(reqwest::Client::new(), trust::JwksFetchOptions::default());
-            keys.add_peer(&id.crvs_id, &format!("{crvs_url}/.well-known/jwks.json"));
-            Some(Arc::new(keys))
-        };
+    let crvs_keys = peer_keys(config, &id.crvs_id, &crvs_url)?;
     let settings = registry::id::link::LinkSettings {
         crvs_url,
         crvs_id: id.crvs_id.clone(),
@@ -277,6 +257,21 @@ fn crvs_link(
         registry.clone(),
         settings,
     ))))
+}
+
+/// The keys of the peer `peer_id` at `base_url` (its `/.well-known/jwks.json`), which verify
+/// its callbacks and notifications; `None` when `trust.verify` is `off`.
+fn peer_keys(
+    config: &Config,
+    peer_id: &str,
+    base_url: &str,
+) -> Result<Option<Arc<dyn trust::KeyResolver>>> {
+    if config.verify_mode()? == crate::config::VerifyMode::Off {
+        return Ok(None);
+    }
+    let keys = trust::JwksFetcher::new(reqwest::Client::new(), trust::JwksFetchOptions::default());
+    keys.add_peer(peer_id, &format!("{base_url}/.well-known/jwks.json"));
+    Ok(Some(Arc::new(keys)))
 }
 
 /// Waits for Ctrl-C or SIGTERM.

@@ -7,7 +7,8 @@
 //! civil registry refuses a second subscription with the same criteria and notify URL
 //! (`rjct.event.already_subscribed`), which tells the link the one it holds is active. The
 //! code is kept in `upstream_subscription`. Should the civil registry be unreachable, the link
-//! tries again, less and less often, until it succeeds.
+//! tries again, less and less often, until it succeeds (see [`client::upstream`], shared with
+//! the SP-MIS's subscriptions).
 //!
 //! The notifications come to `POST /registry/notify` on the ID service itself (a
 //! [`client::Receiver`] served beside the registry's endpoints, see [`CrvsLink::router`]),
@@ -18,11 +19,9 @@
 //! death notified twice (a retry, a second subscription) is applied once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use client::{
-    Callback, Client, ClientError, Receiver, ReceiverConfig, RegistryQuery, SubscribeItem,
-};
+use client::upstream::{self, SubscribeError};
+use client::{Callback, Client, Receiver, RegistryQuery, SubscribeItem};
 use dci::{Action, ReasonCode, Rejection, Timestamp};
 use serde_json::Value;
 use store::{SqlValue, Statement, StoreError, numbered};
@@ -37,13 +36,6 @@ pub const EVENT: &str = crvs::DEATH_REGISTERED;
 pub const RECORD_TYPE: &str = dci::records::crvs::PERSON;
 /// Its filter: every person whose death is registered.
 pub const FILTER: &str = "is_deceased = true";
-
-/// How long the link waits for the civil registry's `on-subscribe`.
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(10);
-/// Longest pause between two attempts to subscribe.
-const MAX_PAUSE: Duration = Duration::from_secs(60);
-/// Callbacks the receiver keeps for waiters that have not asked yet.
-const KEPT_CALLBACKS: usize = 64;
 
 /// Where the civil registry is and how the ID service talks to it.
 #[derive(Clone)]
@@ -79,12 +71,9 @@ impl std::fmt::Debug for LinkSettings {
 /// Why the link could not subscribe.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    /// The civil registry could not be reached, or refused the request.
+    /// The civil registry could not be reached, or refused the request or the subscription.
     #[error("civil registry: {0}")]
-    Client(#[from] ClientError),
-    /// The civil registry refused the subscription.
-    #[error("the civil registry refused the subscription: {0}")]
-    Refused(String),
+    Subscribe(#[from] SubscribeError),
     /// The subscription could not be kept in the store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -117,21 +106,15 @@ impl CrvsLink {
             registry: registry.clone(),
             crvs_id: settings.crvs_id.clone(),
         };
-        let mut receiver = Receiver::new(ReceiverConfig {
-            participant_id: Some(service_id.clone()),
-            // Notifications are applied as they come; only an `on-subscribe` arriving before
-            // its waiter needs keeping (and, if lost, the link polls its status).
-            max_kept_callbacks: KEPT_CALLBACKS,
-            ..ReceiverConfig::default()
-        })
-        .with_base_url(&settings.public_url)
-        .handle_with(move |callback| {
-            let applier = applier.clone();
-            async move { applier.apply(callback).await }
-        });
-        if let Some(keys) = &settings.crvs_keys {
-            receiver = receiver.verify_with(keys.clone());
-        }
+        let receiver = upstream::durable(
+            &service_id,
+            &settings.public_url,
+            settings.crvs_keys.clone(),
+            move |callback| {
+                let applier = applier.clone();
+                async move { applier.apply(callback).await }
+            },
+        );
         let mut client = Client::new(&settings.crvs_url, &service_id, Some(&settings.crvs_id));
         if let Some((client_id, secret)) = &settings.credentials {
             client = client.with_credentials(client_id, secret);
@@ -163,34 +146,15 @@ impl CrvsLink {
             RegistryQuery::expression(Value::String(FILTER.into())),
         )
         .reg_type(crvs::PROFILE.reg_type);
-        let outcome = self
-            .client
-            .subscribe_and_wait(
-                vec![item],
-                &self.receiver,
-                SUBSCRIBE_WAIT,
-                Duration::from_secs(1),
-            )
-            .await?;
-        let answer = outcome
-            .response
-            .subscribe_response
-            .first()
-            .ok_or_else(|| LinkError::Refused("the answer has no item".into()))?;
         let now = Timestamp::now().to_string();
-        match (answer.subscriptions.first(), answer.status_reason_code) {
-            (Some(subscription), _) => {
-                self.keep(&subscription.code, &now).await?;
-                Ok(Subscribed::New(subscription.code.clone()))
+        match upstream::subscribe_once(&self.client, item, &self.receiver).await? {
+            upstream::Subscribed::New(code) => {
+                self.keep(&code, &now).await?;
+                Ok(Subscribed::New(code))
             }
-            (None, Some(ReasonCode::EventAlreadySubscribed)) => {
+            upstream::Subscribed::AlreadyActive => {
                 Ok(Subscribed::AlreadyActive(self.confirm(&now).await?))
             }
-            (None, code) => Err(LinkError::Refused(format!(
-                "{}: {}",
-                code.map_or("rjct", ReasonCode::as_str),
-                answer.status_reason_message.as_deref().unwrap_or_default()
-            ))),
         }
     }
 
@@ -198,22 +162,17 @@ impl CrvsLink {
     /// up to a minute) until the civil registry takes the subscription or confirms it.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut pause = Duration::from_secs(1);
-            loop {
-                match self.subscribe().await {
-                    Ok(Subscribed::New(code)) => {
-                        tracing::info!(%code, crvs = %self.settings.crvs_url, "subscribed to the civil registry's deaths");
-                        return;
-                    }
-                    Ok(Subscribed::AlreadyActive(code)) => {
-                        tracing::info!(code = code.as_deref().unwrap_or("unknown here"), crvs = %self.settings.crvs_url, "the subscription to the civil registry's deaths is active");
-                        return;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, retry_in = ?pause, "cannot subscribe to the civil registry's deaths");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(MAX_PAUSE);
-                    }
+            let subscribed = upstream::until_ok("subscribe to the civil registry's deaths", || {
+                self.subscribe()
+            })
+            .await;
+            let crvs = &self.settings.crvs_url;
+            match subscribed {
+                Subscribed::New(code) => {
+                    tracing::info!(%code, %crvs, "subscribed to the civil registry's deaths");
+                }
+                Subscribed::AlreadyActive(code) => {
+                    tracing::info!(code = code.as_deref().unwrap_or("unknown here"), %crvs, "the subscription to the civil registry's deaths is active");
                 }
             }
         })

@@ -5,13 +5,14 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use client::upstream::Subscribed;
 use mis::Status;
-use mis::events::{EventSettings, Events, Subscribed};
+use mis::events::{EventSettings, Events};
 use serde_json::json;
 
 use crate::crvs::{homes, persons};
 use crate::mis::{SpMis, delivery, in_no_programme, shipped, years};
-use crate::support::{Backend, TestRegistry, fixture, post_json, runtime};
+use crate::support::{Backend, TestRegistry, fixture, post_json, runtime, serve_until_stopped};
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[(
     "mis::uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down",
@@ -21,27 +22,7 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[(
 /// How long a notification may take to reach the SP-MIS and be applied.
 const NOTIFY_WAIT: Duration = Duration::from_secs(10);
 
-/// The SP-MIS's events served on `listener` until `stop` is sent.
-fn serve(
-    events: &Events,
-    listener: tokio::net::TcpListener,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = events.router();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    (stop, server)
-}
-
-/// The events of `sp`'s SP-MIS, taking the civil registry's notifications at `public_url`.
+/// The events of `mis`, taking the civil registry's notifications at `public_url`.
 fn events_of(mis: &mis::Mis, public_url: &str) -> Events {
     Events::new(
         mis.clone(),
@@ -123,7 +104,7 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
         let addr = listener.local_addr()?;
         let public_url = format!("http://{addr}");
         let events = events_of(&sp.mis, &public_url);
-        let (stop, server) = serve(&events, listener);
+        let (stop, server) = serve_until_stopped(events.router(), listener);
         let code = match events.subscribe().await? {
             Subscribed::New(code) => code,
             other => anyhow::bail!("a first subscription is new, not {other:?}"),
@@ -169,7 +150,7 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
         ensure!(sp.mis.enrolments().status("OAA", &dies_later.uin).await? == Some(Status::Enrolled));
         let restarted = mis::Mis::start(mis::programme::shipped()?, sp.store.clone(), sp.registries.clone(), delivery())?;
         let events = events_of(&restarted, &public_url);
-        let (_stop, _server) = serve(&events, tokio::net::TcpListener::bind(addr).await?);
+        let (_stop, _server) = serve_until_stopped(events.router(), tokio::net::TcpListener::bind(addr).await?);
         ensure!(events.subscribe().await? == Subscribed::AlreadyActive);
         status_within(&sp, "OAA", &dies_later.uin, Status::Exited, started).await?;
         sp.ibr_holds(&dies_later.uin, &[("OAA", "6")]).await?;
@@ -186,6 +167,48 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
             )])
             .await?;
         ensure!(rows[0].len() == 1 && rows[0][0][0] == Some(store::SqlValue::Text(code.clone())), "{rows:?}");
+
+        // An SP-MIS that verifies the civil registry's signatures refuses a death notice it did
+        // not sign (this civil registry signs nothing), and exits no one.
+        let rows = registers
+            .crvs
+            .store
+            .read(vec![store::Statement::new(
+                format!("SELECT body FROM outbox WHERE destination = '{public_url}/registry/notify' AND body LIKE '%{}%'", survives.uin.as_str()),
+                vec![],
+                &[store::ColumnType::Text],
+            )])
+            .await?;
+        ensure!(rows[0].is_empty(), "no death of the survivor was notified: {rows:?}");
+        let rows = registers
+            .crvs
+            .store
+            .read(vec![store::Statement::new(
+                format!("SELECT body FROM outbox WHERE destination = '{public_url}/registry/notify' AND body LIKE '%{}%'", dies.uin.as_str()),
+                vec![],
+                &[store::ColumnType::Text],
+            )])
+            .await?;
+        let Some(Some(store::SqlValue::Text(body))) = rows[0].first().map(|row| row[0].clone()) else {
+            anyhow::bail!("the death notification is not in the civil registry's outbox: {rows:?}");
+        };
+        let mut forged: serde_json::Value = serde_json::from_str(&body)?;
+        forged["header"]["message_id"] = json!(uuid::Uuid::now_v7().to_string());
+        let forged = forged.to_string().replace(dies.uin.as_str(), survives.uin.as_str());
+        let verifying = Events::new(
+            restarted.clone(),
+            EventSettings {
+                public_url: public_url.clone(),
+                crvs_id: "crvs.test".into(),
+                keys: Some(std::sync::Arc::new(trust::StaticKeys::new())),
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let verifying_url = format!("http://{}/registry/notify", listener.local_addr()?);
+        let (_stop, _server) = serve_until_stopped(verifying.router(), listener);
+        let (status, ack) = post_json(&registers.crvs.client, &verifying_url, &serde_json::from_str(&forged)?).await?;
+        ensure!(status == 401 && ack["message"]["error"]["code"] == "err.signature.missing", "HTTP {status}: {ack}");
+        ensure!(sp.mis.enrolments().status("OAA", &survives.uin).await? == Some(Status::Enrolled));
         Ok(())
     })
 }
