@@ -1,7 +1,8 @@
 //! Registry events the SP-MIS acts on: its subscriptions, and the notifications they bring.
 //!
 //! At start the SP-MIS subscribes at the civil registry to `DEATH_REGISTERED` events of
-//! `Person` records (filter `is_deceased = true`: every death), with its own base URL as the
+//! `Person` records (filter `is_deceased = true`: every death; the subscription the ID service
+//! holds too, [`registry::id::link::death_subscription`]), with its own base URL as the
 //! callback ([`Events::spawn`] tries until the civil registry takes it). A subscription it
 //! already holds is refused by the civil registry as `rjct.event.already_subscribed`, which
 //! tells it the one held is active: a restarted SP-MIS keeps its subscription.
@@ -18,18 +19,10 @@
 use std::sync::Arc;
 
 use client::upstream::{self, Subscribed};
-use client::{Callback, Receiver, RegistryQuery, SubscribeItem};
-use dci::{Action, ReasonCode, Rejection};
-use serde_json::Value;
+use client::{Callback, Receiver};
+use dci::{ReasonCode, Rejection};
 
 use crate::{Mis, MisError};
-
-/// The death event the SP-MIS subscribes to at the civil registry.
-pub const DEATH_EVENT: &str = registry::crvs::DEATH_REGISTERED;
-/// The record type its notifications carry: the deceased person.
-pub const DEATH_RECORD_TYPE: &str = dci::records::crvs::PERSON;
-/// Its filter: every person whose death is registered.
-pub const DEATH_FILTER: &str = "is_deceased = true";
 
 /// Where the SP-MIS takes notifications, and whose.
 #[derive(Clone)]
@@ -78,12 +71,7 @@ impl Events {
     /// Subscribes to the civil registry's deaths, once: a new subscription, or the one held
     /// confirmed.
     pub async fn subscribe(&self) -> Result<Subscribed, MisError> {
-        let item = SubscribeItem::new(
-            DEATH_EVENT,
-            DEATH_RECORD_TYPE,
-            RegistryQuery::expression(Value::String(DEATH_FILTER.into())),
-        )
-        .reg_type(registry::crvs::PROFILE.reg_type);
+        let item = registry::id::link::death_subscription();
         upstream::subscribe_once(&self.mis.registries.crvs, item, &self.receiver)
             .await
             .map_err(|e| MisError::Registry {
@@ -116,27 +104,11 @@ impl Applier {
     /// Applies what `callback` notifies; other callbacks (the `on-subscribe` ...) and events
     /// pass. Refused, to be sent again, when the SP-MIS cannot apply it now.
     async fn apply(&self, callback: Callback) -> Result<(), Rejection> {
-        if callback.action != Action::Notify {
+        let Some((source, deaths)) = registry::id::link::notified_deaths(&callback, &self.crvs_id)?
+        else {
             return Ok(());
-        }
-        let notification = callback
-            .notification()
-            .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
-        let sender = notification.header.sender_id.as_deref().unwrap_or_default();
-        let event = notification.reg_event_type.as_deref().unwrap_or_default();
-        let is_death = [registry::crvs::DEATH, DEATH_EVENT]
-            .iter()
-            .any(|death| death.eq_ignore_ascii_case(event));
-        if sender != self.crvs_id || !is_death {
-            tracing::debug!(%sender, %event, "an event the SP-MIS does not act on");
-            return Ok(());
-        }
-        let source = format!("{sender} {event} notify {}", notification.header.message_id);
-        for notified in &notification.message.notify_event {
-            let Some(death) = registry::id::Death::from_record(&notified.data.reg_records) else {
-                tracing::warn!(%source, "a death notification without the deceased's UIN and date of death");
-                continue;
-            };
+        };
+        for death in deaths {
             match self.mis.died(&death.uin, death.death_date, &source).await {
                 Ok(exited) if exited.is_empty() => {
                     tracing::debug!(uin = %death.uin, "a death of no active beneficiary");

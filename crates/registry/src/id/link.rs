@@ -140,12 +140,7 @@ impl CrvsLink {
     /// Subscribes to the civil registry's deaths, once: a new subscription is kept with its
     /// code; one already held is confirmed.
     pub async fn subscribe(&self) -> Result<Subscribed, LinkError> {
-        let item = SubscribeItem::new(
-            EVENT,
-            RECORD_TYPE,
-            RegistryQuery::expression(Value::String(FILTER.into())),
-        )
-        .reg_type(crvs::PROFILE.reg_type);
+        let item = death_subscription();
         let now = Timestamp::now().to_string();
         match upstream::subscribe_once(&self.client, item, &self.receiver).await? {
             upstream::Subscribed::New(code) => {
@@ -254,6 +249,60 @@ impl CrvsLink {
     }
 }
 
+/// The subscription to every death the civil registry registers: [`EVENT`] of [`RECORD_TYPE`]
+/// records matching [`FILTER`].
+pub fn death_subscription() -> SubscribeItem {
+    SubscribeItem::new(
+        EVENT,
+        RECORD_TYPE,
+        RegistryQuery::expression(Value::String(FILTER.into())),
+    )
+    .reg_type(crvs::PROFILE.reg_type)
+}
+
+/// The deaths a civil registry's `callback` notifies (`Death` or `DEATH_REGISTERED` events),
+/// with a description of the notification to record as their source (`<crvs_id> <event>
+/// notify <message id> (subscription <code>)`); `None` for other callbacks (the
+/// `on-subscribe` ...) and events. A record without the deceased's UIN and date of death is
+/// logged and left out; a notification that cannot be read is refused.
+pub fn notified_deaths(
+    callback: &Callback,
+    crvs_id: &str,
+) -> Result<Option<(String, Vec<Death>)>, Rejection> {
+    if callback.action != Action::Notify {
+        return Ok(None);
+    }
+    let notification = callback
+        .notification()
+        .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
+    let event = notification.reg_event_type.as_deref().unwrap_or_default();
+    if ![crvs::DEATH, crvs::DEATH_REGISTERED]
+        .iter()
+        .any(|death| death.eq_ignore_ascii_case(event))
+    {
+        tracing::debug!(%event, "a civil registry event other than a death is not applied");
+        return Ok(None);
+    }
+    let source = format!(
+        "{crvs_id} {event} notify {} (subscription {})",
+        notification.header.message_id,
+        notification.subscription_code.as_deref().unwrap_or("?")
+    );
+    let deaths = notification
+        .message
+        .notify_event
+        .iter()
+        .filter_map(|notified| {
+            let death = Death::from_record(&notified.data.reg_records);
+            if death.is_none() {
+                tracing::warn!(%source, "a death notification without the deceased's UIN and date of death");
+            }
+            death
+        })
+        .collect();
+    Ok(Some((source, deaths)))
+}
+
 /// Applies the civil registry's notifications to the ID registry.
 #[derive(Clone)]
 struct Applier {
@@ -266,31 +315,10 @@ impl Applier {
     /// `on-subscribe` ...) and events pass. Refused, to be sent again, when the store cannot
     /// take it.
     async fn apply(&self, callback: Callback) -> Result<(), Rejection> {
-        if callback.action != Action::Notify {
+        let Some((source, deaths)) = notified_deaths(&callback, &self.crvs_id)? else {
             return Ok(());
-        }
-        let notification = callback
-            .notification()
-            .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
-        let event = notification.reg_event_type.as_deref().unwrap_or_default();
-        if ![crvs::DEATH, crvs::DEATH_REGISTERED]
-            .iter()
-            .any(|death| death.eq_ignore_ascii_case(event))
-        {
-            tracing::debug!(%event, "a civil registry event other than a death is not applied");
-            return Ok(());
-        }
-        let source = format!(
-            "{} {event} notify {} (subscription {})",
-            self.crvs_id,
-            notification.header.message_id,
-            notification.subscription_code.as_deref().unwrap_or("?")
-        );
-        for notified in &notification.message.notify_event {
-            let Some(death) = Death::from_record(&notified.data.reg_records) else {
-                tracing::warn!(%source, "a death notification without the deceased's UIN and date of death");
-                continue;
-            };
+        };
+        for death in deaths {
             match mark_deceased(&self.registry, &death, &source).await {
                 Ok(Marked::Deceased) => {
                     tracing::info!(uin = %death.uin, death_date = %death.death_date, "identity marked deceased");

@@ -56,6 +56,26 @@ async fn register_deaths(crvs: &TestRegistry, uins: &[&str], date: time::Date) -
     Ok(())
 }
 
+/// The bodies of the notifications about `uin` in `crvs`'s outbox for the SP-MIS at
+/// `public_url`.
+async fn notifications_to(crvs: &TestRegistry, public_url: &str, uin: &str) -> Result<Vec<String>> {
+    let rows = crvs
+        .store
+        .read(vec![store::Statement::new(
+            format!("SELECT body FROM outbox WHERE destination = '{public_url}/registry/notify' AND body LIKE '%{uin}%'"),
+            vec![],
+            &[store::ColumnType::Text],
+        )])
+        .await?;
+    rows[0]
+        .iter()
+        .map(|row| match row.first() {
+            Some(Some(store::SqlValue::Text(body))) => Ok(body.clone()),
+            other => anyhow::bail!("an outbox body that is not text: {other:?}"),
+        })
+        .collect()
+}
+
 /// Waits until `uin` has `status` in `programme`; how long it took from `since`.
 async fn status_within(
     sp: &SpMis,
@@ -170,28 +190,12 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
 
         // An SP-MIS that verifies the civil registry's signatures refuses a death notice it did
         // not sign (this civil registry signs nothing), and exits no one.
-        let rows = registers
-            .crvs
-            .store
-            .read(vec![store::Statement::new(
-                format!("SELECT body FROM outbox WHERE destination = '{public_url}/registry/notify' AND body LIKE '%{}%'", survives.uin.as_str()),
-                vec![],
-                &[store::ColumnType::Text],
-            )])
-            .await?;
-        ensure!(rows[0].is_empty(), "no death of the survivor was notified: {rows:?}");
-        let rows = registers
-            .crvs
-            .store
-            .read(vec![store::Statement::new(
-                format!("SELECT body FROM outbox WHERE destination = '{public_url}/registry/notify' AND body LIKE '%{}%'", dies.uin.as_str()),
-                vec![],
-                &[store::ColumnType::Text],
-            )])
-            .await?;
-        let Some(Some(store::SqlValue::Text(body))) = rows[0].first().map(|row| row[0].clone()) else {
-            anyhow::bail!("the death notification is not in the civil registry's outbox: {rows:?}");
-        };
+        let survivor = notifications_to(&registers.crvs, &public_url, &survives.uin).await?;
+        ensure!(survivor.is_empty(), "no death of the survivor was notified: {survivor:?}");
+        let body = notifications_to(&registers.crvs, &public_url, &dies.uin)
+            .await?
+            .pop()
+            .context("the death notification in the civil registry's outbox")?;
         let mut forged: serde_json::Value = serde_json::from_str(&body)?;
         forged["header"]["message_id"] = json!(uuid::Uuid::now_v7().to_string());
         let forged = forged.to_string().replace(dies.uin.as_str(), survives.uin.as_str());
