@@ -44,6 +44,7 @@ pub struct Decision {
     /// The applicant.
     pub uin: String,
     /// The day of the decision (ages are counted on it).
+    #[serde(with = "crate::calendar_date")]
     pub date: Date,
     /// [`Status::Enrolled`] or [`Status::Rejected`].
     pub status: Status,

@@ -19,6 +19,9 @@ pub use apply::{Decision, Delivery, Mis, Registries};
 pub use lifecycle::Status;
 pub use programme::{Programme, Target};
 
+// Dates on the wire and in the history as `YYYY-MM-DD`.
+time::serde::format_description!(pub(crate) calendar_date, Date, "[year]-[month]-[day]");
+
 /// The service's role name (`spx serve --role mis`).
 pub const ROLE: &str = "mis";
 

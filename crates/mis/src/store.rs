@@ -93,6 +93,7 @@ pub struct Change {
     /// The new status.
     pub status: Status,
     /// When it took effect.
+    #[serde(with = "crate::calendar_date")]
     pub date: Date,
     /// Why.
     pub reason: Option<String>,

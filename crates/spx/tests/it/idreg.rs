@@ -11,7 +11,6 @@ use anyhow::{Context, Result, anyhow, ensure};
 use registry::id::link::{CrvsLink, LinkSettings, Subscribed};
 use registry::participants::{Participant, scope};
 use serde_json::{Value, json};
-use store::{ColumnType, SqlValue, Statement};
 use trust::access::AccessRules;
 
 use crate::access::{SECRET, admit};
@@ -20,7 +19,7 @@ use crate::signatures::signer;
 use crate::subscription::{criteria, notifications, subscribe};
 use crate::support::{
     Backend, Sink, TempDir, TestRegistry, by_id, fixture, post_json, post_json_with,
-    registry_config, runtime, serve_until_stopped, text, token,
+    registry_config, runtime, serve_until_stopped, text, texts, token,
 };
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[
@@ -314,20 +313,6 @@ fn bad_searches_get_their_codes(backend: Backend) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// The rows of `sql` (one text column) in `store`.
-async fn texts(store: &dyn store::Store, sql: &str) -> Result<Vec<String>> {
-    let rows = store
-        .read(vec![Statement::new(sql, vec![], &[ColumnType::Text])])
-        .await?;
-    Ok(rows[0]
-        .iter()
-        .map(|row| match row.first() {
-            Some(Some(SqlValue::Text(text))) => text.clone(),
-            _ => String::new(),
-        })
-        .collect())
 }
 
 /// Waits until `uin`'s identity is deceased; how long it took from `since`.

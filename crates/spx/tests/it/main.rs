@@ -73,8 +73,14 @@ fn main() {
         });
         trials.push(pg.with_ignored_flag(postgres.is_err()));
     }
-    let plain: Vec<(&str, PlainTest)> =
-        [protocol::TESTS, signatures::TESTS, cli::TESTS, pay::PLAIN].concat();
+    let plain: Vec<(&str, PlainTest)> = [
+        protocol::TESTS,
+        signatures::TESTS,
+        cli::TESTS,
+        pay::PLAIN,
+        mis_events::PLAIN,
+    ]
+    .concat();
     for (name, test) in plain {
         trials.push(Trial::test(name.to_string(), move || {
             test().map_err(|e| format!("{e:#}").into())

@@ -43,7 +43,7 @@ pub const MIS: &str = "spmis.test";
 
 /// The settings of a registry under `service_id` whose notifications wait for a subscriber
 /// that is down for a while (attempts enough for a minute), as a production outbox would.
-fn patient(service_id: &str) -> registry::RegistryConfig {
+pub fn patient(service_id: &str) -> registry::RegistryConfig {
     let mut config = crate::support::registry_config();
     config.service_id = service_id.into();
     config.header.service_id = service_id.into();
@@ -59,7 +59,7 @@ pub struct Registers {
 }
 
 impl Registers {
-    async fn spawn(backend: Backend) -> Result<Self> {
+    pub async fn spawn(backend: Backend) -> Result<Self> {
         Ok(Registers {
             crvs: TestRegistry::spawn_profile(
                 backend,
@@ -132,46 +132,6 @@ impl SpMis {
         })
     }
 
-    /// The IBR's programmes for `uin` with their status, as its `enrolled` check answers.
-    pub async fn ibr_enrolments(&self, uin: &str) -> Result<Vec<(String, String)>> {
-        let criteria = serde_json::from_value(json!({"query_type": "expression",
-            "query": {"person_identifier": {"eq": uin}}}))?;
-        let answer = client_of(&self.ibr).enrolled(vec![criteria]).await?;
-        let item = answer
-            .message
-            .context("no message")?
-            .enrolled_response
-            .remove(0);
-        let mut got: Vec<(String, String)> = item
-            .enrollments
-            .into_iter()
-            .map(|e| (e.programme_identifier, e.enrollment_status))
-            .collect();
-        got.sort();
-        Ok(got)
-    }
-
-    /// Waits until the IBR holds exactly `expected` (programme, status) for `uin`: the
-    /// SP-MIS's updates reach it from the outbox.
-    pub async fn ibr_holds(&self, uin: &str, expected: &[(&str, &str)]) -> Result<()> {
-        let expected: Vec<(String, String)> = expected
-            .iter()
-            .map(|(p, s)| (p.to_string(), s.to_string()))
-            .collect();
-        let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
-        loop {
-            let got = self.ibr_enrolments(uin).await?;
-            if got == expected {
-                return Ok(());
-            }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "the IBR holds {got:?} for {uin}, not {expected:?}, after {DELIVERY_WAIT:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-
     /// Waits until the last change of `uin` in `programme` is known delivered to the IBR;
     /// returns the history then.
     pub async fn delivered(&self, programme: &str, uin: &str) -> Result<Vec<mis::store::Change>> {
@@ -188,6 +148,46 @@ impl SpMis {
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// `ibr`'s programmes for `uin` with their status, as its `enrolled` check answers.
+pub async fn ibr_enrolments(ibr: &TestRegistry, uin: &str) -> Result<Vec<(String, String)>> {
+    let criteria = serde_json::from_value(json!({"query_type": "expression",
+        "query": {"person_identifier": {"eq": uin}}}))?;
+    let answer = client_of(ibr).enrolled(vec![criteria]).await?;
+    let item = answer
+        .message
+        .context("no message")?
+        .enrolled_response
+        .remove(0);
+    let mut got: Vec<(String, String)> = item
+        .enrollments
+        .into_iter()
+        .map(|e| (e.programme_identifier, e.enrollment_status))
+        .collect();
+    got.sort();
+    Ok(got)
+}
+
+/// Waits until `ibr` holds exactly `expected` (programme, status) for `uin`: the
+/// SP-MIS's updates reach it from the outbox.
+pub async fn ibr_holds(ibr: &TestRegistry, uin: &str, expected: &[(&str, &str)]) -> Result<()> {
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(p, s)| (p.to_string(), s.to_string()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
+    loop {
+        let got = ibr_enrolments(ibr, uin).await?;
+        if got == expected {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the IBR holds {got:?} for {uin}, not {expected:?}, after {DELIVERY_WAIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -288,7 +288,7 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
         audited(&registers.id, &old.uin, verified.source.as_ref()).await?;
         let ibr_check = source_of(&decision, "no other benefit of type 1")?;
         ensure!(ibr_check.value.as_deref() == Some("no"), "{ibr_check:?}");
-        sp.ibr_holds(&old.uin, &[("OAA", "1")]).await?;
+        ibr_holds(&sp.ibr, &old.uin, &[("OAA", "1")]).await?;
         let history: Vec<Status> =
             sp.mis.enrolments().history("OAA", &old.uin).await?.into_iter().map(|c| c.status).collect();
         ensure!(history == [Status::Applied, Status::Verified, Status::Enrolled], "{history:?}");
@@ -309,7 +309,7 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
             (Status::Exited, "moved abroad", "6"),
         ] {
             let transaction = sp.mis.change_status("OAA", &old.uin, status, today, reason).await?;
-            sp.ibr_holds(&old.uin, &[("OAA", code)]).await?;
+            ibr_holds(&sp.ibr, &old.uin, &[("OAA", code)]).await?;
             let last = sp.delivered("OAA", &old.uin).await?.pop().context("history")?;
             ensure!(
                 last.status == status
@@ -321,7 +321,7 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
         let refused = sp.mis.change_status("OAA", &old.uin, Status::Suspended, today, "late").await;
         ensure!(
             refused.unwrap_err().to_string() == format!("{} in OAA: exited cannot become suspended", old.uin)
-                && sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), "6".into())]
+                && ibr_enrolments(&sp.ibr, &old.uin).await? == [("OAA".into(), "6".into())]
         );
         let refused = sp.mis.change_status("OAA", &young.uin, Status::Suspended, today, "never enrolled").await;
         ensure!(refused.unwrap_err().to_string() == format!("{} in OAA: nothing cannot become suspended", young.uin));
@@ -334,7 +334,7 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
                     == Some(format!("aged 65 or more: age >= 65 failed on birth_date {}", young.birth_date)),
             "{decision:?}"
         );
-        ensure!(sp.ibr_enrolments(&young.uin).await?.is_empty());
+        ensure!(ibr_enrolments(&sp.ibr, &young.uin).await?.is_empty());
 
         // Already drawing the old-age allowance: the IBR check stops a second cash benefit.
         let decision = sp.mis.apply("OAA", &covered.uin, today).await?;
@@ -410,9 +410,9 @@ fn uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it(
                     );
                 }
                 if decision.status == Status::Enrolled {
-                    sp.ibr_holds(&person.uin, &[("OAA", "1")]).await?;
+                    ibr_holds(&sp.ibr, &person.uin, &[("OAA", "1")]).await?;
                 } else {
-                    let in_ibr = sp.ibr_enrolments(&person.uin).await?;
+                    let in_ibr = ibr_enrolments(&sp.ibr, &person.uin).await?;
                     ensure!(in_ibr.is_empty(), "{in_ibr:?}");
                 }
             }
@@ -523,7 +523,7 @@ fn uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died(
             "{score:?}"
         );
         audited(&registers.social, &poor.uin, score.source.as_ref()).await?;
-        sp.ibr_holds(&poor.uin, &[("WA", "1")]).await?;
+        ibr_holds(&sp.ibr, &poor.uin, &[("WA", "1")]).await?;
 
         let decision = sp.mis.apply("WA", &better_off.uin, today).await?;
         ensure!(
@@ -543,8 +543,8 @@ fn uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died(
             "{decision:?}"
         );
         ensure!(
-            sp.ibr_enrolments(&better_off.uin).await?.is_empty()
-                && sp.ibr_enrolments(&married.uin).await?.is_empty()
+            ibr_enrolments(&sp.ibr, &better_off.uin).await?.is_empty()
+                && ibr_enrolments(&sp.ibr, &married.uin).await?.is_empty()
         );
         Ok(())
     })
@@ -584,6 +584,8 @@ fn the_http_api_lists_programmes_takes_applications_and_shows_a_history(
         let apply = |programme: &str, uin: &str| json!({"programme": programme, "uin": uin});
         let (status, decision) = post_json(&http, &format!("{base}/mis/applications"), &apply("OAA", &old.uin)).await?;
         ensure!(status == 200 && decision["status"] == "enrolled" && decision["reason"].is_null(), "{decision}");
+        // Dates are calendar dates, as the registries write them.
+        ensure!(decision["date"] == fixture().today.to_string(), "{decision}");
         ensure!(decision["rules"][2]["facts"][0]["value"] == old.birth_date.to_string(), "{decision}");
         ensure!(decision["rules"][2]["facts"][0]["source"]["registry"] == "crvs", "{decision}");
 
@@ -672,7 +674,7 @@ fn an_application_while_the_ibr_is_down_enrols_and_reaches_the_ibr_when_it_retur
             .change_status("OAA", &old.uin, Status::Suspended, today, "review")
             .await?;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        ensure!(sp.ibr_enrolments(&old.uin).await?.is_empty());
+        ensure!(ibr_enrolments(&sp.ibr, &old.uin).await?.is_empty());
         let waiting: Vec<(Status, Option<String>)> = sp
             .mis
             .enrolments()
@@ -696,7 +698,7 @@ fn an_application_while_the_ibr_is_down_enrols_and_reaches_the_ibr_when_it_retur
 
         // The IBR takes updates again: both arrive, in order, and are recorded delivered.
         down.store(false, Ordering::SeqCst);
-        sp.ibr_holds(&old.uin, &[("OAA", "4")]).await?;
+        ibr_holds(&sp.ibr, &old.uin, &[("OAA", "4")]).await?;
         let history = sp.delivered("OAA", &old.uin).await?;
         ensure!(
             history[4].ibr_transaction == decision.ibr_transaction

@@ -10,13 +10,24 @@ use mis::Status;
 use mis::events::{EventSettings, Events};
 use serde_json::json;
 
+use crate::cli::{Running, output, spx};
 use crate::crvs::{homes, persons};
-use crate::mis::{SpMis, delivery, in_no_programme, shipped, years};
-use crate::support::{Backend, TestRegistry, fixture, post_json, runtime, serve_until_stopped};
+use crate::mis::{
+    Registers, SpMis, delivery, ibr_enrolments, ibr_holds, in_no_programme, shipped, years,
+};
+use crate::support::{
+    Backend, TestRegistry, fixture, post_json, runtime, serve_until_stopped, texts,
+};
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[(
     "mis::uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down",
     uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down,
+)];
+
+/// Tests of the `spx` binary serving the SP-MIS.
+pub const PLAIN: &[(&str, crate::PlainTest)] = &[(
+    "mis::serve_role_mis_takes_applications_and_exits_a_beneficiary_the_civil_registry_says_died",
+    serve_role_mis_takes_applications_and_exits_a_beneficiary_the_civil_registry_says_died,
 )];
 
 /// How long a notification may take to reach the SP-MIS and be applied.
@@ -59,21 +70,17 @@ async fn register_deaths(crvs: &TestRegistry, uins: &[&str], date: time::Date) -
 /// The bodies of the notifications about `uin` in `crvs`'s outbox for the SP-MIS at
 /// `public_url`.
 async fn notifications_to(crvs: &TestRegistry, public_url: &str, uin: &str) -> Result<Vec<String>> {
-    let rows = crvs
-        .store
-        .read(vec![store::Statement::new(
-            format!("SELECT body FROM outbox WHERE destination = '{public_url}/registry/notify' AND body LIKE '%{uin}%'"),
-            vec![],
-            &[store::ColumnType::Text],
-        )])
-        .await?;
-    rows[0]
-        .iter()
-        .map(|row| match row.first() {
-            Some(Some(store::SqlValue::Text(body))) => Ok(body.clone()),
-            other => anyhow::bail!("an outbox body that is not text: {other:?}"),
-        })
-        .collect()
+    let sql = format!(
+        "SELECT body FROM outbox WHERE destination = '{public_url}/registry/notify' AND body LIKE '%{uin}%'"
+    );
+    texts(crvs.store.as_ref(), &sql).await
+}
+
+/// The codes of the SP-MIS's active subscriptions at `crvs`.
+async fn subscriptions_at(crvs: &TestRegistry) -> Result<Vec<String>> {
+    let sql =
+        "SELECT code FROM subscription WHERE sender_id = 'spmis.test' AND status = 'subscribe'";
+    texts(crvs.store.as_ref(), sql).await
 }
 
 /// Waits until `uin` has `status` in `programme`; how long it took from `since`.
@@ -105,19 +112,29 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
         let died_on = today - time::Duration::days(3);
         let (registers, sp) = shipped(backend).await?;
         let mut old = persons().iter().filter(|p| {
-            p.death_date.is_none() && years(p) >= 65 && in_no_programme(p) && homes().contains_key(p.uin.as_str())
+            p.death_date.is_none()
+                && years(p) >= 65
+                && in_no_programme(p)
+                && homes().contains_key(p.uin.as_str())
         });
         let mut next = || old.next().context("an old person in no programme");
         let (dies, survives, left, dies_later) = (next()?, next()?, next()?, next()?);
         let stranger = persons()
             .iter()
-            .find(|p| p.death_date.is_none() && years(p) < 60 && in_no_programme(p) && homes().contains_key(p.uin.as_str()))
+            .find(|p| {
+                p.death_date.is_none()
+                    && years(p) < 60
+                    && in_no_programme(p)
+                    && homes().contains_key(p.uin.as_str())
+            })
             .context("a younger person")?;
         for person in [dies, survives, left, dies_later] {
             let decision = sp.mis.apply("OAA", &person.uin, today).await?;
             ensure!(decision.status == Status::Enrolled, "{decision:?}");
         }
-        sp.mis.change_status("OAA", &left.uin, Status::Exited, today, "moved abroad").await?;
+        sp.mis
+            .change_status("OAA", &left.uin, Status::Exited, today, "moved abroad")
+            .await?;
 
         // The SP-MIS subscribes to the civil registry's deaths, once.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -132,15 +149,29 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
 
         // Three deaths: a beneficiary, someone who left the programme, someone never in it.
         let started = Instant::now();
-        register_deaths(&registers.crvs, &[&dies.uin, &left.uin, &stranger.uin], died_on).await?;
+        register_deaths(
+            &registers.crvs,
+            &[&dies.uin, &left.uin, &stranger.uin],
+            died_on,
+        )
+        .await?;
         let exited_in = status_within(&sp, "OAA", &dies.uin, Status::Exited, started).await?;
-        sp.ibr_holds(&dies.uin, &[("OAA", "6")]).await?;
+        ibr_holds(&sp.ibr, &dies.uin, &[("OAA", "6")]).await?;
         let published_in = started.elapsed();
-        let last = sp.delivered("OAA", &dies.uin).await?.pop().context("history")?;
+        let last = sp
+            .delivered("OAA", &dies.uin)
+            .await?
+            .pop()
+            .context("history")?;
         ensure!(
             last.status == Status::Exited
                 && last.date == died_on
-                && last.reason.as_deref().is_some_and(|r| r.starts_with(&format!("died on {died_on} (crvs.test DEATH_REGISTERED notify "))),
+                && last
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(&format!(
+                        "died on {died_on} (crvs.test DEATH_REGISTERED notify "
+                    ))),
             "{last:?}"
         );
         // Only the beneficiary changed: the one who had left keeps the exit they had, the
@@ -152,8 +183,8 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
         );
         ensure!(sp.mis.enrolments().of(&stranger.uin).await?.is_empty());
         ensure!(sp.mis.enrolments().status("OAA", &survives.uin).await? == Some(Status::Enrolled));
-        sp.ibr_holds(&survives.uin, &[("OAA", "1")]).await?;
-        sp.ibr_holds(&left.uin, &[("OAA", "6")]).await?;
+        ibr_holds(&sp.ibr, &survives.uin, &[("OAA", "1")]).await?;
+        ibr_holds(&sp.ibr, &left.uin, &[("OAA", "6")]).await?;
         println!(
             "UC-02: death registered -> exited in the SP-MIS in {:.1} ms, at the IBR in {:.1} ms",
             exited_in.as_secs_f64() * 1000.0,
@@ -167,38 +198,47 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
         let started = Instant::now();
         register_deaths(&registers.crvs, &[&dies_later.uin], died_on).await?;
         tokio::time::sleep(Duration::from_millis(700)).await;
-        ensure!(sp.mis.enrolments().status("OAA", &dies_later.uin).await? == Some(Status::Enrolled));
-        let restarted = mis::Mis::start(mis::programme::shipped()?, sp.store.clone(), sp.registries.clone(), delivery())?;
+        ensure!(
+            sp.mis.enrolments().status("OAA", &dies_later.uin).await? == Some(Status::Enrolled)
+        );
+        let restarted = mis::Mis::start(
+            mis::programme::shipped()?,
+            sp.store.clone(),
+            sp.registries.clone(),
+            delivery(),
+        )?;
         let events = events_of(&restarted, &public_url);
-        let (_stop, _server) = serve_until_stopped(events.router(), tokio::net::TcpListener::bind(addr).await?);
+        let (_stop, _server) =
+            serve_until_stopped(events.router(), tokio::net::TcpListener::bind(addr).await?);
         ensure!(events.subscribe().await? == Subscribed::AlreadyActive);
         status_within(&sp, "OAA", &dies_later.uin, Status::Exited, started).await?;
-        sp.ibr_holds(&dies_later.uin, &[("OAA", "6")]).await?;
-        let last = sp.delivered("OAA", &dies_later.uin).await?.pop().context("history")?;
+        ibr_holds(&sp.ibr, &dies_later.uin, &[("OAA", "6")]).await?;
+        let last = sp
+            .delivered("OAA", &dies_later.uin)
+            .await?
+            .pop()
+            .context("history")?;
         ensure!(last.date == died_on, "{last:?}");
         // One subscription at the civil registry, however many starts.
-        let rows = registers
-            .crvs
-            .store
-            .read(vec![store::Statement::new(
-                "SELECT code FROM subscription WHERE sender_id = 'spmis.test' AND status = 'subscribe'",
-                vec![],
-                &[store::ColumnType::Text],
-            )])
-            .await?;
-        ensure!(rows[0].len() == 1 && rows[0][0][0] == Some(store::SqlValue::Text(code.clone())), "{rows:?}");
+        let held = subscriptions_at(&registers.crvs).await?;
+        ensure!(held == [code.clone()], "{held:?}");
 
         // An SP-MIS that verifies the civil registry's signatures refuses a death notice it did
         // not sign (this civil registry signs nothing), and exits no one.
         let survivor = notifications_to(&registers.crvs, &public_url, &survives.uin).await?;
-        ensure!(survivor.is_empty(), "no death of the survivor was notified: {survivor:?}");
+        ensure!(
+            survivor.is_empty(),
+            "no death of the survivor was notified: {survivor:?}"
+        );
         let body = notifications_to(&registers.crvs, &public_url, &dies.uin)
             .await?
             .pop()
             .context("the death notification in the civil registry's outbox")?;
         let mut forged: serde_json::Value = serde_json::from_str(&body)?;
         forged["header"]["message_id"] = json!(uuid::Uuid::now_v7().to_string());
-        let forged = forged.to_string().replace(dies.uin.as_str(), survives.uin.as_str());
+        let forged = forged
+            .to_string()
+            .replace(dies.uin.as_str(), survives.uin.as_str());
         let verifying = Events::new(
             restarted.clone(),
             EventSettings {
@@ -210,9 +250,165 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let verifying_url = format!("http://{}/registry/notify", listener.local_addr()?);
         let (_stop, _server) = serve_until_stopped(verifying.router(), listener);
-        let (status, ack) = post_json(&registers.crvs.client, &verifying_url, &serde_json::from_str(&forged)?).await?;
-        ensure!(status == 401 && ack["message"]["error"]["code"] == "err.signature.missing", "HTTP {status}: {ack}");
+        let (status, ack) = post_json(
+            &registers.crvs.client,
+            &verifying_url,
+            &serde_json::from_str(&forged)?,
+        )
+        .await?;
+        ensure!(
+            status == 401 && ack["message"]["error"]["code"] == "err.signature.missing",
+            "HTTP {status}: {ack}"
+        );
         ensure!(sp.mis.enrolments().status("OAA", &survives.uin).await? == Some(Status::Enrolled));
+        Ok(())
+    })
+}
+
+/// `spx serve --role mis` with `[mis]` naming the registries (separate services, here on
+/// SQLite): it refuses to start without them, serves its JWKS and health, subscribes to the
+/// civil registry's deaths, takes an application (enrolled, the IBR told from its outbox), and
+/// exits the beneficiary when the civil registry registers their death.
+fn serve_role_mis_takes_applications_and_exits_a_beneficiary_the_civil_registry_says_died()
+-> Result<()> {
+    let (ok, _, stderr) =
+        output(spx().args(["serve", "--role", "mis", "--listen", "127.0.0.1:0"]))?;
+    ensure!(
+        !ok && stderr.contains("mis.crvs_url is not set"),
+        "{stderr}"
+    );
+    runtime().block_on(async {
+        let today = fixture().today;
+        let registers = Registers::spawn(Backend::Sqlite).await?;
+        let ibr =
+            TestRegistry::spawn_as(Backend::Sqlite, &registry::ibr::PROFILE, "ibr.test").await?;
+        let dir = crate::support::TempDir::new("serve-mis");
+        let mut command = spx();
+        command
+            .args([
+                "serve",
+                "--role",
+                "mis",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(&dir.0)
+            .env("SPX__SERVICE__ID", crate::mis::MIS)
+            .env("SPX__TRUST__VERIFY", "off")
+            .stdout(std::process::Stdio::piped());
+        for (role, registry) in [
+            ("crvs", &registers.crvs),
+            ("id", &registers.id),
+            ("social", &registers.social),
+            ("ibr", &ibr),
+        ] {
+            command
+                .env(
+                    format!("SPX__MIS__{}_URL", role.to_uppercase()),
+                    registry.url(""),
+                )
+                .env(
+                    format!("SPX__MIS__{}_ID", role.to_uppercase()),
+                    &registry.registry.config.service_id,
+                );
+        }
+        let mut child = command.spawn()?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().context("stdout")?),
+            &mut line,
+        )?;
+        let _server = Running(child);
+        let base = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .with_context(|| format!("serve printed no URL: {line}"))?
+            .to_string();
+        ensure!(
+            line.contains("SP-MIS") && line.contains("2 programmes"),
+            "{line}"
+        );
+        let http = reqwest::Client::new();
+        let health: serde_json::Value = http
+            .get(format!("{base}/health"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        ensure!(health["role"] == "mis", "{health}");
+        let jwks: serde_json::Value = http
+            .get(format!("{base}/.well-known/jwks.json"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        ensure!(
+            jwks["keys"].as_array().is_some_and(|k| !k.is_empty()),
+            "{jwks}"
+        );
+
+        // It subscribes at the civil registry once serving.
+        let deadline = Instant::now() + NOTIFY_WAIT;
+        loop {
+            let held = subscriptions_at(&registers.crvs).await?;
+            if held.len() == 1 {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no subscription at the civil registry: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let old = persons()
+            .iter()
+            .find(|p| {
+                p.death_date.is_none()
+                    && years(p) >= 65
+                    && in_no_programme(p)
+                    && homes().contains_key(p.uin.as_str())
+            })
+            .context("an old person in no programme")?;
+        let (status, decision) = post_json(
+            &http,
+            &format!("{base}/mis/applications"),
+            &json!({"programme": "OAA", "uin": old.uin}),
+        )
+        .await?;
+        ensure!(
+            status == 200 && decision["status"] == "enrolled",
+            "HTTP {status}: {decision}"
+        );
+        ibr_holds(&ibr, &old.uin, &[("OAA", "1")]).await?;
+
+        let died_on = today - time::Duration::days(1);
+        register_deaths(&registers.crvs, &[&old.uin], died_on).await?;
+        let deadline = Instant::now() + NOTIFY_WAIT;
+        let history = loop {
+            let history: serde_json::Value = http
+                .get(format!(
+                    "{base}/mis/programmes/OAA/beneficiaries/{}",
+                    old.uin
+                ))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if history["status"] == "exited" {
+                break history;
+            }
+            ensure!(Instant::now() < deadline, "not exited: {history}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        ensure!(
+            history["history"][3]["date"] == json!(died_on.to_string())
+                && history["history"][3]["ibr_transaction"].is_string(),
+            "{history}"
+        );
+        ibr_holds(&ibr, &old.uin, &[("OAA", "6")]).await?;
+        ensure!(ibr_enrolments(&ibr, &old.uin).await? == [("OAA".to_string(), "6".to_string())]);
         Ok(())
     })
 }

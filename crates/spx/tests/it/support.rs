@@ -652,3 +652,21 @@ pub fn serve_until_stopped(
     });
     (stop, server)
 }
+
+/// The first column of the rows `sql` reads from `store`, as text (empty when not text).
+pub async fn texts(store: &dyn store::Store, sql: &str) -> Result<Vec<String>> {
+    let rows = store
+        .read(vec![store::Statement::new(
+            sql,
+            vec![],
+            &[store::ColumnType::Text],
+        )])
+        .await?;
+    Ok(rows[0]
+        .iter()
+        .map(|row| match row.first() {
+            Some(Some(store::SqlValue::Text(text))) => text.clone(),
+            _ => String::new(),
+        })
+        .collect())
+}
