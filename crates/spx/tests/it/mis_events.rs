@@ -19,10 +19,16 @@ use crate::support::{
     Backend, TestRegistry, fixture, post_json, runtime, serve_until_stopped, texts,
 };
 
-pub const TESTS: &[(&str, crate::BackendTest)] = &[(
-    "mis::uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down",
-    uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down,
-)];
+pub const TESTS: &[(&str, crate::BackendTest)] = &[
+    (
+        "mis::uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down",
+        uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_when_the_sp_mis_was_down,
+    ),
+    (
+        "mis::a_death_applied_eight_times_at_once_by_two_nodes_exits_once",
+        a_death_applied_eight_times_at_once_by_two_nodes_exits_once,
+    ),
+];
 
 /// Tests of the `spx` binary serving the SP-MIS.
 pub const PLAIN: &[(&str, crate::PlainTest)] = &[(
@@ -409,6 +415,64 @@ fn serve_role_mis_takes_applications_and_exits_a_beneficiary_the_civil_registry_
         );
         ibr_holds(&ibr, &old.uin, &[("OAA", "6")]).await?;
         ensure!(ibr_enrolments(&ibr, &old.uin).await? == [("OAA".to_string(), "6".to_string())]);
+        Ok(())
+    })
+}
+
+/// The same death applied by eight at once, through two SP-MIS nodes on one store (retries, a
+/// second subscription): the beneficiary's changes take turns, so one exit is recorded and
+/// published, and the others find nothing left to do.
+fn a_death_applied_eight_times_at_once_by_two_nodes_exits_once(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let (_registers, sp) = shipped(backend).await?;
+        let old = persons()
+            .iter()
+            .find(|p| p.death_date.is_none() && years(p) >= 65 && in_no_programme(p))
+            .context("an old person in no programme")?;
+        ensure!(sp.mis.apply("OAA", &old.uin, today).await?.status == Status::Enrolled);
+        let other_node = mis::Mis::start(
+            mis::programme::shipped()?,
+            sp.store.clone(),
+            sp.registries.clone(),
+            delivery(),
+        )?;
+        let nodes = [&sp.mis, &other_node];
+        let outcomes = futures::future::join_all(
+            (0..8).map(|i| nodes[i % 2].died(&old.uin, today, if i % 2 == 0 { "a" } else { "b" })),
+        )
+        .await;
+        let exited: Vec<Vec<String>> = outcomes.into_iter().collect::<Result<_, _>>()?;
+        ensure!(
+            exited.iter().filter(|e| e.as_slice() == ["OAA"]).count() == 1
+                && exited.iter().filter(|e| e.is_empty()).count() == 7,
+            "{exited:?}"
+        );
+        let history = sp.delivered("OAA", &old.uin).await?;
+        let statuses: Vec<Status> = history.iter().map(|c| c.status).collect();
+        ensure!(
+            statuses
+                == [
+                    Status::Applied,
+                    Status::Verified,
+                    Status::Enrolled,
+                    Status::Exited
+                ],
+            "{statuses:?}"
+        );
+        ibr_holds(&sp.ibr, &old.uin, &[("OAA", "6")]).await?;
+        let updates = texts(
+            sp.store.as_ref(),
+            &format!(
+                "SELECT message_id FROM outbox WHERE ordering_key = 'ibr/OAA/{}'",
+                old.uin
+            ),
+        )
+        .await?;
+        ensure!(
+            updates.len() == 2,
+            "one enrolment and one exit sent: {updates:?}"
+        );
         Ok(())
     })
 }
