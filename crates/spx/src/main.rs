@@ -96,7 +96,7 @@ enum Command {
     Participants {
         #[command(subcommand)]
         action: participants::ParticipantsAction,
-        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -143,7 +143,7 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: audit::AuditAction,
-        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         /// Print JSON instead of a table.
@@ -227,13 +227,23 @@ async fn open_role_store(
     role: &str,
     flags: &ServiceFlags,
 ) -> Result<std::sync::Arc<dyn store::Store>> {
-    let config = load_config(cli_config, flags)?;
-    if role == mis::ROLE {
-        // Not a registry: its enrolments and the outbox of its IBR updates.
-        return Ok(store::open(&config.store(role), mis::store::MIGRATIONS).await?);
-    }
     let profile = check_role(role)?;
+    let config = load_config(cli_config, flags)?;
     Ok(registry::open_store(profile, &config.store(role)).await?)
+}
+
+/// The store whose outbox `spx outbox` looks at: a registry's, the payments service's, or
+/// the SP-MIS's (its enrolments and the outbox of its IBR updates).
+async fn open_outbox_store(
+    cli_config: Option<&PathBuf>,
+    role: &str,
+    flags: &ServiceFlags,
+) -> Result<std::sync::Arc<dyn store::Store>> {
+    if role != mis::ROLE {
+        return open_role_store(cli_config, role, flags).await;
+    }
+    let config = load_config(cli_config, flags)?;
+    Ok(store::open(&config.store(role), mis::store::MIGRATIONS).await?)
 }
 
 /// The engine's profile of the service `role`: a registry's, or the payments service's.
@@ -405,7 +415,7 @@ async fn run(cli: Cli) -> Result<()> {
             role,
             service,
         } => {
-            let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
+            let store = open_outbox_store(cli.config.as_ref(), &role, &service).await?;
             match action {
                 OutboxAction::List { state, limit } => {
                     if let Some(state) = &state
@@ -460,7 +470,10 @@ async fn run(cli: Cli) -> Result<()> {
             role,
             service,
         } => {
-            check_role(&role)?;
+            // The SP-MIS signs with keys of its own too (`spx serve --role mis`).
+            if role != mis::ROLE {
+                check_role(&role)?;
+            }
             let config = load_config(cli.config.as_ref(), &service)?;
             keys::run(action, &config, &role)
         }

@@ -415,6 +415,17 @@ fn serve_role_mis_takes_applications_and_exits_a_beneficiary_the_civil_registry_
         );
         ibr_holds(&ibr, &old.uin, &[("OAA", "6")]).await?;
         ensure!(ibr_enrolments(&ibr, &old.uin).await? == [("OAA".to_string(), "6".to_string())]);
+
+        // Its outbox and its keys, as an operator sees them.
+        let with_data = |args: &[&str]| output(spx().args(args).arg("--data-dir").arg(&dir.0));
+        let (ok, listed, stderr) =
+            with_data(&["outbox", "list", "--role", "mis", "--state", "delivered"])?;
+        ensure!(
+            ok && listed.matches("/registry/sync/enrollment/updates").count() == 2,
+            "{listed}{stderr}"
+        );
+        let (ok, keys, stderr) = with_data(&["keys", "list", "--role", "mis"])?;
+        ensure!(ok && keys.contains("sig ed25519"), "{keys}{stderr}");
         Ok(())
     })
 }
