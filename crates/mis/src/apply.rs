@@ -123,6 +123,18 @@ fn succeeded(
     }
 }
 
+/// The applicant's household's poverty score.
+const POVERTY: &str = "poverty_score";
+/// A child's mother's household's poverty score.
+const MOTHER_POVERTY: &str = "mother_poverty_score";
+
+/// What the civil registry's record of a person tells beyond the facts.
+struct Born {
+    birth_date: Date,
+    /// The mother's UIN, when registered.
+    mother: Option<String>,
+}
+
 /// What one search asks a registry, and the facts it answers.
 struct Ask<'c> {
     registry: Registry,
@@ -360,18 +372,24 @@ impl Mis {
             .collect();
         let mut facts = Facts::default();
         let from = |registry| needed.iter().any(|f| registry_of(f) == registry);
-        let mut birth_date = None;
-        if from(Registry::Crvs) || from(Registry::Id) {
-            birth_date = self.birth_record(uin, &mut facts).await?;
+        let wants = |fact: &str| needed.contains(&fact);
+        let mut person = None;
+        if from(Registry::Crvs) || from(Registry::Id) || wants(MOTHER_POVERTY) {
+            person = self.birth_record(uin, &mut facts).await?;
         }
-        if let (true, Some(birth_date)) = (from(Registry::Id), birth_date) {
-            self.verify_identity(uin, birth_date, &mut facts).await?;
+        if let (true, Some(person)) = (from(Registry::Id), &person) {
+            self.verify_identity(uin, person.birth_date, &mut facts)
+                .await?;
         }
         if needed.iter().any(|f| f.starts_with("spouse_")) {
             self.spouse(uin, &mut facts).await?;
         }
-        if from(Registry::Social) {
-            self.household(uin, &mut facts).await?;
+        if wants(POVERTY) {
+            self.household(uin, &[POVERTY], &mut facts).await?;
+        }
+        if let (true, Some(mother)) = (wants(MOTHER_POVERTY), person.and_then(|p| p.mother)) {
+            self.household(&mother, &[MOTHER_POVERTY], &mut facts)
+                .await?;
         }
         Ok(facts)
     }
@@ -418,25 +436,31 @@ impl Mis {
         Ok(())
     }
 
-    /// SR: the poverty score of the household the person belongs to.
-    async fn household(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+    /// SR: the poverty score of the household `uin` belongs to, as the fact `provides` names
+    /// (the applicant's `poverty_score`, or a child's `mother_poverty_score`).
+    async fn household(
+        &self,
+        uin: &str,
+        provides: &'static [&'static str; 1],
+        facts: &mut Facts,
+    ) -> Result<(), MisError> {
         let ask = Ask {
             registry: Registry::Social,
             client: &self.registries.social,
             item: SearchItem::by_identifier("Group", "UIN", uin),
             query: format!("Group UIN={uin}"),
-            provides: &["poverty_score"],
+            provides,
         };
         let item = search(ask, facts).await?;
         if let Some(group) = records::<dci::records::social::Group>("social", &item)?.pop() {
-            facts.set("poverty_score", Value::Float(group.poverty_score));
+            facts.set(provides[0], Value::Float(group.poverty_score));
         }
         Ok(())
     }
 
     /// CRVS: the person's birth date, sex, marital status and whether they died. Returns the
-    /// birth date, which identity verification needs.
-    async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Date>, MisError> {
+    /// birth date, which identity verification needs, and the mother, when registered.
+    async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Born>, MisError> {
         let ask = Ask {
             registry: Registry::Crvs,
             client: &self.registries.crvs,
@@ -455,7 +479,10 @@ impl Mis {
             facts.set("marital_status", Value::Text(status));
         }
         facts.set("deceased", Value::Bool(person.death_date.is_some()));
-        Ok(Some(birth_date))
+        Ok(Some(Born {
+            birth_date,
+            mother: person.parent1_identifier.map(|m| m.identifier_value),
+        }))
     }
 
     /// ID: whether an identity with this UIN and the civil registry's birth date exists.

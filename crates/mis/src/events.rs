@@ -19,9 +19,10 @@
 use std::sync::Arc;
 
 use client::upstream::{self, Subscribed};
-use client::{Callback, Receiver};
+use client::{Callback, Receiver, RegistryQuery, SubscribeItem};
 use dci::{ReasonCode, Rejection};
 
+use crate::programme::Trigger;
 use crate::{Mis, MisError};
 
 /// Where the SP-MIS takes notifications, and whose.
@@ -71,24 +72,56 @@ impl Events {
     /// Subscribes to the civil registry's deaths, once: a new subscription, or the one held
     /// confirmed.
     pub async fn subscribe(&self) -> Result<Subscribed, MisError> {
-        let item = registry::id::link::death_subscription();
+        self.subscribe_to(registry::id::link::death_subscription(), "deaths")
+            .await
+    }
+
+    /// Subscribes to the civil registry's births (every living person registered), once,
+    /// when a programme enrols on a birth; `None` when none does.
+    pub async fn subscribe_births(&self) -> Result<Option<Subscribed>, MisError> {
+        if !self
+            .mis
+            .programmes()
+            .iter()
+            .any(|p| p.enrol_on == Some(Trigger::Birth))
+        {
+            return Ok(None);
+        }
+        let item = SubscribeItem::new(
+            registry::crvs::BIRTH_REGISTERED,
+            dci::records::crvs::PERSON,
+            RegistryQuery::expression(serde_json::Value::String("is_deceased = false".into())),
+        )
+        .reg_type(registry::crvs::PROFILE.reg_type);
+        self.subscribe_to(item, "births").await.map(Some)
+    }
+
+    async fn subscribe_to(&self, item: SubscribeItem, what: &str) -> Result<Subscribed, MisError> {
         upstream::subscribe_once(&self.mis.registries.crvs, item, &self.receiver)
             .await
             .map_err(|e| MisError::Registry {
                 registry: "crvs",
-                message: format!("cannot subscribe to deaths: {e}"),
+                message: format!("cannot subscribe to {what}: {e}"),
             })
     }
 
     /// Subscribes in the background, trying again (after 1 s, then twice as long each time,
-    /// up to a minute) until the civil registry takes the subscription or confirms it.
+    /// up to a minute) until the civil registry takes the subscriptions or confirms them.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let subscribed = upstream::until_ok("subscribe to the civil registry's deaths", || {
+            let deaths = upstream::until_ok("subscribe to the civil registry's deaths", || {
                 self.subscribe()
             })
             .await;
-            tracing::info!(?subscribed, "subscribed to the civil registry's deaths");
+            let births = upstream::until_ok("subscribe to the civil registry's births", || {
+                self.subscribe_births()
+            })
+            .await;
+            tracing::info!(
+                ?deaths,
+                ?births,
+                "subscribed to the civil registry's events"
+            );
         })
     }
 }
@@ -104,6 +137,7 @@ impl Applier {
     /// Applies what `callback` notifies; other callbacks (the `on-subscribe` ...) and events
     /// pass. Refused, to be sent again, when the SP-MIS cannot apply it now.
     async fn apply(&self, callback: Callback) -> Result<(), Rejection> {
+        self.births(&callback).await?;
         let Some((source, deaths)) = registry::id::link::notified_deaths(&callback, &self.crvs_id)?
         else {
             return Ok(());
@@ -122,6 +156,53 @@ impl Applier {
                         ReasonCode::ServiceUnavailable,
                         "the SP-MIS cannot apply the death now; send it again",
                     ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// UC-05: each child whose birth `callback` notifies applies, without an application, to
+    /// every programme that enrols on a birth, on the day of the notification; a child who
+    /// applied already (the notification sent again) is left as they are.
+    async fn births(&self, callback: &Callback) -> Result<(), Rejection> {
+        let events = [registry::crvs::LIVE_BIRTH, registry::crvs::BIRTH_REGISTERED];
+        let Some(notification) = registry::id::link::notified(callback, &events)? else {
+            return Ok(());
+        };
+        let today = time::OffsetDateTime::now_utc().date();
+        let programmes: Vec<String> = self
+            .mis
+            .programmes()
+            .iter()
+            .filter(|p| p.enrol_on == Some(Trigger::Birth))
+            .map(|p| p.code.clone())
+            .collect();
+        for notified in &notification.message.notify_event {
+            let child = serde_json::from_value::<dci::records::crvs::CrvsPerson>(
+                notified.data.reg_records.clone(),
+            )
+            .ok()
+            .and_then(|person| person.identifier("UIN").map(str::to_string));
+            let Some(child) = child else {
+                tracing::warn!(message_id = %notification.header.message_id, "a birth notification without the child's UIN");
+                continue;
+            };
+            for code in &programmes {
+                match self.mis.apply(code, &child, today).await {
+                    Ok(decision) => {
+                        tracing::info!(%child, programme = %code, status = decision.status.as_str(), reason = decision.reason.as_deref().unwrap_or(""), "birth: proactive enrolment decided; the mother is told");
+                    }
+                    Err(MisError::Transition { .. }) => {
+                        tracing::debug!(%child, programme = %code, "birth notified again: already applied");
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, %child, "cannot decide on a birth; the civil registry will send it again");
+                        return Err(Rejection::new(
+                            ReasonCode::ServiceUnavailable,
+                            "the SP-MIS cannot apply the birth now; send it again",
+                        ));
+                    }
                 }
             }
         }

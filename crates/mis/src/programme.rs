@@ -27,6 +27,14 @@ impl Target {
     }
 }
 
+/// A registry event on which a programme enrols without an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// The civil registry registers a birth: the child is the applicant (UC-05).
+    Birth,
+}
+
 /// What one cycle's benefit is worth.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +68,8 @@ struct ProgrammeFile {
     eligibility: Vec<RuleText>,
     #[serde(default)]
     conditions: Vec<RuleText>,
+    #[serde(default)]
+    enrol_on: Option<Trigger>,
 }
 
 /// A social protection programme as the SP-MIS runs it.
@@ -87,6 +97,8 @@ pub struct Programme {
     pub eligibility: Vec<Rule>,
     /// Rules a beneficiary must keep passing to keep the benefit.
     pub conditions: Vec<Rule>,
+    /// The event on which the SP-MIS enrols without an application, if any.
+    pub enrol_on: Option<Trigger>,
 }
 
 impl Programme {
@@ -124,6 +136,7 @@ impl Programme {
             amount: file.amount,
             eligibility: rules(file.eligibility)?,
             conditions: rules(file.conditions)?,
+            enrol_on: file.enrol_on,
         })
     }
 
@@ -153,6 +166,7 @@ impl Programme {
 /// The programmes spx ships (`crates/mis/programmes`), compiled in so the sandbox needs no
 /// files at run time.
 pub const SHIPPED: &[(&str, &str)] = &[
+    ("cb.toml", include_str!("../programmes/cb.toml")),
     ("oaa.toml", include_str!("../programmes/oaa.toml")),
     ("wa.toml", include_str!("../programmes/wa.toml")),
 ];

@@ -70,6 +70,14 @@ pub static FACTS: Schema = Schema {
             ty: AttrType::Bool,
             column: Column::Direct("identity_verified"),
         },
+        // UC-05 (child benefit): the child's mother, from the civil registry's record of the
+        // child, and the poverty score of her household in the social registry.
+        Attribute {
+            name: "mother_poverty_score",
+            aliases: &[],
+            ty: AttrType::Float,
+            column: Column::Direct("mother_poverty_score"),
+        },
     ],
 };
 
@@ -77,7 +85,7 @@ pub static FACTS: Schema = Schema {
 pub fn registry_of(fact: &str) -> Registry {
     match fact {
         "identity_verified" => Registry::Id,
-        "poverty_score" => Registry::Social,
+        "poverty_score" | "mother_poverty_score" => Registry::Social,
         _ => Registry::Crvs,
     }
 }

@@ -260,6 +260,27 @@ pub fn death_subscription() -> SubscribeItem {
     .reg_type(crvs::PROFILE.reg_type)
 }
 
+/// The notification `callback` is, when it notifies one of `events` (compared without
+/// case); `None` for other callbacks (the `on-subscribe` ...) and events. A notification that
+/// cannot be read is refused.
+pub fn notified(
+    callback: &Callback,
+    events: &[&str],
+) -> Result<Option<client::Notification>, Rejection> {
+    if callback.action != Action::Notify {
+        return Ok(None);
+    }
+    let notification = callback
+        .notification()
+        .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
+    let event = notification.reg_event_type.as_deref().unwrap_or_default();
+    if !events.iter().any(|e| e.eq_ignore_ascii_case(event)) {
+        tracing::debug!(%event, "an event not applied here");
+        return Ok(None);
+    }
+    Ok(Some(notification))
+}
+
 /// The deaths a civil registry's `callback` notifies (`Death` or `DEATH_REGISTERED` events),
 /// with a description of the notification to record as their source (`<crvs_id> <event>
 /// notify <message id> (subscription <code>)`); `None` for other callbacks (the
@@ -269,20 +290,10 @@ pub fn notified_deaths(
     callback: &Callback,
     crvs_id: &str,
 ) -> Result<Option<(String, Vec<Death>)>, Rejection> {
-    if callback.action != Action::Notify {
+    let Some(notification) = notified(callback, &[crvs::DEATH, crvs::DEATH_REGISTERED])? else {
         return Ok(None);
-    }
-    let notification = callback
-        .notification()
-        .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
+    };
     let event = notification.reg_event_type.as_deref().unwrap_or_default();
-    if ![crvs::DEATH, crvs::DEATH_REGISTERED]
-        .iter()
-        .any(|death| death.eq_ignore_ascii_case(event))
-    {
-        tracing::debug!(%event, "a civil registry event other than a death is not applied");
-        return Ok(None);
-    }
     let source = format!(
         "{crvs_id} {event} notify {} (subscription {})",
         notification.header.message_id,

@@ -452,7 +452,7 @@ async fn audited(registry: &TestRegistry, uin: &str, source: Option<&Source>) ->
 }
 
 /// The poverty score of `person`'s household.
-fn poverty(person: &synth::Person) -> Option<f64> {
+pub fn poverty(person: &synth::Person) -> Option<f64> {
     let household = person.household_id.as_deref()?;
     fixture()
         .population
@@ -569,11 +569,12 @@ fn the_http_api_lists_programmes_takes_applications_and_shows_a_history(
 
         let (status, programmes) = get("/mis/programmes".into()).await?;
         ensure!(status == 200, "{programmes}");
+        let codes: Vec<&str> = programmes.as_array().into_iter().flatten().filter_map(|p| p["code"].as_str()).collect();
+        ensure!(codes == ["CB", "OAA", "WA"], "{codes:?}");
         ensure!(
-            programmes[0]["code"] == "OAA"
-                && programmes[0]["amount"] == json!({"currency": "USD", "per_cycle": 2500})
-                && programmes[0]["eligibility"][2] == json!({"name": "aged 65 or more", "rule": "age >= 65"})
-                && programmes[1]["code"] == "WA",
+            programmes[1]["code"] == "OAA"
+                && programmes[1]["amount"] == json!({"currency": "USD", "per_cycle": 2500})
+                && programmes[1]["eligibility"][2] == json!({"name": "aged 65 or more", "rule": "age >= 65"}),
             "{programmes}"
         );
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::cli::{Running, output, spx};
 use crate::crvs::{homes, persons};
 use crate::mis::{
-    Registers, SpMis, delivery, ibr_enrolments, ibr_holds, in_no_programme, shipped, years,
+    Registers, SpMis, delivery, ibr_enrolments, ibr_holds, in_no_programme, poverty, shipped, years,
 };
 use crate::support::{
     Backend, TestRegistry, fixture, post_json, runtime, serve_until_stopped, texts,
@@ -27,6 +27,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     (
         "mis::a_death_applied_eight_times_at_once_by_two_nodes_exits_once",
         a_death_applied_eight_times_at_once_by_two_nodes_exits_once,
+    ),
+    (
+        "mis::uc05_a_birth_enrols_the_child_of_a_poorer_mother_in_child_benefit_without_an_application",
+        uc05_a_birth_enrols_the_child_of_a_poorer_mother_in_child_benefit_without_an_application,
     ),
 ];
 
@@ -332,7 +336,7 @@ fn serve_role_mis_takes_applications_and_exits_a_beneficiary_the_civil_registry_
             .with_context(|| format!("serve printed no URL: {line}"))?
             .to_string();
         ensure!(
-            line.contains("SP-MIS") && line.contains("2 programmes"),
+            line.contains("SP-MIS") && line.contains("3 programmes"),
             "{line}"
         );
         let http = reqwest::Client::new();
@@ -357,8 +361,9 @@ fn serve_role_mis_takes_applications_and_exits_a_beneficiary_the_civil_registry_
         // It subscribes at the civil registry once serving.
         let deadline = Instant::now() + NOTIFY_WAIT;
         loop {
+            // Deaths, and births for the child benefit.
             let held = subscriptions_at(&registers.crvs).await?;
-            if held.len() == 1 {
+            if held.len() == 2 {
                 break;
             }
             ensure!(
@@ -484,6 +489,81 @@ fn a_death_applied_eight_times_at_once_by_two_nodes_exits_once(backend: Backend)
             updates.len() == 2,
             "one enrolment and one exit sent: {updates:?}"
         );
+        Ok(())
+    })
+}
+
+/// UC-05: the civil registry registers two births; the SP-MIS, subscribed to births, decides
+/// on each child's child benefit without an application: the child of a mother in a poorer
+/// household (social registry) is enrolled, and the IBR told, within moments; the other is
+/// rejected with the mother's score. A second application for the enrolled child is refused.
+fn uc05_a_birth_enrols_the_child_of_a_poorer_mother_in_child_benefit_without_an_application(
+    backend: Backend,
+) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let (registers, sp) = shipped(backend).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let events = events_of(&sp.mis, &format!("http://{}", listener.local_addr()?));
+        let (_stop, _server) = serve_until_stopped(events.router(), listener);
+        ensure!(matches!(events.subscribe_births().await?, Some(Subscribed::New(_))));
+
+        let mothers = persons().iter().filter(|p| {
+            p.death_date.is_none() && p.sex == "female" && (18..45).contains(&years(p)) && homes().contains_key(p.uin.as_str())
+        });
+        let mut poorer = mothers.clone().filter(|p| poverty(p).is_some_and(|s| s <= 40.0));
+        let poor = poorer.next().context("a mother in a poorer household")?;
+        let better_off = mothers
+            .clone()
+            .find(|p| poverty(p).is_some_and(|s| s > 40.0))
+            .context("a mother in a better-off household")?;
+        let (child, other_child) = (crate::subscription::new_uin(51), crate::subscription::new_uin(52));
+        let birth = |uin: &str, mother: &synth::Person| {
+            json!({"uin": uin, "given_name": "Amani", "surname": "Otieno", "sex": "female",
+                   "birth_date": today.to_string(), "birth_place": homes()[mother.uin.as_str()].location_code,
+                   "mother_uin": mother.uin})
+        };
+        let started = Instant::now();
+        let (status, report) = post_json(
+            &registers.crvs.client,
+            &registers.crvs.url("/registrar/crvs/records"),
+            &json!({"births": [birth(&child, poor), birth(&other_child, better_off)]}),
+        )
+        .await?;
+        ensure!(status == 200, "HTTP {status}: {report}");
+
+        let enrolled_in = status_within(&sp, "CB", &child, Status::Enrolled, started).await?;
+        ibr_holds(&sp.ibr, &child, &[("CB", "1")]).await?;
+        let published_in = started.elapsed();
+        status_within(&sp, "CB", &other_child, Status::Rejected, started).await?;
+        let rejected = sp.mis.enrolments().history("CB", &other_child).await?.pop().context("history")?;
+        ensure!(
+            rejected.reason
+                == Some(format!(
+                    "mother in a poorer household: mother_poverty_score <= 40 failed on mother_poverty_score {}",
+                    poverty(better_off).unwrap_or_default()
+                )),
+            "{rejected:?}"
+        );
+        ensure!(ibr_enrolments(&sp.ibr, &other_child).await?.is_empty());
+        // The decision names the mother's household's score and where it came from.
+        let enrolled = sp.mis.enrolments().history("CB", &child).await?.pop().context("history")?;
+        let decision = enrolled.decision.context("the decision")?;
+        let mother_rule = &decision["rules"][2]["facts"][0];
+        ensure!(
+            mother_rule["value"] == json!(poverty(poor).map(|s| s.to_string()))
+                && mother_rule["source"]["query"] == json!(format!("Group UIN={}", poor.uin)),
+            "{decision}"
+        );
+        println!(
+            "UC-05: birth registered -> child benefit decided in {:.1} ms, at the IBR in {:.1} ms",
+            enrolled_in.as_secs_f64() * 1000.0,
+            published_in.as_secs_f64() * 1000.0
+        );
+
+        // UC-04's rule: one child benefit a child.
+        let again = sp.mis.apply("CB", &child, today).await.unwrap_err().to_string();
+        ensure!(again == format!("{child} in CB: enrolled cannot become applied"), "{again}");
         Ok(())
     })
 }
