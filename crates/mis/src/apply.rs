@@ -276,6 +276,37 @@ impl Mis {
         self.decided(programme, decision, Some(publication)).await
     }
 
+    /// UC-04: a parent applies to programme `code` for the child whose birth registration
+    /// number is `brn`: the civil registry's record of the child gives their UIN, and the
+    /// child applies (a child benefit's rules read the mother from the same record). Refused
+    /// as an unknown child when the civil registry has no such birth, and by the lifecycle
+    /// when the child applied already.
+    pub async fn apply_for_child(
+        &self,
+        code: &str,
+        brn: &str,
+        today: Date,
+    ) -> Result<Decision, MisError> {
+        self.programme(code)?;
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_identifier(
+                dci::records::crvs::PERSON,
+                dci::records::crvs::BRN,
+                brn,
+            ),
+            query: format!("Person BRN={brn}"),
+            provides: &[],
+        };
+        let item = search(ask, &mut Facts::default()).await?;
+        let child = records::<dci::records::crvs::CrvsPerson>("crvs", &item)?
+            .pop()
+            .and_then(|person| person.identifier("UIN").map(str::to_string))
+            .ok_or_else(|| MisError::UnknownChild(brn.to_string()))?;
+        self.apply(code, &child, today).await
+    }
+
     /// A beneficiary of programme `code` changes status on `date` for `reason` (suspended,
     /// resumed, graduated, exited): refused unless the lifecycle allows it, and recorded with
     /// its IBR update, which the dispatcher delivers. Returns the update's `transaction_id`.

@@ -2,11 +2,12 @@
 //!
 //! - `GET /mis/programmes`: each programme's code, name, benefit type, target, amount,
 //!   frequency, budget and rules.
-//! - `POST /mis/applications` `{"programme": "OAA", "uin": "…"}`: decides on the day of the
-//!   request and answers the [`Decision`] (200, enrolled or rejected).
+//! - `POST /mis/applications` `{"programme": "OAA", "uin": "…"}`, or `{"programme": "CB",
+//!   "brn": "…"}` for a child: decides on the day of the request and answers the
+//!   [`Decision`] (200, enrolled or rejected).
 //! - `GET /mis/programmes/{code}/beneficiaries/{uin}`: the current status and every change.
 //!
-//! Errors are `{"error": "…"}`: 404 unknown programme or person, 409 a change the lifecycle
+//! Errors are `{"error": "…"}`: 404 unknown programme, person or birth, 409 a change the lifecycle
 //! refuses, 502 a registry that failed, 500 the store.
 
 use axum::extract::{Path, State};
@@ -36,7 +37,7 @@ pub fn router(mis: Mis) -> Router {
 impl IntoResponse for MisError {
     fn into_response(self) -> Response {
         let status = match &self {
-            MisError::UnknownProgramme(_) => StatusCode::NOT_FOUND,
+            MisError::UnknownProgramme(_) | MisError::UnknownChild(_) => StatusCode::NOT_FOUND,
             MisError::Transition { .. } => StatusCode::CONFLICT,
             MisError::Registry { .. } => StatusCode::BAD_GATEWAY,
             MisError::Programme { .. }
@@ -69,10 +70,20 @@ async fn programmes(State(mis): State<Mis>) -> Json<Value> {
     ))
 }
 
+/// An application: by the applicant's UIN, or by a child's birth registration number (a
+/// parent applying for the child).
 #[derive(Deserialize)]
 struct Application {
     programme: String,
-    uin: String,
+    #[serde(flatten)]
+    applicant: Applicant,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Applicant {
+    Uin(String),
+    Brn(String),
 }
 
 async fn apply(
@@ -80,9 +91,11 @@ async fn apply(
     Json(application): Json<Application>,
 ) -> Result<Json<Decision>, MisError> {
     let today = time::OffsetDateTime::now_utc().date();
-    let decision = mis
-        .apply(&application.programme, &application.uin, today)
-        .await?;
+    let code = &application.programme;
+    let decision = match &application.applicant {
+        Applicant::Uin(uin) => mis.apply(code, uin, today).await?,
+        Applicant::Brn(brn) => mis.apply_for_child(code, brn, today).await?,
+    };
     Ok(Json(decision))
 }
 

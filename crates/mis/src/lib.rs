@@ -39,6 +39,9 @@ pub enum MisError {
     /// No programme has this code.
     #[error("no programme has the code {0}")]
     UnknownProgramme(String),
+    /// The civil registry has no birth with this registration number.
+    #[error("the civil registry has no birth registered as {0}")]
+    UnknownChild(String),
     /// The lifecycle does not allow the change.
     #[error("{uin} in {programme}: {} cannot become {}", from.map_or("nothing", Status::as_str), to.as_str())]
     Transition {

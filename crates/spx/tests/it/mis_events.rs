@@ -29,6 +29,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         a_death_applied_eight_times_at_once_by_two_nodes_exits_once,
     ),
     (
+        "mis::uc04_child_benefit_on_application_by_the_childs_brn_once_a_child",
+        uc04_child_benefit_on_application_by_the_childs_brn_once_a_child,
+    ),
+    (
         "mis::uc05_a_birth_enrols_the_child_of_a_poorer_mother_in_child_benefit_without_an_application",
         uc05_a_birth_enrols_the_child_of_a_poorer_mother_in_child_benefit_without_an_application,
     ),
@@ -564,6 +568,65 @@ fn uc05_a_birth_enrols_the_child_of_a_poorer_mother_in_child_benefit_without_an_
         // UC-04's rule: one child benefit a child.
         let again = sp.mis.apply("CB", &child, today).await.unwrap_err().to_string();
         ensure!(again == format!("{child} in CB: enrolled cannot become applied"), "{again}");
+        Ok(())
+    })
+}
+
+/// UC-04: a parent applies over HTTP for a child under 6 by the child's birth registration
+/// number: the civil registry's record gives the child and names the mother, whose household
+/// the social registry scores; the child is enrolled (the IBR told) when she is poor enough,
+/// rejected with her score when not, and a second application for the same child is refused.
+fn uc04_child_benefit_on_application_by_the_childs_brn_once_a_child(
+    backend: Backend,
+) -> Result<()> {
+    runtime().block_on(async {
+        let (_registers, sp) = shipped(backend).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (_stop, _server) = serve_until_stopped(mis::http::router(sp.mis.clone()), listener);
+        let mother_score = |child: &synth::Person| {
+            let mother = child.mother_uin.as_deref()?;
+            persons().iter().find(|p| p.uin == mother).and_then(poverty)
+        };
+        let young = || persons().iter().filter(|p| p.death_date.is_none() && years(p) < 6 && in_no_programme(p));
+        let poor = young()
+            .find(|c| mother_score(c).is_some_and(|s| s <= 40.0))
+            .context("a young child of a mother in a poorer household")?;
+        let better_off = young()
+            .find(|c| mother_score(c).is_some_and(|s| s > 40.0))
+            .context("a young child of a mother in a better-off household")?;
+        let http = reqwest::Client::new();
+        let apply = |brn: String| {
+            let (http, url) = (&http, format!("{base}/mis/applications"));
+            async move { post_json(http, &url, &json!({"programme": "CB", "brn": brn})).await }
+        };
+        let brn = |child: &synth::Person| synth::vital::brn(&child.uin, child.birth_date);
+
+        let (status, decision) = apply(brn(poor)).await?;
+        ensure!(status == 200 && decision["status"] == "enrolled" && decision["uin"] == poor.uin.as_str(), "HTTP {status}: {decision}");
+        ibr_holds(&sp.ibr, &poor.uin, &[("CB", "1")]).await?;
+        let (status, again) = apply(brn(poor)).await?;
+        ensure!(
+            status == 409 && again == json!({"error": format!("{} in CB: enrolled cannot become applied", poor.uin)}),
+            "HTTP {status}: {again}"
+        );
+        let (status, decision) = apply(brn(better_off)).await?;
+        ensure!(
+            status == 200
+                && decision["status"] == "rejected"
+                && decision["reason"]
+                    == json!(format!(
+                        "mother in a poorer household: mother_poverty_score <= 40 failed on mother_poverty_score {}",
+                        mother_score(better_off).unwrap_or_default()
+                    )),
+            "HTTP {status}: {decision}"
+        );
+        ensure!(ibr_enrolments(&sp.ibr, &better_off.uin).await?.is_empty());
+        let (status, unknown) = apply("0000000000".into()).await?;
+        ensure!(
+            status == 404 && unknown == json!({"error": "the civil registry has no birth registered as 0000000000"}),
+            "HTTP {status}: {unknown}"
+        );
         Ok(())
     })
 }
