@@ -23,6 +23,7 @@ mod client;
 mod error;
 mod receiver;
 mod request;
+pub mod upstream;
 
 #[cfg(test)]
 mod tests;

@@ -361,6 +361,26 @@ pub trait Bearer: Send + Sync {
     async fn forget(&self);
 }
 
+/// The bearer token of deliveries to another service, from a client with the sending
+/// service's credentials there (the payments service's receipts, the SP-MIS's enrolment
+/// updates, both to the IBR).
+pub struct ClientBearer(pub client::Client);
+
+#[async_trait::async_trait]
+impl Bearer for ClientBearer {
+    async fn token(&self) -> Result<String, String> {
+        match self.0.access_token().await {
+            Ok(Some(token)) => Ok(token),
+            Ok(None) => Err("no credentials".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn forget(&self) {
+        self.0.forget_access_token().await;
+    }
+}
+
 /// How long the loop waits for more free slots before claiming for only a few.
 const COALESCE_WAIT: Duration = Duration::from_millis(2);
 

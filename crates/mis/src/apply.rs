@@ -1,5 +1,10 @@
 //! Applications: facts fetched from the registries, rules checked, the IBR asked, and the
-//! enrolment published.
+//! enrolment published; status changes, published the same way.
+//!
+//! The IBR `enrolled` check is a sync search made before enrolling. Publication is not: an
+//! enrolment or a status change is committed with its `enrollment/updates` message in the
+//! SP-MIS's outbox ([`crate::store::Enrolments::record_published`]), and the SP-MIS's
+//! dispatcher delivers it, signed, with the IBR's token, retried until the IBR takes it.
 
 use std::sync::{Arc, RwLock};
 
@@ -19,7 +24,7 @@ use crate::programme::{Definition, Target};
 use crate::rules::{
     FactUsed, Facts, HOUSEHOLD_FACTS, Outcome, Registry, Rule, RuleResult, Source, registry_of,
 };
-use crate::store::{Change, Enrolments};
+use crate::store::{Change, Enrolments, Publication};
 
 /// The registries an SP-MIS talks to, each through its DCI client.
 #[derive(Debug, Clone)]
@@ -46,6 +51,7 @@ pub struct Decision {
     /// The applicant.
     pub uin: String,
     /// The day of the decision (ages are counted on it).
+    #[serde(with = "crate::calendar_date")]
     pub date: Date,
     /// [`Status::Enrolled`] or [`Status::Rejected`].
     pub status: Status,
@@ -57,12 +63,41 @@ pub struct Decision {
     pub ibr_transaction: Option<String>,
 }
 
-/// An SP-MIS: its programmes, its enrolments, and the registries it asks.
+/// How the SP-MIS delivers its IBR updates from its outbox.
+#[derive(Clone)]
+pub struct Delivery {
+    /// The dispatcher's settings; by default it retries until the IBR takes the update
+    /// (backoff up to a minute), since an enrolment the IBR never hears of is a gap.
+    pub dispatch: dispatch::DispatchConfig,
+    /// Signs each update as it is sent; `None` sends them unsigned.
+    pub signer: Option<Arc<trust::Signer>>,
+    /// Whether updates carry a bearer token of the IBR client's credentials (set them with
+    /// [`client::Client::with_credentials`]).
+    pub ibr_token: bool,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            dispatch: dispatch::DispatchConfig {
+                max_attempts: i64::MAX,
+                max_backoff: std::time::Duration::from_secs(60),
+                ..dispatch::DispatchConfig::default()
+            },
+            signer: None,
+            ibr_token: false,
+        }
+    }
+}
+
+/// An SP-MIS: its programmes, its enrolments, the registries it asks, and the dispatcher of
+/// its IBR updates.
 #[derive(Clone)]
 pub struct Mis {
     programmes: Arc<RwLock<Vec<Programme>>>,
     enrolments: Enrolments,
     pub(crate) registries: Registries,
+    dispatcher: Arc<dispatch::Dispatcher>,
 }
 
 pub(crate) fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
@@ -93,6 +128,18 @@ pub(crate) fn succeeded(
         RequestStatus::Succ => Ok(()),
         _ => Err(unreadable(registry, reason.clone().unwrap_or_default())),
     }
+}
+
+/// The applicant's household's poverty score.
+const POVERTY: &str = "poverty_score";
+/// A child's mother's household's poverty score.
+const MOTHER_POVERTY: &str = "mother_poverty_score";
+
+/// What the civil registry's record of a person tells beyond the facts.
+struct Born {
+    birth_date: Date,
+    /// The mother's UIN, when registered.
+    mother: Option<String>,
 }
 
 /// What one search asks a registry, and the facts it answers.
@@ -145,27 +192,33 @@ fn date(registry: &'static str, text: &str) -> Result<Date, MisError> {
 }
 
 impl Mis {
-    /// An SP-MIS running `programmes`, keeping enrolments in `store` (with
-    /// [`crate::store::MIGRATIONS`] applied).
-    pub fn new(
+    /// An SP-MIS running `programmes` and those created over the API since (kept in `store`,
+    /// with [`crate::store::MIGRATIONS`] applied), keeping its enrolments there; starts the
+    /// dispatcher that delivers its IBR updates (first those a previous run left undelivered)
+    /// on the current runtime.
+    pub async fn start(
         programmes: Vec<Programme>,
         store: Arc<dyn ::store::Store>,
         registries: Registries,
-    ) -> Self {
-        Mis {
+        delivery: Delivery,
+    ) -> Result<Self, MisError> {
+        let dispatcher = dispatch::Dispatcher::new(store.clone(), delivery.dispatch)
+            .map_err(|e| MisError::Delivery(e.to_string()))?;
+        if let Some(signer) = delivery.signer {
+            dispatcher.sign_with(signer);
+        }
+        if delivery.ibr_token {
+            dispatcher.authorize(
+                registries.ibr.base_url(),
+                Arc::new(dispatch::ClientBearer(registries.ibr.clone())),
+            );
+        }
+        let mis = Mis {
             programmes: Arc::new(RwLock::new(programmes)),
             enrolments: Enrolments::new(store),
             registries,
-        }
-    }
-
-    /// [`Mis::new`], with the programmes created over the API since (kept in `store`).
-    pub async fn open(
-        programmes: Vec<Programme>,
-        store: Arc<dyn ::store::Store>,
-        registries: Registries,
-    ) -> Result<Self, MisError> {
-        let mis = Mis::new(programmes, store, registries);
+            dispatcher,
+        };
         for (code, text) in mis.enrolments.stored_programmes().await? {
             let origin = format!("stored programme {code}");
             let definition: Definition =
@@ -183,6 +236,7 @@ impl Mis {
                 .expect("programmes lock")
                 .push(programme);
         }
+        mis.dispatcher.spawn();
         Ok(mis)
     }
 
@@ -258,7 +312,7 @@ impl Mis {
             .collect();
         if let Some(failed) = decision.rules.iter().find(|r| r.outcome != Outcome::Passed) {
             decision.reason = Some(failed.reason());
-            return self.decided(&programme, decision, None).await;
+            return self.decided(&programme, decision, None, None).await;
         }
         self.enrolments
             .record(Change::new(code, uin, Status::Verified, today))
@@ -268,10 +322,10 @@ impl Mis {
         decision.rules.push(check);
         if covered {
             decision.reason = decision.rules.last().map(RuleResult::reason);
-            return self.decided(&programme, decision, None).await;
+            return self.decided(&programme, decision, None, None).await;
         }
         let household = household_of(&programme, &facts)?;
-        let update = enrolment_update(
+        let publication = self.ibr_update(
             &programme,
             uin,
             household.as_deref(),
@@ -279,14 +333,46 @@ impl Mis {
             today,
             None,
         );
-        decision.ibr_transaction = Some(self.publish(vec![update]).await?);
+        decision.ibr_transaction = Some(publication.transaction_id.clone());
         decision.status = Status::Enrolled;
-        self.decided(&programme, decision, household).await
+        self.decided(&programme, decision, household, Some(publication))
+            .await
+    }
+
+    /// UC-04: a parent applies to programme `code` for the child whose birth registration
+    /// number is `brn`: the civil registry's record of the child gives their UIN, and the
+    /// child applies (a child benefit's rules read the mother from the same record). Refused
+    /// as an unknown child when the civil registry has no such birth, and by the lifecycle
+    /// when the child applied already.
+    pub async fn apply_for_child(
+        &self,
+        code: &str,
+        brn: &str,
+        today: Date,
+    ) -> Result<Decision, MisError> {
+        self.programme(code)?;
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_identifier(
+                dci::records::crvs::PERSON,
+                dci::records::crvs::BRN,
+                brn,
+            ),
+            query: format!("Person BRN={brn}"),
+            provides: &[],
+        };
+        let item = search(ask, &mut Facts::default()).await?;
+        let child = records::<dci::records::crvs::CrvsPerson>("crvs", &item)?
+            .pop()
+            .and_then(|person| person.identifier("UIN").map(str::to_string))
+            .ok_or_else(|| MisError::UnknownChild(brn.to_string()))?;
+        self.apply(code, &child, today).await
     }
 
     /// A beneficiary of programme `code` changes status on `date` for `reason` (suspended,
-    /// resumed, graduated, exited): refused unless the lifecycle allows it, and published to
-    /// the IBR before it is recorded. Returns the IBR update's `transaction_id`.
+    /// resumed, graduated, exited): refused unless the lifecycle allows it, and recorded with
+    /// its IBR update, which the dispatcher delivers. Returns the update's `transaction_id`.
     pub async fn change_status(
         &self,
         code: &str,
@@ -296,18 +382,20 @@ impl Mis {
         reason: &str,
     ) -> Result<String, MisError> {
         let programme = self.programme(code)?;
-        let current = self.enrolments.status(code, uin).await?;
-        let allowed = current.is_some_and(|c| c.can_become(status)) && status.ibr_code().is_some();
-        if !allowed {
+        let change = Change {
+            reason: Some(reason.to_string()),
+            ..Change::new(code, uin, status, date)
+        };
+        if status.ibr_code().is_none() {
             return Err(MisError::Transition {
-                uin: uin.to_string(),
-                programme: code.to_string(),
-                from: current,
+                from: self.enrolments.status(code, uin).await?,
+                uin: change.uin,
+                programme: change.programme,
                 to: status,
             });
         }
         let household = self.enrolments.household(code, uin).await?;
-        let update = enrolment_update(
+        let publication = self.ibr_update(
             &programme,
             uin,
             household.as_deref(),
@@ -315,39 +403,67 @@ impl Mis {
             date,
             Some(reason),
         );
-        let transaction = self.publish(vec![update]).await?;
+        let transaction = publication.transaction_id.clone();
         self.enrolments
-            .record(Change {
-                reason: Some(reason.to_string()),
-                ibr_transaction: Some(transaction.clone()),
-                ..Change::new(code, uin, status, date)
-            })
+            .record_published(change, publication)
             .await?;
+        self.dispatcher.wake();
         Ok(transaction)
     }
 
-    /// Records the decision as the applicant's new status.
+    /// `uin` died on `date` (as `source`, the civil registry's notification, tells): each of
+    /// their enrolments that is active or suspended is exited on that date, the IBR told.
+    /// Returns the programmes they left; none when told again.
+    pub async fn died(&self, uin: &str, date: Date, source: &str) -> Result<Vec<String>, MisError> {
+        let reason = format!("died on {} ({source})", expr::iso_date(date));
+        let mut exited = Vec::new();
+        for (code, status) in self.enrolments.of(uin).await? {
+            if !status.can_become(Status::Exited) {
+                continue;
+            }
+            match self
+                .change_status(&code, uin, Status::Exited, date, &reason)
+                .await
+            {
+                Ok(_) => exited.push(code),
+                // Exited meanwhile, by the same death notified twice at once.
+                Err(MisError::Transition { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(exited)
+    }
+
+    /// Records the decision as the applicant's new status, with the IBR update that publishes
+    /// an enrolment.
     async fn decided(
         &self,
         programme: &Programme,
         decision: Decision,
         household_id: Option<String>,
+        publication: Option<Publication>,
     ) -> Result<Decision, MisError> {
         let explained = serde_json::to_value(&decision).expect("a decision serializes");
-        self.enrolments
-            .record(Change {
-                reason: decision.reason.clone(),
-                decision: Some(explained),
-                ibr_transaction: decision.ibr_transaction.clone(),
-                household_id,
-                ..Change::new(
-                    &programme.code,
-                    &decision.uin,
-                    decision.status,
-                    decision.date,
-                )
-            })
-            .await?;
+        let change = Change {
+            reason: decision.reason.clone(),
+            decision: Some(explained),
+            household_id,
+            ..Change::new(
+                &programme.code,
+                &decision.uin,
+                decision.status,
+                decision.date,
+            )
+        };
+        match publication {
+            Some(publication) => {
+                self.enrolments
+                    .record_published(change, publication)
+                    .await?;
+                self.dispatcher.wake();
+            }
+            None => self.enrolments.record(change).await?,
+        }
         Ok(decision)
     }
 
@@ -360,18 +476,23 @@ impl Mis {
     ) -> Result<Facts, MisError> {
         let mut facts = Facts::default();
         let from = |registry| needed.iter().any(|f| registry_of(f) == registry);
-        let mut birth_date = None;
-        if from(Registry::Crvs) || from(Registry::Id) {
-            birth_date = self.birth_record(uin, &mut facts).await?;
+        let wants = |fact: &str| needed.contains(&fact);
+        let mut person = None;
+        if from(Registry::Crvs) || from(Registry::Id) || wants(MOTHER_POVERTY) {
+            person = self.birth_record(uin, &mut facts).await?;
         }
-        if let (true, Some(birth_date)) = (from(Registry::Id), birth_date) {
-            self.verify_identity(uin, birth_date, &mut facts).await?;
+        if let (true, Some(person)) = (from(Registry::Id), &person) {
+            self.verify_identity(uin, person.birth_date, &mut facts)
+                .await?;
         }
         if needed.iter().any(|f| f.starts_with("spouse_")) {
             self.spouse(uin, &mut facts).await?;
         }
         if needed.iter().any(|f| HOUSEHOLD_FACTS.contains(f)) {
-            self.household(uin, &mut facts).await?;
+            self.household(uin, false, &mut facts).await?;
+        }
+        if let (true, Some(mother)) = (wants(MOTHER_POVERTY), person.and_then(|p| p.mother)) {
+            self.household(&mother, true, &mut facts).await?;
         }
         if needed.contains(&"attends_school") {
             self.schooling(uin, today, &mut facts).await?;
@@ -475,18 +596,29 @@ impl Mis {
         Ok(())
     }
 
-    /// SR: the poverty score of the household the person belongs to.
-    async fn household(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+    /// SR: the household `uin` belongs to: its poverty score, size, id and region (the
+    /// [`HOUSEHOLD_FACTS`]), or, for a child's `mother`, her household's score as
+    /// `mother_poverty_score`.
+    async fn household(&self, uin: &str, mother: bool, facts: &mut Facts) -> Result<(), MisError> {
+        let provides = if mother {
+            &[MOTHER_POVERTY][..]
+        } else {
+            HOUSEHOLD_FACTS
+        };
         let ask = Ask {
             registry: Registry::Social,
             client: &self.registries.social,
             item: SearchItem::by_identifier("Group", "UIN", uin),
             query: format!("Group UIN={uin}"),
-            provides: HOUSEHOLD_FACTS,
+            provides,
         };
         let item = search(ask, facts).await?;
         if let Some(group) = records::<dci::records::social::Group>("social", &item)?.pop() {
-            facts.set("poverty_score", Value::Float(group.poverty_score));
+            if mother {
+                facts.set(MOTHER_POVERTY, Value::Float(group.poverty_score));
+                return Ok(());
+            }
+            facts.set(POVERTY, Value::Float(group.poverty_score));
             facts.set("household_size", Value::Integer(group.group_size));
             let id = group
                 .group_identifier
@@ -505,8 +637,8 @@ impl Mis {
     }
 
     /// CRVS: the person's birth date, sex, marital status and whether they died. Returns the
-    /// birth date, which identity verification needs.
-    async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Date>, MisError> {
+    /// birth date, which identity verification needs, and the mother, when registered.
+    async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Born>, MisError> {
         let ask = Ask {
             registry: Registry::Crvs,
             client: &self.registries.crvs,
@@ -525,7 +657,10 @@ impl Mis {
             facts.set("marital_status", Value::Text(status));
         }
         facts.set("deceased", Value::Bool(person.death_date.is_some()));
-        Ok(Some(birth_date))
+        Ok(Some(Born {
+            birth_date,
+            mother: person.parent1_identifier.map(|m| m.identifier_value),
+        }))
     }
 
     /// ID: whether an identity with this UIN and the civil registry's birth date exists.
@@ -628,6 +763,44 @@ impl Mis {
             succeeded("ibr", item.status, &item.status_reason_message)?;
         }
         Ok(transaction_id)
+    }
+
+    /// The IBR update that tells it `uin` (the head of `household`, for a household programme)
+    /// has `status` in `programme` since `date`: an `enrollment/updates` envelope under a fresh
+    /// transaction id, to go out from the outbox.
+    fn ibr_update(
+        &self,
+        programme: &Programme,
+        uin: &str,
+        household: Option<&str>,
+        status: Status,
+        date: Date,
+        reason: Option<&str>,
+    ) -> Publication {
+        let beneficiary = enrolment_update(programme, uin, household, status, date, reason);
+        let beneficiary = serde_json::to_value(beneficiary).expect("a beneficiary serializes");
+        let transaction_id = format!("mis-{}", uuid::Uuid::now_v7());
+        let message = dci::ibr::EnrollmentUpdatesRequest {
+            transaction_id: transaction_id.clone(),
+            enrolled_updates: dci::ibr::ReceiptInformation {
+                receipt_type: None,
+                beneficiaries: vec![beneficiary],
+            },
+        };
+        let mut envelope = self
+            .registries
+            .ibr
+            .envelope(dci::Action::Notify, 1, None, message);
+        // The message id is the transaction's, so that the history finds its delivery.
+        envelope.header.message_id = transaction_id.clone();
+        Publication {
+            destination: format!(
+                "{}/registry/sync/enrollment/updates",
+                self.registries.ibr.base_url()
+            ),
+            body: serde_json::to_string(&envelope).expect("an envelope serializes"),
+            transaction_id,
+        }
     }
 }
 

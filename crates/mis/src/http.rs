@@ -1,20 +1,21 @@
 //! The SP-MIS's HTTP API: the programmes, applications, and a beneficiary's history.
 //!
 //! - `GET /mis/programmes`: each programme's code, name, benefit type, target, amount,
-//!   frequency, budget, rules and candidate search.
+//!   frequency, budget, rules, candidate search and the event it enrols on.
 //! - `POST /mis/programmes` with the fields of a programme file, as JSON: checked as a file
 //!   is, kept in the SP-MIS's store (201, the programme as `GET` shows it).
-//! - `POST /mis/applications` `{"programme": "OAA", "uin": "…"}`: decides on the day of the
-//!   request and answers the [`Decision`] (200, enrolled or rejected).
+//! - `POST /mis/applications` `{"programme": "OAA", "uin": "…"}`, or `{"programme": "CB",
+//!   "brn": "…"}` for a child: decides on the day of the request and answers the
+//!   [`Decision`] (200, enrolled or rejected).
 //! - `GET /mis/programmes/{code}/beneficiaries/{uin}`: the current status and every change.
 //! - `POST /mis/programmes/{code}/enrolments`: proactive enrolment on the day of the request,
 //!   answering the [`crate::EnrolmentReport`].
 //! - `POST /mis/programmes/{code}/cycles`: the payment cycle of the day of the request,
 //!   answering the [`crate::CycleReport`].
 //!
-//! Errors are `{"error": "…"}`: 400 a programme definition refused, 404 unknown programme or
-//! person, 409 a change the lifecycle refuses or a programme code taken, 502 a registry that
-//! failed, 500 the store.
+//! Errors are `{"error": "…"}`: 400 a programme definition refused, 404 unknown programme,
+//! person or birth, 409 a change the lifecycle refuses or a programme code taken, 502 a
+//! registry that failed, 500 the store.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -46,10 +47,12 @@ impl IntoResponse for MisError {
     fn into_response(self) -> Response {
         let status = match &self {
             MisError::Programme { .. } | MisError::NotProactive(_) => StatusCode::BAD_REQUEST,
-            MisError::UnknownProgramme(_) => StatusCode::NOT_FOUND,
+            MisError::UnknownProgramme(_) | MisError::UnknownChild(_) => StatusCode::NOT_FOUND,
             MisError::Transition { .. } | MisError::ProgrammeExists(_) => StatusCode::CONFLICT,
             MisError::Registry { .. } => StatusCode::BAD_GATEWAY,
-            MisError::Store(_) | MisError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            MisError::Store(_) | MisError::Corrupt(_) | MisError::Delivery(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         (status, Json(json!({"error": self.to_string()}))).into_response()
     }
@@ -78,10 +81,20 @@ async fn create_programme(
     Ok((StatusCode::CREATED, Json(shown(&programme))).into_response())
 }
 
+/// An application: by the applicant's UIN, or by a child's birth registration number (a
+/// parent applying for the child).
 #[derive(Deserialize)]
 struct Application {
     programme: String,
-    uin: String,
+    #[serde(flatten)]
+    applicant: Applicant,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Applicant {
+    Uin(String),
+    Brn(String),
 }
 
 async fn apply(
@@ -89,9 +102,11 @@ async fn apply(
     Json(application): Json<Application>,
 ) -> Result<Json<Decision>, MisError> {
     let today = time::OffsetDateTime::now_utc().date();
-    let decision = mis
-        .apply(&application.programme, &application.uin, today)
-        .await?;
+    let code = &application.programme;
+    let decision = match &application.applicant {
+        Applicant::Uin(uin) => mis.apply(code, uin, today).await?,
+        Applicant::Brn(brn) => mis.apply_for_child(code, brn, today).await?,
+    };
     Ok(Json(decision))
 }
 

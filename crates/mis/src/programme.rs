@@ -27,6 +27,14 @@ impl Target {
     }
 }
 
+/// A registry event on which a programme enrols without an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// The civil registry registers a birth: the child is the applicant (UC-05).
+    Birth,
+}
+
 /// What one cycle's benefit is worth.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +114,9 @@ pub struct Definition {
     /// See [`Programme::candidates`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Candidates>,
+    /// See [`Programme::enrol_on`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrol_on: Option<Trigger>,
 }
 
 /// A social protection programme as the SP-MIS runs it.
@@ -135,6 +146,8 @@ pub struct Programme {
     pub conditions: Vec<Rule>,
     /// Where proactive enrolment finds candidates, if the programme enrols proactively.
     pub candidates: Option<Candidates>,
+    /// The event on which the SP-MIS enrols without an application, if any.
+    pub enrol_on: Option<Trigger>,
     definition: Definition,
 }
 
@@ -230,6 +243,7 @@ impl Programme {
             eligibility: rules(&d.eligibility)?,
             conditions: rules(&d.conditions)?,
             candidates: d.candidates.clone(),
+            enrol_on: d.enrol_on,
             definition,
         })
     }
@@ -265,6 +279,7 @@ impl Programme {
 /// The programmes spx ships (`crates/mis/programmes`), compiled in so the sandbox needs no
 /// files at run time.
 pub const SHIPPED: &[(&str, &str)] = &[
+    ("cb.toml", include_str!("../programmes/cb.toml")),
     ("ecct.toml", include_str!("../programmes/ecct.toml")),
     ("fsp.toml", include_str!("../programmes/fsp.toml")),
     ("oaa.toml", include_str!("../programmes/oaa.toml")),

@@ -102,6 +102,14 @@ pub static FACTS: Schema = Schema {
             ty: AttrType::Float,
             column: Column::Direct("land_size"),
         },
+        // UC-05 (child benefit): the child's mother, from the civil registry's record of the
+        // child, and the poverty score of her household in the social registry.
+        Attribute {
+            name: "mother_poverty_score",
+            aliases: &[],
+            ty: AttrType::Float,
+            column: Column::Direct("mother_poverty_score"),
+        },
     ],
 };
 
@@ -119,6 +127,7 @@ pub fn registry_of(fact: &str) -> Registry {
         "identity_verified" => Registry::Id,
         "attends_school" => Registry::Social,
         fact if HOUSEHOLD_FACTS.contains(&fact) => Registry::Social,
+        "mother_poverty_score" => Registry::Social,
         "land_size" => Registry::Fr,
         _ => Registry::Crvs,
     }

@@ -1,5 +1,13 @@
-//! The SP-MIS's own store: each application's or enrolment's current status, and the history
-//! of every change with its reason, date, decision and the IBR transaction that published it.
+//! The SP-MIS's own store: each application's or enrolment's current status, the history of
+//! every change with its reason, date, decision and the IBR transaction that publishes it, and
+//! the outbox those publications wait in until the IBR takes them.
+//!
+//! A change the IBR must hear of is committed in one transaction with its `enrollment/updates`
+//! message in the outbox ([`Enrolments::record_published`]): a crash leaves neither the IBR
+//! ahead of the SP-MIS nor a change it never hears of. The messages of one beneficiary go out
+//! in the order of their changes (an outbox ordering key per programme and UIN). On
+//! PostgreSQL the changes of one beneficiary take turns (a transaction-scoped advisory lock
+//! on the programme and UIN), so that two nodes cannot both move them from the same status.
 
 use std::sync::Arc;
 
@@ -10,12 +18,21 @@ use time::Date;
 use crate::MisError;
 use crate::lifecycle::Status;
 
-/// The SP-MIS schema.
+/// The SP-MIS schema: its enrolments (701, 702), programmes and entitlements (710), and the
+/// outbox of its IBR updates (the dispatcher's tables, 1001, 1002 and 1005).
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 701,
-        name: "sp-mis enrolments and their history",
-        sqlite: "CREATE TABLE mis_enrolment (
+    ENROLMENTS,
+    BY_UIN,
+    ENTITLEMENTS,
+    dispatch::MIGRATION,
+    dispatch::ORDERING_MIGRATION,
+    dispatch::PARKING_MIGRATION,
+];
+
+const ENROLMENTS: Migration = Migration {
+    version: 701,
+    name: "sp-mis enrolments and their history",
+    sqlite: "CREATE TABLE mis_enrolment (
         programme TEXT NOT NULL,
         uin TEXT NOT NULL,
         status TEXT NOT NULL,
@@ -34,7 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
         ibr_transaction TEXT
     );
     CREATE INDEX mis_change_by_beneficiary ON mis_change (programme, uin, seq);",
-        postgres: "CREATE TABLE mis_enrolment (
+    postgres: "CREATE TABLE mis_enrolment (
         programme TEXT COLLATE \"C\" NOT NULL,
         uin TEXT COLLATE \"C\" NOT NULL,
         status TEXT NOT NULL,
@@ -53,11 +70,14 @@ pub const MIGRATIONS: &[Migration] = &[
         ibr_transaction TEXT
     );
     CREATE INDEX mis_change_by_beneficiary ON mis_change (programme, uin, seq);",
-    },
-    Migration {
-        version: 710,
-        name: "sp-mis programmes created over the API, households of enrolments, entitlements",
-        sqlite: "CREATE TABLE mis_programme (
+};
+
+/// Programmes created over the API, the household of each enrolment, and each cycle's
+/// entitlements.
+const ENTITLEMENTS: Migration = Migration {
+    version: 710,
+    name: "sp-mis programmes created over the API, households of enrolments, entitlements",
+    sqlite: "CREATE TABLE mis_programme (
         code TEXT PRIMARY KEY,
         definition TEXT NOT NULL
     );
@@ -75,7 +95,7 @@ pub const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (programme, cycle, beneficiary)
     );
     CREATE INDEX mis_entitlement_by_payee ON mis_entitlement (programme, uin, state);",
-        postgres: "CREATE TABLE mis_programme (
+    postgres: "CREATE TABLE mis_programme (
         code TEXT COLLATE \"C\" PRIMARY KEY,
         definition TEXT NOT NULL
     );
@@ -93,8 +113,19 @@ pub const MIGRATIONS: &[Migration] = &[
         PRIMARY KEY (programme, cycle, beneficiary)
     );
     CREATE INDEX mis_entitlement_by_payee ON mis_entitlement (programme, uin, state);",
-    },
-];
+};
+
+/// A person's enrolments in every programme (a death exits them all).
+const BY_UIN: Migration = Migration {
+    version: 702,
+    name: "sp-mis enrolments by person",
+    sqlite: "CREATE INDEX mis_enrolment_by_uin ON mis_enrolment (uin);",
+    postgres: "CREATE INDEX mis_enrolment_by_uin ON mis_enrolment (uin);",
+};
+
+/// The class of the advisory locks that make one beneficiary's changes take turns on
+/// PostgreSQL (the second key is the hash of the programme and UIN).
+const BENEFICIARY_LOCK: i32 = 701;
 
 /// One change of status.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -106,15 +137,33 @@ pub struct Change {
     /// The new status.
     pub status: Status,
     /// When it took effect.
+    #[serde(with = "crate::calendar_date")]
     pub date: Date,
     /// Why.
     pub reason: Option<String>,
     /// The eligibility decision behind it (JSON), when there was one.
     pub decision: Option<serde_json::Value>,
-    /// The `transaction_id` under which the IBR was told of it.
+    /// The `transaction_id` (and `message_id`) of the `enrollment/updates` that tells the IBR
+    /// of it.
     pub ibr_transaction: Option<String>,
     /// The household enrolled, for a household programme (kept once known).
     pub household_id: Option<String>,
+    /// Where that update stands, as read back from the outbox: `pending` (the IBR has not
+    /// taken it yet), `delivered`, or `dead` (refused by the IBR; an operator may replay it).
+    /// Ignored when a change is recorded.
+    pub ibr_delivery: Option<String>,
+}
+
+/// An `enrollment/updates` message for the IBR, committed with the change it tells of and
+/// delivered from the outbox.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// Its `transaction_id`, also its `message_id`.
+    pub transaction_id: String,
+    /// The IBR's `/registry/sync/enrollment/updates` URL.
+    pub destination: String,
+    /// The envelope, unsigned (the dispatcher signs it as it sends it).
+    pub body: String,
 }
 
 impl Change {
@@ -130,6 +179,7 @@ impl Change {
             decision: None,
             ibr_transaction: None,
             household_id: None,
+            ibr_delivery: None,
         }
     }
 }
@@ -178,14 +228,66 @@ impl Enrolments {
             .and_then(|s| Status::parse(&s)))
     }
 
+    /// Every programme `uin` applied to, with their current status there, by programme code.
+    pub async fn of(&self, uin: &str) -> Result<Vec<(String, Status)>, MisError> {
+        let rows = self
+            .store
+            .read(vec![Statement::new(
+                self.sql(
+                    "SELECT programme, status FROM mis_enrolment WHERE uin = ?1 ORDER BY programme",
+                ),
+                vec![text(Some(uin))],
+                &[ColumnType::Text; 2],
+            )])
+            .await?;
+        rows[0]
+            .iter()
+            .map(|row| {
+                let status = cell_text(&row[1]).and_then(|s| Status::parse(&s));
+                match (cell_text(&row[0]), status) {
+                    (Some(programme), Some(status)) => Ok((programme, status)),
+                    _ => Err(MisError::Corrupt(format!("enrolment of {uin}: {row:?}"))),
+                }
+            })
+            .collect()
+    }
+
     /// Records `change`, refused unless the lifecycle allows it from the current status (a
     /// first change must be [`Status::Applied`]).
     pub async fn record(&self, change: Change) -> Result<(), MisError> {
-        let read = Statement::new(
+        self.write(change, None).await
+    }
+
+    /// Records `change` as [`Enrolments::record`] does, and in the same transaction puts
+    /// `publication` into the outbox (its transaction becomes the change's `ibr_transaction`),
+    /// after the messages of the beneficiary's earlier changes.
+    pub async fn record_published(
+        &self,
+        change: Change,
+        publication: Publication,
+    ) -> Result<(), MisError> {
+        self.write(change, Some(publication)).await
+    }
+
+    async fn write(
+        &self,
+        mut change: Change,
+        publication: Option<Publication>,
+    ) -> Result<(), MisError> {
+        let dialect = self.store.dialect();
+        let mut reads = Vec::new();
+        if dialect == store::Dialect::Postgres {
+            reads.push(Statement::new(
+                format!("SELECT pg_advisory_xact_lock({BENEFICIARY_LOCK}, hashtext($1))"),
+                vec![text(Some(&format!("{}/{}", change.programme, change.uin)))],
+                &[],
+            ));
+        }
+        reads.push(Statement::new(
             self.sql("SELECT status FROM mis_enrolment WHERE programme = ?1 AND uin = ?2"),
             vec![text(Some(&change.programme)), text(Some(&change.uin))],
             &[ColumnType::Text],
-        );
+        ));
         let upsert = self.sql(
             "INSERT INTO mis_enrolment (programme, uin, status, status_date, reason, household_id)
              VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''))
@@ -202,11 +304,15 @@ impl Enrolments {
             "INSERT INTO mis_change (programme, uin, status, status_date, reason, decision, ibr_transaction)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         );
+        if let Some(publication) = &publication {
+            change.ibr_transaction = Some(publication.transaction_id.clone());
+        }
         let (uin, programme, status) =
             (change.uin.clone(), change.programme.clone(), change.status);
         let plan: store::WritePlan = Box::new(move |rows: Vec<Vec<Row>>| {
-            let current = rows[0]
-                .first()
+            let current = rows
+                .last()
+                .and_then(|rows| rows.first())
                 .and_then(|row| cell_text(&row[0]))
                 .and_then(|s| Status::parse(&s));
             let allowed = match current {
@@ -232,7 +338,7 @@ impl Enrolments {
                 change.decision.as_ref().map(|d| d.to_string()).as_deref(),
             ));
             history.push(text(change.ibr_transaction.as_deref()));
-            let mut writes = vec![
+            let mut statements = vec![
                 Statement::new(upsert, enrolment, &[]),
                 Statement::new(insert, history, &[]),
             ];
@@ -242,7 +348,7 @@ impl Enrolments {
                     change.status.as_str(),
                     change.reason.as_deref().unwrap_or("no reason given")
                 );
-                writes.push(Statement::new(
+                statements.push(Statement::new(
                     cancel,
                     vec![
                         text(Some(&change.programme)),
@@ -252,9 +358,20 @@ impl Enrolments {
                     &[],
                 ));
             }
-            Ok(writes)
+            if let Some(publication) = publication {
+                statements.extend(dispatch::ordering_lock(dialect));
+                statements.push(dispatch::enqueue_ordered(
+                    dialect,
+                    &publication.transaction_id,
+                    &publication.destination,
+                    publication.body,
+                    &format!("ibr/{}/{}", change.programme, change.uin),
+                    0,
+                ));
+            }
+            Ok(statements)
         });
-        let written = self.store.read_then_write(vec![read], plan).await?;
+        let written = self.store.read_then_write(reads, plan).await?;
         if written.is_empty() {
             return Err(MisError::Transition {
                 from: self.status(&programme, &uin).await?,
@@ -272,11 +389,12 @@ impl Enrolments {
             .store
             .read(vec![Statement::new(
                 self.sql(
-                    "SELECT status, status_date, reason, decision, ibr_transaction FROM mis_change
-                     WHERE programme = ?1 AND uin = ?2 ORDER BY seq",
+                    "SELECT c.status, c.status_date, c.reason, c.decision, c.ibr_transaction, o.state
+                     FROM mis_change AS c LEFT JOIN outbox AS o ON o.message_id = c.ibr_transaction
+                     WHERE c.programme = ?1 AND c.uin = ?2 ORDER BY c.seq",
                 ),
                 vec![text(Some(programme)), text(Some(uin))],
-                &[ColumnType::Text; 5],
+                &[ColumnType::Text; 6],
             )])
             .await?;
         rows[0]
@@ -304,6 +422,7 @@ impl Enrolments {
                     decision,
                     ibr_transaction: field(4),
                     household_id: None,
+                    ibr_delivery: field(5),
                 })
             })
             .collect()

@@ -8,6 +8,7 @@
 //! that the dispatcher delivers it, signed, with retries: [`IbrReceipts`]. Without an IBR the
 //! service publishes nothing ([`NoReceipts`]).
 
+pub use dispatch::ClientBearer;
 use store::{Dialect, Statement};
 
 /// The receipt of one successful payment.
@@ -158,24 +159,5 @@ impl Receipts for IbrReceipts {
                 )
             })
             .collect()
-    }
-}
-
-/// The bearer token of deliveries to another service, from a client with the payments
-/// service's credentials there.
-pub struct ClientBearer(pub client::Client);
-
-#[async_trait::async_trait]
-impl dispatch::Bearer for ClientBearer {
-    async fn token(&self) -> Result<String, String> {
-        match self.0.access_token().await {
-            Ok(Some(token)) => Ok(token),
-            Ok(None) => Err("no credentials".into()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    async fn forget(&self) {
-        self.0.forget_access_token().await;
     }
 }

@@ -27,6 +27,106 @@ pub struct Config {
     pub id: Id,
     /// The payments service (`spx serve --role pay`).
     pub pay: Pay,
+    /// The SP-MIS (`spx serve --role mis`).
+    pub mis: Mis,
+}
+
+/// `[mis]`: the SP-MIS, its programmes and the registries it asks and subscribes to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mis {
+    /// A folder of programme files (`*.toml`); empty: the programmes spx ships.
+    pub programmes_dir: PathBuf,
+    /// Where the registries reach the SP-MIS (their notifications go to
+    /// `<public_url>/registry/notify`); empty: the address it listens on.
+    pub public_url: String,
+    /// The civil registry: base URL, participant id, the SP-MIS's client secret there.
+    pub crvs_url: String,
+    /// The civil registry's participant id.
+    pub crvs_id: String,
+    /// The SP-MIS's client secret at the civil registry (its client id is `service.id`).
+    pub crvs_client_secret: String,
+    /// The foundational ID registry's base URL.
+    pub id_url: String,
+    /// The ID registry's participant id.
+    pub id_id: String,
+    /// The SP-MIS's client secret at the ID registry.
+    pub id_client_secret: String,
+    /// The social registry's base URL.
+    pub social_url: String,
+    /// The social registry's participant id.
+    pub social_id: String,
+    /// The SP-MIS's client secret at the social registry.
+    pub social_client_secret: String,
+    /// The integrated beneficiary registry's base URL.
+    pub ibr_url: String,
+    /// The IBR's participant id.
+    pub ibr_id: String,
+    /// The SP-MIS's client secret at the IBR.
+    pub ibr_client_secret: String,
+    /// The farmer registry's base URL.
+    pub fr_url: String,
+    /// The farmer registry's participant id.
+    pub fr_id: String,
+    /// The SP-MIS's client secret at the farmer registry.
+    pub fr_client_secret: String,
+    /// The payments service's base URL.
+    pub pay_url: String,
+    /// The payments service's participant id.
+    pub pay_id: String,
+    /// The SP-MIS's client secret at the payments service.
+    pub pay_client_secret: String,
+}
+
+impl Default for Mis {
+    fn default() -> Self {
+        Mis {
+            programmes_dir: PathBuf::new(),
+            public_url: String::new(),
+            crvs_url: String::new(),
+            crvs_id: "crvs.spx.local".into(),
+            crvs_client_secret: String::new(),
+            id_url: String::new(),
+            id_id: "id.spx.local".into(),
+            id_client_secret: String::new(),
+            social_url: String::new(),
+            social_id: "social.spx.local".into(),
+            social_client_secret: String::new(),
+            ibr_url: String::new(),
+            ibr_id: "ibr.spx.local".into(),
+            ibr_client_secret: String::new(),
+            fr_url: String::new(),
+            fr_id: "fr.spx.local".into(),
+            fr_client_secret: String::new(),
+            pay_url: String::new(),
+            pay_id: "pay.spx.local".into(),
+            pay_client_secret: String::new(),
+        }
+    }
+}
+
+impl Mis {
+    /// Each registry the SP-MIS talks to: (role, base URL, participant id, client secret).
+    pub fn registries(&self) -> [(&'static str, &str, &str, &str); 6] {
+        [
+            (
+                "crvs",
+                &self.crvs_url,
+                &self.crvs_id,
+                &self.crvs_client_secret,
+            ),
+            ("id", &self.id_url, &self.id_id, &self.id_client_secret),
+            (
+                "social",
+                &self.social_url,
+                &self.social_id,
+                &self.social_client_secret,
+            ),
+            ("ibr", &self.ibr_url, &self.ibr_id, &self.ibr_client_secret),
+            ("fr", &self.fr_url, &self.fr_id, &self.fr_client_secret),
+            ("pay", &self.pay_url, &self.pay_id, &self.pay_client_secret),
+        ]
+    }
 }
 
 /// `[pay]`: the payments service, its limits and its payment switch.
@@ -422,6 +522,13 @@ impl Config {
             ("id.crvs_url", &self.id.crvs_url),
             ("id.public_url", &self.id.public_url),
             ("pay.ibr_url", &self.pay.ibr_url),
+            ("mis.public_url", &self.mis.public_url),
+            ("mis.crvs_url", &self.mis.crvs_url),
+            ("mis.id_url", &self.mis.id_url),
+            ("mis.social_url", &self.mis.social_url),
+            ("mis.ibr_url", &self.mis.ibr_url),
+            ("mis.fr_url", &self.mis.fr_url),
+            ("mis.pay_url", &self.mis.pay_url),
         ] {
             if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("{name} must be an http:// or https:// URL (or empty), not '{url}'");

@@ -32,9 +32,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve one registry, or the payments service, over DCI.
+    /// Serve one registry, the payments service or the SP-MIS, over DCI.
     Serve {
-        /// Which service (social, crvs, ibr, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -90,7 +90,7 @@ enum Command {
     Keys {
         #[command(subcommand)]
         action: keys::KeysAction,
-        /// Which service (social, crvs, ibr, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -137,7 +137,7 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
-        /// Which service (social, crvs, ibr, dr, fr, id, pay).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long, global = true, default_value = "social")]
         role: String,
         #[command(flatten)]
@@ -236,6 +236,20 @@ async fn open_role_store(
     Ok(registry::open_store(profile, &config.store(role)).await?)
 }
 
+/// The store whose outbox `spx outbox` looks at: a registry's, the payments service's, or
+/// the SP-MIS's (its enrolments and the outbox of its IBR updates).
+async fn open_outbox_store(
+    cli_config: Option<&PathBuf>,
+    role: &str,
+    flags: &ServiceFlags,
+) -> Result<std::sync::Arc<dyn store::Store>> {
+    if role != mis::ROLE {
+        return open_role_store(cli_config, role, flags).await;
+    }
+    let config = load_config(cli_config, flags)?;
+    Ok(store::open(&config.store(role), mis::store::MIGRATIONS).await?)
+}
+
 /// The engine's profile of the service `role`: a registry's, or the payments service's.
 fn check_role(role: &str) -> Result<&'static registry::Profile> {
     match registry::profile(role) {
@@ -293,6 +307,18 @@ async fn run(cli: Cli) -> Result<()> {
                 running.base_url,
                 running.store,
                 pay.switch.describe()
+            );
+            service::wait_for_shutdown().await;
+            Ok(())
+        }
+        Command::Serve { role, service } if role == mis::ROLE => {
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let running = service::start_mis(&config).await?;
+            println!(
+                "spx: SP-MIS on {} ({}; {} programmes)",
+                running.base_url,
+                running.store,
+                running.mis.programmes().len()
             );
             service::wait_for_shutdown().await;
             Ok(())
@@ -389,7 +415,7 @@ async fn run(cli: Cli) -> Result<()> {
             role,
             service,
         } => {
-            let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
+            let store = open_outbox_store(cli.config.as_ref(), &role, &service).await?;
             match action {
                 OutboxAction::List { state, limit } => {
                     if let Some(state) = &state
@@ -444,7 +470,10 @@ async fn run(cli: Cli) -> Result<()> {
             role,
             service,
         } => {
-            check_role(&role)?;
+            // The SP-MIS signs with keys of its own too (`spx serve --role mis`).
+            if role != mis::ROLE {
+                check_role(&role)?;
+            }
             let config = load_config(cli.config.as_ref(), &service)?;
             keys::run(action, &config, &role)
         }

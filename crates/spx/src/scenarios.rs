@@ -47,7 +47,17 @@ pub async fn sp_mis(
         pay: client(&bases.pay, pay::ROLE),
     };
     let store = store::open(&config.store("mis"), mis::store::MIGRATIONS).await?;
-    let mis = mis::Mis::open(mis::programme::shipped()?, store, registries.clone()).await?;
+    let delivery = mis::Delivery {
+        ibr_token: true,
+        ..mis::Delivery::default()
+    };
+    let mis = mis::Mis::start(
+        mis::programme::shipped()?,
+        store,
+        registries.clone(),
+        delivery,
+    )
+    .await?;
     Ok((mis, registries))
 }
 

@@ -131,6 +131,104 @@ pub async fn start_pay(config: &Config) -> Result<(Running, Arc<pay::Pay>)> {
     Ok((running, pay))
 }
 
+/// A running SP-MIS.
+pub struct RunningMis {
+    /// `http://addr` or, when it terminates TLS, `https://addr`.
+    pub base_url: String,
+    /// Its store, for reports.
+    pub store: String,
+    /// The SP-MIS.
+    pub mis: mis::Mis,
+}
+
+/// Opens the SP-MIS store, applies its migrations and serves the SP-MIS (`[mis]`) on the
+/// configured address: its HTTP API, the `/registry/notify` its registries post to, its JWKS
+/// and health; then subscribes at the civil registry. It signs as the service, authenticates
+/// at each registry with its client secret there, and verifies the civil registry's
+/// notifications with its published keys unless `trust.verify` is `off`.
+pub async fn start_mis(config: &Config) -> Result<RunningMis> {
+    let settings = &config.mis;
+    let mut urls = std::collections::BTreeMap::new();
+    for (role, url, id, secret) in settings.registries() {
+        // The farmer registry and the payments service serve only the programmes and cycles
+        // that need them; without them those fail, naming the missing URL.
+        if url.is_empty() && !["fr", pay::ROLE].contains(&role) {
+            anyhow::bail!("mis.{role}_url is not set: the SP-MIS needs the {role} registry");
+        }
+        urls.insert(role, (url.trim_end_matches('/').to_string(), id, secret));
+    }
+    let store = store::open(&config.store(mis::ROLE), mis::store::MIGRATIONS)
+        .await
+        .context("opening the SP-MIS store")?;
+    let programmes = if settings.programmes_dir.as_os_str().is_empty() {
+        mis::programme::shipped()?
+    } else {
+        mis::Programme::load_dir(&settings.programmes_dir)?
+    };
+    let signer = crate::keys::for_registry(config, mis::ROLE)?.signer;
+    let service_id = config.service_id(mis::ROLE);
+    let client = |role: &str| {
+        let (url, id, secret) = &urls[role];
+        let client =
+            client::Client::new(url.as_str(), &service_id, Some(*id)).with_signer(signer.clone());
+        if secret.is_empty() {
+            client
+        } else {
+            client.with_credentials(&service_id, secret)
+        }
+    };
+    let registries = mis::Registries {
+        crvs: client("crvs"),
+        id: client("id"),
+        social: client("social"),
+        ibr: client("ibr"),
+        fr: client("fr"),
+        pay: client(pay::ROLE),
+    };
+    let delivery = mis::Delivery {
+        dispatch: dispatch::DispatchConfig {
+            max_attempts: i64::MAX,
+            ..config.registry(mis::ROLE).dispatch
+        },
+        signer: Some(signer.clone()),
+        ibr_token: !settings.ibr_client_secret.is_empty(),
+    };
+    let mis = mis::Mis::start(programmes, store.clone(), registries, delivery).await?;
+    let (listener, _, base_url) = bind(config).await?;
+    let keys = peer_keys(config, &settings.crvs_id, &urls["crvs"].0)?;
+    let events = Arc::new(mis::events::Events::new(
+        mis.clone(),
+        mis::events::EventSettings {
+            public_url: Some(settings.public_url.trim_end_matches('/').to_string())
+                .filter(|url| !url.is_empty())
+                .unwrap_or_else(|| base_url.clone()),
+            crvs_id: settings.crvs_id.clone(),
+            keys,
+        },
+    ));
+    let jwks = signer.clone();
+    let described = store.describe();
+    let health = serde_json::json!({"status": "ok", "role": mis::ROLE, "store": described});
+    let app = mis::http::router(mis.clone())
+        .merge(events.router())
+        .route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || std::future::ready(axum::Json(jwks.jwks()))),
+        )
+        .route(
+            "/health",
+            axum::routing::get(move || std::future::ready(axum::Json(health.clone()))),
+        );
+    serve(listener, config, app)?;
+    // The civil registry calls back as soon as it takes the subscription: once serving.
+    events.spawn();
+    Ok(RunningMis {
+        base_url,
+        store: described,
+        mis,
+    })
+}
+
 /// The ID registry's link to the civil registry (`[id]`), when `profile` is the ID registry's
 /// and `id.crvs_url` is set: it signs as the service, authenticates with its client secret,
 /// and verifies the civil registry's notifications with its published keys unless
@@ -146,15 +244,7 @@ fn crvs_link(
         return Ok(None);
     }
     let crvs_url = id.crvs_url.trim_end_matches('/').to_string();
-    let crvs_keys: Option<Arc<dyn trust::KeyResolver>> =
-        if config.verify_mode()? == crate::config::VerifyMode::Off {
-            None
-        } else {
-            let keys =
-                trust::JwksFetcher::new(reqwest::Client::new(), trust::JwksFetchOptions::default());
-            keys.add_peer(&id.crvs_id, &format!("{crvs_url}/.well-known/jwks.json"));
-            Some(Arc::new(keys))
-        };
+    let crvs_keys = peer_keys(config, &id.crvs_id, &crvs_url)?;
     let settings = registry::id::link::LinkSettings {
         crvs_url,
         crvs_id: id.crvs_id.clone(),
@@ -171,6 +261,21 @@ fn crvs_link(
         registry.clone(),
         settings,
     ))))
+}
+
+/// The keys of the peer `peer_id` at `base_url` (its `/.well-known/jwks.json`), which verify
+/// its callbacks and notifications; `None` when `trust.verify` is `off`.
+fn peer_keys(
+    config: &Config,
+    peer_id: &str,
+    base_url: &str,
+) -> Result<Option<Arc<dyn trust::KeyResolver>>> {
+    if config.verify_mode()? == crate::config::VerifyMode::Off {
+        return Ok(None);
+    }
+    let keys = trust::JwksFetcher::new(reqwest::Client::new(), trust::JwksFetchOptions::default());
+    keys.add_peer(peer_id, &format!("{base_url}/.well-known/jwks.json"));
+    Ok(Some(Arc::new(keys)))
 }
 
 /// Waits for Ctrl-C or SIGTERM.

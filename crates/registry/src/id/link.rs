@@ -7,7 +7,8 @@
 //! civil registry refuses a second subscription with the same criteria and notify URL
 //! (`rjct.event.already_subscribed`), which tells the link the one it holds is active. The
 //! code is kept in `upstream_subscription`. Should the civil registry be unreachable, the link
-//! tries again, less and less often, until it succeeds.
+//! tries again, less and less often, until it succeeds (see [`client::upstream`], shared with
+//! the SP-MIS's subscriptions).
 //!
 //! The notifications come to `POST /registry/notify` on the ID service itself (a
 //! [`client::Receiver`] served beside the registry's endpoints, see [`CrvsLink::router`]),
@@ -18,11 +19,9 @@
 //! death notified twice (a retry, a second subscription) is applied once.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use client::{
-    Callback, Client, ClientError, Receiver, ReceiverConfig, RegistryQuery, SubscribeItem,
-};
+use client::upstream::{self, SubscribeError};
+use client::{Callback, Client, Receiver, RegistryQuery, SubscribeItem};
 use dci::{Action, ReasonCode, Rejection, Timestamp};
 use serde_json::Value;
 use store::{SqlValue, Statement, StoreError, numbered};
@@ -37,13 +36,6 @@ pub const EVENT: &str = crvs::DEATH_REGISTERED;
 pub const RECORD_TYPE: &str = dci::records::crvs::PERSON;
 /// Its filter: every person whose death is registered.
 pub const FILTER: &str = "is_deceased = true";
-
-/// How long the link waits for the civil registry's `on-subscribe`.
-const SUBSCRIBE_WAIT: Duration = Duration::from_secs(10);
-/// Longest pause between two attempts to subscribe.
-const MAX_PAUSE: Duration = Duration::from_secs(60);
-/// Callbacks the receiver keeps for waiters that have not asked yet.
-const KEPT_CALLBACKS: usize = 64;
 
 /// Where the civil registry is and how the ID service talks to it.
 #[derive(Clone)]
@@ -79,12 +71,9 @@ impl std::fmt::Debug for LinkSettings {
 /// Why the link could not subscribe.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    /// The civil registry could not be reached, or refused the request.
+    /// The civil registry could not be reached, or refused the request or the subscription.
     #[error("civil registry: {0}")]
-    Client(#[from] ClientError),
-    /// The civil registry refused the subscription.
-    #[error("the civil registry refused the subscription: {0}")]
-    Refused(String),
+    Subscribe(#[from] SubscribeError),
     /// The subscription could not be kept in the store.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -117,21 +106,15 @@ impl CrvsLink {
             registry: registry.clone(),
             crvs_id: settings.crvs_id.clone(),
         };
-        let mut receiver = Receiver::new(ReceiverConfig {
-            participant_id: Some(service_id.clone()),
-            // Notifications are applied as they come; only an `on-subscribe` arriving before
-            // its waiter needs keeping (and, if lost, the link polls its status).
-            max_kept_callbacks: KEPT_CALLBACKS,
-            ..ReceiverConfig::default()
-        })
-        .with_base_url(&settings.public_url)
-        .handle_with(move |callback| {
-            let applier = applier.clone();
-            async move { applier.apply(callback).await }
-        });
-        if let Some(keys) = &settings.crvs_keys {
-            receiver = receiver.verify_with(keys.clone());
-        }
+        let receiver = upstream::durable(
+            &service_id,
+            &settings.public_url,
+            settings.crvs_keys.clone(),
+            move |callback| {
+                let applier = applier.clone();
+                async move { applier.apply(callback).await }
+            },
+        );
         let mut client = Client::new(&settings.crvs_url, &service_id, Some(&settings.crvs_id));
         if let Some((client_id, secret)) = &settings.credentials {
             client = client.with_credentials(client_id, secret);
@@ -157,40 +140,16 @@ impl CrvsLink {
     /// Subscribes to the civil registry's deaths, once: a new subscription is kept with its
     /// code; one already held is confirmed.
     pub async fn subscribe(&self) -> Result<Subscribed, LinkError> {
-        let item = SubscribeItem::new(
-            EVENT,
-            RECORD_TYPE,
-            RegistryQuery::expression(Value::String(FILTER.into())),
-        )
-        .reg_type(crvs::PROFILE.reg_type);
-        let outcome = self
-            .client
-            .subscribe_and_wait(
-                vec![item],
-                &self.receiver,
-                SUBSCRIBE_WAIT,
-                Duration::from_secs(1),
-            )
-            .await?;
-        let answer = outcome
-            .response
-            .subscribe_response
-            .first()
-            .ok_or_else(|| LinkError::Refused("the answer has no item".into()))?;
+        let item = death_subscription();
         let now = Timestamp::now().to_string();
-        match (answer.subscriptions.first(), answer.status_reason_code) {
-            (Some(subscription), _) => {
-                self.keep(&subscription.code, &now).await?;
-                Ok(Subscribed::New(subscription.code.clone()))
+        match upstream::subscribe_once(&self.client, item, &self.receiver).await? {
+            upstream::Subscribed::New(code) => {
+                self.keep(&code, &now).await?;
+                Ok(Subscribed::New(code))
             }
-            (None, Some(ReasonCode::EventAlreadySubscribed)) => {
+            upstream::Subscribed::AlreadyActive => {
                 Ok(Subscribed::AlreadyActive(self.confirm(&now).await?))
             }
-            (None, code) => Err(LinkError::Refused(format!(
-                "{}: {}",
-                code.map_or("rjct", ReasonCode::as_str),
-                answer.status_reason_message.as_deref().unwrap_or_default()
-            ))),
         }
     }
 
@@ -198,22 +157,17 @@ impl CrvsLink {
     /// up to a minute) until the civil registry takes the subscription or confirms it.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut pause = Duration::from_secs(1);
-            loop {
-                match self.subscribe().await {
-                    Ok(Subscribed::New(code)) => {
-                        tracing::info!(%code, crvs = %self.settings.crvs_url, "subscribed to the civil registry's deaths");
-                        return;
-                    }
-                    Ok(Subscribed::AlreadyActive(code)) => {
-                        tracing::info!(code = code.as_deref().unwrap_or("unknown here"), crvs = %self.settings.crvs_url, "the subscription to the civil registry's deaths is active");
-                        return;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, retry_in = ?pause, "cannot subscribe to the civil registry's deaths");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(MAX_PAUSE);
-                    }
+            let subscribed = upstream::until_ok("subscribe to the civil registry's deaths", || {
+                self.subscribe()
+            })
+            .await;
+            let crvs = &self.settings.crvs_url;
+            match subscribed {
+                Subscribed::New(code) => {
+                    tracing::info!(%code, %crvs, "subscribed to the civil registry's deaths");
+                }
+                Subscribed::AlreadyActive(code) => {
+                    tracing::info!(code = code.as_deref().unwrap_or("unknown here"), %crvs, "the subscription to the civil registry's deaths is active");
                 }
             }
         })
@@ -295,6 +249,71 @@ impl CrvsLink {
     }
 }
 
+/// The subscription to every death the civil registry registers: [`EVENT`] of [`RECORD_TYPE`]
+/// records matching [`FILTER`].
+pub fn death_subscription() -> SubscribeItem {
+    SubscribeItem::new(
+        EVENT,
+        RECORD_TYPE,
+        RegistryQuery::expression(Value::String(FILTER.into())),
+    )
+    .reg_type(crvs::PROFILE.reg_type)
+}
+
+/// The notification `callback` is, when it notifies one of `events` (compared without
+/// case); `None` for other callbacks (the `on-subscribe` ...) and events. A notification that
+/// cannot be read is refused.
+pub fn notified(
+    callback: &Callback,
+    events: &[&str],
+) -> Result<Option<client::Notification>, Rejection> {
+    if callback.action != Action::Notify {
+        return Ok(None);
+    }
+    let notification = callback
+        .notification()
+        .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
+    let event = notification.reg_event_type.as_deref().unwrap_or_default();
+    if !events.iter().any(|e| e.eq_ignore_ascii_case(event)) {
+        tracing::debug!(%event, "an event not applied here");
+        return Ok(None);
+    }
+    Ok(Some(notification))
+}
+
+/// The deaths a civil registry's `callback` notifies (`Death` or `DEATH_REGISTERED` events),
+/// with a description of the notification to record as their source (`<crvs_id> <event>
+/// notify <message id> (subscription <code>)`); `None` for other callbacks (the
+/// `on-subscribe` ...) and events. A record without the deceased's UIN and date of death is
+/// logged and left out; a notification that cannot be read is refused.
+pub fn notified_deaths(
+    callback: &Callback,
+    crvs_id: &str,
+) -> Result<Option<(String, Vec<Death>)>, Rejection> {
+    let Some(notification) = notified(callback, &[crvs::DEATH, crvs::DEATH_REGISTERED])? else {
+        return Ok(None);
+    };
+    let event = notification.reg_event_type.as_deref().unwrap_or_default();
+    let source = format!(
+        "{crvs_id} {event} notify {} (subscription {})",
+        notification.header.message_id,
+        notification.subscription_code.as_deref().unwrap_or("?")
+    );
+    let deaths = notification
+        .message
+        .notify_event
+        .iter()
+        .filter_map(|notified| {
+            let death = Death::from_record(&notified.data.reg_records);
+            if death.is_none() {
+                tracing::warn!(%source, "a death notification without the deceased's UIN and date of death");
+            }
+            death
+        })
+        .collect();
+    Ok(Some((source, deaths)))
+}
+
 /// Applies the civil registry's notifications to the ID registry.
 #[derive(Clone)]
 struct Applier {
@@ -307,31 +326,10 @@ impl Applier {
     /// `on-subscribe` ...) and events pass. Refused, to be sent again, when the store cannot
     /// take it.
     async fn apply(&self, callback: Callback) -> Result<(), Rejection> {
-        if callback.action != Action::Notify {
+        let Some((source, deaths)) = notified_deaths(&callback, &self.crvs_id)? else {
             return Ok(());
-        }
-        let notification = callback
-            .notification()
-            .map_err(|e| Rejection::new(ReasonCode::RequestBad, e.to_string()))?;
-        let event = notification.reg_event_type.as_deref().unwrap_or_default();
-        if ![crvs::DEATH, crvs::DEATH_REGISTERED]
-            .iter()
-            .any(|death| death.eq_ignore_ascii_case(event))
-        {
-            tracing::debug!(%event, "a civil registry event other than a death is not applied");
-            return Ok(());
-        }
-        let source = format!(
-            "{} {event} notify {} (subscription {})",
-            self.crvs_id,
-            notification.header.message_id,
-            notification.subscription_code.as_deref().unwrap_or("?")
-        );
-        for notified in &notification.message.notify_event {
-            let Some(death) = Death::from_record(&notified.data.reg_records) else {
-                tracing::warn!(%source, "a death notification without the deceased's UIN and date of death");
-                continue;
-            };
+        };
+        for death in deaths {
             match mark_deceased(&self.registry, &death, &source).await {
                 Ok(Marked::Deceased) => {
                     tracing::info!(uin = %death.uin, death_date = %death.death_date, "identity marked deceased");

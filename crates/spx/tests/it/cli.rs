@@ -117,7 +117,7 @@ fn admit(data: &std::path::Path, sender_id: &str) -> Result<String> {
     Ok(secret)
 }
 
-fn output(command: &mut Command) -> Result<(bool, String, String)> {
+pub(crate) fn output(command: &mut Command) -> Result<(bool, String, String)> {
     let out = command.output().context("running spx")?;
     Ok((
         out.status.success(),

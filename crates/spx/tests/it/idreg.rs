@@ -11,7 +11,6 @@ use anyhow::{Context, Result, anyhow, ensure};
 use registry::id::link::{CrvsLink, LinkSettings, Subscribed};
 use registry::participants::{Participant, scope};
 use serde_json::{Value, json};
-use store::{ColumnType, SqlValue, Statement};
 use trust::access::AccessRules;
 
 use crate::access::{SECRET, admit};
@@ -20,7 +19,7 @@ use crate::signatures::signer;
 use crate::subscription::{criteria, notifications, subscribe};
 use crate::support::{
     Backend, Sink, TempDir, TestRegistry, by_id, fixture, post_json, post_json_with,
-    registry_config, runtime, text, token,
+    registry_config, runtime, serve_until_stopped, text, texts, token,
 };
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[
@@ -316,40 +315,6 @@ fn bad_searches_get_their_codes(backend: Backend) -> Result<()> {
     })
 }
 
-/// The rows of `sql` (one text column) in `store`.
-async fn texts(store: &dyn store::Store, sql: &str) -> Result<Vec<String>> {
-    let rows = store
-        .read(vec![Statement::new(sql, vec![], &[ColumnType::Text])])
-        .await?;
-    Ok(rows[0]
-        .iter()
-        .map(|row| match row.first() {
-            Some(Some(SqlValue::Text(text))) => text.clone(),
-            _ => String::new(),
-        })
-        .collect())
-}
-
-/// The link's endpoints, served on `listener` until `stop` is sent.
-fn serve_link(
-    link: &CrvsLink,
-    listener: tokio::net::TcpListener,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = link.router();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    (stop, server)
-}
-
 /// Waits until `uin`'s identity is deceased; how long it took from `since`.
 async fn deceased_within(
     registry: &TestRegistry,
@@ -453,7 +418,7 @@ fn a_crvs_death_marks_the_identity_deceased_once_and_notifies_its_subscribers(
             crvs_keys: Some(Arc::new(crvs_keys)),
         };
         let link = CrvsLink::new(ids.registry.clone(), settings.clone());
-        let (stop, server) = serve_link(&link, listener);
+        let (stop, server) = serve_until_stopped(link.router(), listener);
         let Subscribed::New(code) = link.subscribe().await? else {
             return Err(anyhow!("a first subscription is new"));
         };
@@ -517,7 +482,7 @@ fn a_crvs_death_marks_the_identity_deceased_once_and_notifies_its_subscribers(
         server.await?;
         let listener = tokio::net::TcpListener::bind(link_addr).await?;
         let link = CrvsLink::new(ids.registry.clone(), settings);
-        let (_stop, _server) = serve_link(&link, listener);
+        let (_stop, _server) = serve_until_stopped(link.router(), listener);
         ensure!(link.subscribe().await? == Subscribed::AlreadyActive(Some(code.clone())));
         let active = texts(crvs.store.as_ref(), "SELECT code FROM subscription WHERE sender_id = 'id.test' AND status = 'subscribe'").await?;
         ensure!(active == [code.clone()], "one subscription at the civil registry: {active:?}");

@@ -18,6 +18,7 @@ mod ibr;
 mod idreg;
 mod mis;
 mod mis_cycles;
+mod mis_events;
 mod pay;
 mod protocol;
 mod scenarios;
@@ -62,6 +63,7 @@ fn main() {
         idreg::TESTS,
         mis::TESTS,
         mis_cycles::TESTS,
+        mis_events::TESTS,
         pay::TESTS,
         scenarios::TESTS,
     ]
@@ -75,8 +77,14 @@ fn main() {
         });
         trials.push(pg.with_ignored_flag(postgres.is_err()));
     }
-    let plain: Vec<(&str, PlainTest)> =
-        [protocol::TESTS, signatures::TESTS, cli::TESTS, pay::PLAIN].concat();
+    let plain: Vec<(&str, PlainTest)> = [
+        protocol::TESTS,
+        signatures::TESTS,
+        cli::TESTS,
+        pay::PLAIN,
+        mis_events::PLAIN,
+    ]
+    .concat();
     for (name, test) in plain {
         trials.push(Trial::test(name.to_string(), move || {
             test().map_err(|e| format!("{e:#}").into())

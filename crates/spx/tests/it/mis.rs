@@ -3,8 +3,11 @@
 //! population, and the SP-MIS asking them through the `client` crate.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, ensure};
+use axum::response::IntoResponse;
 use client::Client;
 use mis::rules::{FactUsed, Outcome, Registry, Source};
 use mis::{Decision, Mis, Programme, Registries, Status};
@@ -27,8 +30,8 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         the_http_api_lists_programmes_takes_applications_and_shows_a_history,
     ),
     (
-        "mis::an_application_cut_short_by_an_unreachable_ibr_is_made_again",
-        an_application_cut_short_by_an_unreachable_ibr_is_made_again,
+        "mis::an_application_while_the_ibr_is_down_enrols_and_reaches_the_ibr_when_it_returns",
+        an_application_while_the_ibr_is_down_enrols_and_reaches_the_ibr_when_it_returns,
     ),
     (
         "mis::uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it",
@@ -36,19 +39,34 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     ),
 ];
 
-pub(crate) const MIS: &str = "spmis.test";
+pub const MIS: &str = "spmis.test";
+
+/// The settings of a registry under `service_id` whose notifications wait for a subscriber
+/// that is down for a while (attempts enough for a minute), as a production outbox would.
+pub fn patient(service_id: &str) -> registry::RegistryConfig {
+    let mut config = crate::support::registry_config();
+    config.service_id = service_id.into();
+    config.header.service_id = service_id.into();
+    config.dispatch.max_attempts = 200;
+    config
+}
 
 /// The registries of UC-01 and UC-03, each its own HTTP service with its own store.
-pub(crate) struct Registers {
-    crvs: TestRegistry,
-    id: TestRegistry,
-    social: TestRegistry,
+pub struct Registers {
+    pub crvs: TestRegistry,
+    pub id: TestRegistry,
+    pub social: TestRegistry,
 }
 
 impl Registers {
-    async fn spawn(backend: Backend) -> Result<Self> {
+    pub async fn spawn(backend: Backend) -> Result<Self> {
         Ok(Registers {
-            crvs: TestRegistry::spawn_as(backend, &registry::crvs::PROFILE, "crvs.test").await?,
+            crvs: TestRegistry::spawn_profile(
+                backend,
+                &registry::crvs::PROFILE,
+                patient("crvs.test"),
+            )
+            .await?,
             id: TestRegistry::spawn_as(backend, &registry::id::PROFILE, "id.test").await?,
             social: TestRegistry::spawn_as(backend, &registry::social::PROFILE, "social.test")
                 .await?,
@@ -56,12 +74,29 @@ impl Registers {
     }
 }
 
+/// Delivery of IBR updates as fast as tests want it, retried until the IBR takes them.
+pub fn delivery() -> mis::Delivery {
+    mis::Delivery {
+        dispatch: dispatch::DispatchConfig {
+            base_backoff: std::time::Duration::from_millis(50),
+            max_backoff: std::time::Duration::from_millis(400),
+            breaker_cooldown: std::time::Duration::from_millis(200),
+            poll_interval: std::time::Duration::from_millis(50),
+            ..mis::Delivery::default().dispatch
+        },
+        ..mis::Delivery::default()
+    }
+}
+
+/// How long an IBR update may take to be delivered from the outbox.
+pub const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An SP-MIS with its own store and its own IBR, running `programmes`.
-pub(crate) struct SpMis {
-    pub(crate) mis: Mis,
-    ibr: TestRegistry,
-    store: std::sync::Arc<dyn store::Store>,
-    pub(crate) registries: Registries,
+pub struct SpMis {
+    pub mis: Mis,
+    pub ibr: TestRegistry,
+    pub store: std::sync::Arc<dyn store::Store>,
+    pub registries: Registries,
     _place: Place,
 }
 
@@ -97,7 +132,7 @@ impl SpMis {
             pay: unreachable_client("pay.test"),
         };
         Ok(SpMis {
-            mis: Mis::new(programmes, store.clone(), registries.clone()),
+            mis: Mis::start(programmes, store.clone(), registries.clone(), delivery()).await?,
             ibr,
             store,
             registries,
@@ -105,14 +140,27 @@ impl SpMis {
         })
     }
 
-    /// The IBR's programmes for `uin` with their status.
-    async fn ibr_enrolments(&self, uin: &str) -> Result<Vec<(String, String)>> {
-        ibr_enrolments(&self.ibr, uin).await
+    /// Waits until the last change of `uin` in `programme` is known delivered to the IBR;
+    /// returns the history then.
+    pub async fn delivered(&self, programme: &str, uin: &str) -> Result<Vec<mis::store::Change>> {
+        let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
+        loop {
+            let history = self.mis.enrolments().history(programme, uin).await?;
+            let last = history.last().and_then(|c| c.ibr_delivery.as_deref());
+            if last == Some("delivered") {
+                return Ok(history);
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the last change of {uin} in {programme} is {last:?} after {DELIVERY_WAIT:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 
-/// `ibr`'s programmes for `uin` with their status, sorted, as its `enrolled` check answers.
-pub(crate) async fn ibr_enrolments(ibr: &TestRegistry, uin: &str) -> Result<Vec<(String, String)>> {
+/// `ibr`'s programmes for `uin` with their status, as its `enrolled` check answers.
+pub async fn ibr_enrolments(ibr: &TestRegistry, uin: &str) -> Result<Vec<(String, String)>> {
     let criteria = serde_json::from_value(json!({"query_type": "expression",
         "query": {"person_identifier": {"eq": uin}}}))?;
     let answer = client_of(ibr).enrolled(vec![criteria]).await?;
@@ -130,15 +178,48 @@ pub(crate) async fn ibr_enrolments(ibr: &TestRegistry, uin: &str) -> Result<Vec<
     Ok(got)
 }
 
+/// Waits until `ibr` holds exactly `expected` (programme, status) for `uin`: the
+/// SP-MIS's updates reach it from the outbox.
+pub async fn ibr_holds(ibr: &TestRegistry, uin: &str, expected: &[(&str, &str)]) -> Result<()> {
+    ibr_shows(ibr, uin, expected, true).await
+}
+
+/// Waits until `ibr` holds `expected` (programme, status) for `uin`, and exactly that when
+/// `only`: the SP-MIS's updates reach it from the outbox.
+pub async fn ibr_shows(
+    ibr: &TestRegistry,
+    uin: &str,
+    expected: &[(&str, &str)],
+    only: bool,
+) -> Result<()> {
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(p, s)| (p.to_string(), s.to_string()))
+        .collect();
+    let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
+    loop {
+        let got = ibr_enrolments(ibr, uin).await?;
+        let held = expected.iter().all(|e| got.contains(e));
+        if held && (!only || got.len() == expected.len()) {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the IBR holds {got:?} for {uin}, not {expected:?}, after {DELIVERY_WAIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The registries and an SP-MIS running the shipped programmes.
-pub(crate) async fn shipped(backend: Backend) -> Result<(Registers, SpMis)> {
+pub async fn shipped(backend: Backend) -> Result<(Registers, SpMis)> {
     let registers = Registers::spawn(backend).await?;
     let sp = SpMis::spawn(backend, &registers, mis::programme::shipped()?).await?;
     Ok((registers, sp))
 }
 
 /// People in no programme at all, so that no enrolment of the population stands in their way.
-pub(crate) fn in_no_programme(person: &synth::Person) -> bool {
+pub fn in_no_programme(person: &synth::Person) -> bool {
     !fixture()
         .benefits
         .enrolments
@@ -146,7 +227,7 @@ pub(crate) fn in_no_programme(person: &synth::Person) -> bool {
         .any(|e| e.uin == person.uin)
 }
 
-pub(crate) fn years(person: &synth::Person) -> i32 {
+pub fn years(person: &synth::Person) -> i32 {
     age(person.birth_date, fixture().today)
 }
 
@@ -227,7 +308,7 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
         audited(&registers.id, &old.uin, verified.source.as_ref()).await?;
         let ibr_check = source_of(&decision, "no other benefit of type 1")?;
         ensure!(ibr_check.value.as_deref() == Some("no"), "{ibr_check:?}");
-        ensure!(sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), "1".into())]);
+        ibr_holds(&sp.ibr, &old.uin, &[("OAA", "1")]).await?;
         let history: Vec<Status> =
             sp.mis.enrolments().history("OAA", &old.uin).await?.into_iter().map(|c| c.status).collect();
         ensure!(history == [Status::Applied, Status::Verified, Status::Enrolled], "{history:?}");
@@ -248,8 +329,8 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
             (Status::Exited, "moved abroad", "6"),
         ] {
             let transaction = sp.mis.change_status("OAA", &old.uin, status, today, reason).await?;
-            ensure!(sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), code.into())], "{status:?}");
-            let last = sp.mis.enrolments().history("OAA", &old.uin).await?.pop().context("history")?;
+            ibr_holds(&sp.ibr, &old.uin, &[("OAA", code)]).await?;
+            let last = sp.delivered("OAA", &old.uin).await?.pop().context("history")?;
             ensure!(
                 last.status == status
                     && last.reason.as_deref() == Some(reason)
@@ -260,7 +341,7 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
         let refused = sp.mis.change_status("OAA", &old.uin, Status::Suspended, today, "late").await;
         ensure!(
             refused.unwrap_err().to_string() == format!("{} in OAA: exited cannot become suspended", old.uin)
-                && sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), "6".into())]
+                && ibr_enrolments(&sp.ibr, &old.uin).await? == [("OAA".into(), "6".into())]
         );
         let refused = sp.mis.change_status("OAA", &young.uin, Status::Suspended, today, "never enrolled").await;
         ensure!(refused.unwrap_err().to_string() == format!("{} in OAA: nothing cannot become suspended", young.uin));
@@ -273,7 +354,7 @@ fn uc01_old_age_allowance_enrols_the_old_rejects_the_rest_with_reasons_and_tells
                     == Some(format!("aged 65 or more: age >= 65 failed on birth_date {}", young.birth_date)),
             "{decision:?}"
         );
-        ensure!(sp.ibr_enrolments(&young.uin).await?.is_empty());
+        ensure!(ibr_enrolments(&sp.ibr, &young.uin).await?.is_empty());
 
         // Already drawing the old-age allowance: the IBR check stops a second cash benefit.
         let decision = sp.mis.apply("OAA", &covered.uin, today).await?;
@@ -348,8 +429,12 @@ fn uc01_a_higher_age_threshold_enrols_exactly_those_old_enough_for_it(
                         "{decision:?}"
                     );
                 }
-                let in_ibr = sp.ibr_enrolments(&person.uin).await?;
-                ensure!(in_ibr.is_empty() != (decision.status == Status::Enrolled), "{in_ibr:?}");
+                if decision.status == Status::Enrolled {
+                    ibr_holds(&sp.ibr, &person.uin, &[("OAA", "1")]).await?;
+                } else {
+                    let in_ibr = ibr_enrolments(&sp.ibr, &person.uin).await?;
+                    ensure!(in_ibr.is_empty(), "{in_ibr:?}");
+                }
             }
             let expected: BTreeSet<String> = applicants
                 .iter()
@@ -387,7 +472,7 @@ async fn audited(registry: &TestRegistry, uin: &str, source: Option<&Source>) ->
 }
 
 /// The poverty score of `person`'s household.
-pub(crate) fn poverty(person: &synth::Person) -> Option<f64> {
+pub fn poverty(person: &synth::Person) -> Option<f64> {
     let household = person.household_id.as_deref()?;
     fixture()
         .population
@@ -458,7 +543,7 @@ fn uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died(
             "{score:?}"
         );
         audited(&registers.social, &poor.uin, score.source.as_ref()).await?;
-        ensure!(sp.ibr_enrolments(&poor.uin).await? == [("WA".into(), "1".into())]);
+        ibr_holds(&sp.ibr, &poor.uin, &[("WA", "1")]).await?;
 
         let decision = sp.mis.apply("WA", &better_off.uin, today).await?;
         ensure!(
@@ -478,8 +563,8 @@ fn uc03_widow_allowance_enrols_poor_widows_under_65_whose_spouse_died(
             "{decision:?}"
         );
         ensure!(
-            sp.ibr_enrolments(&better_off.uin).await?.is_empty()
-                && sp.ibr_enrolments(&married.uin).await?.is_empty()
+            ibr_enrolments(&sp.ibr, &better_off.uin).await?.is_empty()
+                && ibr_enrolments(&sp.ibr, &married.uin).await?.is_empty()
         );
         Ok(())
     })
@@ -505,10 +590,11 @@ fn the_http_api_lists_programmes_takes_applications_and_shows_a_history(
         let (status, programmes) = get("/mis/programmes".into()).await?;
         ensure!(status == 200, "{programmes}");
         let codes: Vec<&str> = programmes.as_array().into_iter().flatten().filter_map(|p| p["code"].as_str()).collect();
-        ensure!(codes == ["ECCT", "FSP", "OAA", "UCT", "WA"], "{programmes}");
+        ensure!(codes == ["CB", "ECCT", "FSP", "OAA", "UCT", "WA"], "{codes:?}");
         ensure!(
-            programmes[2]["amount"] == json!({"currency": "USD", "per_cycle": 2500})
-                && programmes[2]["eligibility"][2] == json!({"name": "aged 65 or more", "rule": "age >= 65"}),
+            programmes[3]["code"] == "OAA"
+                && programmes[3]["amount"] == json!({"currency": "USD", "per_cycle": 2500})
+                && programmes[3]["eligibility"][2] == json!({"name": "aged 65 or more", "rule": "age >= 65"}),
             "{programmes}"
         );
 
@@ -519,6 +605,8 @@ fn the_http_api_lists_programmes_takes_applications_and_shows_a_history(
         let apply = |programme: &str, uin: &str| json!({"programme": programme, "uin": uin});
         let (status, decision) = post_json(&http, &format!("{base}/mis/applications"), &apply("OAA", &old.uin)).await?;
         ensure!(status == 200 && decision["status"] == "enrolled" && decision["reason"].is_null(), "{decision}");
+        // Dates are calendar dates, as the registries write them.
+        ensure!(decision["date"] == fixture().today.to_string(), "{decision}");
         ensure!(decision["rules"][2]["facts"][0]["value"] == old.birth_date.to_string(), "{decision}");
         ensure!(decision["rules"][2]["facts"][0]["source"]["registry"] == "crvs", "{decision}");
 
@@ -544,7 +632,9 @@ fn the_http_api_lists_programmes_takes_applications_and_shows_a_history(
     })
 }
 
-fn an_application_cut_short_by_an_unreachable_ibr_is_made_again(backend: Backend) -> Result<()> {
+fn an_application_while_the_ibr_is_down_enrols_and_reaches_the_ibr_when_it_returns(
+    backend: Backend,
+) -> Result<()> {
     runtime().block_on(async {
         let today = fixture().today;
         let (_registers, sp) = shipped(backend).await?;
@@ -552,49 +642,93 @@ fn an_application_cut_short_by_an_unreachable_ibr_is_made_again(backend: Backend
             .iter()
             .find(|p| p.death_date.is_none() && years(p) >= 65 && in_no_programme(p))
             .context("an old person in no programme")?;
-        // The same SP-MIS (its store) while the IBR cannot be reached.
+        // The same SP-MIS (its store) with its IBR at `ibr`.
+        let shipped = mis::programme::shipped()?;
+        let reaching = |ibr: std::net::SocketAddr| {
+            Mis::start(
+                shipped.clone(),
+                sp.store.clone(),
+                Registries {
+                    ibr: Client::new(format!("http://{ibr}"), MIS, Some("ibr.test")),
+                    ..sp.registries.clone()
+                },
+                delivery(),
+            )
+        };
+
+        // Nothing answers at the IBR's address: the enrolled check, needed before enrolling,
+        // cannot be made, and the application stops at verified.
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await?
             .local_addr()?;
-        let cut_off = Mis::new(
-            mis::programme::shipped()?,
-            sp.store.clone(),
-            Registries {
-                ibr: Client::new(format!("http://{closed}"), MIS, Some("ibr.test")),
-                ..sp.registries.clone()
-            },
-        );
-        let error = cut_off
+        let error = reaching(closed)
+            .await?
             .apply("OAA", &old.uin, today)
             .await
             .unwrap_err()
             .to_string();
         ensure!(error.starts_with("ibr: POST http://"), "{error}");
         ensure!(sp.mis.enrolments().status("OAA", &old.uin).await? == Some(Status::Verified));
-        ensure!(sp.ibr_enrolments(&old.uin).await?.is_empty());
 
-        let decision = sp.mis.apply("OAA", &old.uin, today).await?;
+        // The IBR answers the check but is down for updates (503): the application is made
+        // again and enrols, the enrolment committed with its update, which waits in the outbox,
+        // and so does a suspension after it.
+        let down = Arc::new(AtomicBool::new(true));
+        let gate = down.clone();
+        let app = registry::http::router(sp.ibr.registry.clone()).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let refused = gate.load(Ordering::SeqCst)
+                    && request.uri().path() == "/registry/sync/enrollment/updates";
+                async move {
+                    if refused {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    }
+                    next.run(request).await
+                }
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let flaky_ibr = listener.local_addr()?;
+        tokio::spawn(axum::serve(listener, app).into_future());
+        let flaky = reaching(flaky_ibr).await?;
+        let decision = flaky.apply("OAA", &old.uin, today).await?;
         ensure!(decision.status == Status::Enrolled, "{decision:?}");
-        let history: Vec<Status> = sp
+        let suspended = flaky
+            .change_status("OAA", &old.uin, Status::Suspended, today, "review")
+            .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        ensure!(ibr_enrolments(&sp.ibr, &old.uin).await?.is_empty());
+        let waiting: Vec<(Status, Option<String>)> = sp
             .mis
             .enrolments()
             .history("OAA", &old.uin)
             .await?
             .into_iter()
-            .map(|c| c.status)
+            .map(|c| (c.status, c.ibr_delivery))
             .collect();
         ensure!(
-            history
+            waiting
                 == [
-                    Status::Applied,
-                    Status::Verified,
-                    Status::Applied,
-                    Status::Verified,
-                    Status::Enrolled
+                    (Status::Applied, None),
+                    (Status::Verified, None),
+                    (Status::Applied, None),
+                    (Status::Verified, None),
+                    (Status::Enrolled, Some("pending".into())),
+                    (Status::Suspended, Some("pending".into())),
                 ],
+            "{waiting:?}"
+        );
+
+        // The IBR takes updates again: both arrive, in order, and are recorded delivered.
+        down.store(false, Ordering::SeqCst);
+        ibr_holds(&sp.ibr, &old.uin, &[("OAA", "4")]).await?;
+        let history = sp.delivered("OAA", &old.uin).await?;
+        ensure!(
+            history[4].ibr_transaction == decision.ibr_transaction
+                && history[4].ibr_delivery.as_deref() == Some("delivered")
+                && history[5].ibr_transaction.as_deref() == Some(suspended.as_str()),
             "{history:?}"
         );
-        ensure!(sp.ibr_enrolments(&old.uin).await? == [("OAA".into(), "1".into())]);
         Ok(())
     })
 }

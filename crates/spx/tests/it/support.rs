@@ -608,3 +608,41 @@ pub async fn token(base: &str, client_id: &str, secret: &str) -> Result<String> 
         .context("access_token")?
         .to_string())
 }
+
+/// Serves `app` on `listener` until the sender is used (a graceful shutdown: its
+/// connections are closed, so the address stops answering); the task ends then.
+pub fn serve_until_stopped(
+    app: axum::Router,
+    listener: tokio::net::TcpListener,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (stop, server)
+}
+
+/// The first column of the rows `sql` reads from `store`, as text (empty when not text).
+pub async fn texts(store: &dyn store::Store, sql: &str) -> Result<Vec<String>> {
+    let rows = store
+        .read(vec![store::Statement::new(
+            sql,
+            vec![],
+            &[store::ColumnType::Text],
+        )])
+        .await?;
+    Ok(rows[0]
+        .iter()
+        .map(|row| match row.first() {
+            Some(Some(store::SqlValue::Text(text))) => text.clone(),
+            _ => String::new(),
+        })
+        .collect())
+}
