@@ -64,6 +64,9 @@ pub struct Addresses {
     /// Address of the payments service (G2P Connect mapper and disbursement).
     #[arg(long, default_value = "127.0.0.1:8407")]
     pub pay_listen: String,
+    /// Address of the SP-MIS (its API, and the notifications of the civil registry).
+    #[arg(long, default_value = "127.0.0.1:8408")]
+    pub mis_listen: String,
     /// Address of the scenario endpoint (`spx scenario` runs scenarios again there).
     #[arg(long, default_value = "127.0.0.1:8409")]
     pub scenarios_listen: String,
@@ -116,6 +119,8 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     let mut pay_config = listening(&with_a_port(&args.at.pay_listen)?)?;
     // The civil registry admits the ID service by its address: known before it starts.
     let mut id_config = listening(&with_a_port(&args.at.id_listen)?)?;
+    // Each registry admits the SP-MIS by its address (its keys and callbacks).
+    let mut mis_config = listening(&with_a_port(&args.at.mis_listen)?)?;
     let today = time::OffsetDateTime::now_utc().date();
     let marker = Marker {
         people: args.people,
@@ -227,6 +232,49 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     )
     .await?;
     admit_verifier(&identity, &secret).await?;
+    // The SP-MIS asks every registry, pays through the payments service, and subscribes to the
+    // civil registry's deaths and births.
+    let mis_secret = admit_mis_service(
+        &[
+            &running,
+            &civil,
+            &beneficiaries,
+            &farmer,
+            &identity,
+            &paying,
+        ],
+        &mis_config,
+    )
+    .await?;
+    mis_config.mis = crate::config::Mis {
+        crvs_url: crvs_base.clone(),
+        crvs_id: config.service_id("crvs"),
+        crvs_client_secret: mis_secret.clone(),
+        id_url: id_base.clone(),
+        id_id: config.service_id("id"),
+        id_client_secret: mis_secret.clone(),
+        social_url: base.clone(),
+        social_id: config.service_id("social"),
+        social_client_secret: mis_secret.clone(),
+        ibr_url: ibr_base.clone(),
+        ibr_id: config.service_id("ibr"),
+        ibr_client_secret: mis_secret.clone(),
+        fr_url: fr_base.clone(),
+        fr_id: config.service_id("fr"),
+        fr_client_secret: mis_secret.clone(),
+        pay_url: pay_base.clone(),
+        pay_id: config.service_id(pay::ROLE),
+        pay_client_secret: mis_secret,
+        ..crate::config::Mis::default()
+    };
+    let spmis = service::start_mis(&mis_config).await?;
+    println!(
+        "[sandbox] SP-MIS ({}): {}/mis/programmes, /mis/applications; deaths and births from the CRVS notified to {}/registry/notify ({})",
+        mis_config.service_id(mis::ROLE),
+        spmis.base_url,
+        spmis.base_url,
+        spmis.store
+    );
     if let Some(link) = identity.link.take() {
         tokio::time::timeout(SUBSCRIPTION_WAIT, link)
             .await
@@ -257,18 +305,18 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         &pay,
     )
     .await?;
-    let bases = crate::scenarios::Bases {
-        social: base.clone(),
-        crvs: crvs_base.clone(),
-        id: id_base.clone(),
-        ibr: ibr_base.clone(),
-        fr: fr_base.clone(),
-        pay: pay_base.clone(),
+    // The scenarios check what the registries hold as the sandbox's own participant.
+    let registries = mis::Registries {
+        crvs: client(&crvs_base, "crvs"),
+        id: client(&id_base, "id"),
+        social: client(&base, "social"),
+        ibr: client(&ibr_base, "ibr"),
+        fr: client(&fr_base, "fr"),
+        pay: client(&pay_base, pay::ROLE),
     };
-    let (mis, registries) = crate::scenarios::sp_mis(&config, &bases, &secret).await?;
     let stage = Arc::new(crate::scenarios::Stage::new(
         scenario::Truth::new(data),
-        mis,
+        spmis.mis,
         registries,
     ));
     let (outcomes, _) = stage
@@ -282,7 +330,8 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         "[sandbox] run a scenario again: spx scenario UC-01 --url {scenarios} (POST {scenarios}/scenarios/UC-01)"
     );
     println!(
-        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {ibr_base}, {dr_base}, {fr_base}, {id_base} and {pay_base}. Ctrl-C stops."
+        "[sandbox] serving; try the requests of README.md against {base}, {crvs_base}, {ibr_base}, {dr_base}, {fr_base}, {id_base}, {pay_base} and {}. Ctrl-C stops.",
+        spmis.base_url
     );
     service::wait_for_shutdown().await;
     Ok(())
@@ -346,7 +395,6 @@ async fn admit_participants(services: &[&service::Running], data_dir: &Path) -> 
 /// publishes at its own address, its callbacks there, allowed the deceased's identifiers and
 /// date of death only; with a new client secret, returned.
 async fn admit_id_service(civil: &service::Running, id_config: &Config) -> Result<String> {
-    let secret = trust::secret::generate()?;
     let id_base = format!("http://{}", id_config.service.listen);
     let participant = registry::participants::Participant {
         sender_id: id_config.service_id("id"),
@@ -368,10 +416,44 @@ async fn admit_id_service(civil: &service::Running, id_config: &Config) -> Resul
         },
         ..Default::default()
     };
-    let store = civil.registry.store.as_ref();
+    let secret = trust::secret::generate()?;
+    admit(civil, &participant, &secret).await?;
+    Ok(secret)
+}
+
+/// Registers `participant` at `service` (replacing it) with `secret`.
+async fn admit(
+    service: &service::Running,
+    participant: &registry::participants::Participant,
+    secret: &str,
+) -> Result<()> {
+    let store = service.registry.store.as_ref();
     registry::participants::remove(store, &participant.sender_id).await?;
-    registry::participants::add(store, &participant, &trust::secret::hash(&secret)?).await?;
-    civil.registry.participants.reload().await?;
+    registry::participants::add(store, participant, &trust::secret::hash(secret)?).await?;
+    service.registry.participants.reload().await?;
+    Ok(())
+}
+
+/// The SP-MIS as a participant of each of `services`: signed with the keys it publishes at its
+/// own address, its callbacks (notifications) there, with every scope (it searches,
+/// subscribes, publishes to the IBR and pays); with one new client secret, returned.
+async fn admit_mis_service(services: &[&service::Running], mis_config: &Config) -> Result<String> {
+    let secret = trust::secret::generate()?;
+    let mis_base = format!("http://{}", mis_config.service.listen);
+    let participant = registry::participants::Participant {
+        sender_id: mis_config.service_id(mis::ROLE),
+        name: Some("spx sandbox SP-MIS".into()),
+        jwks_url: Some(format!("{mis_base}/.well-known/jwks.json")),
+        callback_prefixes: vec![format!("{mis_base}/")],
+        scopes: registry::participants::scope::ALL
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ..Default::default()
+    };
+    for service in services {
+        admit(service, &participant, &secret).await?;
+    }
     Ok(secret)
 }
 
@@ -393,10 +475,7 @@ pub(crate) async fn admit_pay_service(
         scopes: vec![registry::participants::scope::PUBLISH.into()],
         ..Default::default()
     };
-    let store = beneficiaries.registry.store.as_ref();
-    registry::participants::remove(store, &participant.sender_id).await?;
-    registry::participants::add(store, &participant, &trust::secret::hash(&secret)?).await?;
-    beneficiaries.registry.participants.reload().await?;
+    admit(beneficiaries, &participant, &secret).await?;
     Ok(secret)
 }
 
@@ -417,10 +496,7 @@ async fn admit_verifier(identity: &service::Running, secret: &str) -> Result<()>
         },
         ..Default::default()
     };
-    let store = identity.registry.store.as_ref();
-    registry::participants::remove(store, VERIFIER).await?;
-    registry::participants::add(store, &participant, &trust::secret::hash(secret)?).await?;
-    identity.registry.participants.reload().await?;
+    admit(identity, &participant, secret).await?;
     println!(
         "[sandbox] participant {VERIFIER} may verify identities at the ID registry (sees identifiers only; matches names and birth dates)"
     );

@@ -10,12 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use clap::Args;
-use client::Client;
 use scenario::{Outcome, Scenario, Timeline, Truth, World};
 use serde_json::{Value, json};
-
-use crate::config::Config;
-use crate::sandbox::SENDER;
 
 /// Options of `spx scenario`.
 #[derive(Debug, Args)]
@@ -25,56 +21,6 @@ pub struct ScenarioArgs {
     /// The running sandbox's scenario endpoint.
     #[arg(long, default_value = "http://127.0.0.1:8409")]
     pub url: String,
-}
-
-/// The sandbox's SP-MIS, running the shipped programmes with its store in the data directory,
-/// asking the registries at `bases` as the sandbox's participant (`secret`): the SP-MIS and its
-/// registries' clients.
-pub async fn sp_mis(
-    config: &Config,
-    bases: &Bases,
-    secret: &str,
-) -> Result<(mis::Mis, mis::Registries)> {
-    let client = |base: &str, role: &str| {
-        Client::new(base, SENDER, Some(&config.service_id(role))).with_credentials(SENDER, secret)
-    };
-    let registries = mis::Registries {
-        crvs: client(&bases.crvs, "crvs"),
-        id: client(&bases.id, "id"),
-        social: client(&bases.social, "social"),
-        ibr: client(&bases.ibr, "ibr"),
-        fr: client(&bases.fr, "fr"),
-        pay: client(&bases.pay, pay::ROLE),
-    };
-    let store = store::open(&config.store("mis"), mis::store::MIGRATIONS).await?;
-    let delivery = mis::Delivery {
-        ibr_token: true,
-        ..mis::Delivery::default()
-    };
-    let mis = mis::Mis::start(
-        mis::programme::shipped()?,
-        store,
-        registries.clone(),
-        delivery,
-    )
-    .await?;
-    Ok((mis, registries))
-}
-
-/// Where the sandbox's registries answer.
-pub struct Bases {
-    /// The social registry.
-    pub social: String,
-    /// The civil registry.
-    pub crvs: String,
-    /// The foundational identity registry.
-    pub id: String,
-    /// The integrated beneficiary registry.
-    pub ibr: String,
-    /// The farmer registry.
-    pub fr: String,
-    /// The payments service.
-    pub pay: String,
 }
 
 /// What the scenarios run against in the sandbox: its population, its SP-MIS and the

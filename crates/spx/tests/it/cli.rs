@@ -473,6 +473,7 @@ fn sandbox_addresses() -> Result<Vec<String>> {
         "--fr-listen",
         "--id-listen",
         "--pay-listen",
+        "--mis-listen",
         "--scenarios-listen",
     ] {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -553,6 +554,7 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         "told  IBR    enrollment/updates OAA enrolled",
         "UC-03 passed",
         "[scenarios] all 2 scenarios passed",
+        "deaths and births from the CRVS notified to",
     ] {
         ensure!(
             stdout.contains(expected),
