@@ -23,6 +23,7 @@ use mis::{Mis, Registries};
 
 mod applications;
 mod uc01;
+mod uc02;
 mod uc03;
 
 pub use applications::{apply_all, failed_rule, ibr_programmes};
@@ -34,8 +35,8 @@ pub struct Truth {
     pub data: synth::Dataset,
     /// UINs with an enrolment (any status) in a programme of the population's IBR.
     in_programmes: HashSet<String>,
-    /// Household id → its poverty score.
-    poverty: HashMap<String, f64>,
+    /// Household id → its place in the population's households.
+    households: HashMap<String, usize>,
 }
 
 impl Truth {
@@ -47,16 +48,17 @@ impl Truth {
             .iter()
             .map(|e| e.uin.clone())
             .collect();
-        let poverty = data
+        let households = data
             .population
             .households
             .iter()
-            .map(|h| (h.household_id.clone(), h.poverty_score))
+            .enumerate()
+            .map(|(i, h)| (h.household_id.clone(), i))
             .collect();
         Truth {
             data,
             in_programmes,
-            poverty,
+            households,
         }
     }
 
@@ -88,9 +90,15 @@ impl Truth {
         !self.in_programmes.contains(&person.uin)
     }
 
+    /// The household a living `person` belongs to.
+    pub fn household(&self, person: &synth::Person) -> Option<&synth::Household> {
+        let index = self.households.get(person.household_id.as_deref()?)?;
+        self.data.population.households.get(*index)
+    }
+
     /// The poverty score of `person`'s household.
     pub fn poverty(&self, person: &synth::Person) -> Option<f64> {
-        self.poverty.get(person.household_id.as_deref()?).copied()
+        self.household(person).map(|h| h.poverty_score)
     }
 }
 
@@ -119,16 +127,7 @@ impl World<'_> {
             if chosen.len() == count {
                 break;
             }
-            let mut seen = false;
-            for programme in self.mis.programmes() {
-                seen |= self
-                    .mis
-                    .enrolments()
-                    .status(&programme.code, &person.uin)
-                    .await?
-                    .is_some();
-            }
-            if !seen {
+            if self.mis.enrolments().of(&person.uin).await?.is_empty() {
                 chosen.push(person);
             }
         }
@@ -152,6 +151,11 @@ pub fn all() -> &'static [Scenario] {
             id: "UC-01",
             title: "Enrolment in old-age allowance",
             run: uc01::run,
+        },
+        Scenario {
+            id: "UC-02",
+            title: "Stop old-age allowance on death",
+            run: uc02::run,
         },
         Scenario {
             id: "UC-03",
