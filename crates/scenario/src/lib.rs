@@ -25,6 +25,7 @@ mod applications;
 mod uc01;
 mod uc02;
 mod uc03;
+mod uc05;
 
 pub use applications::{apply_all, failed_rule, ibr_programmes};
 
@@ -96,6 +97,17 @@ impl Truth {
         self.data.population.households.get(*index)
     }
 
+    /// A valid UIN no one in the population has, from `seed` (a newborn's, say).
+    pub fn new_uin(&self, seed: u64) -> String {
+        let taken: HashSet<&str> = self.persons().iter().map(|p| p.uin.as_str()).collect();
+        (0..)
+            .flat_map(|n| {
+                (0..10).map(move |d| format!("{:09}{d}", 800_000_000 + seed % 99_000_000 + n))
+            })
+            .find(|uin| synth::uin_is_valid(uin) && !taken.contains(uin.as_str()))
+            .expect("some UIN is free")
+    }
+
     /// The poverty score of `person`'s household.
     pub fn poverty(&self, person: &synth::Person) -> Option<f64> {
         self.household(person).map(|h| h.poverty_score)
@@ -161,6 +173,11 @@ pub fn all() -> &'static [Scenario] {
             id: "UC-03",
             title: "Widow allowance enrolment",
             run: uc03::run,
+        },
+        Scenario {
+            id: "UC-05",
+            title: "Proactive child benefit",
+            run: uc05::run,
         },
     ]
 }
