@@ -119,3 +119,21 @@ pub async fn ibr_programmes(world: &World<'_>, uin: &str) -> Result<Vec<(String,
     got.sort();
     Ok(got)
 }
+
+/// What the IBR holds of `uin` once it shows `programme` with `status` (the SP-MIS's updates
+/// reach it from its outbox), or after ten seconds of waiting.
+pub async fn ibr_shows(
+    world: &World<'_>,
+    uin: &str,
+    programme: &str,
+    status: &str,
+) -> Result<Vec<(String, String)>> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let held = ibr_programmes(world, uin).await?;
+        if held.iter().any(|(p, s)| p == programme && s == status) || Instant::now() > deadline {
+            return Ok(held);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -25,9 +25,10 @@ mod applications;
 mod uc01;
 mod uc02;
 mod uc03;
+mod uc04;
 mod uc05;
 
-pub use applications::{apply_all, failed_rule, ibr_programmes};
+pub use applications::{apply_all, failed_rule, ibr_programmes, ibr_shows};
 
 /// The population the registries hold, with the indexes scenarios look people up by: what a
 /// scenario expects is computed from here, never from the services it checks.
@@ -108,6 +109,11 @@ impl Truth {
             .expect("some UIN is free")
     }
 
+    /// The person whose UIN is `uin`.
+    pub fn person(&self, uin: &str) -> Option<&synth::Person> {
+        self.persons().iter().find(|p| p.uin == uin)
+    }
+
     /// The poverty score of `person`'s household.
     pub fn poverty(&self, person: &synth::Person) -> Option<f64> {
         self.household(person).map(|h| h.poverty_score)
@@ -173,6 +179,11 @@ pub fn all() -> &'static [Scenario] {
             id: "UC-03",
             title: "Widow allowance enrolment",
             run: uc03::run,
+        },
+        Scenario {
+            id: "UC-04",
+            title: "Child benefit enrolment on application",
+            run: uc04::run,
         },
         Scenario {
             id: "UC-05",

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use futures::future::BoxFuture;
 use mis::{EntitlementState, Status};
 
-use crate::{Report, World, apply_all, ibr_programmes};
+use crate::{Report, World, apply_all, ibr_shows};
 
 /// How long the death may take to reach the SP-MIS (the bar is one second; this is when the
 /// scenario stops waiting).
@@ -141,18 +141,10 @@ async fn uc02<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
     );
 
     // The IBR hears of the exit from the SP-MIS's outbox.
-    let deadline = Instant::now() + WAIT;
-    let held = loop {
-        let held = ibr_programmes(world, &dies.uin).await?;
-        if held.contains(&("OAA".to_string(), "6".to_string())) || Instant::now() > deadline {
-            break held;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
     report.equal(
         "the IBR shows the deceased exited from OAA",
         vec![("OAA".to_string(), "6".to_string())],
-        held,
+        ibr_shows(world, &dies.uin, "OAA", "6").await?,
     );
 
     // The cycle is paid: the survivor's allowance goes out (or fails with the payments

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use futures::future::BoxFuture;
 use mis::Status;
 
-use crate::{Report, World, failed_rule, ibr_programmes};
+use crate::{Report, World, failed_rule, ibr_programmes, ibr_shows};
 
 /// The child benefit's poverty threshold (`cb.toml`).
 const POOR: f64 = 40.0;
@@ -135,18 +135,13 @@ async fn uc05<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
         Some("mother in a poorer household".to_string()),
         rule,
     );
-    let deadline = Instant::now() + WAIT;
-    let held = loop {
-        let held = ibr_programmes(world, &child).await?;
-        if !held.is_empty() || Instant::now() > deadline {
-            break held;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
     report.equal(
         "the IBR holds the enrolled child in CB, and nothing of the other",
         (vec![("CB".to_string(), "1".to_string())], Vec::new()),
-        (held, ibr_programmes(world, &other_child).await?),
+        (
+            ibr_shows(world, &child, "CB", "1").await?,
+            ibr_programmes(world, &other_child).await?,
+        ),
     );
     let again = world.mis.apply("CB", &child, today).await;
     report.that(
