@@ -152,6 +152,25 @@ struct Ask<'c> {
     provides: &'static [&'static str],
 }
 
+impl<'c> Ask<'c> {
+    /// A search of `registry`'s `record_type` records by one identifier (`Person UIN=…`).
+    fn by_id(
+        registry: Registry,
+        client: &'c Client,
+        record_type: &str,
+        (kind, value): (&str, &str),
+        provides: &'static [&'static str],
+    ) -> Self {
+        Ask {
+            registry,
+            client,
+            item: SearchItem::by_identifier(record_type, kind, value),
+            query: format!("{record_type} {kind}={value}"),
+            provides,
+        }
+    }
+}
+
 /// One sync search, recorded in `facts` as the source of the facts it provides; the answer to
 /// the item.
 async fn search(ask: Ask<'_>, facts: &mut Facts) -> Result<SearchResponseItem, MisError> {
@@ -351,17 +370,13 @@ impl Mis {
         today: Date,
     ) -> Result<Decision, MisError> {
         self.programme(code)?;
-        let ask = Ask {
-            registry: Registry::Crvs,
-            client: &self.registries.crvs,
-            item: SearchItem::by_identifier(
-                dci::records::crvs::PERSON,
-                dci::records::crvs::BRN,
-                brn,
-            ),
-            query: format!("Person BRN={brn}"),
-            provides: &[],
-        };
+        let ask = Ask::by_id(
+            Registry::Crvs,
+            &self.registries.crvs,
+            dci::records::crvs::PERSON,
+            (dci::records::crvs::BRN, brn),
+            &[],
+        );
         let item = search(ask, &mut Facts::default()).await?;
         let child = records::<dci::records::crvs::CrvsPerson>("crvs", &item)?
             .pop()
@@ -507,13 +522,13 @@ impl Mis {
     /// `today` (1 from 6, 2 from 12, 3 from 15): a child behind it has left school. False
     /// outside the school ages (6 to 17).
     async fn schooling(&self, uin: &str, today: Date, facts: &mut Facts) -> Result<(), MisError> {
-        let ask = Ask {
-            registry: Registry::Social,
-            client: &self.registries.social,
-            item: SearchItem::by_identifier("Member", "UIN", uin),
-            query: format!("Member UIN={uin}"),
-            provides: &["attends_school"],
-        };
+        let ask = Ask::by_id(
+            Registry::Social,
+            &self.registries.social,
+            "Member",
+            ("UIN", uin),
+            &["attends_school"],
+        );
         let item = search(ask, facts).await?;
         let Some(member) = records::<dci::records::social::Member>("social", &item)?.pop() else {
             return Ok(());
@@ -537,13 +552,13 @@ impl Mis {
 
     /// FR: the total land of the person's farm.
     async fn farm(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
-        let ask = Ask {
-            registry: Registry::Fr,
-            client: &self.registries.fr,
-            item: SearchItem::by_identifier("Farmer", "UIN", uin),
-            query: format!("Farmer UIN={uin}"),
-            provides: &["land_size"],
-        };
+        let ask = Ask::by_id(
+            Registry::Fr,
+            &self.registries.fr,
+            "Farmer",
+            ("UIN", uin),
+            &["land_size"],
+        );
         let item = search(ask, facts).await?;
         if let Some(farmer) = records::<dci::records::fr::FarmerPerson>("fr", &item)?.pop() {
             let land = farmer
@@ -556,13 +571,13 @@ impl Mis {
 
     /// CRVS: the spouse of the person's latest marriage not dissolved, and their death.
     async fn spouse(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
-        let ask = Ask {
-            registry: Registry::Crvs,
-            client: &self.registries.crvs,
-            item: SearchItem::by_identifier("MarriageRecord", "UIN", uin),
-            query: format!("MarriageRecord UIN={uin}"),
-            provides: &["spouse_deceased", "spouse_death_date"],
-        };
+        let ask = Ask::by_id(
+            Registry::Crvs,
+            &self.registries.crvs,
+            "MarriageRecord",
+            ("UIN", uin),
+            &["spouse_deceased", "spouse_death_date"],
+        );
         let item = search(ask, facts).await?;
         let marriages = records::<dci::records::crvs::MarriageRecord>("crvs", &item)?;
         let Some(marriage) = marriages
@@ -577,13 +592,13 @@ impl Mis {
         } else {
             &marriage.spouse1_identifier.identifier_value
         };
-        let ask = Ask {
-            registry: Registry::Crvs,
-            client: &self.registries.crvs,
-            item: SearchItem::by_identifier("DeathRecord", "UIN", spouse.as_str()),
-            query: format!("DeathRecord UIN={spouse}"),
-            provides: &["spouse_deceased", "spouse_death_date"],
-        };
+        let ask = Ask::by_id(
+            Registry::Crvs,
+            &self.registries.crvs,
+            "DeathRecord",
+            ("UIN", spouse.as_str()),
+            &["spouse_deceased", "spouse_death_date"],
+        );
         let item = search(ask, facts).await?;
         let death = records::<dci::records::crvs::DeathRecord>("crvs", &item)?.pop();
         facts.set("spouse_deceased", Value::Bool(death.is_some()));
@@ -605,13 +620,13 @@ impl Mis {
         } else {
             HOUSEHOLD_FACTS
         };
-        let ask = Ask {
-            registry: Registry::Social,
-            client: &self.registries.social,
-            item: SearchItem::by_identifier("Group", "UIN", uin),
-            query: format!("Group UIN={uin}"),
+        let ask = Ask::by_id(
+            Registry::Social,
+            &self.registries.social,
+            "Group",
+            ("UIN", uin),
             provides,
-        };
+        );
         let item = search(ask, facts).await?;
         if let Some(group) = records::<dci::records::social::Group>("social", &item)?.pop() {
             if mother {
@@ -639,13 +654,13 @@ impl Mis {
     /// CRVS: the person's birth date, sex, marital status and whether they died. Returns the
     /// birth date, which identity verification needs, and the mother, when registered.
     async fn birth_record(&self, uin: &str, facts: &mut Facts) -> Result<Option<Born>, MisError> {
-        let ask = Ask {
-            registry: Registry::Crvs,
-            client: &self.registries.crvs,
-            item: SearchItem::by_identifier("Person", "UIN", uin),
-            query: format!("Person UIN={uin}"),
-            provides: &["birth_date", "sex", "marital_status", "deceased"],
-        };
+        let ask = Ask::by_id(
+            Registry::Crvs,
+            &self.registries.crvs,
+            "Person",
+            ("UIN", uin),
+            &["birth_date", "sex", "marital_status", "deceased"],
+        );
         let item = search(ask, facts).await?;
         let Some(person) = records::<dci::records::crvs::CrvsPerson>("crvs", &item)?.pop() else {
             return Ok(None);
