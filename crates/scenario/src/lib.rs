@@ -11,7 +11,7 @@
 //! sandbox): each picks people the SP-MIS has not yet seen, and computes what it expects of them
 //! from the population alone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,10 +22,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mis::{Mis, Registries};
 
 mod applications;
+mod ecct;
+mod pilot;
 mod uc01;
 mod uc03;
+mod uc06;
+mod uc07;
+mod uc14;
 
 pub use applications::{apply_all, failed_rule, ibr_programmes};
+pub use pilot::{Expected, named_by_ibr_check};
 
 /// The population the registries hold, with the indexes scenarios look people up by: what a
 /// scenario expects is computed from here, never from the services it checks.
@@ -36,6 +42,10 @@ pub struct Truth {
     in_programmes: HashSet<String>,
     /// Household id → its poverty score.
     poverty: HashMap<String, f64>,
+    /// UIN → index of the person.
+    by_uin: HashMap<String, usize>,
+    /// Household id → index of the household.
+    by_household: HashMap<String, usize>,
 }
 
 impl Truth {
@@ -53,11 +63,97 @@ impl Truth {
             .iter()
             .map(|h| (h.household_id.clone(), h.poverty_score))
             .collect();
+        let by_uin = data
+            .population
+            .persons
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.uin.clone(), i))
+            .collect();
+        let by_household = data
+            .population
+            .households
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.household_id.clone(), i))
+            .collect();
         Truth {
             data,
             in_programmes,
             poverty,
+            by_uin,
+            by_household,
         }
+    }
+
+    /// The person of `uin`.
+    pub fn person(&self, uin: &str) -> Option<&synth::Person> {
+        Some(&self.data.population.persons[*self.by_uin.get(uin)?])
+    }
+
+    /// The household of `id`.
+    pub fn household(&self, id: &str) -> Option<&synth::Household> {
+        Some(&self.data.population.households[*self.by_household.get(id)?])
+    }
+
+    /// `person`'s household.
+    pub fn household_of(&self, person: &synth::Person) -> Option<&synth::Household> {
+        self.household(person.household_id.as_deref()?)
+    }
+
+    /// The programmes of the population's IBR of benefit type `benefit_type` in which each UIN
+    /// is active.
+    pub fn covered(&self, benefit_type: &str) -> BTreeMap<&str, BTreeSet<&str>> {
+        let of_type: BTreeSet<String> = synth::benefits::programmes()
+            .into_iter()
+            .filter(|p| p.benefit_type == benefit_type)
+            .map(|p| p.code)
+            .collect();
+        let mut covered: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for e in &self.data.benefits.enrolments {
+            if e.status == synth::benefits::ACTIVE && of_type.contains(&e.programme) {
+                covered.entry(&e.uin).or_default().insert(&e.programme);
+            }
+        }
+        covered
+    }
+
+    /// The hectares of each farmer's parcels, by farmer id.
+    pub fn land(&self) -> BTreeMap<&str, f64> {
+        let mut land: BTreeMap<&str, f64> = BTreeMap::new();
+        for parcel in &self.data.farms.parcels {
+            *land.entry(&parcel.fid).or_default() += parcel.land_size;
+        }
+        land
+    }
+
+    /// Whether the spouse of `uin`'s latest marriage has died (none without a marriage).
+    pub fn spouse_died(&self, uin: &str) -> Option<bool> {
+        let marriage = self
+            .data
+            .marriages
+            .iter()
+            .filter(|m| m.spouse1_uin == uin || m.spouse2_uin == uin)
+            .max_by_key(|m| m.marriage_date)?;
+        let spouse = if marriage.spouse1_uin == uin {
+            &marriage.spouse2_uin
+        } else {
+            &marriage.spouse1_uin
+        };
+        Some(self.person(spouse)?.death_date.is_some())
+    }
+
+    /// Whether `child` is at the education level expected at their age (6 to 11 primary, 12
+    /// to 14 lower and 15 to 17 upper secondary); none out of school ages or without a level.
+    pub fn attends_school(&self, child: &synth::Person) -> Option<bool> {
+        let expected = match self.age(child) {
+            6..=11 => 1,
+            12..=14 => 2,
+            15..=17 => 3,
+            _ => return None,
+        };
+        let level: u32 = child.education_level.as_deref()?.parse().ok()?;
+        Some(level >= expected)
     }
 
     /// The day the population was generated for: the day of every decision.
@@ -157,6 +253,41 @@ pub fn all() -> &'static [Scenario] {
             id: "UC-03",
             title: "Widow allowance enrolment",
             run: uc03::run,
+        },
+        Scenario {
+            id: "UC-06",
+            title: "Cash transfer to the poor households of a district, found and paid",
+            run: uc06::run,
+        },
+        Scenario {
+            id: "UC-07",
+            title: "Widow allowance for the qualifying widows of a district, found",
+            run: uc07::run,
+        },
+        Scenario {
+            id: "UC-08",
+            title: "Education transfer paid to the children at school only",
+            run: ecct::uc08,
+        },
+        Scenario {
+            id: "UC-11",
+            title: "Education transfer for the school-age children the IBR does not cover",
+            run: ecct::uc11,
+        },
+        Scenario {
+            id: "UC-12",
+            title: "The IBR shows each farmer's programmes and payments",
+            run: uc14::uc12,
+        },
+        Scenario {
+            id: "UC-13",
+            title: "Education transfer cycle reconciled",
+            run: ecct::uc13,
+        },
+        Scenario {
+            id: "UC-14",
+            title: "Farmer support for the small poor farmers of a district, found and paid",
+            run: uc14::uc14,
         },
     ]
 }

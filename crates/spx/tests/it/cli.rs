@@ -551,7 +551,7 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         "asked CRVS   Person UIN=",
         "told  IBR    enrollment/updates OAA enrolled",
         "UC-03 passed",
-        "[scenarios] all 2 scenarios passed",
+        "[scenarios] all 9 scenarios passed",
     ] {
         ensure!(
             stdout.contains(expected),

@@ -55,7 +55,7 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
 
 /// The registries and the payments service (publishing its receipts to the IBR), each its
 /// own HTTP service with its own store.
-struct World {
+pub(crate) struct World {
     crvs: TestRegistry,
     id: TestRegistry,
     social: TestRegistry,
@@ -65,14 +65,14 @@ struct World {
 }
 
 /// An SP-MIS with its own store.
-struct SpMis {
-    mis: Mis,
+pub(crate) struct SpMis {
+    pub(crate) mis: Mis,
     store: Arc<dyn store::Store>,
     _place: Place,
 }
 
 impl World {
-    async fn spawn(backend: Backend) -> Result<Self> {
+    pub(crate) async fn spawn(backend: Backend) -> Result<Self> {
         let ibr = TestRegistry::spawn_as(backend, &registry::ibr::PROFILE, "ibr.test").await?;
         let receipts = Arc::new(pay::receipts::IbrReceipts::new(
             &format!("http://{}", ibr.addr),
@@ -99,7 +99,7 @@ impl World {
     }
 
     /// The registries as the participant `sender` reaches them.
-    fn registries(&self, sender: &str) -> Registries {
+    pub(crate) fn registries(&self, sender: &str) -> Registries {
         let client = |r: &TestRegistry| {
             Client::new(
                 format!("http://{}", r.addr),
@@ -118,7 +118,7 @@ impl World {
     }
 
     /// An SP-MIS of participant `sender` with a fresh store, running `programmes`.
-    async fn mis(
+    pub(crate) async fn mis(
         &self,
         backend: Backend,
         sender: &str,
