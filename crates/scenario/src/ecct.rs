@@ -27,9 +27,7 @@ pub(crate) fn uc08<'w>(
     mut report: Report<'w>,
 ) -> BoxFuture<'w, Result<Report<'w>>> {
     Box::pin(async move {
-        let (code, expected) = enrol(world, &mut report).await?;
-        let cycle = cycle(world, &code, &expected).await?;
-        cycle.check_paid(&mut report, AMOUNT);
+        let (code, expected, _) = paid(world, &mut report).await?;
         suspended(world, &mut report, &code, &expected).await?;
         Ok(report)
     })
@@ -50,9 +48,7 @@ pub(crate) fn uc13<'w>(
     mut report: Report<'w>,
 ) -> BoxFuture<'w, Result<Report<'w>>> {
     Box::pin(async move {
-        let (code, expected) = enrol(world, &mut report).await?;
-        let cycle = cycle(world, &code, &expected).await?;
-        cycle.check_paid(&mut report, AMOUNT);
+        let (_, _, cycle) = paid(world, &mut report).await?;
         cycle.check_reconciled(world, &mut report).await?;
         cycle.check_receipts(world, &mut report).await?;
         Ok(report)
@@ -88,14 +84,11 @@ async fn enrol(
             .collect::<Vec<_>>(),
         LEAST,
     )?;
-    let code = pilot::launch(world, "ECCT", &area).await?;
-    let found: Vec<&synth::Person> = children
-        .iter()
-        .filter(|(_, h)| area.holds(h))
-        .map(|(p, _)| *p)
-        .collect();
-    let uins: Vec<&str> = found.iter().map(|p| p.uin.as_str()).collect();
-    let covered = pilot::with_held(world, &code, "1", &truth.covered("1"), &uins).await?;
+    let pilot::Launched {
+        code,
+        found,
+        covered,
+    } = pilot::launch(world, "ECCT", "1", &area, &children).await?;
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|p| (p.uin.clone(), Expected::alive_and_uncovered(p, &covered)))
@@ -108,6 +101,18 @@ async fn enrol(
     ));
     pilot::enrol(world, report, &code, "1", &expected).await?;
     Ok((code, expected))
+}
+
+/// The pilot enrolled ([`enrol`]) and its first cycle paid, each payee with an account once
+/// (checked): the pilot's code, what becomes of each candidate, the cycle.
+async fn paid(
+    world: &World<'_>,
+    report: &mut Report<'_>,
+) -> Result<(String, BTreeMap<String, Expected>, Cycle)> {
+    let (code, expected) = enrol(world, report).await?;
+    let cycle = cycle(world, &code, &expected).await?;
+    cycle.check_paid(report, AMOUNT);
+    Ok((code, expected, cycle))
 }
 
 /// The pilot's first cycle: the enrolled children at school are its payees.

@@ -48,28 +48,29 @@ async fn uc06<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
             .collect::<Vec<_>>(),
         LEAST,
     )?;
-    let code = pilot::launch(world, "UCT", &area).await?;
-    let heads: BTreeMap<&str, &synth::Person> = poor
+    let heads: Vec<(&synth::Person, &synth::Household)> = poor
         .iter()
-        .filter(|h| area.holds(h))
-        .filter_map(|h| Some((h.household_id.as_str(), truth.person(&h.head_uin)?)))
+        .filter_map(|h| Some((truth.person(&h.head_uin)?, *h)))
         .collect();
-    let uins: Vec<&str> = heads.values().map(|p| p.uin.as_str()).collect();
-    let covered = pilot::with_held(world, &code, "1", &truth.covered("1"), &uins).await?;
-    let expected: BTreeMap<String, Expected> = heads
-        .values()
+    let pilot::Launched {
+        code,
+        found,
+        covered,
+    } = pilot::launch(world, "UCT", "1", &area, &heads).await?;
+    let expected: BTreeMap<String, Expected> = found
+        .iter()
         .map(|p| (p.uin.clone(), Expected::alive_and_uncovered(p, &covered)))
         .collect();
     world.timeline.line(format!(
         "  {} households of {} score {POOR} or less: their heads are the candidates",
-        heads.len(),
+        found.len(),
         area.code
     ));
     pilot::enrol(world, &mut report, &code, "1", &expected).await?;
     let payees: BTreeMap<String, String> = heads
         .iter()
-        .filter(|(_, p)| expected.get(&p.uin) == Some(&Expected::Enrolled))
-        .map(|(h, p)| (h.to_string(), p.uin.clone()))
+        .filter(|(p, h)| area.holds(h) && expected.get(&p.uin) == Some(&Expected::Enrolled))
+        .map(|(p, h)| (h.household_id.clone(), p.uin.clone()))
         .collect();
     let cycle = pilot::cycle(world, &code, payees).await?;
     cycle.check_paid(&mut report, AMOUNT);

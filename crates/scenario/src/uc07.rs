@@ -48,14 +48,11 @@ async fn uc07<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
             .collect::<Vec<_>>(),
         LEAST,
     )?;
-    let code = pilot::launch(world, "WA", &area).await?;
-    let found: Vec<&synth::Person> = widows
-        .iter()
-        .filter(|(_, h)| area.holds(h))
-        .map(|(p, _)| *p)
-        .collect();
-    let uins: Vec<&str> = found.iter().map(|p| p.uin.as_str()).collect();
-    let covered = pilot::with_held(world, &code, "1", &truth.covered("1"), &uins).await?;
+    let pilot::Launched {
+        code,
+        found,
+        covered,
+    } = pilot::launch(world, "WA", "1", &area, &widows).await?;
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|widow| {

@@ -121,14 +121,11 @@ async fn vouchers(world: &World<'_>, report: &mut Report<'_>) -> Result<Cycle> {
             .collect::<Vec<_>>(),
         LEAST,
     )?;
-    let code = pilot::launch(world, "FSP", &area).await?;
-    let found: Vec<&synth::Person> = small
-        .iter()
-        .filter(|(_, h)| area.holds(h))
-        .map(|(p, _)| *p)
-        .collect();
-    let uins: Vec<&str> = found.iter().map(|p| p.uin.as_str()).collect();
-    let covered = pilot::with_held(world, &code, "2", &truth.covered("2"), &uins).await?;
+    let pilot::Launched {
+        code,
+        found,
+        covered,
+    } = pilot::launch(world, "FSP", "2", &area, &small).await?;
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|farmer| {
