@@ -259,6 +259,12 @@ impl Mis {
         Ok(mis)
     }
 
+    /// The registries it asks, as it reaches them (its participant id is each client's
+    /// sender).
+    pub fn registries(&self) -> &Registries {
+        &self.registries
+    }
+
     /// The programmes it runs.
     pub fn programmes(&self) -> Vec<Programme> {
         self.programmes.read().expect("programmes lock").clone()

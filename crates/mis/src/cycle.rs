@@ -304,7 +304,7 @@ impl Mis {
 impl Mis {
     /// The payments of `transaction` the payments service knows (none when it knows none),
     /// by `POST /disburse/sync/txn/status`.
-    async fn payments(&self, transaction: &str) -> Result<Vec<DisbursementStatus>, MisError> {
+    pub async fn payments(&self, transaction: &str) -> Result<Vec<DisbursementStatus>, MisError> {
         let pay = &self.registries.pay;
         let query = TxnStatusRequest {
             transaction_id: format!("status-{}", uuid::Uuid::now_v7()),

@@ -120,18 +120,21 @@ pub async fn ibr_programmes(world: &World<'_>, uin: &str) -> Result<Vec<(String,
     Ok(got)
 }
 
-/// What the IBR holds of `uin` once it shows `programme` with `status` (the SP-MIS's updates
-/// reach it from its outbox), or after ten seconds of waiting.
+/// What the IBR holds of `uin` once it shows `programme` (with `status`, when given: the
+/// SP-MIS's updates reach it from its outbox), or after ten seconds of waiting.
 pub async fn ibr_shows(
     world: &World<'_>,
     uin: &str,
     programme: &str,
-    status: &str,
+    status: Option<&str>,
 ) -> Result<Vec<(String, String)>> {
     let deadline = Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let held = ibr_programmes(world, uin).await?;
-        if held.iter().any(|(p, s)| p == programme && s == status) || Instant::now() > deadline {
+        let shown = held
+            .iter()
+            .any(|(p, s)| p == programme && status.is_none_or(|status| s == status));
+        if shown || Instant::now() > deadline {
             return Ok(held);
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

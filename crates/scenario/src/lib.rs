@@ -11,7 +11,7 @@
 //! sandbox): each picks people the SP-MIS has not yet seen, and computes what it expects of them
 //! from the population alone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,6 +22,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mis::{Mis, Registries};
 
 mod applications;
+mod ecct;
+mod pilot;
 mod uc01;
 mod uc02;
 mod uc03;
@@ -29,6 +31,11 @@ mod uc04;
 mod uc05;
 
 pub use applications::{apply_all, failed_rule, ibr_programmes, ibr_shows};
+mod uc06;
+mod uc07;
+mod uc14;
+
+pub use pilot::{Expected, named_by_ibr_check};
 
 /// The population the registries hold, with the indexes scenarios look people up by: what a
 /// scenario expects is computed from here, never from the services it checks.
@@ -37,8 +44,10 @@ pub struct Truth {
     pub data: synth::Dataset,
     /// UINs with an enrolment (any status) in a programme of the population's IBR.
     in_programmes: HashSet<String>,
-    /// Household id → its place in the population's households.
-    households: HashMap<String, usize>,
+    /// UIN → index of the person.
+    by_uin: HashMap<String, usize>,
+    /// Household id → index of the household.
+    by_household: HashMap<String, usize>,
 }
 
 impl Truth {
@@ -50,7 +59,14 @@ impl Truth {
             .iter()
             .map(|e| e.uin.clone())
             .collect();
-        let households = data
+        let by_uin = data
+            .population
+            .persons
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.uin.clone(), i))
+            .collect();
+        let by_household = data
             .population
             .households
             .iter()
@@ -60,8 +76,79 @@ impl Truth {
         Truth {
             data,
             in_programmes,
-            households,
+            by_uin,
+            by_household,
         }
+    }
+
+    /// The person of `uin`.
+    pub fn person(&self, uin: &str) -> Option<&synth::Person> {
+        Some(&self.data.population.persons[*self.by_uin.get(uin)?])
+    }
+
+    /// The household of `id`.
+    pub fn household(&self, id: &str) -> Option<&synth::Household> {
+        Some(&self.data.population.households[*self.by_household.get(id)?])
+    }
+
+    /// `person`'s household.
+    pub fn household_of(&self, person: &synth::Person) -> Option<&synth::Household> {
+        self.household(person.household_id.as_deref()?)
+    }
+
+    /// The programmes of the population's IBR of benefit type `benefit_type` in which each UIN
+    /// is active.
+    pub fn covered(&self, benefit_type: &str) -> BTreeMap<&str, BTreeSet<&str>> {
+        let of_type: BTreeSet<String> = synth::benefits::programmes()
+            .into_iter()
+            .filter(|p| p.benefit_type == benefit_type)
+            .map(|p| p.code)
+            .collect();
+        let mut covered: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for e in &self.data.benefits.enrolments {
+            if e.status == synth::benefits::ACTIVE && of_type.contains(&e.programme) {
+                covered.entry(&e.uin).or_default().insert(&e.programme);
+            }
+        }
+        covered
+    }
+
+    /// The hectares of each farmer's parcels, by farmer id.
+    pub fn land(&self) -> BTreeMap<&str, f64> {
+        let mut land: BTreeMap<&str, f64> = BTreeMap::new();
+        for parcel in &self.data.farms.parcels {
+            *land.entry(&parcel.fid).or_default() += parcel.land_size;
+        }
+        land
+    }
+
+    /// Whether the spouse of `uin`'s latest marriage has died (none without a marriage).
+    pub fn spouse_died(&self, uin: &str) -> Option<bool> {
+        let marriage = self
+            .data
+            .marriages
+            .iter()
+            .filter(|m| m.spouse1_uin == uin || m.spouse2_uin == uin)
+            .max_by_key(|m| m.marriage_date)?;
+        let spouse = if marriage.spouse1_uin == uin {
+            &marriage.spouse2_uin
+        } else {
+            &marriage.spouse1_uin
+        };
+        Some(self.person(spouse)?.death_date.is_some())
+    }
+
+    /// Whether `child` is at the education level expected at their age (6 to 11 primary, 12
+    /// to 14 lower and 15 to 17 upper secondary); none out of school ages or without a level.
+    pub fn attends_school(&self, child: &synth::Person) -> Option<bool> {
+        let expected = match self.age(child) {
+            6..=11 => 1,
+            12..=14 => 2,
+            15..=17 => 3,
+            _ => return None,
+        };
+        let level: u32 = child.education_level.as_deref()?.parse().ok()?;
+        Some(level >= expected)
     }
 
     /// The day the population was generated for: the day of every decision.
@@ -92,12 +179,6 @@ impl Truth {
         !self.in_programmes.contains(&person.uin)
     }
 
-    /// The household a living `person` belongs to.
-    pub fn household(&self, person: &synth::Person) -> Option<&synth::Household> {
-        let index = self.households.get(person.household_id.as_deref()?)?;
-        self.data.population.households.get(*index)
-    }
-
     /// A valid UIN no one in the population has, from `seed` (a newborn's, say).
     pub fn new_uin(&self, seed: u64) -> String {
         let taken: HashSet<&str> = self.persons().iter().map(|p| p.uin.as_str()).collect();
@@ -109,14 +190,9 @@ impl Truth {
             .expect("some UIN is free")
     }
 
-    /// The person whose UIN is `uin`.
-    pub fn person(&self, uin: &str) -> Option<&synth::Person> {
-        self.persons().iter().find(|p| p.uin == uin)
-    }
-
     /// The poverty score of `person`'s household.
     pub fn poverty(&self, person: &synth::Person) -> Option<f64> {
-        self.household(person).map(|h| h.poverty_score)
+        self.household_of(person).map(|h| h.poverty_score)
     }
 }
 
@@ -189,6 +265,41 @@ pub fn all() -> &'static [Scenario] {
             id: "UC-05",
             title: "Proactive child benefit",
             run: uc05::run,
+        },
+        Scenario {
+            id: "UC-06",
+            title: "Cash transfer to the poor households of a district, found and paid",
+            run: uc06::run,
+        },
+        Scenario {
+            id: "UC-07",
+            title: "Widow allowance for the qualifying widows of a district, found",
+            run: uc07::run,
+        },
+        Scenario {
+            id: "UC-08",
+            title: "Education transfer paid to the children at school only",
+            run: ecct::uc08,
+        },
+        Scenario {
+            id: "UC-11",
+            title: "Education transfer for the school-age children the IBR does not cover",
+            run: ecct::uc11,
+        },
+        Scenario {
+            id: "UC-12",
+            title: "The IBR shows each farmer's programmes and payments",
+            run: uc14::uc12,
+        },
+        Scenario {
+            id: "UC-13",
+            title: "Education transfer cycle reconciled",
+            run: ecct::uc13,
+        },
+        Scenario {
+            id: "UC-14",
+            title: "Farmer support for the small poor farmers of a district, found and paid",
+            run: uc14::uc14,
         },
     ]
 }

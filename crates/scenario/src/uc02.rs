@@ -32,7 +32,7 @@ async fn uc02<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
                 p.death_date.is_none()
                     && (65..=90).contains(&truth.age(p))
                     && truth.in_no_programme(p)
-                    && truth.household(p).is_some()
+                    && truth.household_of(p).is_some()
             }),
             2,
         )
@@ -74,7 +74,9 @@ async fn uc02<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
     );
 
     // The death, at the civil registry's registrar.
-    let household = truth.household(dies).context("the pensioner's household")?;
+    let household = truth
+        .household_of(dies)
+        .context("the pensioner's household")?;
     let registered = Instant::now();
     let answer: serde_json::Value = world
         .registries
@@ -144,7 +146,7 @@ async fn uc02<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
     report.equal(
         "the IBR shows the deceased exited from OAA",
         vec![("OAA".to_string(), "6".to_string())],
-        ibr_shows(world, &dies.uin, "OAA", "6").await?,
+        ibr_shows(world, &dies.uin, "OAA", Some("6")).await?,
     );
 
     // The cycle is paid: the survivor's allowance goes out (or fails with the payments

@@ -88,7 +88,7 @@ async fn uc04<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
     );
     let mut held = Vec::new();
     for child in &poorer {
-        held.push(ibr_shows(world, &child.uin, "CB", "1").await?);
+        held.push(ibr_shows(world, &child.uin, "CB", Some("1")).await?);
     }
     report.equal(
         "the IBR holds each enrolled child in CB",

@@ -46,7 +46,9 @@ async fn uc05<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
     let child = truth.new_uin(seed);
     let other_child = truth.new_uin(seed + 7);
     let birth = |uin: &str, mother: &synth::Person| -> Result<serde_json::Value> {
-        let home = truth.household(mother).context("the mother's household")?;
+        let home = truth
+            .household_of(mother)
+            .context("the mother's household")?;
         Ok(
             serde_json::json!({"uin": uin, "given_name": "Amani", "surname": "Otieno",
             "sex": "female", "birth_date": today.to_string(),
@@ -139,7 +141,7 @@ async fn uc05<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
         "the IBR holds the enrolled child in CB, and nothing of the other",
         (vec![("CB".to_string(), "1".to_string())], Vec::new()),
         (
-            ibr_shows(world, &child, "CB", "1").await?,
+            ibr_shows(world, &child, "CB", Some("1")).await?,
             ibr_programmes(world, &other_child).await?,
         ),
     );

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use client::Client;
 use mis::{CycleReport, EntitlementState, Mis, Programme, Registries, Status};
+use scenario::{Expected, named_by_ibr_check};
 use serde_json::{Value, json};
 
 use crate::crvs::persons;
@@ -55,7 +56,7 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
 
 /// The registries and the payments service (publishing its receipts to the IBR), each its
 /// own HTTP service with its own store.
-struct World {
+pub(crate) struct World {
     crvs: TestRegistry,
     id: TestRegistry,
     social: TestRegistry,
@@ -65,14 +66,14 @@ struct World {
 }
 
 /// An SP-MIS with its own store.
-struct SpMis {
-    mis: Mis,
+pub(crate) struct SpMis {
+    pub(crate) mis: Mis,
     store: Arc<dyn store::Store>,
     _place: Place,
 }
 
 impl World {
-    async fn spawn(backend: Backend) -> Result<Self> {
+    pub(crate) async fn spawn(backend: Backend) -> Result<Self> {
         let ibr = TestRegistry::spawn_as(backend, &registry::ibr::PROFILE, "ibr.test").await?;
         let receipts = Arc::new(pay::receipts::IbrReceipts::new(
             &format!("http://{}", ibr.addr),
@@ -99,7 +100,7 @@ impl World {
     }
 
     /// The registries as the participant `sender` reaches them.
-    fn registries(&self, sender: &str) -> Registries {
+    pub(crate) fn registries(&self, sender: &str) -> Registries {
         let client = |r: &TestRegistry| {
             Client::new(
                 format!("http://{}", r.addr),
@@ -118,7 +119,7 @@ impl World {
     }
 
     /// An SP-MIS of participant `sender` with a fresh store, running `programmes`.
-    async fn mis(
+    pub(crate) async fn mis(
         &self,
         backend: Backend,
         sender: &str,
@@ -240,79 +241,39 @@ impl World {
     }
 }
 
-fn person(uin: &str) -> Option<&'static synth::Person> {
-    persons().iter().find(|p| p.uin == uin)
+/// The population's ground truth (the scenarios' indexes and helpers).
+fn truth() -> &'static scenario::Truth {
+    crate::scenarios::truth()
 }
 
-fn household(id: &str) -> Option<&'static synth::Household> {
-    fixture()
-        .population
-        .households
-        .iter()
-        .find(|h| h.household_id == id)
+fn person(uin: &str) -> Option<&'static synth::Person> {
+    truth().person(uin)
 }
 
 /// The programmes of each benefit type in which a UIN is active at the population's IBR.
-fn covered(benefit_type: &str) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
-    let of_type: BTreeSet<String> = synth::benefits::programmes()
+fn covered(benefit_type: &str) -> BTreeMap<String, BTreeSet<String>> {
+    truth()
+        .covered(benefit_type)
         .into_iter()
-        .filter(|p| p.benefit_type == benefit_type)
-        .map(|p| p.code)
-        .collect();
-    let mut covered: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for e in &fixture().benefits.enrolments {
-        if e.status == synth::benefits::ACTIVE && of_type.contains(&e.programme) {
-            covered.entry(&e.uin).or_default().insert(&e.programme);
-        }
-    }
-    covered
+        .map(|(uin, by)| {
+            (
+                uin.to_string(),
+                by.into_iter().map(str::to_string).collect(),
+            )
+        })
+        .collect()
 }
 
-/// The hectares of each farmer's parcels, by farmer id.
-fn land() -> BTreeMap<&'static str, f64> {
-    let mut land: BTreeMap<&str, f64> = BTreeMap::new();
-    for parcel in &fixture().farms.parcels {
-        *land.entry(&parcel.fid).or_default() += parcel.land_size;
-    }
-    land
-}
-
-/// What a candidate whose other rules pass comes to: rejected as dead, rejected by the IBR
-/// check naming the programmes that cover them, or enrolled (`None`).
-fn alive_and_uncovered(
-    candidate: &synth::Person,
-    covered: &BTreeMap<&str, BTreeSet<&str>>,
-) -> Option<Result<String, BTreeSet<String>>> {
-    if candidate.death_date.is_some() {
-        return Some(Ok("alive: deceased = false failed on deceased true".into()));
-    }
-    covered
-        .get(candidate.uin.as_str())
-        .map(|programmes| Err(programmes.iter().map(|p| p.to_string()).collect()))
-}
-
-/// The programmes named by an IBR check's rejection (`... failed on enrolled yes in A, B`).
-fn named_by_ibr_check(reason: &str, uin: &str, benefit_type: &str) -> Option<BTreeSet<String>> {
-    let prefix = format!(
-        "no other benefit of type {benefit_type}: enrolled(person_identifier = \"{uin}\" AND benefit_type = \"{benefit_type}\") = no failed on enrolled yes in "
-    );
-    reason
-        .strip_prefix(&prefix)
-        .map(|list| list.split(", ").map(str::to_string).collect())
-}
-
-/// Checks a proactive run's outcome against `expected`: for each candidate, `None` enrolled,
-/// `Some(Err(programmes))` rejected by the IBR check naming them, `Some(Ok(reason))` rejected
-/// with that reason.
+/// Checks a proactive run's outcome against `expected`, what becomes of each candidate.
 fn check_outcome(
     report: &mis::EnrolmentReport,
-    expected: &BTreeMap<String, Option<Result<String, BTreeSet<String>>>>,
+    expected: &BTreeMap<String, Expected>,
     benefit_type: &str,
 ) -> Result<()> {
     let enrolled: BTreeSet<&str> = report.enrolled.iter().map(String::as_str).collect();
     let want: BTreeSet<&str> = expected
         .iter()
-        .filter(|(_, o)| o.is_none())
+        .filter(|(_, o)| **o == Expected::Enrolled)
         .map(|(u, _)| u.as_str())
         .collect();
     ensure!(enrolled == want, "enrolled {enrolled:?}, expected {want:?}");
@@ -333,13 +294,13 @@ fn check_outcome(
     );
     for (uin, outcome) in expected {
         match outcome {
-            None => {}
-            Some(Ok(reason)) => ensure!(
+            Expected::Enrolled => {}
+            Expected::Rejected(reason) => ensure!(
                 rejected.get(uin.as_str()) == Some(&reason.as_str()),
                 "{uin}: {:?} != {reason}",
                 rejected.get(uin.as_str())
             ),
-            Some(Err(programmes)) => {
+            Expected::Covered(programmes) => {
                 let named = rejected
                     .get(uin.as_str())
                     .and_then(|r| named_by_ibr_check(r, uin, benefit_type));
@@ -414,7 +375,7 @@ fn uc06_uct_enrols_exactly_the_poor_households_searched_and_pays_each_once(
         let mut expected = BTreeMap::new();
         for h in &households {
             let head = person(&h.head_uin).context("the head")?;
-            let outcome = alive_and_uncovered(head, &cash);
+            let outcome = Expected::alive_and_uncovered(head, &cash);
             expected.insert(head.uin.clone(), outcome);
         }
         let started = Instant::now();
@@ -497,16 +458,6 @@ async fn reconciled(world: &World, sender: &str, cycle: &CycleReport) -> Result<
     Ok(())
 }
 
-/// The education level expected of a child at `age`, none out of school ages.
-fn expected_level(age: i32) -> Option<u32> {
-    match age {
-        6..=11 => Some(1),
-        12..=14 => Some(2),
-        15..=17 => Some(3),
-        _ => None,
-    }
-}
-
 fn uc11_uc08_uc13_ecct_enrols_the_uncovered_pays_the_compliant_and_reconciles(
     backend: Backend,
 ) -> Result<()> {
@@ -518,12 +469,12 @@ fn uc11_uc08_uc13_ecct_enrols_the_uncovered_pays_the_compliant_and_reconciles(
         // One region, the one with the most poor children.
         let mut by_region: BTreeMap<&str, usize> = BTreeMap::new();
         for p in persons().iter().filter(school_age) {
-            if let Some(h) = p.household_id.as_deref().and_then(household) {
+            if let Some(h) = p.household_id.as_deref().and_then(|h| truth().household(h)) {
                 *by_region.entry(&h.region_code).or_default() += 1;
             }
         }
         let region = by_region.iter().max_by_key(|(r, n)| (**n, std::cmp::Reverse(**r))).map(|(r, _)| *r).context("a region")?;
-        let in_region = |p: &&synth::Person| p.household_id.as_deref().and_then(household).is_some_and(|h| h.region_code == region);
+        let in_region = |p: &&synth::Person| p.household_id.as_deref().and_then(|h| truth().household(h)).is_some_and(|h| h.region_code == region);
         let ecct = variant(
             "ecct.toml",
             "poverty_score <= 30\"",
@@ -538,7 +489,7 @@ fn uc11_uc08_uc13_ecct_enrols_the_uncovered_pays_the_compliant_and_reconciles(
         let cash = covered("1");
         let mut expected = BTreeMap::new();
         for child in &children {
-            expected.insert(child.uin.clone(), alive_and_uncovered(child, &cash));
+            expected.insert(child.uin.clone(), Expected::alive_and_uncovered(child, &cash));
         }
         let report = sp.mis.enrol_eligible("ECCT", today).await?;
         check_outcome(&report, &expected, "1")?;
@@ -549,11 +500,7 @@ fn uc11_uc08_uc13_ecct_enrols_the_uncovered_pays_the_compliant_and_reconciles(
 
         // UC-08: at the cycle, only children at school are paid; the others are suspended,
         // and the IBR told in one batch.
-        let attends = |uin: &str| {
-            let child = person(uin)?;
-            let level: u32 = child.education_level.as_deref()?.parse().ok()?;
-            Some(level >= expected_level(years(child))?)
-        };
+        let attends = |uin: &str| truth().attends_school(person(uin)?);
         let (compliant, truant): (Vec<&String>, Vec<&String>) =
             report.enrolled.iter().partition(|u| attends(u) == Some(true));
         ensure!(!compliant.is_empty() && !truant.is_empty(), "{} compliant, {} not", compliant.len(), truant.len());
@@ -601,19 +548,6 @@ fn uc07_widow_allowance_enrols_exactly_the_qualifying_widows_found(backend: Back
             .find(|p| p.code == "WA")
             .context("WA")?;
         let sp = world.mis(backend, MIS, vec![wa]).await?;
-        let spouse_died = |uin: &str| {
-            let marriage = fixture()
-                .marriages
-                .iter()
-                .filter(|m| m.spouse1_uin == uin || m.spouse2_uin == uin)
-                .max_by_key(|m| m.marriage_date)?;
-            let spouse = if marriage.spouse1_uin == uin {
-                &marriage.spouse2_uin
-            } else {
-                &marriage.spouse1_uin
-            };
-            Some(person(spouse)?.death_date.is_some())
-        };
         let cash = covered("1");
         let mut expected = BTreeMap::new();
         for widow in persons().iter().filter(|p| {
@@ -622,21 +556,21 @@ fn uc07_widow_allowance_enrols_exactly_the_qualifying_widows_found(backend: Back
                 && p.marital_status == "W"
                 && poverty(p).is_some_and(|s| s <= 40.0)
         }) {
-            let outcome = match spouse_died(&widow.uin) {
+            let outcome = match truth().spouse_died(&widow.uin) {
                 _ if widow.death_date.is_some() => continue,
-                None => Some(Ok(
+                None => Expected::Rejected(
                     "spouse deceased: spouse_deceased = true unknown on no spouse_deceased"
                         .to_string(),
-                )),
-                Some(false) => Some(Ok(
+                ),
+                Some(false) => Expected::Rejected(
                     "spouse deceased: spouse_deceased = true failed on spouse_deceased false"
                         .to_string(),
-                )),
-                Some(true) if years(widow) >= 65 => Some(Ok(format!(
+                ),
+                Some(true) if years(widow) >= 65 => Expected::Rejected(format!(
                     "under 65: age < 65 failed on birth_date {}",
                     widow.birth_date
-                ))),
-                Some(true) => alive_and_uncovered(widow, &cash),
+                )),
+                Some(true) => Expected::alive_and_uncovered(widow, &cash),
             };
             expected.insert(widow.uin.clone(), outcome);
         }
@@ -683,7 +617,7 @@ fn uc14_farmer_support_enrols_the_small_poor_farmers_found(backend: Backend) -> 
     runtime().block_on(async {
         let today = fixture().today;
         let farms = &fixture().farms;
-        let land = land();
+        let land = truth().land();
         let mut crops: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for parcel in &farms.parcels {
             crops
@@ -726,14 +660,14 @@ fn uc14_farmer_support_enrols_the_small_poor_farmers_found(backend: Backend) -> 
             let who = person(&farmer.uin).context("the farmer")?;
             let score = poverty(who);
             let outcome = match score {
-                _ if who.death_date.is_some() => alive_and_uncovered(who, &vouchers),
-                None => Some(Ok(
+                _ if who.death_date.is_some() => Expected::alive_and_uncovered(who, &vouchers),
+                None => Expected::Rejected(
                     "poor household: poverty_score <= 60 unknown on no poverty_score".to_string(),
-                )),
-                Some(score) if score > 60.0 => Some(Ok(format!(
+                ),
+                Some(score) if score > 60.0 => Expected::Rejected(format!(
                     "poor household: poverty_score <= 60 failed on poverty_score {score}"
-                ))),
-                Some(_) => alive_and_uncovered(who, &vouchers),
+                )),
+                Some(_) => Expected::alive_and_uncovered(who, &vouchers),
             };
             expected.insert(farmer.uin.clone(), outcome);
         }
@@ -776,7 +710,7 @@ fn uc12_the_ibr_shows_programmes_and_payments_of_two_sp_mis(backend: Backend) ->
     runtime().block_on(async {
         let today = fixture().today;
         let farms = &fixture().farms;
-        let land = land();
+        let land = truth().land();
         let (cash, vouchers) = (covered("1"), covered("2"));
         // A living farmer of 65 or more on less than 2 ha in a household scoring 60 or less,
         // in no cash or voucher programme: old-age allowance from the social protection

@@ -48,7 +48,7 @@ pub const PLAIN: &[(&str, crate::PlainTest)] = &[(
 const NOTIFY_WAIT: Duration = Duration::from_secs(10);
 
 /// The events of `mis`, taking the civil registry's notifications at `public_url`.
-fn events_of(mis: &mis::Mis, public_url: &str) -> Events {
+pub(crate) fn events_of(mis: &mis::Mis, public_url: &str) -> Events {
     Events::new(
         mis.clone(),
         EventSettings {
