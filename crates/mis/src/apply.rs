@@ -39,6 +39,8 @@ pub struct Registries {
     pub ibr: Client,
     /// The farmer registry: farms and their land (farmer support).
     pub fr: Client,
+    /// The disability registry: certificates (disability allowance).
+    pub dr: Client,
     /// The payments service: disbursement of each cycle's entitlements.
     pub pay: Client,
 }
@@ -134,6 +136,13 @@ pub(crate) fn succeeded(
 const POVERTY: &str = "poverty_score";
 /// A child's mother's household's poverty score.
 const MOTHER_POVERTY: &str = "mother_poverty_score";
+/// The facts of the civil registry's record of the person.
+const BIRTH_FACTS: &[&str] = &["birth_date", "sex", "marital_status", "deceased"];
+/// The facts of the person's youngest child, in the civil registry.
+const CHILD_FACTS: &[&str] = &["youngest_child_birth_date", "youngest_child_deceased"];
+
+/// Children of one mother read at most (the youngest is among them).
+const CHILDREN_PAGE: i64 = 100;
 
 /// What the civil registry's record of a person tells beyond the facts.
 struct Born {
@@ -455,6 +464,60 @@ impl Mis {
         Ok(exited)
     }
 
+    /// Checks again, on `date`, the conditions of `uin`'s enrolment in programme `code`
+    /// because of `why` (a notification); the first one no longer met changes the status as
+    /// it says (graduated, exited, suspended), the IBR told. Returns the new status; `None`
+    /// when every condition holds or the status is already the one it would give.
+    pub async fn review(
+        &self,
+        code: &str,
+        uin: &str,
+        date: Date,
+        why: &str,
+    ) -> Result<Option<Status>, MisError> {
+        let programme = self.programme(code)?;
+        let needed = needed(&programme, programme.conditions.iter().map(|c| &c.rule));
+        let facts = self.facts(&needed, uin, date).await?;
+        let Some((status, failed)) = unmet(&programme, &facts, date) else {
+            return Ok(None);
+        };
+        if self.enrolments.status(code, uin).await? == Some(status) {
+            return Ok(None);
+        }
+        let reason = format!("{} ({why})", failed.reason());
+        self.change_status(code, uin, status, date, &reason).await?;
+        Ok(Some(status))
+    }
+
+    /// The child of `mother` died on `date` (as `source` tells): her enrolments that are
+    /// active or suspended in programmes whose conditions read her youngest child are
+    /// reviewed ([`Mis::review`]). Returns the programmes and the status each gave.
+    pub async fn child_died(
+        &self,
+        mother: &str,
+        date: Date,
+        source: &str,
+    ) -> Result<Vec<(String, Status)>, MisError> {
+        let why = format!("her child died on {} ({source})", expr::iso_date(date));
+        let mut changed = Vec::new();
+        for (code, status) in self.enrolments.of(mother).await? {
+            let about_the_child = self
+                .programme(&code)?
+                .conditions
+                .iter()
+                .any(|c| c.rule.facts().iter().any(|f| CHILD_FACTS.contains(f)));
+            if !about_the_child || !status.can_become(Status::Exited) {
+                continue;
+            }
+            match self.review(&code, mother, date, &why).await {
+                Ok(Some(status)) => changed.push((code, status)),
+                Ok(None) | Err(MisError::Transition { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
+    }
+
     /// Records the decision as the applicant's new status, with the IBR update that publishes
     /// an enrolment.
     async fn decided(
@@ -499,7 +562,7 @@ impl Mis {
         let from = |registry| needed.iter().any(|f| registry_of(f) == registry);
         let wants = |fact: &str| needed.contains(&fact);
         let mut person = None;
-        if from(Registry::Crvs) || from(Registry::Id) || wants(MOTHER_POVERTY) {
+        if BIRTH_FACTS.iter().any(|f| wants(f)) || from(Registry::Id) || wants(MOTHER_POVERTY) {
             person = self.birth_record(uin, &mut facts).await?;
         }
         if let (true, Some(person)) = (from(Registry::Id), &person) {
@@ -521,7 +584,74 @@ impl Mis {
         if from(Registry::Fr) {
             self.farm(uin, &mut facts).await?;
         }
+        if CHILD_FACTS.iter().any(|f| wants(f)) {
+            self.youngest_child(uin, &mut facts).await?;
+        }
+        if from(Registry::Dr) {
+            self.certified(uin, &mut facts).await?;
+        }
         Ok(facts)
+    }
+
+    /// CRVS: the children the person is registered as the mother of; the youngest one's birth
+    /// date and death (of twins, one who lives). Nothing when she has none.
+    async fn youngest_child(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+        let expression = format!("mother_uin = \"{uin}\"");
+        let ask = Ask {
+            registry: Registry::Crvs,
+            client: &self.registries.crvs,
+            item: SearchItem::by_expression(dci::records::crvs::PERSON, json!(expression))
+                .page(CHILDREN_PAGE, 1),
+            query: format!("Person {expression}"),
+            provides: CHILD_FACTS,
+        };
+        let item = search(ask, facts).await?;
+        let mut youngest: Option<(Date, bool)> = None;
+        for child in records::<dci::records::crvs::CrvsPerson>("crvs", &item)? {
+            let born = (date("crvs", &child.birth_date)?, child.death_date.is_none());
+            if youngest.is_none_or(|y| born > y) {
+                youngest = Some(born);
+            }
+        }
+        if let Some((birth_date, alive)) = youngest {
+            facts.set("youngest_child_birth_date", Value::Date(birth_date));
+            facts.set("youngest_child_deceased", Value::Bool(!alive));
+        }
+        Ok(())
+    }
+
+    /// DR `disabled`: whether the person holds a certificate valid today.
+    async fn certified(&self, uin: &str, facts: &mut Facts) -> Result<(), MisError> {
+        let criteria = serde_json::from_value(json!({
+            "query_type": "expression",
+            "query": {"personal_details.member_identifier": {"eq": uin}},
+        }))
+        .expect("disabled criteria");
+        let dr = &self.registries.dr;
+        let message = dci::disability::DisabledRequest {
+            transaction_id: format!("mis-{}", uuid::Uuid::now_v7()),
+            disabled_criteria: vec![criteria],
+        };
+        let transaction_id = message.transaction_id.clone();
+        let envelope = dr.envelope(dci::Action::Search, 1, None, message);
+        let answer = dr.send("/registry/sync/disabled", &envelope).await;
+        let message: dci::disability::DisabledResponse = answered("dr", answer)?;
+        facts.asked(
+            &Source {
+                registry: Registry::Dr,
+                query: format!("disabled UIN={uin}"),
+                transaction_id,
+                correlation_id: message.correlation_id.clone(),
+            },
+            &["disabled"],
+        );
+        let item = message
+            .disabled_response
+            .first()
+            .ok_or_else(|| unreadable("dr", "no answer to the disabled check"))?;
+        succeeded("dr", item.answer.status, &item.answer.status_reason_message)?;
+        facts.set("disabled", Value::Bool(item.disabled_status == YesNo::Yes));
+        Ok(())
     }
 
     /// SR: whether the member's education level (ISCED) is the one expected at their age on
@@ -665,7 +795,7 @@ impl Mis {
             &self.registries.crvs,
             "Person",
             ("UIN", uin),
-            &["birth_date", "sex", "marital_status", "deceased"],
+            BIRTH_FACTS,
         );
         let item = search(ask, facts).await?;
         let Some(person) = records::<dci::records::crvs::CrvsPerson>("crvs", &item)?.pop() else {
@@ -826,12 +956,28 @@ impl Mis {
 }
 
 /// The facts `rules` of `programme` read, and the household's id for a household programme.
-pub(crate) fn needed(programme: &Programme, rules: &[Rule]) -> Vec<&'static str> {
-    let mut needed: Vec<&'static str> = rules.iter().flat_map(|rule| rule.facts()).collect();
+pub(crate) fn needed<'r>(
+    programme: &Programme,
+    rules: impl IntoIterator<Item = &'r Rule>,
+) -> Vec<&'static str> {
+    let mut needed: Vec<&'static str> = rules.into_iter().flat_map(|rule| rule.facts()).collect();
     if programme.target == Target::Household {
         needed.push("household_id");
     }
     needed
+}
+
+/// The first of `programme`'s conditions `facts` do not meet on `date`, and the status failing
+/// it gives.
+pub(crate) fn unmet(
+    programme: &Programme,
+    facts: &Facts,
+    date: Date,
+) -> Option<(Status, RuleResult)> {
+    programme.conditions.iter().find_map(|condition| {
+        let result = condition.rule.check(facts, date);
+        (result.outcome != Outcome::Passed).then(|| (condition.otherwise.status(), result))
+    })
 }
 
 /// The household of a household programme's beneficiary, which the social registry must know.

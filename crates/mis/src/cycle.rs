@@ -9,9 +9,9 @@
 //! service however long the switch takes. A run cut short between claiming entitlements and
 //! settling them is finished by the next run of the cycle: it asks the payments service what
 //! it knows of that transaction and sends only the rest. The payments service publishes the
-//! receipts of
-//! successful payments to the IBR; the SP-MIS publishes the cycle's status changes
-//! (suspensions) to the IBR in one `enrollment/updates` batch before recording them.
+//! receipts of successful payments to the IBR; the SP-MIS publishes the cycle's status
+//! changes (suspensions, graduations, exits: each condition says which) to the IBR in one
+//! `enrollment/updates` batch before recording them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -23,10 +23,9 @@ use serde::Serialize;
 use serde_json::json;
 use time::Date;
 
-use crate::apply::{answered, enrolment_update, household_of, needed, unreadable};
+use crate::apply::{answered, enrolment_update, household_of, needed, unmet, unreadable};
 use crate::lifecycle::Status;
 use crate::programme::{Programme, Target};
-use crate::rules::Outcome;
 use crate::store::{Change, Entitlement, EntitlementState};
 use crate::{Mis, MisError};
 
@@ -50,6 +49,9 @@ pub struct CycleReport {
     pub beneficiaries: usize,
     /// Those suspended for a condition not met, with the reason.
     pub suspended: Vec<(String, String)>,
+    /// Those who left the programme for a condition not met (graduated: grown out of its
+    /// ages or time; exited), with the reason.
+    pub ended: Vec<(String, Status, String)>,
     /// The IBR `transaction_id` of the cycle's status changes, when there were any.
     pub ibr_transaction: Option<String>,
     /// Beneficiaries of a household programme left out because another member of their
@@ -80,20 +82,21 @@ impl Mis {
     }
 
     /// Closes programme `code`'s payment cycle of `cycle`: checks each active beneficiary's
-    /// conditions on that day (suspending, with the IBR told in one batch, those who fail
-    /// one) and stores an entitlement per beneficiary (per household for a household
+    /// conditions on that day (those who fail one are suspended, graduated or exited as it
+    /// says, the IBR told in one batch) and stores an entitlement per beneficiary (per household for a household
     /// programme), pending until [`Mis::pay_cycle`] sends it; a beneficiary who leaves the
     /// programme meanwhile has it cancelled. Entitlements of a cycle already closed are not
     /// made again.
     pub async fn close_cycle(&self, code: &str, cycle: Date) -> Result<CycleReport, MisError> {
         let programme = self.programme(code)?;
         let active = self.enrolments().active(code).await?;
-        let facts_needed = needed(&programme, &programme.conditions);
+        let facts_needed = needed(&programme, programme.conditions.iter().map(|c| &c.rule));
         let mut report = CycleReport {
             programme: code.to_string(),
             cycle,
             beneficiaries: active.len(),
             suspended: Vec::new(),
+            ended: Vec::new(),
             ibr_transaction: None,
             same_household: Vec::new(),
             pay_transaction: None,
@@ -103,22 +106,22 @@ impl Mis {
             pending: Vec::new(),
             resumed: Vec::new(),
         };
-        let mut suspensions = Vec::new();
+        let mut changes = Vec::new();
         let mut due: Vec<Entitlement> = Vec::new();
         let mut households = BTreeSet::new();
         for (uin, household) in active {
             let facts = self.facts(&facts_needed, &uin, cycle).await?;
-            let unmet = programme
-                .conditions
-                .iter()
-                .map(|rule| rule.check(&facts, cycle))
-                .find(|result| result.outcome != Outcome::Passed);
             let household = match household {
                 Some(id) => Some(id),
                 None => household_of(&programme, &facts)?,
             };
-            if let Some(unmet) = unmet {
-                suspensions.push((uin, household, unmet.reason()));
+            if let Some((status, failed)) = unmet(&programme, &facts, cycle) {
+                changes.push(Ended {
+                    uin,
+                    household,
+                    status,
+                    reason: failed.reason(),
+                });
                 continue;
             }
             let beneficiary = match (programme.target, household) {
@@ -141,12 +144,20 @@ impl Mis {
                 pay_transaction: None,
             });
         }
-        if !suspensions.is_empty() {
-            report.ibr_transaction = Some(self.suspend(&programme, cycle, &suspensions).await?);
-            report.suspended = suspensions
-                .into_iter()
-                .map(|(uin, _, reason)| (uin, reason))
-                .collect();
+        if !changes.is_empty() {
+            report.ibr_transaction = Some(self.unmet(&programme, cycle, &changes).await?);
+            for Ended {
+                uin,
+                status,
+                reason,
+                ..
+            } in changes
+            {
+                match status {
+                    Status::Suspended => report.suspended.push((uin, reason)),
+                    _ => report.ended.push((uin, status, reason)),
+                }
+            }
         }
         self.enrolments().entitlements().add_pending(&due).await?;
         Ok(report)
@@ -210,34 +221,35 @@ impl Mis {
         Ok(())
     }
 
-    /// Suspends `who` (UIN, household, reason) on `date`: the IBR told in one batch first,
-    /// then each change recorded with that batch's transaction. Returns the transaction.
-    async fn suspend(
+    /// Changes the status of those who failed a condition on `date`: the IBR told in one
+    /// batch first, then each change recorded with that batch's transaction. Returns the
+    /// transaction.
+    async fn unmet(
         &self,
         programme: &Programme,
         date: Date,
-        who: &[(String, Option<String>, String)],
+        who: &[Ended],
     ) -> Result<String, MisError> {
         let updates = who
             .iter()
-            .map(|(uin, household, reason)| {
+            .map(|e| {
                 enrolment_update(
                     programme,
-                    uin,
-                    household.as_deref(),
-                    Status::Suspended,
+                    &e.uin,
+                    e.household.as_deref(),
+                    e.status,
                     date,
-                    Some(reason),
+                    Some(&e.reason),
                 )
             })
             .collect();
         let transaction = self.publish(updates).await?;
-        for (uin, _, reason) in who {
+        for e in who {
             self.enrolments()
                 .record(Change {
-                    reason: Some(reason.clone()),
+                    reason: Some(e.reason.clone()),
                     ibr_transaction: Some(transaction.clone()),
-                    ..Change::new(&programme.code, uin, Status::Suspended, date)
+                    ..Change::new(&programme.code, &e.uin, e.status, date)
                 })
                 .await?;
         }
@@ -327,6 +339,14 @@ impl Mis {
         serde_json::from_value(answer.txnstatus_response.txn_status["disbursements_status"].clone())
             .map_err(|e| unreadable("pay", e))
     }
+}
+
+/// A beneficiary who failed a condition at a cycle, and the status it gives.
+struct Ended {
+    uin: String,
+    household: Option<String>,
+    status: Status,
+    reason: String,
 }
 
 /// Adds the final statuses among `statuses` to `outcomes` (by reference id, the beneficiary).

@@ -94,6 +94,7 @@ impl Mis {
         let registry = candidates.registry.as_str();
         let client = match registry {
             "fr" => &self.registries.fr,
+            "dr" => &self.registries.dr,
             _ => &self.registries.social,
         };
         let mut uins = BTreeSet::new();
@@ -123,7 +124,7 @@ impl Mis {
 }
 
 /// The UIN of each record of a candidate search's answer: a household's head, a member, a
-/// farmer (none when the record carries no UIN).
+/// farmer, a person of the disability registry (none when the record carries no UIN).
 fn candidate_uins(
     registry: &'static str,
     record_type: &str,
@@ -147,6 +148,10 @@ fn candidate_uins(
         "Member" => records::<dci::records::social::Member>(registry, item)?
             .iter()
             .map(|m| uin(&m.member_identifier))
+            .collect(),
+        "DisabledPerson" => records::<dci::records::dr::PwdPerson>(registry, item)?
+            .iter()
+            .map(|p| p.personal_details.identifier("UIN").map(str::to_string))
             .collect(),
         _ => records::<dci::records::fr::FarmerPerson>(registry, item)?
             .iter()

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::MisError;
+use crate::lifecycle::Status;
 use crate::rules::{Registry, Rule};
 
 /// Who a programme enrols.
@@ -31,8 +32,53 @@ impl Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
-    /// The civil registry registers a birth: the child is the applicant (UC-05).
+    /// The civil registry registers a birth: the child applies (UC-05), or its mother
+    /// (UC-09, with [`Applicant::Mother`]).
     Birth,
+    /// The disability registry certifies a person (`DisabilityApproved`): they apply (UC-10).
+    Disability,
+}
+
+/// Who applies when the event a programme enrols on happens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Applicant {
+    /// The person the event is about: the newborn, the certified person.
+    #[default]
+    Subject,
+    /// The mother of the newborn (a birth only).
+    Mother,
+}
+
+impl Applicant {
+    /// Whether it is the default, [`Applicant::Subject`] (left out of a definition's JSON).
+    fn is_subject(&self) -> bool {
+        *self == Applicant::Subject
+    }
+}
+
+/// What becomes of a beneficiary who no longer meets a condition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Otherwise {
+    /// Suspended until the condition is met again (school attendance).
+    #[default]
+    Suspend,
+    /// Graduated: the programme's time is over (a child grown out of its ages).
+    Graduate,
+    /// Exited (the child the benefit is for has died).
+    Exit,
+}
+
+impl Otherwise {
+    /// The status the beneficiary takes.
+    pub fn status(self) -> Status {
+        match self {
+            Otherwise::Suspend => Status::Suspended,
+            Otherwise::Graduate => Status::Graduated,
+            Otherwise::Exit => Status::Exited,
+        }
+    }
 }
 
 /// What one cycle's benefit is worth.
@@ -53,6 +99,18 @@ pub struct RuleText {
     pub name: String,
     /// The expression (`age >= 65`).
     pub rule: String,
+    /// A condition's: what becomes of a beneficiary who fails it (suspended unless given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otherwise: Option<Otherwise>,
+}
+
+/// A condition to keep the benefit, and what failing it does.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    /// The rule.
+    pub rule: Rule,
+    /// What becomes of a beneficiary who fails it.
+    pub otherwise: Otherwise,
 }
 
 /// Where proactive enrolment ([`crate::Mis::enrol_eligible`]) finds its candidates: a search
@@ -60,10 +118,10 @@ pub struct RuleText {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Candidates {
-    /// `social` or `fr`.
+    /// `social`, `fr` or `dr`.
     pub registry: Registry,
     /// The records searched: `Group` (its head is the candidate) or `Member` in the social
-    /// registry, `Farmer` in the farmer registry.
+    /// registry, `Farmer` in the farmer registry, `DisabledPerson` in the disability registry.
     pub record_type: String,
     /// A text expression of that registry's search grammar
     /// (`poverty_score <= 20 AND region_code = "R01"`).
@@ -82,6 +140,7 @@ fn default_page_size() -> i64 {
 const CANDIDATE_RECORDS: &[(Registry, &[&str])] = &[
     (Registry::Social, &["Group", "Member"]),
     (Registry::Fr, &["Farmer"]),
+    (Registry::Dr, &["DisabledPerson"]),
 ];
 
 /// A programme as its file (TOML) or `POST /mis/programmes` (JSON) writes it.
@@ -117,6 +176,9 @@ pub struct Definition {
     /// See [`Programme::enrol_on`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrol_on: Option<Trigger>,
+    /// See [`Programme::applicant`].
+    #[serde(default, skip_serializing_if = "Applicant::is_subject")]
+    pub applicant: Applicant,
 }
 
 /// A social protection programme as the SP-MIS runs it.
@@ -142,12 +204,15 @@ pub struct Programme {
     pub amount: Amount,
     /// Every rule must pass for an applicant to be enrolled.
     pub eligibility: Vec<Rule>,
-    /// Rules a beneficiary must keep passing to keep the benefit, checked at each cycle.
-    pub conditions: Vec<Rule>,
+    /// Rules a beneficiary must keep passing to keep the benefit, checked at each cycle (and
+    /// when a child the benefit is for dies).
+    pub conditions: Vec<Condition>,
     /// Where proactive enrolment finds candidates, if the programme enrols proactively.
     pub candidates: Option<Candidates>,
     /// The event on which the SP-MIS enrols without an application, if any.
     pub enrol_on: Option<Trigger>,
+    /// Who applies on that event.
+    pub applicant: Applicant,
     definition: Definition,
 }
 
@@ -204,6 +269,16 @@ impl Programme {
                 "amount.per_cycle must be more than 0 and budget not negative".into(),
             ));
         }
+        if d.eligibility.iter().any(|r| r.otherwise.is_some()) {
+            return Err(fault(
+                "eligibility rules have no 'otherwise': only conditions do".into(),
+            ));
+        }
+        if d.applicant == Applicant::Mother && d.enrol_on != Some(Trigger::Birth) {
+            return Err(fault(
+                "applicant = \"mother\" needs enrol_on = \"birth\"".into(),
+            ));
+        }
         if d.eligibility.is_empty() {
             return Err(fault(
                 "a programme needs at least one eligibility rule".into(),
@@ -217,7 +292,7 @@ impl Programme {
                 Some((_, types)) if types.contains(&candidates.record_type.as_str()) => {}
                 _ => {
                     return Err(fault(format!(
-                        "candidates: {} {} cannot be searched for candidates (social Group or Member, fr Farmer)",
+                        "candidates: {} {} cannot be searched for candidates (social Group or Member, fr Farmer, dr DisabledPerson)",
                         candidates.registry.as_str(),
                         candidates.record_type
                     )));
@@ -241,9 +316,17 @@ impl Programme {
             budget: d.budget,
             amount: d.amount.clone(),
             eligibility: rules(&d.eligibility)?,
-            conditions: rules(&d.conditions)?,
+            conditions: rules(&d.conditions)?
+                .into_iter()
+                .zip(&d.conditions)
+                .map(|(rule, text)| Condition {
+                    rule,
+                    otherwise: text.otherwise.unwrap_or_default(),
+                })
+                .collect(),
             candidates: d.candidates.clone(),
             enrol_on: d.enrol_on,
+            applicant: d.applicant,
             definition,
         })
     }
@@ -280,8 +363,10 @@ impl Programme {
 /// files at run time.
 pub const SHIPPED: &[(&str, &str)] = &[
     ("cb.toml", include_str!("../programmes/cb.toml")),
+    ("da.toml", include_str!("../programmes/da.toml")),
     ("ecct.toml", include_str!("../programmes/ecct.toml")),
     ("fsp.toml", include_str!("../programmes/fsp.toml")),
+    ("lmcct.toml", include_str!("../programmes/lmcct.toml")),
     ("oaa.toml", include_str!("../programmes/oaa.toml")),
     ("uct.toml", include_str!("../programmes/uct.toml")),
     ("wa.toml", include_str!("../programmes/wa.toml")),
@@ -353,5 +438,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("programme x.toml: "), "{error}");
+    }
+
+    #[test]
+    fn conditions_say_what_failing_them_does_and_only_births_have_mothers_apply() {
+        let lmcct = include_str!("../programmes/lmcct.toml");
+        let programme = Programme::parse(lmcct, "lmcct.toml").unwrap();
+        let otherwise: Vec<(&str, Status)> = programme
+            .conditions
+            .iter()
+            .map(|c| (c.rule.name.as_str(), c.otherwise.status()))
+            .collect();
+        assert_eq!(
+            otherwise,
+            [
+                ("alive", Status::Exited),
+                ("the child alive", Status::Exited),
+                ("a child under 2", Status::Graduated)
+            ]
+        );
+        assert_eq!(programme.applicant, Applicant::Mother);
+        let ecct = Programme::parse(include_str!("../programmes/ecct.toml"), "ecct.toml").unwrap();
+        assert_eq!(ecct.conditions[2].otherwise, Otherwise::Suspend);
+        let on_eligibility = lmcct.replacen(
+            "rule = \"deceased = false\"\n",
+            "rule = \"deceased = false\"\notherwise = \"exit\"\n",
+            1,
+        );
+        let error = Programme::parse(&on_eligibility, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("eligibility rules have no 'otherwise'"),
+            "{error}"
+        );
+        let without_birth = lmcct.replace("enrol_on = \"birth\"\n", "");
+        let error = Programme::parse(&without_birth, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("applicant = \"mother\" needs enrol_on = \"birth\""),
+            "{error}"
+        );
+        let unknown = lmcct.replace("otherwise = \"graduate\"", "otherwise = \"pause\"");
+        assert!(Programme::parse(&unknown, "x.toml").is_err());
     }
 }

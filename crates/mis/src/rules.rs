@@ -110,6 +110,28 @@ pub static FACTS: Schema = Schema {
             ty: AttrType::Float,
             column: Column::Direct("mother_poverty_score"),
         },
+        // UC-09 (lactating mothers): the applicant's youngest child in the civil registry
+        // (the one whose mother she is registered as, born last).
+        Attribute {
+            name: "youngest_child_birth_date",
+            aliases: &[],
+            ty: AttrType::Date,
+            column: Column::Direct("youngest_child_birth_date"),
+        },
+        Attribute {
+            name: "youngest_child_deceased",
+            aliases: &[],
+            ty: AttrType::Bool,
+            column: Column::Direct("youngest_child_deceased"),
+        },
+        // UC-10 (disability allowance): whether the disability registry holds a certificate
+        // of the person valid today (`/registry/sync/disabled`).
+        Attribute {
+            name: "disabled",
+            aliases: &[],
+            ty: AttrType::Bool,
+            column: Column::Direct("disabled"),
+        },
     ],
 };
 
@@ -129,6 +151,7 @@ pub fn registry_of(fact: &str) -> Registry {
         fact if HOUSEHOLD_FACTS.contains(&fact) => Registry::Social,
         "mother_poverty_score" => Registry::Social,
         "land_size" => Registry::Fr,
+        "disabled" => Registry::Dr,
         _ => Registry::Crvs,
     }
 }
@@ -147,6 +170,8 @@ pub enum Registry {
     Ibr,
     /// The farmer registry.
     Fr,
+    /// The disability registry.
+    Dr,
 }
 
 impl Registry {
@@ -158,6 +183,7 @@ impl Registry {
             Registry::Social => "social",
             Registry::Ibr => "ibr",
             Registry::Fr => "fr",
+            Registry::Dr => "dr",
         }
     }
 }

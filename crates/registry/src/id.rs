@@ -305,6 +305,9 @@ pub struct Death {
     pub drn: Option<String>,
     /// The day of the death.
     pub death_date: Date,
+    /// The deceased's mother's UIN, when the record shows it (a person's `parent1_identifier`):
+    /// a child's death ends what its mother receives for it.
+    pub mother: Option<String>,
 }
 
 impl Death {
@@ -340,6 +343,9 @@ impl Death {
             uin,
             drn: identifier(DRN),
             death_date,
+            mother: record["parent1_identifier"]["identifier_value"]
+                .as_str()
+                .map(str::to_string),
         })
     }
 }
@@ -538,13 +544,21 @@ mod tests {
         let person = json!({"@type": "CRVS_Person",
             "identifier": [{"identifier_type": "UIN", "identifier_value": "1234567890"},
                            {"identifier_type": "DRN", "identifier_value": "2026000000001"}],
-            "death_date": "2026-01-02"});
+            "death_date": "2026-01-02",
+            "parent1_identifier": {"identifier_type": "UIN", "identifier_value": "5550000001"}});
         let expected = Death {
             uin: "1234567890".into(),
             drn: Some("2026000000001".into()),
             death_date: time::macros::date!(2026 - 01 - 02),
+            mother: None,
         };
-        assert_eq!(Death::from_record(&person), Some(expected.clone()));
+        assert_eq!(
+            Death::from_record(&person),
+            Some(Death {
+                mother: Some("5550000001".into()),
+                ..expected.clone()
+            })
+        );
         let record = json!({"@type": "DeathRecord",
             "identifier": [{"identifier_type": "DRN", "identifier_value": "2026000000001"}],
             "deceased_identifier": {"identifier_type": "UIN", "identifier_value": "1234567890"},

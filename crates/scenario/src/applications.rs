@@ -1,7 +1,7 @@
 //! Applications made in a scenario, shown on its timeline, and what the IBR holds of them.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mis::rules::Outcome;
@@ -138,5 +138,27 @@ pub async fn ibr_shows(
             return Ok(held);
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls `done` every 5 ms until it holds or `limit` has passed since `since`: how long after
+/// `since` it held, `None` when it did not in time.
+pub(crate) async fn within<F, Fut>(
+    since: Instant,
+    limit: Duration,
+    mut done: F,
+) -> Result<Option<Duration>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    loop {
+        if done().await? {
+            return Ok(Some(since.elapsed()));
+        }
+        if since.elapsed() > limit {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

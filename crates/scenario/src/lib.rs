@@ -33,6 +33,8 @@ mod uc05;
 pub use applications::{apply_all, failed_rule, ibr_programmes, ibr_shows};
 mod uc06;
 mod uc07;
+mod uc09;
+mod uc10;
 mod uc14;
 
 pub use pilot::{Expected, named_by_ibr_check};
@@ -280,6 +282,16 @@ pub fn all() -> &'static [Scenario] {
             id: "UC-08",
             title: "Education transfer paid to the children at school only",
             run: ecct::uc08,
+        },
+        Scenario {
+            id: "UC-09",
+            title: "Lactating mothers' transfer from the birth to the child's death",
+            run: uc09::run,
+        },
+        Scenario {
+            id: "UC-10",
+            title: "Disability allowance for the certified, found and notified, never twice",
+            run: uc10::run,
         },
         Scenario {
             id: "UC-11",

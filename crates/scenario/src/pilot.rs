@@ -180,6 +180,10 @@ async fn create(world: &World<'_>, shipped: &str, area: &Area) -> Result<String>
     let mut definition = world.mis.programme(shipped)?.definition().clone();
     definition.code = code.clone();
     definition.name = format!("{} (pilot in {})", definition.name, area.code);
+    // The pilot enrols the candidates of its area only: the shipped programme takes the
+    // registries' events.
+    definition.enrol_on = None;
+    definition.applicant = mis::programme::Applicant::default();
     let candidates = definition
         .candidates
         .as_mut()

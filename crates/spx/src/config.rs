@@ -70,6 +70,12 @@ pub struct Mis {
     pub fr_id: String,
     /// The SP-MIS's client secret at the farmer registry.
     pub fr_client_secret: String,
+    /// The disability registry's base URL.
+    pub dr_url: String,
+    /// The disability registry's participant id.
+    pub dr_id: String,
+    /// The SP-MIS's client secret at the disability registry.
+    pub dr_client_secret: String,
     /// The payments service's base URL.
     pub pay_url: String,
     /// The payments service's participant id.
@@ -98,6 +104,9 @@ impl Default for Mis {
             fr_url: String::new(),
             fr_id: "fr.spx.local".into(),
             fr_client_secret: String::new(),
+            dr_url: String::new(),
+            dr_id: "dr.spx.local".into(),
+            dr_client_secret: String::new(),
             pay_url: String::new(),
             pay_id: "pay.spx.local".into(),
             pay_client_secret: String::new(),
@@ -107,7 +116,7 @@ impl Default for Mis {
 
 impl Mis {
     /// Each registry the SP-MIS talks to: (role, base URL, participant id, client secret).
-    pub fn registries(&self) -> [(&'static str, &str, &str, &str); 6] {
+    pub fn registries(&self) -> [(&'static str, &str, &str, &str); 7] {
         [
             (
                 "crvs",
@@ -124,6 +133,7 @@ impl Mis {
             ),
             ("ibr", &self.ibr_url, &self.ibr_id, &self.ibr_client_secret),
             ("fr", &self.fr_url, &self.fr_id, &self.fr_client_secret),
+            ("dr", &self.dr_url, &self.dr_id, &self.dr_client_secret),
             ("pay", &self.pay_url, &self.pay_id, &self.pay_client_secret),
         ]
     }
@@ -528,6 +538,7 @@ impl Config {
             ("mis.social_url", &self.mis.social_url),
             ("mis.ibr_url", &self.mis.ibr_url),
             ("mis.fr_url", &self.mis.fr_url),
+            ("mis.dr_url", &self.mis.dr_url),
             ("mis.pay_url", &self.mis.pay_url),
         ] {
             if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {

@@ -239,6 +239,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
             &running,
             &civil,
             &beneficiaries,
+            &disability,
             &farmer,
             &identity,
             &paying,
@@ -262,6 +263,9 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         fr_url: fr_base.clone(),
         fr_id: config.service_id("fr"),
         fr_client_secret: mis_secret.clone(),
+        dr_url: dr_base.clone(),
+        dr_id: config.service_id("dr"),
+        dr_client_secret: mis_secret.clone(),
         pay_url: pay_base.clone(),
         pay_id: config.service_id(pay::ROLE),
         pay_client_secret: mis_secret,
@@ -269,7 +273,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     };
     let spmis = service::start_mis(&mis_config).await?;
     println!(
-        "[sandbox] SP-MIS ({}): {}/mis/programmes, /mis/applications; deaths and births from the CRVS notified to {}/registry/notify ({})",
+        "[sandbox] SP-MIS ({}): {}/mis/programmes, /mis/applications; deaths and births from the CRVS, certifications from the DR notified to {}/registry/notify ({})",
         mis_config.service_id(mis::ROLE),
         spmis.base_url,
         spmis.base_url,
@@ -312,6 +316,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         social: client(&base, "social"),
         ibr: client(&ibr_base, "ibr"),
         fr: client(&fr_base, "fr"),
+        dr: client(&dr_base, "dr"),
         pay: client(&pay_base, pay::ROLE),
     };
     let stage = Arc::new(crate::scenarios::Stage::new(

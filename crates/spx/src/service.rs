@@ -150,9 +150,10 @@ pub async fn start_mis(config: &Config) -> Result<RunningMis> {
     let settings = &config.mis;
     let mut urls = std::collections::BTreeMap::new();
     for (role, url, id, secret) in settings.registries() {
-        // The farmer registry and the payments service serve only the programmes and cycles
-        // that need them; without them those fail, naming the missing URL.
-        if url.is_empty() && !["fr", pay::ROLE].contains(&role) {
+        // The farmer and disability registries and the payments service serve only the
+        // programmes and cycles that need them; without them those fail, naming the missing
+        // URL.
+        if url.is_empty() && !["fr", "dr", pay::ROLE].contains(&role) {
             anyhow::bail!("mis.{role}_url is not set: the SP-MIS needs the {role} registry");
         }
         urls.insert(role, (url.trim_end_matches('/').to_string(), id, secret));
@@ -183,6 +184,7 @@ pub async fn start_mis(config: &Config) -> Result<RunningMis> {
         social: client("social"),
         ibr: client("ibr"),
         fr: client("fr"),
+        dr: client("dr"),
         pay: client(pay::ROLE),
     };
     let delivery = mis::Delivery {
@@ -195,7 +197,11 @@ pub async fn start_mis(config: &Config) -> Result<RunningMis> {
     };
     let mis = mis::Mis::start(programmes, store.clone(), registries, delivery).await?;
     let (listener, _, base_url) = bind(config).await?;
-    let keys = peer_keys(config, &settings.crvs_id, &urls["crvs"].0)?;
+    let mut peers = vec![(settings.crvs_id.as_str(), urls["crvs"].0.as_str())];
+    if !urls["dr"].0.is_empty() {
+        peers.push((settings.dr_id.as_str(), urls["dr"].0.as_str()));
+    }
+    let keys = peer_keys(config, &peers)?;
     let events = Arc::new(mis::events::Events::new(
         mis.clone(),
         mis::events::EventSettings {
@@ -203,6 +209,7 @@ pub async fn start_mis(config: &Config) -> Result<RunningMis> {
                 .filter(|url| !url.is_empty())
                 .unwrap_or_else(|| base_url.clone()),
             crvs_id: settings.crvs_id.clone(),
+            dr_id: settings.dr_id.clone(),
             keys,
         },
     ));
@@ -244,7 +251,7 @@ fn crvs_link(
         return Ok(None);
     }
     let crvs_url = id.crvs_url.trim_end_matches('/').to_string();
-    let crvs_keys = peer_keys(config, &id.crvs_id, &crvs_url)?;
+    let crvs_keys = peer_keys(config, &[(&id.crvs_id, &crvs_url)])?;
     let settings = registry::id::link::LinkSettings {
         crvs_url,
         crvs_id: id.crvs_id.clone(),
@@ -263,18 +270,19 @@ fn crvs_link(
     ))))
 }
 
-/// The keys of the peer `peer_id` at `base_url` (its `/.well-known/jwks.json`), which verify
-/// its callbacks and notifications; `None` when `trust.verify` is `off`.
+/// The keys of `peers` (participant id, base URL: each one's `/.well-known/jwks.json`), which
+/// verify their callbacks and notifications; `None` when `trust.verify` is `off`.
 fn peer_keys(
     config: &Config,
-    peer_id: &str,
-    base_url: &str,
+    peers: &[(&str, &str)],
 ) -> Result<Option<Arc<dyn trust::KeyResolver>>> {
     if config.verify_mode()? == crate::config::VerifyMode::Off {
         return Ok(None);
     }
     let keys = trust::JwksFetcher::new(reqwest::Client::new(), trust::JwksFetchOptions::default());
-    keys.add_peer(peer_id, &format!("{base_url}/.well-known/jwks.json"));
+    for (peer_id, base_url) in peers {
+        keys.add_peer(peer_id, &format!("{base_url}/.well-known/jwks.json"));
+    }
     Ok(Some(Arc::new(keys)))
 }
 

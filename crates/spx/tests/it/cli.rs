@@ -556,7 +556,7 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         "UC-02 passed",
         "UC-05 passed",
         format!("[scenarios] all {} scenarios passed", scenario::all().len()).as_str(),
-        "deaths and births from the CRVS notified to",
+        "deaths and births from the CRVS, certifications from the DR notified to",
     ] {
         ensure!(
             stdout.contains(expected),

@@ -516,7 +516,7 @@ fn a_crvs_death_marks_the_identity_deceased_once_and_notifies_its_subscribers(
 
         // The same death applied by eight at once (two ID nodes, retries): one change.
         let third = living.next().context("a third person")?;
-        let death = registry::id::Death { uin: third.uin.clone(), drn: None, death_date: fixture().today };
+        let death = registry::id::Death { uin: third.uin.clone(), drn: None, death_date: fixture().today, mother: None };
         let outcomes = futures::future::join_all(
             (0..8).map(|i| registry::id::mark_deceased(&ids.registry, &death, if i % 2 == 0 { "a" } else { "b" })),
         )

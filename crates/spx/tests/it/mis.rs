@@ -127,8 +127,10 @@ impl SpMis {
             id: client_of(&registers.id),
             social: client_of(&registers.social),
             ibr: client_of(&ibr),
-            // Not asked by the programmes of these tests (no farm facts, no cycles).
+            // Not asked by the programmes of these tests (no farm or disability facts, no
+            // cycles).
             fr: unreachable_client("fr.test"),
+            dr: unreachable_client("dr.test"),
             pay: unreachable_client("pay.test"),
         };
         Ok(SpMis {
@@ -590,11 +592,12 @@ fn the_http_api_lists_programmes_takes_applications_and_shows_a_history(
         let (status, programmes) = get("/mis/programmes".into()).await?;
         ensure!(status == 200, "{programmes}");
         let codes: Vec<&str> = programmes.as_array().into_iter().flatten().filter_map(|p| p["code"].as_str()).collect();
-        ensure!(codes == ["CB", "ECCT", "FSP", "OAA", "UCT", "WA"], "{codes:?}");
+        ensure!(codes == ["CB", "DA", "ECCT", "FSP", "LMCCT", "OAA", "UCT", "WA"], "{codes:?}");
+        let oaa = &programmes[codes.iter().position(|c| *c == "OAA").context("OAA")?];
         ensure!(
-            programmes[3]["code"] == "OAA"
-                && programmes[3]["amount"] == json!({"currency": "USD", "per_cycle": 2500})
-                && programmes[3]["eligibility"][2] == json!({"name": "aged 65 or more", "rule": "age >= 65"}),
+            oaa["amount"] == json!({"currency": "USD", "per_cycle": 2500})
+                && oaa["eligibility"][2] == json!({"name": "aged 65 or more", "rule": "age >= 65"})
+                && oaa["conditions"][0] == json!({"name": "alive", "rule": "deceased = false", "otherwise": "exit"}),
             "{programmes}"
         );
 

@@ -61,6 +61,7 @@ pub(crate) struct World {
     id: TestRegistry,
     social: TestRegistry,
     fr: TestRegistry,
+    pub(crate) dr: TestRegistry,
     ibr: TestRegistry,
     pay: TestPay,
 }
@@ -94,6 +95,7 @@ impl World {
             social: TestRegistry::spawn_as(backend, &registry::social::PROFILE, "social.test")
                 .await?,
             fr: TestRegistry::spawn_as(backend, &registry::fr::PROFILE, "fr.test").await?,
+            dr: TestRegistry::spawn_as(backend, &registry::dr::PROFILE, "dr.test").await?,
             ibr,
             pay,
         })
@@ -114,6 +116,7 @@ impl World {
             social: client(&self.social),
             ibr: client(&self.ibr),
             fr: client(&self.fr),
+            dr: client(&self.dr),
             pay: Client::new(format!("http://{}", self.pay.addr), sender, Some(PAY_ID)),
         }
     }

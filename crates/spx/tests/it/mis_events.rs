@@ -36,6 +36,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "mis::uc05_a_birth_enrols_the_child_of_a_poorer_mother_in_child_benefit_without_an_application",
         uc05_a_birth_enrols_the_child_of_a_poorer_mother_in_child_benefit_without_an_application,
     ),
+    (
+        "mis::uc09_a_mothers_transfer_lasts_until_her_childs_second_birthday_then_she_graduates",
+        uc09_a_mothers_transfer_lasts_until_her_childs_second_birthday_then_she_graduates,
+    ),
 ];
 
 /// Tests of the `spx` binary serving the SP-MIS.
@@ -54,6 +58,7 @@ pub(crate) fn events_of(mis: &mis::Mis, public_url: &str) -> Events {
         EventSettings {
             public_url: public_url.to_string(),
             crvs_id: "crvs.test".into(),
+            dr_id: "dr.test".into(),
             keys: None,
         },
     )
@@ -259,6 +264,7 @@ fn uc02_a_death_at_the_civil_registry_exits_the_beneficiary_on_its_date_even_whe
             EventSettings {
                 public_url: public_url.clone(),
                 crvs_id: "crvs.test".into(),
+                dr_id: "dr.test".into(),
                 keys: Some(std::sync::Arc::new(trust::StaticKeys::new())),
             },
         );
@@ -341,7 +347,8 @@ fn serve_role_mis_takes_applications_and_exits_a_beneficiary_the_civil_registry_
             .with_context(|| format!("serve printed no URL: {line}"))?
             .to_string();
         ensure!(
-            line.contains("SP-MIS") && line.contains("6 programmes"),
+            line.contains("SP-MIS")
+                && line.contains(&format!("{} programmes", mis::programme::SHIPPED.len())),
             "{line}"
         );
         let http = reqwest::Client::new();
@@ -629,6 +636,76 @@ fn uc04_child_benefit_on_application_by_the_childs_brn_once_a_child(
             status == 404 && unknown == json!({"error": "the civil registry has no birth registered as 0000000000"}),
             "HTTP {status}: {unknown}"
         );
+        Ok(())
+    })
+}
+
+fn uc09_a_mothers_transfer_lasts_until_her_childs_second_birthday_then_she_graduates(
+    backend: Backend,
+) -> Result<()> {
+    runtime().block_on(async {
+        let (registers, sp) = shipped(backend).await?;
+        let mother = persons()
+            .iter()
+            .find(|p| {
+                p.death_date.is_none()
+                    && p.sex == "female"
+                    && (20..45).contains(&years(p))
+                    && in_no_programme(p)
+                    && homes().contains_key(p.uin.as_str())
+                    && poverty(p).is_some_and(|s| s <= 35.0)
+                    && !persons().iter().any(|c| c.mother_uin.as_deref() == Some(p.uin.as_str()))
+            })
+            .context("a poor woman in no programme, without children")?;
+        // She applied a month ago, for a child whose second birthday came ten days later (the
+        // IBR takes no status dated after today, so the cycles are all in the past).
+        let applied = fixture().today - time::Duration::days(30);
+        let birthday = applied + time::Duration::days(10);
+        let born = birthday.replace_year(birthday.year() - 2)?;
+        let child = crate::subscription::new_uin(91);
+        let (status, report) = post_json(
+            &registers.crvs.client,
+            &registers.crvs.url("/registrar/crvs/records"),
+            &json!({"births": [{"uin": child, "given_name": "Neema", "surname": "Achieng",
+                "sex": "female", "birth_date": born.to_string(),
+                "birth_place": homes()[mother.uin.as_str()].location_code, "mother_uin": mother.uin}]}),
+        )
+        .await?;
+        ensure!(status == 200, "HTTP {status}: {report}");
+        let decision = sp.mis.apply("LMCCT", &mother.uin, applied).await?;
+        ensure!(decision.status == Status::Enrolled, "{decision:?}");
+
+        // The cycles up to the day before the child's second birthday keep her; the one on
+        // the birthday graduates her, the IBR told in the cycle's batch.
+        let eve = birthday.previous_day().context("a day")?;
+        for cycle in [applied, eve] {
+            let kept = sp.mis.close_cycle("LMCCT", cycle).await?;
+            ensure!(
+                kept.beneficiaries == 1 && kept.ended.is_empty() && kept.suspended.is_empty(),
+                "{kept:?}"
+            );
+        }
+        let graduated = sp.mis.close_cycle("LMCCT", birthday).await?;
+        ensure!(
+            graduated.ended.len() == 1
+                && graduated.ended[0].0 == mother.uin
+                && graduated.ended[0].1 == Status::Graduated
+                && graduated.ended[0].2.starts_with("a child under 2: youngest_child_birth_date > ")
+                && graduated.ended[0].2.ends_with(&format!("failed on youngest_child_birth_date {born}")),
+            "{graduated:?}"
+        );
+        ensure!(sp.mis.enrolments().status("LMCCT", &mother.uin).await? == Some(Status::Graduated));
+        ibr_holds(&sp.ibr, &mother.uin, &[("LMCCT", "3")]).await?;
+        let cycles: Vec<time::Date> = sp
+            .mis
+            .enrolments()
+            .entitlements()
+            .of_payee("LMCCT", &mother.uin)
+            .await?
+            .iter()
+            .map(|e| e.cycle)
+            .collect();
+        ensure!(cycles == [applied, eve], "{cycles:?}");
         Ok(())
     })
 }

@@ -20,6 +20,8 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     ("scenario::uc06_cash_transfer_pilot", uc06),
     ("scenario::uc07_widow_allowance_pilot", uc07),
     ("scenario::uc08_education_transfer_conditions", uc08),
+    ("scenario::uc09_lactating_mothers_transfer", uc09),
+    ("scenario::uc10_disability_allowance", uc10),
     ("scenario::uc11_education_transfer_gaps", uc11),
     ("scenario::uc12_ibr_programmes_and_payments", uc12),
     ("scenario::uc13_education_transfer_reconciled", uc13),
@@ -58,6 +60,14 @@ fn uc08(backend: Backend) -> Result<()> {
     play("UC-08", 2, backend)
 }
 
+fn uc09(backend: Backend) -> Result<()> {
+    play("UC-09", 2, backend)
+}
+
+fn uc10(backend: Backend) -> Result<()> {
+    play("UC-10", 2, backend)
+}
+
 fn uc11(backend: Backend) -> Result<()> {
     play("UC-11", 2, backend)
 }
@@ -82,7 +92,7 @@ pub(crate) fn truth() -> &'static Truth {
 
 /// Runs scenario `id` against fresh services on `backend` (the registries, the payments
 /// service publishing its receipts to the IBR, and the SP-MIS subscribed to the civil
-/// registry's deaths and births), `runs` times: a pilot's second run, on the same
+/// registry's deaths and births and the disability registry's certifications), `runs` times: a pilot's second run, on the same
 /// services, finds everything done already and must pass as well. Fails with the failed checks and the
 /// timeline.
 fn play(id: &str, runs: usize, backend: Backend) -> Result<()> {
@@ -93,12 +103,14 @@ fn play(id: &str, runs: usize, backend: Backend) -> Result<()> {
             .mis(backend, MIS, mis::programme::shipped()?)
             .await?;
         let registries = services.registries(MIS);
-        // The SP-MIS takes the civil registry's notifications of deaths and births.
+        // The SP-MIS takes the civil registry's notifications of deaths and births, and the
+        // disability registry's of certifications.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let events = events_of(&sp.mis, &format!("http://{}", listener.local_addr()?));
         let (_stop, _server) = serve_until_stopped(events.router(), listener);
         events.subscribe().await?;
         events.subscribe_births().await?;
+        events.subscribe_certifications().await?;
         let timeline = Timeline::kept();
         let world = World {
             truth: truth(),
