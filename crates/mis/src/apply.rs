@@ -76,6 +76,9 @@ pub struct Delivery {
     /// Whether updates carry a bearer token of the IBR client's credentials (set them with
     /// [`client::Client::with_credentials`]).
     pub ibr_token: bool,
+    /// How long a payment cycle waits for the IBR to take its beneficiaries' enrolments
+    /// before paying the others ([`Mis::pay_cycle`]); 10 s by default.
+    pub ibr_wait: std::time::Duration,
 }
 
 impl Default for Delivery {
@@ -88,6 +91,7 @@ impl Default for Delivery {
             },
             signer: None,
             ibr_token: false,
+            ibr_wait: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -100,6 +104,7 @@ pub struct Mis {
     enrolments: Enrolments,
     pub(crate) registries: Registries,
     dispatcher: Arc<dispatch::Dispatcher>,
+    pub(crate) ibr_wait: std::time::Duration,
 }
 
 pub(crate) fn unreadable(registry: &'static str, message: impl ToString) -> MisError {
@@ -246,6 +251,7 @@ impl Mis {
             enrolments: Enrolments::new(store),
             registries,
             dispatcher,
+            ibr_wait: delivery.ibr_wait,
         };
         for (code, text) in mis.enrolments.stored_programmes().await? {
             let origin = format!("stored programme {code}");

@@ -67,6 +67,9 @@ pub struct CycleReport {
     pub failed: Vec<(String, String)>,
     /// Entitlements still pending at the payments service when the cycle stopped waiting.
     pub pending: Vec<String>,
+    /// Entitlements not sent because the IBR has not yet taken the beneficiary's enrolment
+    /// (its update still in the SP-MIS's outbox): paid by a later run of the cycle.
+    pub held: Vec<String>,
     /// Entitlements an earlier run of this cycle claimed and did not settle, finished by this
     /// one (among `paid`, `failed` or `pending`).
     pub resumed: Vec<String>,
@@ -104,6 +107,7 @@ impl Mis {
             paid_minor: 0,
             failed: Vec::new(),
             pending: Vec::new(),
+            held: Vec::new(),
             resumed: Vec::new(),
         };
         let mut changes = Vec::new();
@@ -165,11 +169,21 @@ impl Mis {
 
     /// Pays the cycle `report` closed: sends its pending entitlements to the payments service
     /// and records each outcome in the store and in `report`; what an earlier run of the cycle
-    /// sent and did not settle is finished first.
+    /// sent and did not settle is finished first. The payments service publishes a receipt of
+    /// each payment to the IBR, which files it under the beneficiary's enrolment: a
+    /// beneficiary whose enrolment (or a later change) the IBR has not yet taken from the
+    /// outbox is waited for (up to [`crate::Delivery::ibr_wait`]), then left pending
+    /// (`held`) for a later run.
     pub async fn pay_cycle(&self, report: &mut CycleReport) -> Result<(), MisError> {
         let (code, cycle) = (report.programme.as_str(), report.cycle);
         let programme = self.programme(code)?;
         let entitlements = self.enrolments().entitlements();
+        let deadline = tokio::time::Instant::now() + self.ibr_wait;
+        while !entitlements.held(code, cycle).await?.is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(POLL_EVERY).await;
+        }
         let transaction = format!("{code}-{}-{}", expr::iso_date(cycle), uuid::Uuid::now_v7());
         let claimed = entitlements.claim(code, cycle, &transaction).await?;
         if !claimed.is_empty() {
@@ -179,6 +193,9 @@ impl Mis {
         // two) is finished first, under its own transaction.
         let mut sent: BTreeMap<String, Vec<Entitlement>> = BTreeMap::new();
         for earlier in entitlements.of_cycle(code, cycle).await? {
+            if earlier.state == EntitlementState::Pending {
+                report.held.push(earlier.beneficiary.clone());
+            }
             if earlier.state == EntitlementState::Sent
                 && let Some(transaction) = earlier.pay_transaction.clone()
                 && report.pay_transaction.as_ref() != Some(&transaction)

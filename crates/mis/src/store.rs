@@ -578,6 +578,12 @@ pub struct Entitlements {
     store: Arc<dyn Store>,
 }
 
+/// Whether the beneficiary of the `mis_entitlement` row (of programme `?1`) has an IBR update
+/// of the programme the outbox has not delivered.
+const UNDELIVERED: &str = "EXISTS (SELECT 1 FROM mis_change AS c
+      JOIN outbox AS o ON o.message_id = c.ibr_transaction
+      WHERE c.programme = ?1 AND c.uin = mis_entitlement.uin AND o.state <> 'delivered')";
+
 const ENTITLEMENT_COLUMNS: &str =
     "programme, cycle, beneficiary, uin, amount_minor, currency, state, reason, pay_transaction";
 
@@ -657,7 +663,9 @@ impl Entitlements {
     }
 
     /// Marks the pending entitlements of `programme`'s `cycle` as sent in `transaction`, and
-    /// returns them: what a cancellation has not taken first is paid.
+    /// returns them: what a cancellation has not taken first is paid. An entitlement whose
+    /// beneficiary has an IBR update of the programme not yet delivered stays pending: the
+    /// payments service's receipt must not reach the IBR before the enrolment it belongs to.
     pub async fn claim(
         &self,
         programme: &str,
@@ -670,6 +678,7 @@ impl Entitlements {
                 self.sql(&format!(
                     "UPDATE mis_entitlement SET state = 'sent', pay_transaction = ?3
                      WHERE programme = ?1 AND cycle = ?2 AND state = 'pending'
+                       AND NOT {UNDELIVERED}
                      RETURNING {ENTITLEMENT_COLUMNS}"
                 )),
                 vec![
@@ -721,6 +730,16 @@ impl Entitlements {
             .collect();
         self.store.write(statements).await?;
         Ok(())
+    }
+
+    /// The pending entitlements of `programme`'s `cycle` whose beneficiary has an IBR update
+    /// of the programme not yet delivered: [`Entitlements::claim`] leaves them.
+    pub async fn held(&self, programme: &str, cycle: Date) -> Result<Vec<Entitlement>, MisError> {
+        self.select(
+            &format!("programme = ?1 AND cycle = ?2 AND state = 'pending' AND {UNDELIVERED} ORDER BY beneficiary"),
+            vec![text(Some(programme)), Value::Text(expr::iso_date(cycle))],
+        )
+        .await
     }
 
     /// The entitlements of `programme`'s `cycle`, by beneficiary.

@@ -194,6 +194,7 @@ pub async fn start_mis(config: &Config) -> Result<RunningMis> {
         },
         signer: Some(signer.clone()),
         ibr_token: !settings.ibr_client_secret.is_empty(),
+        ..mis::Delivery::default()
     };
     let mis = mis::Mis::start(programmes, store.clone(), registries, delivery).await?;
     let (listener, _, base_url) = bind(config).await?;

@@ -161,6 +161,31 @@ impl SpMis {
     }
 }
 
+/// `ibr` served again at an address of its own that refuses enrolment updates (503) while the
+/// flag returned is set (it starts set), and answers everything else.
+pub(crate) async fn refusing_updates(
+    ibr: &TestRegistry,
+) -> Result<(std::net::SocketAddr, Arc<AtomicBool>)> {
+    let down = Arc::new(AtomicBool::new(true));
+    let gate = down.clone();
+    let app = registry::http::router(ibr.registry.clone()).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let refused = gate.load(Ordering::SeqCst)
+                && request.uri().path() == "/registry/sync/enrollment/updates";
+            async move {
+                if refused {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                next.run(request).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(axum::serve(listener, app).into_future());
+    Ok((address, down))
+}
+
 /// `ibr`'s programmes for `uin` with their status, as its `enrolled` check answers.
 pub async fn ibr_enrolments(ibr: &TestRegistry, uin: &str) -> Result<Vec<(String, String)>> {
     let criteria = serde_json::from_value(json!({"query_type": "expression",
@@ -676,23 +701,7 @@ fn an_application_while_the_ibr_is_down_enrols_and_reaches_the_ibr_when_it_retur
         // The IBR answers the check but is down for updates (503): the application is made
         // again and enrols, the enrolment committed with its update, which waits in the outbox,
         // and so does a suspension after it.
-        let down = Arc::new(AtomicBool::new(true));
-        let gate = down.clone();
-        let app = registry::http::router(sp.ibr.registry.clone()).layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let refused = gate.load(Ordering::SeqCst)
-                    && request.uri().path() == "/registry/sync/enrollment/updates";
-                async move {
-                    if refused {
-                        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
-                    }
-                    next.run(request).await
-                }
-            },
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let flaky_ibr = listener.local_addr()?;
-        tokio::spawn(axum::serve(listener, app).into_future());
+        let (flaky_ibr, down) = refusing_updates(&sp.ibr).await?;
         let flaky = reaching(flaky_ibr).await?;
         let decision = flaky.apply("OAA", &old.uin, today).await?;
         ensure!(decision.status == Status::Enrolled, "{decision:?}");

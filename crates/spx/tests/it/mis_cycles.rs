@@ -52,6 +52,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "mis_cycles::a_cycle_cut_short_is_finished_by_the_next_run_paying_each_once",
         a_cycle_cut_short_is_finished_by_the_next_run_paying_each_once,
     ),
+    (
+        "mis_cycles::a_cycle_pays_nobody_whose_enrolment_the_ibr_has_not_taken",
+        a_cycle_pays_nobody_whose_enrolment_the_ibr_has_not_taken,
+    ),
 ];
 
 /// The registries and the payments service (publishing its receipts to the IBR), each its
@@ -952,6 +956,71 @@ fn a_cycle_cut_short_is_finished_by_the_next_run_paying_each_once(backend: Backe
                     && e.pay_transaction.as_deref() == Some(cut)),
             "{stored:?}"
         );
+        Ok(())
+    })
+}
+
+fn a_cycle_pays_nobody_whose_enrolment_the_ibr_has_not_taken(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let today = fixture().today;
+        let world = World::spawn(backend).await?;
+        // The SP-MIS reaches the IBR at an address that refuses its updates for now.
+        let (flaky, down) = crate::mis::refusing_updates(&world.ibr).await?;
+        let place = Place::new(backend).await?;
+        let store = store::open(&place.config(), mis::store::MIGRATIONS).await?;
+        let delivery = mis::Delivery {
+            ibr_wait: Duration::from_millis(300),
+            ..crate::mis::delivery()
+        };
+        let registries = Registries {
+            ibr: Client::new(format!("http://{flaky}"), MIS, Some("ibr.test")),
+            ..world.registries(MIS)
+        };
+        let sp = Mis::start(mis::programme::shipped()?, store, registries, delivery).await?;
+        let uins: Vec<String> = persons()
+            .iter()
+            .filter(|p| p.death_date.is_none() && years(p) >= 65 && crate::mis::in_no_programme(p))
+            .take(2)
+            .map(|p| p.uin.clone())
+            .collect();
+        for uin in &uins {
+            ensure!(sp.apply("OAA", uin, today).await?.status == Status::Enrolled);
+        }
+        world
+            .link(&uins.iter().map(String::as_str).collect::<Vec<_>>())
+            .await?;
+
+        // Their enrolments wait in the outbox: the cycle holds their allowances.
+        let mut cycle = sp.close_cycle("OAA", today).await?;
+        sp.pay_cycle(&mut cycle).await?;
+        ensure!(
+            cycle.held == uins && cycle.paid.is_empty() && cycle.pay_transaction.is_none(),
+            "{cycle:?}"
+        );
+        let pending = sp
+            .enrolments()
+            .entitlements()
+            .of_cycle("OAA", today)
+            .await?;
+        ensure!(
+            pending.iter().all(|e| e.state == EntitlementState::Pending),
+            "{pending:?}"
+        );
+
+        // The IBR takes them: the cycle run again pays both, and the IBR files each receipt
+        // under the enrolment it now holds.
+        down.store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut cycle = sp.close_cycle("OAA", today).await?;
+        sp.pay_cycle(&mut cycle).await?;
+        ensure!(cycle.held.is_empty() && cycle.paid == uins, "{cycle:?}");
+        reconciled(&world, MIS, &cycle).await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for uin in &uins {
+            while world.ibr_benefits(uin).await?.is_empty() {
+                ensure!(Instant::now() < deadline, "no receipt of {uin} at the IBR");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         Ok(())
     })
 }
