@@ -3,6 +3,7 @@
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row as PgRow};
 
@@ -23,9 +24,13 @@ const MIGRATION_LOCK: i64 = 0x5350_5800_0001;
 
 impl PostgresStore {
     /// Connects to `url` with a pool of at most `pool_size` connections, and checks that a
-    /// connection can be had.
+    /// connection can be had. With `sslmode=require` (or libpq's `verify-ca`, `verify-full`)
+    /// the connections use TLS, the server's certificate verified against the CAs of
+    /// `sslrootcert` (a PEM file), or the system's when it is not given, and its name against
+    /// the URL's host; otherwise they are plain.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
-        let config: tokio_postgres::Config = url
+        let (parsed, roots) = tls_options(url);
+        let config: tokio_postgres::Config = parsed
             .parse()
             .map_err(|e| StoreError::Config(format!("database URL '{url}': {e}")))?;
         let description = format!(
@@ -37,13 +42,14 @@ impl PostgresStore {
                 .unwrap_or_default(),
             config.get_dbname().unwrap_or("")
         );
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if config.get_ssl_mode() == SslMode::Require {
+            Manager::from_config(config, tls(roots.as_deref())?, manager_config)
+        } else {
+            Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .build()
@@ -54,11 +60,74 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Pool(e.to_string()))
+        self.pool.get().await.map_err(|e| {
+            // The pool's message alone hides why (a TLS handshake: which certificate).
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            StoreError::Pool(message)
+        })
     }
+}
+
+/// `url` without what tokio-postgres does not read, libpq's `sslrootcert` (returned) and the
+/// `sslmode`s `verify-ca` and `verify-full` (read as `require`, which verifies as much).
+fn tls_options(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut roots = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter_map(|pair| match pair.split_once('=') {
+            Some(("sslrootcert", path)) => {
+                roots = Some(path.to_string());
+                None
+            }
+            Some(("sslmode", "verify-ca" | "verify-full")) => Some("sslmode=require"),
+            _ => Some(pair),
+        })
+        .collect();
+    if kept.is_empty() {
+        return (base.to_string(), roots);
+    }
+    (format!("{base}?{}", kept.join("&")), roots)
+}
+
+/// The TLS connector: the CAs of the PEM file `roots`, or the system's.
+fn tls(roots: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let fault = |e: &dyn std::fmt::Display| StoreError::Config(format!("database TLS: {e}"));
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        Some(path) => {
+            let certificates = CertificateDer::pem_file_iter(path)
+                .map_err(|e| fault(&format!("sslrootcert {path}: {e}")))?;
+            for certificate in certificates {
+                let certificate =
+                    certificate.map_err(|e| fault(&format!("sslrootcert {path}: {e}")))?;
+                store.add(certificate).map_err(|e| fault(&e))?;
+            }
+            if store.is_empty() {
+                return Err(fault(&format!("sslrootcert {path} holds no certificate")));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            store.add_parsable_certificates(native.certs);
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fault(&e))?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 fn param(value: &SqlValue) -> &(dyn ToSql + Sync) {
@@ -273,5 +342,33 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| decode(r, &statement.columns))
             .collect::<Result<Vec<Row>>>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_options;
+
+    #[test]
+    fn libpq_tls_options_are_read_and_left_out_of_the_url() {
+        let url = "postgres://spx@db:5432/spx?sslmode=verify-full&sslrootcert=/etc/spx/ca.pem&application_name=spx";
+        assert_eq!(
+            tls_options(url),
+            (
+                "postgres://spx@db:5432/spx?sslmode=require&application_name=spx".to_string(),
+                Some("/etc/spx/ca.pem".to_string())
+            )
+        );
+        assert_eq!(
+            tls_options("postgres://spx@db/spx?sslrootcert=ca.pem"),
+            (
+                "postgres://spx@db/spx".to_string(),
+                Some("ca.pem".to_string())
+            )
+        );
+        assert_eq!(
+            tls_options("postgres://spx@db/spx"),
+            ("postgres://spx@db/spx".to_string(), None)
+        );
     }
 }

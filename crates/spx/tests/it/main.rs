@@ -85,6 +85,12 @@ fn main() {
         mis_events::PLAIN,
     ]
     .concat();
+    for (name, test) in storage::POSTGRES {
+        let pg = Trial::test(name.to_string(), move || {
+            test().map_err(|e| format!("{e:#}").into())
+        });
+        trials.push(pg.with_ignored_flag(postgres.is_err()));
+    }
     for (name, test) in plain {
         trials.push(Trial::test(name.to_string(), move || {
             test().map_err(|e| format!("{e:#}").into())

@@ -25,6 +25,70 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     ),
 ];
 
+/// Tests of PostgreSQL alone.
+pub const POSTGRES: &[(&str, crate::PlainTest)] = &[(
+    "postgres::storage::tls_to_postgresql_verifies_the_server",
+    tls_to_postgresql_verifies_the_server,
+)];
+
+/// The certificate Debian's PostgreSQL serves (`ssl = on`, `ssl_cert_file`): self-signed,
+/// for the name `localhost`.
+const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+/// With `sslmode=require` the store talks TLS and verifies the server's certificate: trusted
+/// through `sslrootcert`, refused when another CA is given; without it, the connection is
+/// plain.
+fn tls_to_postgresql_verifies_the_server() -> Result<()> {
+    runtime().block_on(async {
+        let admin = crate::support::admin_url();
+        let config: tokio_postgres::Config = admin.parse()?;
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let user = config.get_user().unwrap_or("postgres");
+        let url = |query: &str| format!("postgres://{user}@localhost:{port}/postgres{query}");
+        let ssl = |store: std::sync::Arc<dyn store::Store>| async move {
+            let rows = store
+                .read(vec![Statement::new(
+                    "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    vec![],
+                    &[ColumnType::Text],
+                )])
+                .await?;
+            anyhow::Ok(rows[0][0][0].clone())
+        };
+        let open = |url: String| async move {
+            store::open(
+                &store::StoreConfig {
+                    sqlite_path: Default::default(),
+                    sqlite_readers: 1,
+                    database_url: Some(url),
+                    postgres_pool_size: 1,
+                },
+                &[],
+            )
+            .await
+        };
+        let server_tls = ssl(open(url("")).await?).await?;
+        ensure!(server_tls == Some(SqlValue::Text("false".into())), "{server_tls:?}");
+        ensure!(
+            std::path::Path::new(SNAKEOIL).exists(),
+            "this PostgreSQL server's certificate {SNAKEOIL} is missing: the TLS test needs Debian's ssl = on"
+        );
+        let verified = open(url(&format!("?sslmode=verify-full&sslrootcert={SNAKEOIL}"))).await?;
+        ensure!(ssl(verified).await? == Some(SqlValue::Text("true".into())));
+        // Another CA (the test certificate of spx's own TLS): the server is not trusted.
+        let other = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/tls/cert.pem");
+        let refused = open(url(&format!("?sslmode=require&sslrootcert={other}")))
+            .await
+            .err()
+            .map(|e| e.to_string());
+        ensure!(
+            refused.as_deref().is_some_and(|e| e.contains("certificate")),
+            "{refused:?}"
+        );
+        Ok(())
+    })
+}
+
 const SAMPLE: Migration = Migration {
     version: 1,
     name: "sample",

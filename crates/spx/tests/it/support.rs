@@ -22,7 +22,7 @@ pub enum Backend {
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("SPX_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_string())
 }
 
