@@ -305,7 +305,7 @@ impl Mis {
                     amount: Some(json!(dci::money::format_minor(e.amount_minor, currency))),
                     currency_code: Some(e.currency.clone()),
                     purpose: Some(programme.code.clone()),
-                    meta: json!({"programme": programme.code}).as_object().cloned(),
+                    meta: payment_meta(programme, e),
                     ..Disbursement::default()
                 })
                 .collect();
@@ -356,6 +356,19 @@ impl Mis {
         serde_json::from_value(answer.txnstatus_response.txn_status["disbursements_status"].clone())
             .map_err(|e| unreadable("pay", e))
     }
+}
+
+/// What the payments service keeps of a payment for its receipt to the IBR: the programme,
+/// its benefit type and, for a household programme, the household paid for.
+fn payment_meta(
+    programme: &Programme,
+    entitlement: &Entitlement,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut meta = json!({"programme": programme.code, "benefit_type": programme.benefit_type});
+    if programme.target == Target::Household {
+        meta["household"] = json!(entitlement.beneficiary);
+    }
+    meta.as_object().cloned()
 }
 
 /// A beneficiary who failed a condition at a cycle, and the status it gives.

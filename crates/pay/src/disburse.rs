@@ -132,6 +132,8 @@ struct Intake {
     purpose: Option<String>,
     programme: String,
     region: String,
+    household: Option<String>,
+    benefit_type: Option<String>,
     note: Option<String>,
     instruction: Option<String>,
     locale: Option<String>,
@@ -172,6 +174,8 @@ impl Intake {
                 .or_else(|| item.purpose.clone())
                 .unwrap_or_else(|| UNSPECIFIED.into()),
             region: meta("region").unwrap_or_else(|| UNSPECIFIED.into()),
+            household: meta("household"),
+            benefit_type: meta("benefit_type"),
             note: item.note.clone(),
             instruction: item.instruction.clone(),
             locale: item.locale.clone(),
@@ -401,6 +405,9 @@ async fn known_references(
 /// Rows inserted per statement.
 const ROWS_PER_INSERT: usize = 80;
 
+/// Columns of a `disbursement` row an insert sets.
+const COLUMNS: usize = 27;
+
 /// The statements that store a checked batch, message `correlation_id` of `sender_id`.
 fn insert_statements(
     dialect: Dialect,
@@ -415,17 +422,17 @@ fn insert_statements(
         .chunks(ROWS_PER_INSERT)
         .enumerate()
         .map(|(chunk_index, chunk)| {
-            let mut params = Vec::with_capacity(chunk.len() * 25);
+            let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
             let mut rows = Vec::with_capacity(chunk.len());
             for (i, item) in chunk.iter().enumerate() {
-                let p = |c: usize| format!("?{}", i * 25 + c);
-                let nullable = |c: usize| format!("NULLIF(?{}, '')", i * 25 + c);
+                let p = |c: usize| format!("?{}", i * COLUMNS + c);
+                let nullable = |c: usize| format!("NULLIF(?{}, '')", i * COLUMNS + c);
                 rows.push(format!(
-                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, NULLIF({}, CAST(-1 AS BIGINT)), {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, NULLIF({}, CAST(-1 AS BIGINT)), {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
                     p(1), p(2), p(3), p(4), p(5), p(6), nullable(7), nullable(8), nullable(9),
                     nullable(10), nullable(11), nullable(12), p(13), nullable(14), nullable(15),
                     p(16), p(17), nullable(18), nullable(19), nullable(20), p(21), nullable(22),
-                    nullable(23), p(24), p(25)
+                    nullable(23), p(24), p(25), nullable(26), nullable(27)
                 ));
                 let position = (chunk_index * ROWS_PER_INSERT + i) as i64;
                 let state = match item.refused {
@@ -458,6 +465,8 @@ fn insert_statements(
                     optional(&item.refused.as_ref().map(|r| r.message.clone())),
                     text(&now),
                     text(&now),
+                    optional(&item.household),
+                    optional(&item.benefit_type),
                 ]);
             }
             Statement::new(
@@ -466,7 +475,8 @@ fn insert_statements(
                     &format!(
                         "INSERT INTO disbursement (correlation_id, position, sender_id, transaction_id, reference_id, state,
                              payer_fa, payer_name, payee, payee_fa, payee_name, amount, amount_minor, currency, purpose,
-                             programme, region, note, instruction, locale, due_ms, reason_code, reason, received_at, updated_at)
+                             programme, region, note, instruction, locale, due_ms, reason_code, reason, received_at, updated_at,
+                             household_id, benefit_type)
                          VALUES {}",
                         rows.join(", ")
                     ),

@@ -50,9 +50,19 @@ const INDEXES: Migration = Migration {
     postgres: INDEX_SCRIPT,
 };
 
+/// The same SQL on both backends.
+const RECEIPT_SCRIPT: &str = include_str!("../migrations/pay_0603_receipt_details.sql");
+
+const RECEIPT_DETAILS: Migration = Migration {
+    version: 603,
+    name: "payments: household and benefit type of each payment, for its receipt",
+    sqlite: RECEIPT_SCRIPT,
+    postgres: RECEIPT_SCRIPT,
+};
+
 /// The payments service's own migrations (the engine's follow, see
 /// [`registry::ENGINE_MIGRATIONS`]).
-pub const MIGRATIONS: &[Migration] = &[TABLES, INDEXES];
+pub const MIGRATIONS: &[Migration] = &[TABLES, INDEXES, RECEIPT_DETAILS];
 
 /// The payments service as the engine sees it: a profile with no records to search (its
 /// endpoints are its own, see [`Pay::router`]).

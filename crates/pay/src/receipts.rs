@@ -34,6 +34,10 @@ pub struct Receipt {
     pub switch_ref: String,
     /// When it was paid (RFC 3339).
     pub paid_at: String,
+    /// The household it was paid for (`meta.household`, an HHID), the payee being its head.
+    pub household: Option<String>,
+    /// BenefitTypeEnum (`meta.benefit_type`); cash (`1`) when not given.
+    pub benefit_type: Option<String>,
 }
 
 /// Where receipts go.
@@ -103,19 +107,27 @@ impl IbrReceipts {
         let currency = dci::money::Currency::parse(&receipt.currency).ok()?;
         let amount = dci::money::format_minor(receipt.amount_minor, currency);
         let date = receipt.paid_at.get(..10).unwrap_or_default();
-        Some(serde_json::json!({
+        let mut beneficiary = serde_json::json!({
             "reference_id": receipt.reference_id,
             "member": {"member_identifier": payee.value},
             "programme_identifier": receipt.programme,
             "benefits": [{
                 "benefit_identifier": crate::worker::payment_id(&receipt.sender_id, &receipt.transaction_id, &receipt.reference_id),
-                "benefit_type": "1",
+                "benefit_type": receipt.benefit_type.as_deref().unwrap_or("1"),
                 "benefit_date": date,
                 "benefit_value": format!("{} {amount}", receipt.currency),
                 "benefit_description": format!("paid by {} ({})", receipt.sender_id, receipt.switch_ref),
                 "payment_status": "1",
             }],
-        }))
+        });
+        // A household's payment, received by its head: the IBR files it under the household's
+        // enrolment.
+        if let Some(household) = &receipt.household {
+            beneficiary["assistance_unit"] = serde_json::json!("2");
+            beneficiary["group"] = serde_json::json!({"group_identifier": [
+                {"identifier_type": "HHID", "identifier_value": household}]});
+        }
+        Some(beneficiary)
     }
 }
 

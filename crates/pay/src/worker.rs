@@ -408,7 +408,8 @@ async fn receipts_of(pay: &Pay, correlation_id: &str) -> Result<Vec<Receipt>, St
         .read(vec![Statement::new(
             numbered(
                 pay.store().dialect(),
-                "SELECT sender_id, transaction_id, reference_id, payee, payee_fa, amount_minor, currency, programme, switch_ref, updated_at
+                "SELECT sender_id, transaction_id, reference_id, payee, payee_fa, amount_minor, currency, programme, switch_ref, updated_at,
+                        household_id, benefit_type
                  FROM disbursement WHERE correlation_id = ?1 AND state = 'paid' ORDER BY position",
             ),
             vec![SqlValue::Text(correlation_id.into())],
@@ -423,16 +424,19 @@ async fn receipts_of(pay: &Pay, correlation_id: &str) -> Result<Vec<Receipt>, St
                 ColumnType::Text,
                 ColumnType::Text,
                 ColumnType::Text,
+                ColumnType::Text,
+                ColumnType::Text,
             ],
         )])
         .await?;
     Ok(rows[0]
         .iter()
         .map(|row| {
-            let text = |i: usize| match row.get(i) {
-                Some(Some(SqlValue::Text(t))) => t.clone(),
-                _ => String::new(),
+            let optional = |i: usize| match row.get(i) {
+                Some(Some(SqlValue::Text(t))) => Some(t.clone()),
+                _ => None,
             };
+            let text = |i: usize| optional(i).unwrap_or_default();
             Receipt {
                 sender_id: text(0),
                 transaction_id: text(1),
@@ -447,6 +451,8 @@ async fn receipts_of(pay: &Pay, correlation_id: &str) -> Result<Vec<Receipt>, St
                 programme: text(7),
                 switch_ref: text(8),
                 paid_at: text(9),
+                household: optional(10),
+                benefit_type: optional(11),
             }
         })
         .collect())

@@ -563,10 +563,15 @@ impl Cycle {
                 })
                 .collect();
             let want = usize::from(paid.contains(beneficiary.as_str()));
-            let mut got = ibr_receipts(world, uin, &ids).await?;
+            // A household's payment is filed under the household's enrolment.
+            let holder = match beneficiary == uin {
+                true => ("UIN", uin.as_str()),
+                false => ("HHID", beneficiary.as_str()),
+            };
+            let mut got = ibr_receipts(world, holder, &ids).await?;
             while got < want && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                got = ibr_receipts(world, uin, &ids).await?;
+                got = ibr_receipts(world, holder, &ids).await?;
             }
             receipts.insert(beneficiary.as_str(), got);
         }
@@ -609,9 +614,13 @@ async fn link(world: &World<'_>, uins: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// The receipts (payment_status 1) of the payments `ids` the IBR holds for `uin`.
-async fn ibr_receipts(world: &World<'_>, uin: &str, ids: &BTreeSet<String>) -> Result<usize> {
-    let item = SearchItem::by_identifier("Benefit", "UIN", uin).page(100, 1);
+/// The receipts (payment_status 1) of the payments `ids` the IBR holds for the person or household `(kind, id)` (`UIN`, `HHID`).
+async fn ibr_receipts(
+    world: &World<'_>,
+    (kind, id): (&str, &str),
+    ids: &BTreeSet<String>,
+) -> Result<usize> {
+    let item = SearchItem::by_identifier("Benefit", kind, id).page(100, 1);
     let answer = world.registries.ibr.sync_search(vec![item]).await?;
     let records = answer
         .message

@@ -204,11 +204,16 @@ impl World {
 
     /// The benefits the IBR holds for `uin`.
     async fn ibr_benefits(&self, uin: &str) -> Result<Vec<Value>> {
+        self.benefits_of("UIN", uin).await
+    }
+
+    /// The benefits the IBR holds for the person or household `id` of type `kind`.
+    async fn benefits_of(&self, kind: &str, id: &str) -> Result<Vec<Value>> {
         let found = self
             .ibr
             .one(
                 json!({"reg_record_type": "Benefit", "query_type": "idtype-value",
-                        "query": {"type": "UIN", "value": uin},
+                        "query": {"type": kind, "value": id},
                         "pagination": {"page_size": 100, "page_number": 1}}),
             )
             .await?;
@@ -224,13 +229,13 @@ impl World {
         &self,
         sender: &str,
         transaction: &str,
-        paid: &[(String, String)],
+        (kind, paid): (&str, &[(String, String)]),
     ) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         for (uin, reference) in paid {
             let id = pay::worker::payment_id(sender, transaction, reference);
             loop {
-                let benefits = self.ibr_benefits(uin).await?;
+                let benefits = self.benefits_of(kind, uin).await?;
                 if benefits
                     .iter()
                     .any(|b| b["benefit_identifier"] == id.as_str() && b["payment_status"] == "1")
@@ -419,8 +424,10 @@ fn uc06_uct_enrols_exactly_the_poor_households_searched_and_pays_each_once(
         let states: BTreeMap<&str, EntitlementState> = stored.iter().map(|e| (e.beneficiary.as_str(), e.state)).collect();
         ensure!(states.len() == report.enrolled.len(), "one entitlement per household");
         ensure!(states.get(unlinked_household.as_str()) == Some(&EntitlementState::Failed), "{states:?}");
-        let heads_paid: Vec<(String, String)> = linked.iter().filter_map(|u| Some((u.to_string(), household_of(u)?))).collect();
-        world.receipts(MIS, cycle.pay_transaction.as_deref().unwrap_or_default(), &heads_paid).await?;
+        // Each receipt is the household's, filed under its enrolment (the head has no other).
+        let households_paid: Vec<(String, String)> = paid.iter().map(|h| (h.clone(), h.clone())).collect();
+        world.receipts(MIS, cycle.pay_transaction.as_deref().unwrap_or_default(), ("HHID", &households_paid)).await?;
+        crate::mis::ibr_shows(&world.ibr, linked[0], &[("UCT", "1")], true).await?;
         println!("UC-06 cycle: {} households paid in {took:?} ({backend:?})", cycle.paid.len());
         // The same cycle again pays nobody twice.
         let again = sp.mis.run_cycle("UCT", today).await?;
@@ -537,7 +544,7 @@ fn uc11_uc08_uc13_ecct_enrols_the_uncovered_pays_the_compliant_and_reconciles(
         // whose payment failed none.
         let transaction = cycle.pay_transaction.clone().unwrap_or_default();
         let receipts: Vec<(String, String)> = paid.iter().map(|u| (u.clone(), u.clone())).collect();
-        world.receipts(MIS, &transaction, &receipts).await?;
+        world.receipts(MIS, &transaction, ("UIN", &receipts)).await?;
         let failed_id = pay::worker::payment_id(MIS, &transaction, &unlinked);
         ensure!(!world.ibr_benefits(&unlinked).await?.iter().any(|b| b["benefit_identifier"] == failed_id.as_str()));
         println!("UC-08/13: {} children, {} paid, {} suspended, 1 failed, cycle in {took:?} ({backend:?})",
@@ -761,11 +768,15 @@ fn uc12_the_ibr_shows_programmes_and_payments_of_two_sp_mis(backend: Backend) ->
         let paid = [(uin.clone(), uin.clone())];
         let oaa_transaction = oaa.pay_transaction.clone().unwrap_or_default();
         let fsp_transaction = fsp.pay_transaction.clone().unwrap_or_default();
-        world.receipts(MIS, &oaa_transaction, &paid).await?;
-        world.receipts("agri.test", &fsp_transaction, &paid).await?;
+        world
+            .receipts(MIS, &oaa_transaction, ("UIN", &paid))
+            .await?;
+        world
+            .receipts("agri.test", &fsp_transaction, ("UIN", &paid))
+            .await?;
         // One search by UIN: both programmes, from both SP-MIS, and both payments.
         crate::mis::ibr_holds(&world.ibr, &uin, &[("FSP", "1"), ("OAA", "1")]).await?;
-        let mut benefits: Vec<(String, String)> = world
+        let mut benefits: Vec<(String, String, String)> = world
             .ibr_benefits(&uin)
             .await?
             .iter()
@@ -779,18 +790,22 @@ fn uc12_the_ibr_shows_programmes_and_payments_of_two_sp_mis(backend: Backend) ->
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),
+                    b["benefit_type"].as_str().unwrap_or_default().to_string(),
                 )
             })
             .collect();
         benefits.sort();
+        // Each payment's benefit type is its programme's: the voucher is `2`.
         let expected = [
             (
                 "FSP".to_string(),
                 pay::worker::payment_id("agri.test", &fsp_transaction, &uin),
+                "2".to_string(),
             ),
             (
                 "OAA".to_string(),
                 pay::worker::payment_id(MIS, &oaa_transaction, &uin),
+                "1".to_string(),
             ),
         ];
         ensure!(benefits == expected, "{benefits:?}");
