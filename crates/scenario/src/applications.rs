@@ -162,3 +162,89 @@ where
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// The decision recorded last for `uin` in programme `code`, if any.
+pub(crate) async fn last_decision(
+    world: &World<'_>,
+    code: &str,
+    uin: &str,
+) -> Result<Option<Decision>> {
+    let change = world.mis.enrolments().history(code, uin).await?.pop();
+    Ok(change
+        .and_then(|c| c.decision)
+        .map(serde_json::from_value)
+        .transpose()?)
+}
+
+/// The value of `fact` a decision read, and what was asked of which registry for it.
+pub(crate) fn fact_of(decision: Option<&Decision>, fact: &str) -> Option<(Option<String>, String)> {
+    decision?
+        .rules
+        .iter()
+        .flat_map(|r| &r.facts)
+        .find(|f| f.fact == fact)
+        .map(|f| {
+            (
+                f.value.clone(),
+                f.source
+                    .as_ref()
+                    .map(|s| s.query.clone())
+                    .unwrap_or_default(),
+            )
+        })
+}
+
+/// Registers at the civil registry, today, the birth of a child to each of `mothers`, under
+/// UINs new on every run, and tells the timeline; the children's UINs and when the
+/// registration was made.
+pub(crate) async fn register_births(
+    world: &World<'_>,
+    mothers: &[&synth::Person],
+) -> Result<(Vec<String>, Instant)> {
+    let truth = world.truth;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as u64;
+    let mut children = Vec::new();
+    let mut births = Vec::new();
+    for (i, mother) in mothers.iter().enumerate() {
+        let child = truth.new_uin(seed + 7 * i as u64);
+        let home = truth
+            .household_of(mother)
+            .context("the mother's household")?;
+        births.push(
+            serde_json::json!({"uin": child, "given_name": "Amani", "surname": "Otieno",
+            "sex": "female", "birth_date": truth.today().to_string(),
+            "birth_place": home.location_code, "mother_uin": mother.uin}),
+        );
+        children.push(child);
+    }
+    let registered = Instant::now();
+    let answer: serde_json::Value = world
+        .registries
+        .crvs
+        .send(
+            "/registrar/crvs/records",
+            &serde_json::json!({ "births": births }),
+        )
+        .await
+        .context("registering the births at the civil registry")?;
+    let told: Vec<String> = children
+        .iter()
+        .zip(mothers)
+        .map(|(child, mother)| {
+            format!(
+                "{child} (mother {}, household score {})",
+                mother.uin,
+                truth.poverty(mother).unwrap_or_default()
+            )
+        })
+        .collect();
+    world.timeline.line(format!(
+        "  CRVS registrar registered the births of {}: {} ({:.1} ms)",
+        told.join(" and "),
+        answer["births"],
+        registered.elapsed().as_secs_f64() * 1000.0
+    ));
+    Ok((children, registered))
+}

@@ -9,12 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use mis::Status;
 use serde_json::json;
 
-use crate::applications::within;
+use crate::applications::{fact_of, last_decision, register_births, within};
 use crate::{Report, World, failed_rule, ibr_shows};
 
 /// The programme's poverty threshold (`lmcct.toml`).
@@ -58,42 +58,8 @@ async fn uc09<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
         .await?
         .pop()
         .context("a mother in a better-off household")?;
-    // New UINs on every run: a newborn's is new.
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_micros() as u64;
-    let (child, other_child) = (truth.new_uin(seed), truth.new_uin(seed + 7));
-    let place = |mother: &synth::Person| -> Result<String> {
-        Ok(truth
-            .household_of(mother)
-            .context("the mother's household")?
-            .location_code
-            .clone())
-    };
-    let birth = |uin: &str, mother: &synth::Person| -> Result<serde_json::Value> {
-        Ok(
-            json!({"uin": uin, "given_name": "Neema", "surname": "Achieng",
-            "sex": "female", "birth_date": today.to_string(),
-            "birth_place": place(mother)?, "mother_uin": mother.uin}),
-        )
-    };
-    let births = json!({"births": [birth(&child, poor)?, birth(&other_child, better_off)?]});
-    let registered = Instant::now();
-    let answer: serde_json::Value = world
-        .registries
-        .crvs
-        .send("/registrar/crvs/records", &births)
-        .await
-        .context("registering the births at the civil registry")?;
-    world.timeline.line(format!(
-        "  CRVS registrar registered the births of {child} (mother {}, household score {}) and {other_child} (mother {}, score {}): {} ({:.1} ms)",
-        poor.uin,
-        truth.poverty(poor).unwrap_or_default(),
-        better_off.uin,
-        truth.poverty(better_off).unwrap_or_default(),
-        answer["births"],
-        registered.elapsed().as_secs_f64() * 1000.0
-    ));
+    let (children, registered) = register_births(world, &[poor, better_off]).await?;
+    let child = children.first().context("a birth registered")?;
     let enrolments = world.mis.enrolments();
     let decided = within(registered, WAIT, || async {
         Ok(
@@ -113,41 +79,20 @@ async fn uc09<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
         decided.is_some_and(|took| took < Duration::from_secs(5)),
         format!("{decided:?}"),
     );
-    let Some(enrolled) = enrolments.history("LMCCT", &poor.uin).await?.pop() else {
-        bail!("no decision for {}", poor.uin);
-    };
-    let decision: mis::Decision =
-        serde_json::from_value(enrolled.decision.context("the enrolment's decision")?)?;
-    let child_fact = decision
-        .rules
-        .iter()
-        .flat_map(|r| &r.facts)
-        .find(|f| f.fact == "youngest_child_birth_date");
+    let enrolled = last_decision(world, "LMCCT", &poor.uin).await?;
     report.equal(
         "the enrolment rests on her youngest child's birth, found in the CRVS by her UIN",
         Some((
             Some(today.to_string()),
             format!("Person mother_uin = \"{}\"", poor.uin),
         )),
-        child_fact.map(|f| {
-            (
-                f.value.clone(),
-                f.source
-                    .as_ref()
-                    .map(|s| s.query.clone())
-                    .unwrap_or_default(),
-            )
-        }),
+        fact_of(enrolled.as_ref(), "youngest_child_birth_date"),
     );
-    let rejected = enrolments.history("LMCCT", &better_off.uin).await?.pop();
-    let rule = rejected
-        .and_then(|c| c.decision)
-        .and_then(|d| serde_json::from_value::<mis::Decision>(d).ok())
-        .and_then(|d| failed_rule(&d).map(str::to_string));
+    let rejected = last_decision(world, "LMCCT", &better_off.uin).await?;
     report.equal(
         "the better-off mother is rejected on her household's score",
-        Some("poor household".to_string()),
-        rule,
+        Some("poor household"),
+        rejected.as_ref().and_then(failed_rule),
     );
     report.equal(
         "the IBR holds the enrolled mother in LMCCT",
@@ -156,6 +101,7 @@ async fn uc09<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
     );
 
     // The child dies: the transfer for it ends.
+    let home = truth.household_of(poor).context("the mother's household")?;
     let registered = Instant::now();
     world
         .registries
@@ -163,7 +109,7 @@ async fn uc09<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
         .send::<serde_json::Value>(
             "/registrar/crvs/records",
             &json!({"deaths": [{"uin": child, "death_date": today.to_string(),
-                                "death_place": place(poor)?}]}),
+                                "death_place": home.location_code}]}),
         )
         .await
         .context("registering the child's death at the civil registry")?;

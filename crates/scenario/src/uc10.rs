@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use mis::Status;
 use serde_json::json;
 
-use crate::applications::within;
+use crate::applications::{fact_of, last_decision, within};
 use crate::pilot::{self, Expected};
 use crate::{Report, World, named_by_ibr_check};
 
@@ -201,33 +201,16 @@ async fn certified_now(world: &World<'_>, report: &mut Report<'_>) -> Result<()>
         decided.is_some_and(|took| took < Duration::from_secs(5)),
         format!("{decided:?}"),
     );
-    let last = |uin: &str| {
-        let uin = uin.to_string();
-        async move {
-            let change = enrolments.history("DA", &uin).await?.pop();
-            let decision = change
-                .and_then(|c| c.decision)
-                .map(serde_json::from_value::<mis::Decision>)
-                .transpose()?;
-            Ok::<_, anyhow::Error>(decision)
-        }
-    };
-    let enrolled = last(&uncovered.uin).await?;
-    let certificate = enrolled
-        .iter()
-        .flat_map(|d| &d.rules)
-        .flat_map(|r| &r.facts)
-        .find(|f| f.fact == "disabled")
-        .map(|f| (f.value.clone(), f.source.as_ref().map(|s| s.query.clone())));
+    let enrolled = last_decision(world, "DA", &uncovered.uin).await?;
     report.equal(
         "the enrolment rests on the DR's disabled check of the person",
         Some((
             Some("true".to_string()),
-            Some(format!("disabled UIN={}", uncovered.uin)),
+            format!("disabled UIN={}", uncovered.uin),
         )),
-        certificate,
+        fact_of(enrolled.as_ref(), "disabled"),
     );
-    let refused = last(&receiving.uin)
+    let refused = last_decision(world, "DA", &receiving.uin)
         .await?
         .and_then(|d| d.reason)
         .and_then(|r| named_by_ibr_check(&r, &receiving.uin, "1"));

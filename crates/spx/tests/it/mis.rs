@@ -145,19 +145,29 @@ impl SpMis {
     /// Waits until the last change of `uin` in `programme` is known delivered to the IBR;
     /// returns the history then.
     pub async fn delivered(&self, programme: &str, uin: &str) -> Result<Vec<mis::store::Change>> {
-        let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
-        loop {
-            let history = self.mis.enrolments().history(programme, uin).await?;
-            let last = history.last().and_then(|c| c.ibr_delivery.as_deref());
-            if last == Some("delivered") {
-                return Ok(history);
-            }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "the last change of {uin} in {programme} is {last:?} after {DELIVERY_WAIT:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        delivered(&self.mis, programme, uin).await
+    }
+}
+
+/// Waits until the last change of `uin` in `programme` at `mis` is known delivered to the IBR;
+/// returns the history then.
+pub(crate) async fn delivered(
+    mis: &Mis,
+    programme: &str,
+    uin: &str,
+) -> Result<Vec<mis::store::Change>> {
+    let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
+    loop {
+        let history = mis.enrolments().history(programme, uin).await?;
+        let last = history.last().and_then(|c| c.ibr_delivery.as_deref());
+        if last == Some("delivered") {
+            return Ok(history);
         }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the last change of {uin} in {programme} is {last:?} after {DELIVERY_WAIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

@@ -182,6 +182,10 @@ impl World {
         for uin in &uins {
             ensure!(sp.mis.apply("OAA", uin, today).await?.status == Status::Enrolled);
         }
+        // Paid only once the IBR holds the enrolments (a cycle waits for them too).
+        for uin in &uins {
+            crate::mis::delivered(&sp.mis, "OAA", uin).await?;
+        }
         self.link(&uins.iter().map(String::as_str).collect::<Vec<_>>())
             .await?;
         let due: Vec<mis::Entitlement> = uins
