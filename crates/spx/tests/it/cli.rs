@@ -474,6 +474,7 @@ fn sandbox_addresses() -> Result<Vec<String>> {
         "--id-listen",
         "--pay-listen",
         "--mis-listen",
+        "--web-listen",
         "--scenarios-listen",
     ] {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -622,6 +623,30 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         seen.contains("reusing the population") && seen.contains("[sandbox] serving"),
         "{seen}"
     );
+    // The pages it prints: the citizen page, and the dashboard for the analyst it prints.
+    let password = seen
+        .split("sign in as analyst, password ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .context("the analyst's password")?;
+    let pages = format!("http://{}", addresses[addresses.len() - 3]);
+    ensure!(
+        seen.contains(&format!("citizen status {pages}/status")),
+        "{seen}"
+    );
+    crate::support::runtime().block_on(async {
+        let mut browser = crate::web::Browser::new(&pages);
+        let form = browser.get("/status").await?;
+        ensure!(form.status == 200 && form.body.contains("My benefits"));
+        ensure!(browser.sign_in("analyst", password).await?.status == 303);
+        let dashboard = browser.get("/dashboard").await?;
+        ensure!(
+            dashboard.status == 200 && dashboard.body.contains("Duplicates"),
+            "{}",
+            dashboard.body
+        );
+        anyhow::Ok(())
+    })?;
     let url = format!("http://{}", addresses[addresses.len() - 1]);
     let (ok, again, stderr) = output(spx().args(["scenario", "uc1", "--url", &url]))?;
     ensure!(

@@ -27,6 +27,7 @@ mod signatures;
 mod storage;
 mod subscription;
 mod support;
+mod web;
 
 use support::Backend;
 
@@ -66,6 +67,7 @@ fn main() {
         mis_events::TESTS,
         pay::TESTS,
         scenarios::TESTS,
+        web::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {
