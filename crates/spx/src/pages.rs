@@ -49,9 +49,18 @@ async fn open_read_only(config: &Config, role: &str, probe: &str) -> Result<Arc<
             at.sqlite_path.display()
         );
     }
-    let store = store::open(&at, &[])
-        .await
-        .with_context(|| format!("opening the {role} registry's store"))?;
+    // Opened as it is: no migration runs, only the probe below and the pages' SELECTs.
+    let store: Arc<dyn Store> = match &at.database_url {
+        Some(url) => Arc::new(
+            store::postgres::PostgresStore::connect(url, at.postgres_pool_size)
+                .await
+                .with_context(|| format!("opening the {role} registry's store"))?,
+        ),
+        None => Arc::new(
+            store::sqlite::SqliteStore::open(&at.sqlite_path, at.sqlite_readers)
+                .with_context(|| format!("opening the {role} registry's store"))?,
+        ),
+    };
     store
         .read(vec![Statement::new(
             format!("SELECT count(*) FROM {probe} WHERE 1 = 0"),

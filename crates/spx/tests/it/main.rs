@@ -85,6 +85,7 @@ fn main() {
         cli::TESTS,
         pay::PLAIN,
         mis_events::PLAIN,
+        web::PLAIN,
     ]
     .concat();
     for (name, test) in plain {

@@ -5,6 +5,8 @@
 //! registry loaded with the shared population.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, ensure};
@@ -33,6 +35,12 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         status_look_ups_are_rate_limited_per_address_and_per_uin,
     ),
 ];
+
+/// Tests of the `spx` binary's web role.
+pub const PLAIN: &[(&str, crate::PlainTest)] = &[(
+    "web::serve_role_web_reads_the_configured_stores",
+    serve_role_web_reads_the_configured_stores,
+)];
 
 const WEB: &str = "web.test";
 const PASSWORD: &str = "correct horse battery staple";
@@ -714,6 +722,106 @@ fn status_look_ups_are_rate_limited_per_address_and_per_uin(backend: Backend) ->
         expect(page.await?, 200, "the second look-up of the UIN")?;
         let page = browser.look_up_from(Some("10.0.0.4"), &uin, &born);
         expect(page.await?, 429, "the third look-up of one UIN")?;
+        Ok(())
+    })
+}
+
+/// `spx web set-user` and `spx serve --role web` as an operator runs them: the stores it reads
+/// must exist, and once they do it serves the citizen page and, to the user set, the dashboard.
+fn serve_role_web_reads_the_configured_stores() -> Result<()> {
+    use crate::cli::{output, spx};
+    let dir = crate::support::TempDir::new("web-role");
+    let data = dir.0.join("data");
+    let (ok, said, stderr) = output(
+        spx()
+            .args(["web", "set-user", "ana", "--role", "root", "--data-dir"])
+            .arg(&data),
+    )?;
+    ensure!(
+        !ok && stderr.contains("one of admin, analyst, officer"),
+        "{said}{stderr}"
+    );
+    let (ok, said, stderr) = output(
+        spx()
+            .args(["web", "set-user", "ana", "--role", "analyst", "--data-dir"])
+            .arg(&data),
+    )?;
+    let password = said
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .with_context(|| format!("{said}{stderr}"))?
+        .to_string();
+    ensure!(
+        ok && said.contains("staff user ana (analyst) set"),
+        "{said}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = dir.0.join("spx.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[service]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\n[web]\nibr_url = \"http://127.0.0.1:9\"\nid_url = \"http://127.0.0.1:9\"\naudit_roles = [\"ibr\"]\n",
+            data.display()
+        ),
+    )?;
+    let serve = || {
+        let mut command = spx();
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["serve", "--role", "web"]);
+        command
+    };
+    let (ok, _, stderr) = output(&mut serve())?;
+    ensure!(
+        !ok && stderr.contains("ibr registry's store") && stderr.contains("ibr.db"),
+        "a missing store is named: {stderr}"
+    );
+    let population = dir.0.join("population");
+    let (ok, _, stderr) = output(
+        spx()
+            .args(["generate", "--people", "1000", "--seed", "3", "--out"])
+            .arg(&population),
+    )?;
+    ensure!(ok, "{stderr}");
+    for role in ["ibr", "social"] {
+        let (ok, _, stderr) = output(
+            spx()
+                .args(["import", "--role", role, "--data-dir"])
+                .arg(&data)
+                .arg(&population),
+        )?;
+        ensure!(ok, "import {role}: {stderr}");
+    }
+    let mut child = serve()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let _served = crate::cli::Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let base = format!("http://127.0.0.1:{port}");
+    ensure!(
+        line.contains(&format!("pages on {base}")),
+        "spx serve --role web did not start (run it by hand to see why): {line}"
+    );
+    runtime().block_on(async {
+        let mut browser = Browser::new(&base);
+        expect(browser.get("/status").await?, 200, "the citizen page")?;
+        expect(browser.sign_in("ana", &password).await?, 303, "sign-in")?;
+        let page = browser.get("/dashboard/coverage.json").await?;
+        expect(&page, 200, "coverage")?;
+        let coverage: Value = serde_json::from_str(&page.body)?;
+        ensure!(
+            coverage["active"].as_i64().is_some_and(|n| n > 0)
+                && coverage["gaps"]["poor_people"]
+                    .as_i64()
+                    .is_some_and(|n| n > 0),
+            "counts from the imported stores: {coverage}"
+        );
         Ok(())
     })
 }
