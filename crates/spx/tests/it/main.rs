@@ -16,6 +16,7 @@ mod exchange;
 mod fr;
 mod ibr;
 mod idreg;
+mod metrics;
 mod mis;
 mod mis_cycles;
 mod mis_events;
@@ -68,6 +69,7 @@ fn main() {
         pay::TESTS,
         scenarios::TESTS,
         web::TESTS,
+        metrics::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {

@@ -1,0 +1,148 @@
+//! `GET /metrics`: what a service answered, in the Prometheus text format (version 0.0.4).
+//!
+//! - `spx_requests_total{participant, endpoint, outcome}`: requests answered by the guarded
+//!   endpoints (DCI, registrar, payments), by caller, path and outcome (`succ`, `ack`, or the
+//!   DCI code of the refusal or error: the errors by code);
+//! - `spx_request_duration_seconds{endpoint}`: a histogram of the time taken to answer;
+//! - `spx_outbox_messages{state}`: callbacks and notifications not yet delivered (`pending`,
+//!   `dead` …), counted in the store when scraped: the backlog and the dead letters.
+//!
+//! A caller is named only when it is a registered participant (else `unknown`), so that
+//! unauthenticated requests cannot grow the label sets; endpoints are the service's routes.
+//! Counts are the node's own since it started, as Prometheus expects.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use store::{ColumnType, Statement, Store};
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+pub const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// A service's request counters and latency histograms.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    requests: BTreeMap<(String, String, String), u64>,
+    latency: BTreeMap<String, Histogram>,
+}
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn observe(&self, participant: &str, endpoint: &str, outcome: &str, took: Duration) {
+        let mut counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (
+            participant.to_owned(),
+            endpoint.to_owned(),
+            outcome.to_owned(),
+        );
+        *counts.requests.entry(key).or_default() += 1;
+        let histogram = counts.latency.entry(endpoint.to_owned()).or_default();
+        let seconds = took.as_secs_f64();
+        for (bucket, bound) in histogram.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+
+    /// The counters, and the outbox of `store` by state, as Prometheus text.
+    pub async fn render(&self, store: &dyn Store) -> Result<String, store::StoreError> {
+        let backlog = store
+            .read(vec![Statement::new(
+                "SELECT state, count(*) FROM outbox WHERE state <> 'delivered' GROUP BY state",
+                vec![],
+                &[ColumnType::Text, ColumnType::Integer],
+            )])
+            .await?;
+        let mut out = String::new();
+        let counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        out.push_str("# HELP spx_requests_total Requests answered, by participant, endpoint and outcome (succ, ack, or the DCI code).\n# TYPE spx_requests_total counter\n");
+        for ((participant, endpoint, outcome), n) in &counts.requests {
+            let _ = writeln!(
+                out,
+                "spx_requests_total{{participant=\"{}\",endpoint=\"{}\",outcome=\"{}\"}} {n}",
+                escape(participant),
+                escape(endpoint),
+                escape(outcome)
+            );
+        }
+        out.push_str("# HELP spx_request_duration_seconds Time taken to answer, by endpoint.\n# TYPE spx_request_duration_seconds histogram\n");
+        for (endpoint, h) in &counts.latency {
+            let endpoint = escape(endpoint);
+            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "spx_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "spx_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {}\nspx_request_duration_seconds_sum{{endpoint=\"{endpoint}\"}} {}\nspx_request_duration_seconds_count{{endpoint=\"{endpoint}\"}} {}",
+                h.count, h.sum, h.count
+            );
+        }
+        out.push_str("# HELP spx_outbox_messages Callbacks and notifications not delivered yet, by state (pending, dead ...).\n# TYPE spx_outbox_messages gauge\n");
+        for row in &backlog[0] {
+            if let [
+                Some(store::SqlValue::Text(state)),
+                Some(store::SqlValue::Integer(n)),
+            ] = row.as_slice()
+            {
+                let _ = writeln!(
+                    out,
+                    "spx_outbox_messages{{state=\"{}\"}} {n}",
+                    escape(state)
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A label value as the text format wants it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn buckets_are_cumulative() {
+        let metrics = super::Metrics::default();
+        metrics.observe("a", "/x", "succ", Duration::from_millis(3));
+        metrics.observe("a", "/x", "succ", Duration::from_millis(30));
+        metrics.observe("b", "/x", "rjct.x", Duration::from_secs(9));
+        let counts = metrics.inner.lock().unwrap();
+        let h = &counts.latency["/x"];
+        assert_eq!(h.buckets[0], 0, "none under 1 ms");
+        assert_eq!(h.buckets[2], 1, "one under 5 ms");
+        assert_eq!(h.buckets[5], 2, "two under 50 ms");
+        assert_eq!(h.buckets[11], 2, "the 9 s one is only in +Inf");
+        assert_eq!(h.count, 3);
+        assert_eq!(counts.requests.len(), 2);
+        assert_eq!(super::escape("a\"b\\c"), "a\\\"b\\\\c");
+    }
+}
