@@ -159,9 +159,67 @@ fn date(row: &Row, i: usize) -> Option<Date> {
     }
 }
 
-use ColumnType::{Date as D, Integer as I, Text as T};
+use ColumnType::{Bool as B, Date as D, Integer as I, Text as T};
 
-/// Counts the coverage, for the whole country or the districts of `region`.
+/// One enrolment, as the coverage pass reads it (from the IBR's covering index).
+struct Enrolment {
+    status: String,
+    programme: String,
+    region: String,
+    district: String,
+    benefit_type: String,
+    assistance_unit: String,
+    uin: String,
+    household: String,
+    beneficiary: String,
+    duplicate: bool,
+}
+
+impl Enrolment {
+    fn read(row: &Row) -> Enrolment {
+        Enrolment {
+            status: text(row, 0),
+            programme: text(row, 1),
+            region: text(row, 2),
+            district: text(row, 3),
+            benefit_type: text(row, 4),
+            assistance_unit: text(row, 5),
+            uin: text(row, 6),
+            household: text(row, 7),
+            beneficiary: text(row, 8),
+            duplicate: matches!(row.get(9), Some(Some(SqlValue::Bool(true)))),
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.status == registry::ibr::ACTIVE
+    }
+
+    /// Its place among those listed: its region, or its district when `region` is drilled
+    /// into (and it lives there).
+    fn place(&self, region: Option<&str>) -> Option<&str> {
+        match region {
+            Some(code) => (self.region == code).then_some(self.district.as_str()),
+            None => Some(self.region.as_str()),
+        }
+    }
+}
+
+/// Benefits of one programme, place, type, day and payment status: the benefit pass.
+struct Paid {
+    paid: bool,
+    programme: String,
+    region: String,
+    district: String,
+    benefit_type: String,
+    date: Option<Date>,
+    count: i64,
+    amount: i64,
+}
+
+/// Counts the coverage, for the whole country or the districts of `region`: one pass over the
+/// enrolments and one over the benefits (both read from the IBR's covering indexes), summed
+/// here, and the members of poor households from the social registry.
 pub async fn count(
     sources: &Sources,
     region: Option<&str>,
@@ -169,16 +227,10 @@ pub async fn count(
 ) -> Result<Coverage, WebError> {
     let ibr = sources.ibr.as_ref();
     let dialect = ibr.dialect();
-    // Places: regions, or the districts of one region (its code bound as ?1).
-    let (column, within, bound) = match region {
-        Some(code) => (
-            "district_code",
-            " AND region_code = ?1",
-            vec![SqlValue::Text(code.to_string())],
-        ),
-        None => ("region_code", "", vec![]),
-    };
-    let places_sql = |sql: String| numbered(dialect, &sql);
+    let bound: Vec<SqlValue> = region
+        .map(|code| SqlValue::Text(code.to_string()))
+        .into_iter()
+        .collect();
     let statements = vec![
         Statement::new(
             "SELECT code, name, benefit_type, currency FROM programme ORDER BY code",
@@ -186,37 +238,16 @@ pub async fn count(
             &[T, T, T, T],
         ),
         Statement::new(
-            "SELECT programme_code, status, count(*) FROM enrolment GROUP BY programme_code, status",
+            "SELECT status, programme_code, region_code, district_code, benefit_type,              assistance_unit, uin, household_id, beneficiary_id, duplicate FROM enrolment",
             vec![],
-            &[T, T, I],
+            &[T, T, T, T, T, T, T, T, T, B],
         ),
         Statement::new(
-            "SELECT programme_code, count(*), CAST(sum(amount) AS BIGINT) FROM benefit \
-             WHERE payment_status = '1' GROUP BY programme_code",
+            "SELECT payment_status, programme_code, region_code, district_code, benefit_type,              benefit_date, count(*), CAST(sum(amount) AS BIGINT) FROM benefit \
+             GROUP BY payment_status, programme_code, region_code, district_code, benefit_type, \
+             benefit_date",
             vec![],
-            &[T, I, I],
-        ),
-        Statement::new(
-            "SELECT benefit_date, payment_status, count(*), CAST(sum(amount) AS BIGINT) FROM benefit \
-             GROUP BY benefit_date, payment_status",
-            vec![],
-            &[D, T, I, I],
-        ),
-        Statement::new(
-            places_sql(format!(
-                "SELECT {column}, programme_code, count(*) FROM enrolment WHERE status = '1'{within} \
-                 GROUP BY {column}, programme_code"
-            )),
-            bound.clone(),
-            &[T, T, I],
-        ),
-        Statement::new(
-            places_sql(format!(
-                "SELECT {column}, CAST(sum(amount) AS BIGINT) FROM benefit \
-                 WHERE payment_status = '1'{within} GROUP BY {column}"
-            )),
-            bound.clone(),
-            &[T, I],
+            &[T, T, T, T, T, D, I, I],
         ),
         Statement::new(
             match region {
@@ -225,35 +256,6 @@ pub async fn count(
             },
             bound.clone(),
             &[T, T],
-        ),
-        Statement::new(
-            "SELECT benefit_type, count(*) FROM enrolment WHERE status = '1' GROUP BY benefit_type",
-            vec![],
-            &[T, I],
-        ),
-        Statement::new(
-            "SELECT benefit_type, CAST(sum(amount) AS BIGINT) FROM benefit \
-             WHERE payment_status = '1' GROUP BY benefit_type",
-            vec![],
-            &[T, I],
-        ),
-        Statement::new(
-            "SELECT a.programme_code, b.programme_code, count(*) FROM enrolment a \
-             JOIN enrolment b ON b.uin = a.uin AND a.programme_code < b.programme_code \
-             WHERE a.status = '1' AND b.status = '1' \
-             GROUP BY a.programme_code, b.programme_code",
-            vec![],
-            &[T, T, I],
-        ),
-        Statement::new(
-            "SELECT count(DISTINCT uin) FROM enrolment WHERE status = '1'",
-            vec![],
-            &[I],
-        ),
-        Statement::new(
-            "SELECT uin, household_id, assistance_unit FROM enrolment WHERE status = '1'",
-            vec![],
-            &[T, T, T],
         ),
         Statement::new(
             match region {
@@ -266,123 +268,65 @@ pub async fn count(
     ];
     let mut answers = ibr.read(statements).await?.into_iter();
     let mut next = || answers.next().unwrap_or_default();
-    let (programmes, statuses, paid, cycles) = (next(), next(), next(), next());
-    let (place_counts, place_paid, place_names) = (next(), next(), next());
-    let (type_counts, type_paid, overlaps, people, covered, region_name) =
-        (next(), next(), next(), next(), next(), next());
+    let (programmes, enrolments, benefits, place_names, region_name) =
+        (next(), next(), next(), next(), next());
+    let enrolments: Vec<Enrolment> = enrolments.iter().map(Enrolment::read).collect();
+    let benefits: Vec<Paid> = benefits
+        .iter()
+        .map(|row| Paid {
+            paid: text(row, 0) == "1",
+            programme: text(row, 1),
+            region: text(row, 2),
+            district: text(row, 3),
+            benefit_type: text(row, 4),
+            date: date(row, 5),
+            count: int(row, 6),
+            amount: int(row, 7),
+        })
+        .collect();
 
     let currency = programmes
         .first()
         .map(|row| text(row, 3))
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "USD".into());
-    let paid_by: HashMap<String, (i64, i64)> = paid
-        .iter()
-        .map(|row| (text(row, 0), (int(row, 1), int(row, 2))))
-        .collect();
     let mut lines: Vec<ProgrammeLine> = programmes
         .iter()
-        .map(|row| {
-            let code = text(row, 0);
-            let (paid, paid_amount) = paid_by.get(&code).copied().unwrap_or_default();
-            ProgrammeLine {
-                name: text(row, 1),
-                benefit_type: label(dci::directory::BENEFIT_TYPE, &text(row, 2)),
-                active: 0,
-                by_status: BTreeMap::new(),
-                paid,
-                paid_amount,
-                code,
-            }
-        })
-        .collect();
-    for row in &statuses {
-        let (code, status, n) = (text(row, 0), text(row, 1), int(row, 2));
-        if let Some(line) = lines.iter_mut().find(|l| l.code == code) {
-            if status == registry::ibr::ACTIVE {
-                line.active += n;
-            }
-            *line
-                .by_status
-                .entry(label(dci::directory::ENROLMENT_STATUS, &status))
-                .or_default() += n;
-        }
-    }
-
-    let gaps = gaps(sources.social.as_ref(), &covered, poverty_line, region).await?;
-    let places = places(&place_names, &place_counts, &place_paid, &gaps.1);
-
-    let paid_by_type: HashMap<String, i64> = type_paid
-        .iter()
-        .map(|row| (text(row, 0), int(row, 1)))
-        .collect();
-    let types = type_counts
-        .iter()
-        .map(|row| TypeLine {
-            benefit_type: label(dci::directory::BENEFIT_TYPE, &text(row, 0)),
-            active: int(row, 1),
-            paid_amount: paid_by_type.get(&text(row, 0)).copied().unwrap_or_default(),
-        })
-        .collect();
-
-    let mut months: BTreeMap<String, CycleLine> = BTreeMap::new();
-    for row in &cycles {
-        let Some(day) = date(row, 0) else { continue };
-        let month = format!("{:04}-{:02}", day.year(), u8::from(day.month()));
-        let line = months.entry(month.clone()).or_insert(CycleLine {
-            month,
+        .map(|row| ProgrammeLine {
+            code: text(row, 0),
+            name: text(row, 1),
+            benefit_type: label(dci::directory::BENEFIT_TYPE, &text(row, 2)),
+            active: 0,
+            by_status: BTreeMap::new(),
             paid: 0,
             paid_amount: 0,
-            failed: 0,
-        });
-        if text(row, 1) == "1" {
-            line.paid += int(row, 2);
-            line.paid_amount += int(row, 3);
-        } else {
-            line.failed += int(row, 2);
+        })
+        .collect();
+    let index: HashMap<String, usize> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.code.clone(), i))
+        .collect();
+    for e in &enrolments {
+        if let Some(&i) = index.get(&e.programme) {
+            let line = &mut lines[i];
+            line.active += i64::from(e.active());
+            *line
+                .by_status
+                .entry(label(dci::directory::ENROLMENT_STATUS, &e.status))
+                .or_default() += 1;
+        }
+    }
+    for b in benefits.iter().filter(|b| b.paid) {
+        if let Some(&i) = index.get(&b.programme) {
+            lines[i].paid += b.count;
+            lines[i].paid_amount += b.amount;
         }
     }
 
-    let mut overlaps: Vec<Overlap> = overlaps
-        .iter()
-        .map(|row| Overlap {
-            first: text(row, 0),
-            second: text(row, 1),
-            people: int(row, 2),
-        })
-        .collect();
-    overlaps.sort_by(|a, b| b.people.cmp(&a.people).then(a.first.cmp(&b.first)));
-
-    let duplicates = registry::ibr::duplicates(ibr).await?;
-    Ok(Coverage {
-        currency,
-        active: lines.iter().map(|l| l.active).sum(),
-        people: people.first().map_or(0, |row| int(row, 0)),
-        paid_amount: lines.iter().map(|l| l.paid_amount).sum(),
-        programmes: lines,
-        region: region.map(|code| {
-            let name = region_name.first().map(|row| text(row, 0));
-            (code.to_string(), name.unwrap_or_else(|| code.to_string()))
-        }),
-        places,
-        types,
-        cycles: months.into_values().collect(),
-        overlaps,
-        duplicate_enrolments: duplicates.iter().map(|d| d.programmes.len() as u64).sum(),
-        duplicates,
-        gaps: gaps.0,
-    })
-}
-
-/// The places' lines, in code order: every place of the master list at that level, with
-/// its counts.
-fn places(
-    names: &[Row],
-    counts: &[Row],
-    paid: &[Row],
-    uncovered: &HashMap<String, i64>,
-) -> Vec<PlaceLine> {
-    let mut lines: BTreeMap<String, PlaceLine> = names
+    let active: Vec<&Enrolment> = enrolments.iter().filter(|e| e.active()).collect();
+    let gaps = gaps(sources.social.as_ref(), &active, poverty_line, region).await?;
+    let mut places: BTreeMap<String, PlaceLine> = place_names
         .iter()
         .map(|row| {
             let code = text(row, 0);
@@ -391,24 +335,116 @@ fn places(
                 active: 0,
                 by_programme: BTreeMap::new(),
                 paid_amount: 0,
-                uncovered: uncovered.get(&code).copied().unwrap_or_default(),
+                uncovered: gaps.1.get(&code).copied().unwrap_or_default(),
                 code: code.clone(),
             };
             (code, line)
         })
         .collect();
-    for row in counts {
-        if let Some(line) = lines.get_mut(&text(row, 0)) {
-            line.active += int(row, 2);
-            *line.by_programme.entry(text(row, 1)).or_default() += int(row, 2);
+    for e in &active {
+        if let Some(line) = e.place(region).and_then(|p| places.get_mut(p)) {
+            line.active += 1;
+            *line.by_programme.entry(e.programme.clone()).or_default() += 1;
         }
     }
-    for row in paid {
-        if let Some(line) = lines.get_mut(&text(row, 0)) {
-            line.paid_amount += int(row, 1);
+    for b in benefits.iter().filter(|b| b.paid) {
+        let place = match region {
+            Some(code) => (b.region == code).then_some(&b.district),
+            None => Some(&b.region),
+        };
+        if let Some(line) = place.and_then(|p| places.get_mut(p)) {
+            line.paid_amount += b.amount;
         }
     }
-    lines.into_values().collect()
+
+    let mut types: BTreeMap<String, TypeLine> = BTreeMap::new();
+    for e in &active {
+        type_line(&mut types, &e.benefit_type).active += 1;
+    }
+    for b in benefits.iter().filter(|b| b.paid) {
+        type_line(&mut types, &b.benefit_type).paid_amount += b.amount;
+    }
+
+    let mut months: BTreeMap<String, CycleLine> = BTreeMap::new();
+    for b in &benefits {
+        let Some(day) = b.date else { continue };
+        let month = format!("{:04}-{:02}", day.year(), u8::from(day.month()));
+        let line = months.entry(month.clone()).or_insert(CycleLine {
+            month,
+            paid: 0,
+            paid_amount: 0,
+            failed: 0,
+        });
+        if b.paid {
+            line.paid += b.count;
+            line.paid_amount += b.amount;
+        } else {
+            line.failed += b.count;
+        }
+    }
+
+    // Overlaps: the programmes of each person active somewhere, paired.
+    let mut programmes_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for e in active.iter().filter(|e| !e.uin.is_empty()) {
+        programmes_of.entry(&e.uin).or_default().push(&e.programme);
+    }
+    let mut pairs: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for held in programmes_of.values_mut() {
+        held.sort_unstable();
+        held.dedup();
+        for (i, first) in held.iter().enumerate() {
+            for second in &held[i + 1..] {
+                *pairs.entry((first, second)).or_default() += 1;
+            }
+        }
+    }
+    let mut overlaps: Vec<Overlap> = pairs
+        .into_iter()
+        .map(|((first, second), people)| Overlap {
+            first: first.to_string(),
+            second: second.to_string(),
+            people,
+        })
+        .collect();
+    overlaps.sort_by(|a, b| b.people.cmp(&a.people).then(a.first.cmp(&b.first)));
+
+    let duplicates =
+        registry::ibr::Duplicate::group(enrolments.iter().filter(|e| e.duplicate).map(|e| {
+            let region = Some(e.region.clone()).filter(|r| !r.is_empty());
+            (
+                e.beneficiary.clone(),
+                e.benefit_type.clone(),
+                e.programme.clone(),
+                region,
+            )
+        }));
+    Ok(Coverage {
+        currency,
+        active: lines.iter().map(|l| l.active).sum(),
+        people: programmes_of.len() as i64,
+        paid_amount: lines.iter().map(|l| l.paid_amount).sum(),
+        programmes: lines,
+        region: region.map(|code| {
+            let name = region_name.first().map(|row| text(row, 0));
+            (code.to_string(), name.unwrap_or_else(|| code.to_string()))
+        }),
+        places: places.into_values().collect(),
+        types: types.into_values().collect(),
+        cycles: months.into_values().collect(),
+        overlaps,
+        duplicate_enrolments: enrolments.iter().filter(|e| e.duplicate).count() as u64,
+        duplicates,
+        gaps: gaps.0,
+    })
+}
+
+/// The line of benefit type `code` in `types`, added when new.
+fn type_line<'a>(types: &'a mut BTreeMap<String, TypeLine>, code: &str) -> &'a mut TypeLine {
+    types.entry(code.to_string()).or_insert_with(|| TypeLine {
+        benefit_type: label(dci::directory::BENEFIT_TYPE, code),
+        active: 0,
+        paid_amount: 0,
+    })
 }
 
 /// The gaps, and the uncovered people by place (regions, or the districts of `region`):
@@ -416,18 +452,18 @@ fn places(
 /// uin, household, assistance unit) covers.
 async fn gaps(
     social: &dyn Store,
-    covered: &[Row],
+    active: &[&Enrolment],
     poverty_line: f64,
     region: Option<&str>,
 ) -> Result<(Gaps, HashMap<String, i64>), WebError> {
     let mut uins = HashSet::new();
     let mut households = HashSet::new();
-    for row in covered {
+    for e in active {
         // AssistanceUnitEnum `2`: the household is the beneficiary, every member covered.
-        if text(row, 2) == "2" {
-            households.insert(text(row, 1));
+        if e.assistance_unit == "2" {
+            households.insert(e.household.as_str());
         } else {
-            uins.insert(text(row, 0));
+            uins.insert(e.uin.as_str());
         }
     }
     let rows = social
@@ -449,7 +485,8 @@ async fn gaps(
     let mut uncovered_people = 0;
     for row in &rows {
         let household = text(row, 1);
-        let covered = households.contains(&household) || uins.contains(&text(row, 0));
+        let covered =
+            households.contains(household.as_str()) || uins.contains(text(row, 0).as_str());
         let any_covered = poor_households.entry(household).or_insert(false);
         *any_covered |= covered;
         if covered {
