@@ -101,10 +101,19 @@ pub async fn sources(config: &Config, signer: &Arc<trust::Signer>) -> Result<web
         let store = open_read_only(config, role, "audit_log").await?;
         audits.push((service_name(role), store));
     }
+    // The programme officer views need the SP-MIS's store; without it they say so.
+    let mis = match open_read_only(config, mis::ROLE, "mis_enrolment").await {
+        Ok(store) => Some(store),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "no SP-MIS store: the programme views are off");
+            None
+        }
+    };
     Ok(web::Sources {
         ibr: open_read_only(config, "ibr", "enrolment").await?,
         social: open_read_only(config, "social", "household").await?,
         audits,
+        mis,
         ibr_dci: dci_client(
             config,
             signer,
@@ -174,7 +183,7 @@ pub async fn run(action: WebAction, config: &Config) -> Result<()> {
 
 /// The sandbox's web service: a participant of the IBR and of the ID registry (verify-only
 /// there), reading the registries' stores of this process, serving plain HTTP on loopback;
-/// with a staff user `analyst` whose new password is returned.
+/// with a staff user `admin` (every page) whose new password is returned.
 pub async fn start_in_sandbox(
     config: &Config,
     registries: &[(&str, &service::Running)],
@@ -225,6 +234,7 @@ pub async fn start_in_sandbox(
             .iter()
             .map(|(role, running)| (service_name(role), running.registry.store.clone()))
             .collect(),
+        mis: Some(open_read_only(&config, mis::ROLE, "mis_enrolment").await?),
         ibr_dci: client(ibr, "ibr"),
         id_dci: client(id, "id"),
     };
@@ -232,9 +242,9 @@ pub async fn start_in_sandbox(
     let password = trust::secret::generate()?;
     web::auth::set_user(
         started.pages.store(),
-        "analyst",
+        "admin",
         &password,
-        web::auth::StaffRole::Analyst,
+        web::auth::StaffRole::Admin,
     )
     .await?;
     Ok((started, password))

@@ -292,7 +292,7 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
     )
     .await?;
     println!(
-        "[sandbox] pages: citizen status {0}/status, coverage dashboard {0}/dashboard (sign in as analyst, password {password})",
+        "[sandbox] pages: citizen status {0}/status, coverage dashboard {0}/dashboard, programmes {0}/programmes (sign in as admin, password {password})",
         pages.base_url
     );
     if let Some(link) = identity.link.take() {

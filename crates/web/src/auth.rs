@@ -92,6 +92,11 @@ impl StaffRole {
     pub fn sees_coverage(self) -> bool {
         matches!(self, StaffRole::Admin | StaffRole::Analyst)
     }
+
+    /// Whether it may open the programme officer views.
+    pub fn sees_programmes(self) -> bool {
+        matches!(self, StaffRole::Admin | StaffRole::Officer)
+    }
 }
 
 /// A signed-in staff member.
@@ -405,7 +410,12 @@ async fn login(
         Some(role) => {
             let session = web.open_session(&form.username, role).await?;
             tracing::info!(username = %form.username, role = role.as_str(), "staff signed in");
-            let mut response = redirect("/dashboard");
+            let home = if role.sees_coverage() {
+                "/dashboard"
+            } else {
+                "/programmes"
+            };
+            let mut response = redirect(home);
             response.headers_mut().append(header::SET_COOKIE, session);
             Ok(response)
         }
@@ -480,6 +490,8 @@ mod tests {
         }
         assert!(super::StaffRole::Analyst.sees_coverage());
         assert!(!super::StaffRole::Officer.sees_coverage());
+        assert!(super::StaffRole::Officer.sees_programmes());
+        assert!(!super::StaffRole::Analyst.sees_programmes());
         assert_eq!(super::StaffRole::parse("root"), None);
     }
 }

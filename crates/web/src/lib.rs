@@ -15,6 +15,8 @@
 //!   stores, read-only ([`Sources`]): no DCI message asks for an audit chain, and counting
 //!   the whole IBR by paging through DCI searches would disclose every record to this service
 //!   to show aggregates;
+//! - the programme officer views read the SP-MIS's store, read-only ([`officer`]): the
+//!   SP-MIS has no API for its history and entitlements;
 //! - staff users and sessions are kept in the web service's own store ([`auth::MIGRATIONS`]).
 
 use std::net::SocketAddr;
@@ -35,6 +37,7 @@ pub mod chart;
 pub mod citizen;
 pub mod coverage;
 pub mod dashboard;
+pub mod officer;
 
 /// The role name of the web service (`spx serve --role web`, its store `web.db`).
 pub const ROLE: &str = "web";
@@ -49,6 +52,8 @@ pub struct Sources {
     /// The stores whose audit chains the citizen page reads, each with the name people know
     /// the service by ("civil registry").
     pub audits: Vec<(String, Arc<dyn Store>)>,
+    /// The SP-MIS's store: the programme officer views (none: they say so).
+    pub mis: Option<Arc<dyn Store>>,
     /// The IBR over DCI: a citizen's enrolments and payments.
     pub ibr_dci: client::Client,
     /// The foundational ID registry over DCI: whether a UIN goes with a birth date.
@@ -172,6 +177,7 @@ impl Web {
             .merge(citizen::routes())
             .merge(auth::routes())
             .merge(dashboard::routes())
+            .merge(officer::routes())
             .with_state(self.clone())
     }
 

@@ -623,12 +623,12 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         seen.contains("reusing the population") && seen.contains("[sandbox] serving"),
         "{seen}"
     );
-    // The pages it prints: the citizen page, and the dashboard for the analyst it prints.
+    // The pages it prints: the citizen page, and the staff pages for the user it prints.
     let password = seen
-        .split("sign in as analyst, password ")
+        .split("sign in as admin, password ")
         .nth(1)
         .and_then(|rest| rest.split(')').next())
-        .context("the analyst's password")?;
+        .context("the admin's password")?;
     let pages = format!("http://{}", addresses[addresses.len() - 3]);
     ensure!(
         seen.contains(&format!("citizen status {pages}/status")),
@@ -638,12 +638,19 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         let mut browser = crate::web::Browser::new(&pages);
         let form = browser.get("/status").await?;
         ensure!(form.status == 200 && form.body.contains("My benefits"));
-        ensure!(browser.sign_in("analyst", password).await?.status == 303);
+        ensure!(browser.sign_in("admin", password).await?.status == 303);
         let dashboard = browser.get("/dashboard").await?;
         ensure!(
             dashboard.status == 200 && dashboard.body.contains("Duplicates"),
             "{}",
             dashboard.body
+        );
+        // The SP-MIS of the scenarios enrolled pensioners in the old-age allowance.
+        let oaa = browser.get("/programmes/OAA").await?;
+        ensure!(
+            oaa.status == 200 && oaa.body.contains("/programmes/OAA/beneficiaries/"),
+            "{}",
+            oaa.body
         );
         anyhow::Ok(())
     })?;

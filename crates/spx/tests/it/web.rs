@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, ensure};
 use registry::participants::RateLimit;
 use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
-use serde_json::Value;
+use serde_json::{Value, json};
 use synth::benefits::{ACTIVE, PAID};
 
 use crate::support::{Backend, Place, TestRegistry, by_id, fixture, runtime, text};
@@ -33,6 +33,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     (
         "web::status_look_ups_are_rate_limited_per_address_and_per_uin",
         status_look_ups_are_rate_limited_per_address_and_per_uin,
+    ),
+    (
+        "web::officer_views_show_beneficiaries_history_and_the_last_cycle",
+        officer_views_show_beneficiaries_history_and_the_last_cycle,
     ),
 ];
 
@@ -55,8 +59,12 @@ struct Site {
 }
 
 /// Starts the registries and the web service with `settings`, with the staff users
-/// `analyst` and `officer` (password [`PASSWORD`]).
-async fn site(backend: Backend, settings: web::Settings) -> Result<Site> {
+/// `analyst` and `officer` (password [`PASSWORD`]); the programme views read `mis`.
+async fn site(
+    backend: Backend,
+    settings: web::Settings,
+    mis: Option<Arc<dyn store::Store>>,
+) -> Result<Site> {
     let ibr = TestRegistry::spawn_as(backend, &registry::ibr::PROFILE, "ibr.test").await?;
     let social = TestRegistry::spawn_as(backend, &registry::social::PROFILE, "social.test").await?;
     let id = TestRegistry::spawn_as(backend, &registry::id::PROFILE, "id.test").await?;
@@ -69,6 +77,7 @@ async fn site(backend: Backend, settings: web::Settings) -> Result<Site> {
             ("beneficiary registry".into(), ibr.store.clone()),
             ("identity registry".into(), id.store.clone()),
         ],
+        mis,
         ibr_dci: client::Client::new(ibr.url(""), WEB, Some("ibr.test")),
         id_dci: client::Client::new(id.url(""), WEB, Some("id.test")),
     };
@@ -251,7 +260,7 @@ impl Browser {
 
 fn staff_sign_in_needs_the_csrf_token_and_the_role(backend: Backend) -> Result<()> {
     runtime().block_on(async {
-        let site = site(backend, web::Settings::default()).await?;
+        let site = site(backend, web::Settings::default(), None).await?;
         let mut browser = site.browser();
         let page = browser.get("/dashboard").await?;
         ensure!(
@@ -398,7 +407,7 @@ async fn places_match_the_ibr(ibr: &TestRegistry, places: &[Value], attribute: &
 
 fn dashboard_totals_equal_the_ibrs_numbers(backend: Backend) -> Result<()> {
     runtime().block_on(async {
-        let site = site(backend, web::Settings::default()).await?;
+        let site = site(backend, web::Settings::default(), None).await?;
         let mut browser = site.browser();
         ensure!(browser.sign_in("analyst", PASSWORD).await?.status == 303);
         let page = browser.get("/dashboard/coverage.json").await?;
@@ -620,7 +629,7 @@ fn paid_person() -> Result<(String, time::Date, String)> {
 
 fn citizen_page_needs_the_birth_date_and_shows_who_looked(backend: Backend) -> Result<()> {
     runtime().block_on(async {
-        let site = site(backend, web::Settings::default()).await?;
+        let site = site(backend, web::Settings::default(), None).await?;
         let (uin, born, programme) = paid_person()?;
         let name = synth::benefits::programmes()
             .into_iter()
@@ -701,7 +710,7 @@ fn status_look_ups_are_rate_limited_per_address_and_per_uin(backend: Backend) ->
             trust_forwarded_for: true,
             ..web::Settings::default()
         };
-        let site = site(backend, settings).await?;
+        let site = site(backend, settings, None).await?;
         let (uin, born, _) = paid_person()?;
         let born = born.to_string();
         let mut browser = site.browser();
@@ -822,6 +831,148 @@ fn serve_role_web_reads_the_configured_stores() -> Result<()> {
                     .is_some_and(|n| n > 0),
             "counts from the imported stores: {coverage}"
         );
+        Ok(())
+    })
+}
+
+/// An SP-MIS store with an old-age allowance: `PENSIONER` enrolled on a decision (the CRVS's
+/// birth date behind it) then suspended, `OTHER` enrolled; the cycle of 2026-11-01 paid to one
+/// and failed for the other.
+async fn spmis_store(backend: Backend) -> Result<(Place, Arc<dyn store::Store>)> {
+    use mis::Status::{Applied, Enrolled, Suspended, Verified};
+    let place = Place::new(backend).await?;
+    let store = store::open(&place.config(), mis::store::MIGRATIONS).await?;
+    let enrolments = mis::store::Enrolments::new(store.clone());
+    let day = time::macros::date!(2026 - 10 - 01);
+    let decision = json!({"rules": [{"name": "aged 65 or more", "rule": "age >= 65", "outcome": "passed",
+        "facts": [{"fact": "birth_date", "value": "1950-03-04",
+                   "source": {"registry": "crvs", "query": format!("Person UIN={PENSIONER}"),
+                              "transaction_id": "txn-crvs-7", "correlation_id": "c-7"}}]}]});
+    for uin in [PENSIONER, OTHER] {
+        for status in [Applied, Verified, Enrolled] {
+            let mut change = mis::store::Change::new("OAA", uin, status, day);
+            if status == Enrolled {
+                change.decision = Some(decision.clone());
+            }
+            enrolments.record(change).await?;
+        }
+    }
+    let mut suspended =
+        mis::store::Change::new("OAA", PENSIONER, Suspended, day + time::Duration::days(20));
+    suspended.reason = Some("left the country".into());
+    enrolments.record(suspended).await?;
+    let cycle = time::macros::date!(2026 - 11 - 01);
+    let due: Vec<mis::Entitlement> = [PENSIONER, OTHER]
+        .iter()
+        .map(|uin| mis::Entitlement {
+            programme: "OAA".into(),
+            cycle,
+            beneficiary: uin.to_string(),
+            uin: uin.to_string(),
+            amount_minor: 2500,
+            currency: "USD".into(),
+            state: mis::EntitlementState::Pending,
+            reason: None,
+            pay_transaction: None,
+        })
+        .collect();
+    let entitlements = enrolments.entitlements();
+    entitlements.add_pending(&due).await?;
+    entitlements.claim("OAA", cycle, "pay-txn-1").await?;
+    entitlements
+        .settle(
+            "OAA",
+            cycle,
+            &[
+                (PENSIONER.into(), mis::EntitlementState::Paid, None),
+                (
+                    OTHER.into(),
+                    mis::EntitlementState::Failed,
+                    Some("name_mismatch".into()),
+                ),
+            ],
+        )
+        .await?;
+    Ok((place, store))
+}
+
+const PENSIONER: &str = "1000000123";
+const OTHER: &str = "1000000456";
+
+fn officer_views_show_beneficiaries_history_and_the_last_cycle(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let (_mis_place, mis) = spmis_store(backend).await?;
+        let site = site(backend, web::Settings::default(), Some(mis)).await?;
+        let mut analyst = site.browser();
+        analyst.sign_in("analyst", PASSWORD).await?;
+        expect(
+            analyst.get("/programmes").await?,
+            403,
+            "an analyst at the programmes",
+        )?;
+        let mut officer = site.browser();
+        let page = officer.sign_in("officer", PASSWORD).await?;
+        ensure!(
+            page.location() == "/programmes",
+            "an officer lands on the programmes"
+        );
+        let page = officer.get("/programmes").await?;
+        expect(&page, 200, "programmes")?;
+        ensure!(
+            page.body.contains("/programmes/OAA") && page.body.contains("suspended 1"),
+            "{}",
+            page.body
+        );
+
+        let page = officer.get("/programmes/OAA").await?;
+        expect(&page, 200, "OAA")?;
+        for shown in [PENSIONER, OTHER, "2026-11-01", "name_mismatch", "USD 25.00"] {
+            ensure!(
+                page.body.contains(shown),
+                "OAA shows {shown}: {}",
+                page.body
+            );
+        }
+        let page = officer.get("/programmes/OAA?status=suspended").await?;
+        let link = |uin: &str| format!("/programmes/OAA/beneficiaries/{uin}\"");
+        ensure!(
+            page.body.contains(&link(PENSIONER)) && !page.body.contains(&link(OTHER)),
+            "filtered by status: {}",
+            page.body
+        );
+        let page = officer.get(&format!("/programmes/OAA?uin={OTHER}")).await?;
+        ensure!(
+            page.body.contains(&link(OTHER)) && !page.body.contains(&link(PENSIONER)),
+            "filtered by UIN: {}",
+            page.body
+        );
+
+        let page = officer
+            .get(&format!("/programmes/OAA/beneficiaries/{PENSIONER}"))
+            .await?;
+        expect(&page, 200, "a beneficiary's history")?;
+        for shown in [
+            "applied",
+            "verified",
+            "enrolled",
+            "suspended",
+            "left the country",
+            "aged 65 or more",
+            "birth_date = 1950-03-04, from crvs: Person UIN=",
+            "txn-crvs-7",
+            "paid",
+            "pay-txn-1",
+        ] {
+            ensure!(
+                page.body.contains(shown),
+                "the history shows {shown}: {}",
+                page.body
+            );
+        }
+        let page = officer
+            .get("/programmes/OAA/beneficiaries/1999999999")
+            .await?;
+        expect(page, 404, "a UIN the SP-MIS does not know")?;
         Ok(())
     })
 }
