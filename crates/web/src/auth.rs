@@ -20,7 +20,7 @@ use axum::{Extension, Router};
 use serde::Deserialize;
 use store::{ColumnType, Migration, SqlValue, Statement, Store, numbered};
 
-use crate::{Web, WebError, page, redirect};
+use crate::{Web, WebError, page, redirect, text};
 
 /// The users and sessions tables of the web service's own store.
 pub const MIGRATIONS: &[Migration] = &[Migration {
@@ -177,13 +177,6 @@ async fn check_password(
     Ok(found
         .filter(|_| matches)
         .and_then(|(_, role)| StaffRole::parse(&role)))
-}
-
-fn text(row: &store::Row, i: usize) -> String {
-    match row.get(i) {
-        Some(Some(SqlValue::Text(s))) => s.clone(),
-        _ => String::new(),
-    }
 }
 
 fn now_secs() -> i64 {
@@ -354,6 +347,31 @@ impl FromRequestParts<Arc<Web>> for Staff {
             Ok(None) => Err(redirect("/login")),
             Err(e) => Err(e.into_response()),
         }
+    }
+}
+
+impl Staff {
+    /// The staff member of the request if `allowed` lets their role in; otherwise the 403
+    /// page saying the pages are `for_whom` (or, without a session, the way to sign in).
+    pub(crate) async fn allowed(
+        parts: &mut Parts,
+        web: &Arc<Web>,
+        allowed: fn(StaffRole) -> bool,
+        for_whom: &str,
+    ) -> Result<Staff, Response> {
+        let staff = Staff::from_request_parts(parts, web).await?;
+        if allowed(staff.role) {
+            return Ok(staff);
+        }
+        let text = format!("These pages are for {for_whom}.");
+        Err(page(
+            StatusCode::FORBIDDEN,
+            &crate::Message {
+                title: "Not for your role",
+                text: &text,
+                staff: Some(&staff),
+            },
+        ))
     }
 }
 

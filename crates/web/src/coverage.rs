@@ -21,7 +21,7 @@ use serde::Serialize;
 use store::{ColumnType, Row, SqlValue, Statement, Store, numbered};
 use time::Date;
 
-use crate::{Sources, WebError, label};
+use crate::{Sources, WebError, int, label, text};
 
 /// One programme's line.
 #[derive(Debug, Clone, Serialize)]
@@ -136,20 +136,6 @@ pub struct Coverage {
     pub duplicates: Vec<registry::ibr::Duplicate>,
     /// The gaps.
     pub gaps: Gaps,
-}
-
-fn text(row: &Row, i: usize) -> String {
-    match row.get(i) {
-        Some(Some(SqlValue::Text(s))) => s.clone(),
-        _ => String::new(),
-    }
-}
-
-fn int(row: &Row, i: usize) -> i64 {
-    match row.get(i) {
-        Some(Some(SqlValue::Integer(n))) => *n,
-        _ => 0,
-    }
 }
 
 fn date(row: &Row, i: usize) -> Option<Date> {

@@ -17,10 +17,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::auth::Staff;
+use crate::auth::{Staff, StaffRole};
 use crate::chart::{self, Bar};
 use crate::coverage::{self, Coverage};
-use crate::{Message, Web, WebError, label, money, page, thousands};
+use crate::{Web, WebError, label, money, page, thousands};
 
 /// Duplicates listed on the dashboard; `/dashboard/duplicates` lists them all.
 pub const DUPLICATES_SHOWN: usize = 25;
@@ -136,18 +136,10 @@ impl FromRequestParts<Arc<Web>> for Analyst {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Response> {
-        let staff = Staff::from_request_parts(parts, web).await?;
-        if staff.role.sees_coverage() {
-            return Ok(Analyst(staff));
-        }
-        Err(page(
-            StatusCode::FORBIDDEN,
-            &Message {
-                title: "Not for your role",
-                text: "The coverage dashboard is for analysts and administrators.",
-                staff: Some(&staff),
-            },
-        ))
+        let for_whom = "analysts and administrators";
+        Staff::allowed(parts, web, StaffRole::sees_coverage, for_whom)
+            .await
+            .map(Analyst)
     }
 }
 

@@ -322,6 +322,22 @@ fn label(directory: &'static [dci::directory::Entry], code: &str) -> String {
         .map_or_else(|| code.to_string(), |l| l.to_string())
 }
 
+/// The text in cell `i` of `row` (empty when NULL or not text).
+fn text(row: &store::Row, i: usize) -> String {
+    match row.get(i) {
+        Some(Some(store::SqlValue::Text(s))) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The integer in cell `i` of `row` (0 when NULL or not an integer).
+fn int(row: &store::Row, i: usize) -> i64 {
+    match row.get(i) {
+        Some(Some(store::SqlValue::Integer(n))) => *n,
+        _ => 0,
+    }
+}
+
 /// `12345` → `12,345`.
 fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

@@ -18,10 +18,10 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
-use store::{ColumnType, Row, SqlValue, Statement, numbered};
+use store::{ColumnType, SqlValue, Statement, numbered};
 
-use crate::auth::Staff;
-use crate::{Message, Web, WebError, money, page, thousands};
+use crate::auth::{Staff, StaffRole};
+use crate::{Message, Web, WebError, int, money, page, text, thousands};
 
 /// Beneficiaries a programme's page lists at most (filter to see others).
 pub const LISTED: i64 = 200;
@@ -40,32 +40,10 @@ impl FromRequestParts<Arc<Web>> for Officer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Response> {
-        let staff = Staff::from_request_parts(parts, web).await?;
-        if staff.role.sees_programmes() {
-            return Ok(Officer(staff));
-        }
-        Err(page(
-            StatusCode::FORBIDDEN,
-            &Message {
-                title: "Not for your role",
-                text: "The programme views are for programme officers and administrators.",
-                staff: Some(&staff),
-            },
-        ))
-    }
-}
-
-fn text(row: &Row, i: usize) -> String {
-    match row.get(i) {
-        Some(Some(SqlValue::Text(s))) => s.clone(),
-        _ => String::new(),
-    }
-}
-
-fn int(row: &Row, i: usize) -> i64 {
-    match row.get(i) {
-        Some(Some(SqlValue::Integer(n))) => *n,
-        _ => 0,
+        let for_whom = "programme officers and administrators";
+        Staff::allowed(parts, web, StaffRole::sees_programmes, for_whom)
+            .await
+            .map(Officer)
     }
 }
 
