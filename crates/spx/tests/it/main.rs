@@ -9,6 +9,7 @@
 use libtest_mimic::{Arguments, Trial};
 
 mod access;
+mod browser;
 mod cli;
 mod crvs;
 mod dr;
@@ -94,6 +95,21 @@ fn main() {
         trials.push(Trial::test(name.to_string(), move || {
             test().map_err(|e| format!("{e:#}").into())
         }));
+    }
+    // The browser test: ignored where Chromium is not installed, unless CI requires it.
+    let browser_ignored = !browser::available() && !browser::required();
+    if browser_ignored {
+        println!(
+            "browser tests: SKIPPED (no {} or {}); apt-get install chromium chromium-driver to run them",
+            browser::CHROMIUM,
+            browser::CHROMEDRIVER
+        );
+    }
+    for (name, test) in browser::TESTS {
+        let trial = Trial::test(name.to_string(), move || {
+            test().map_err(|e| format!("{e:#}").into())
+        });
+        trials.push(trial.with_ignored_flag(browser_ignored));
     }
     libtest_mimic::run(&args, trials).exit();
 }

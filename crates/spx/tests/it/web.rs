@@ -47,11 +47,11 @@ pub const PLAIN: &[(&str, crate::PlainTest)] = &[(
 )];
 
 const WEB: &str = "web.test";
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The web service and the registries behind it.
-struct Site {
-    base: String,
+pub struct Site {
+    pub base: String,
     ibr: TestRegistry,
     web: Arc<web::Web>,
     _registries: (TestRegistry, TestRegistry),
@@ -59,8 +59,8 @@ struct Site {
 }
 
 /// Starts the registries and the web service with `settings`, with the staff users
-/// `analyst` and `officer` (password [`PASSWORD`]); the programme views read `mis`.
-async fn site(
+/// `analyst`, `officer` and `admin` (password [`PASSWORD`]); the programme views read `mis`.
+pub async fn site(
     backend: Backend,
     settings: web::Settings,
     mis: Option<Arc<dyn store::Store>>,
@@ -85,6 +85,7 @@ async fn site(
     for (name, role) in [
         ("analyst", web::auth::StaffRole::Analyst),
         ("officer", web::auth::StaffRole::Officer),
+        ("admin", web::auth::StaffRole::Admin),
     ] {
         web::auth::set_user(web.store(), name, PASSWORD, role).await?;
     }
@@ -599,7 +600,7 @@ fn thousands(n: i64) -> String {
 
 /// A living person with an active enrolment and a successful payment: UIN, birth date,
 /// programme code.
-fn paid_person() -> Result<(String, time::Date, String)> {
+pub fn paid_person() -> Result<(String, time::Date, String)> {
     let data = &fixture().data;
     let living: HashMap<&str, &synth::Person> = data
         .population
@@ -838,7 +839,7 @@ fn serve_role_web_reads_the_configured_stores() -> Result<()> {
 /// An SP-MIS store with an old-age allowance: `PENSIONER` enrolled on a decision (the CRVS's
 /// birth date behind it) then suspended, `OTHER` enrolled; the cycle of 2026-11-01 paid to one
 /// and failed for the other.
-async fn spmis_store(backend: Backend) -> Result<(Place, Arc<dyn store::Store>)> {
+pub async fn spmis_store(backend: Backend) -> Result<(Place, Arc<dyn store::Store>)> {
     use mis::Status::{Applied, Enrolled, Suspended, Verified};
     let place = Place::new(backend).await?;
     let store = store::open(&place.config(), mis::store::MIGRATIONS).await?;
@@ -896,8 +897,8 @@ async fn spmis_store(backend: Backend) -> Result<(Place, Arc<dyn store::Store>)>
     Ok((place, store))
 }
 
-const PENSIONER: &str = "1000000123";
-const OTHER: &str = "1000000456";
+pub const PENSIONER: &str = "1000000123";
+pub const OTHER: &str = "1000000456";
 
 fn officer_views_show_beneficiaries_history_and_the_last_cycle(backend: Backend) -> Result<()> {
     runtime().block_on(async {
