@@ -65,13 +65,7 @@ impl Metrics {
 
     /// The counters, and the outbox of `store` by state, as Prometheus text.
     pub async fn render(&self, store: &dyn Store) -> Result<String, store::StoreError> {
-        let backlog = store
-            .read(vec![Statement::new(
-                "SELECT state, count(*) FROM outbox WHERE state <> 'delivered' GROUP BY state",
-                vec![],
-                &[ColumnType::Text, ColumnType::Integer],
-            )])
-            .await?;
+        let backlog = outbox_backlog(store).await?;
         let mut out = String::new();
         let counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         out.push_str("# HELP spx_requests_total Requests answered, by participant, endpoint and outcome (succ, ack, or the DCI code).\n# TYPE spx_requests_total counter\n");
@@ -100,21 +94,36 @@ impl Metrics {
             );
         }
         out.push_str("# HELP spx_outbox_messages Callbacks and notifications not delivered yet, by state (pending, dead ...).\n# TYPE spx_outbox_messages gauge\n");
-        for row in &backlog[0] {
-            if let [
-                Some(store::SqlValue::Text(state)),
-                Some(store::SqlValue::Integer(n)),
-            ] = row.as_slice()
-            {
-                let _ = writeln!(
-                    out,
-                    "spx_outbox_messages{{state=\"{}\"}} {n}",
-                    escape(state)
-                );
-            }
+        for (state, n) in backlog {
+            let _ = writeln!(
+                out,
+                "spx_outbox_messages{{state=\"{}\"}} {n}",
+                escape(&state)
+            );
         }
         Ok(out)
     }
+}
+
+/// The messages of `store`'s outbox not delivered yet, by state (`pending`, `dead` …).
+pub async fn outbox_backlog(store: &dyn Store) -> Result<Vec<(String, i64)>, store::StoreError> {
+    let rows = store
+        .read(vec![Statement::new(
+            "SELECT state, count(*) FROM outbox WHERE state <> 'delivered' GROUP BY state ORDER BY state",
+            vec![],
+            &[ColumnType::Text, ColumnType::Integer],
+        )])
+        .await?;
+    Ok(rows[0]
+        .iter()
+        .filter_map(|row| match row.as_slice() {
+            [
+                Some(store::SqlValue::Text(state)),
+                Some(store::SqlValue::Integer(n)),
+            ] => Some((state.clone(), *n)),
+            _ => None,
+        })
+        .collect())
 }
 
 /// A label value as the text format wants it.

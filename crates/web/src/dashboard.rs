@@ -130,7 +130,7 @@ struct DuplicatesPage<'a> {
 
 /// A staff member whose role may see coverage; others are answered 403 (and strangers sent
 /// to sign in).
-struct Analyst(Staff);
+pub(crate) struct Analyst(pub(crate) Staff);
 
 impl FromRequestParts<Arc<Web>> for Analyst {
     type Rejection = Response;

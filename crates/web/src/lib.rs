@@ -37,6 +37,7 @@ pub mod chart;
 pub mod citizen;
 pub mod coverage;
 pub mod dashboard;
+pub mod exchange;
 pub mod officer;
 
 /// The role name of the web service (`spx serve --role web`, its store `web.db`).
@@ -178,6 +179,7 @@ impl Web {
             .merge(auth::routes())
             .merge(dashboard::routes())
             .merge(officer::routes())
+            .merge(exchange::routes())
             .with_state(self.clone())
     }
 

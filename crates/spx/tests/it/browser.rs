@@ -254,12 +254,7 @@ fn sign_in_dashboard_drill_down_beneficiary_and_citizen_status() -> Result<()> {
 
         // A citizen on a phone: a wrong birth date shows nothing, the right one everything.
         browser.window(390, 844).await?;
-        let (uin, born, programme) = paid_person()?;
-        let name = synth::benefits::programmes()
-            .into_iter()
-            .find(|p| p.code == programme)
-            .context("programme")?
-            .name;
+        let (uin, born, name) = paid_person()?;
         let look_up = |born: String| {
             let (browser, base, uin) = (&browser, &base, &uin);
             async move {

@@ -598,8 +598,8 @@ fn thousands(n: i64) -> String {
     out
 }
 
-/// A living person with an active enrolment and a successful payment: UIN, birth date,
-/// programme code.
+/// A living person with an active enrolment and a successful payment: UIN, birth date, the
+/// programme's name.
 pub fn paid_person() -> Result<(String, time::Date, String)> {
     let data = &fixture().data;
     let living: HashMap<&str, &synth::Person> = data
@@ -623,7 +623,10 @@ pub fn paid_person() -> Result<(String, time::Date, String)> {
         .filter(|e| paid.contains(&(e.programme.as_str(), e.beneficiary_id.as_str())))
         .find_map(|e| {
             let person = living.get(e.uin.as_str())?;
-            Some((e.uin.clone(), person.birth_date, e.programme.clone()))
+            let programme = synth::benefits::programmes()
+                .into_iter()
+                .find(|p| p.code == e.programme)?;
+            Some((e.uin.clone(), person.birth_date, programme.name))
         })
         .context("a paid beneficiary in the population")
 }
@@ -631,12 +634,7 @@ pub fn paid_person() -> Result<(String, time::Date, String)> {
 fn citizen_page_needs_the_birth_date_and_shows_who_looked(backend: Backend) -> Result<()> {
     runtime().block_on(async {
         let site = site(backend, web::Settings::default(), None).await?;
-        let (uin, born, programme) = paid_person()?;
-        let name = synth::benefits::programmes()
-            .into_iter()
-            .find(|p| p.code == programme)
-            .context("programme")?
-            .name;
+        let (uin, born, name) = paid_person()?;
         // Another participant looks the person up at the IBR first.
         site.ibr.one(by_id("Beneficiary", "UIN", &uin)).await?;
         let mut browser = site.browser();
@@ -693,6 +691,27 @@ fn citizen_page_needs_the_birth_date_and_shows_who_looked(backend: Backend) -> R
             "personal pages are not cached"
         );
         ensure!(page.body.contains(r#"name="viewport""#), "mobile-friendly");
+
+        // The exchange monitor counts those look-ups from the registries' audit chains: three
+        // verifications at the ID registry (wrong date, unknown UIN, right date), one search
+        // at the IBR.
+        let mut analyst = site.browser();
+        analyst.sign_in("analyst", PASSWORD).await?;
+        let page = analyst.get("/exchange").await?;
+        expect(&page, 200, "the exchange monitor")?;
+        let row = |registry: &str, participant: &str, n: u32| {
+            format!(
+                "<td>{registry}</td><td>{participant}</td><td>/registry/sync/search</td><td>succ</td><td class=\"num\">{n}</td>"
+            )
+        };
+        for expected in [
+            row("identity registry", WEB, 3),
+            row("beneficiary registry", WEB, 1),
+            row("beneficiary registry", "spmis.test", 1),
+        ] {
+            ensure!(page.body.contains(&expected), "{expected} in {}", page.body);
+        }
+        ensure!(page.body.contains("p95") && page.body.contains("Every callback"));
         Ok(())
     })
 }
