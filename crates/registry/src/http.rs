@@ -84,17 +84,7 @@ async fn health(State(registry): State<Arc<Registry>>) -> Response {
 /// `GET /metrics`: requests by participant, endpoint and outcome, latency, the outbox's
 /// backlog ([`crate::metrics`]).
 async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
-    match registry.metrics.render(registry.store.as_ref()).await {
-        Ok(text) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => store_failure(&e),
-    }
+    crate::metrics::serve(&registry.metrics, Some(registry.store.as_ref())).await
 }
 
 /// `GET /.well-known/locations.json`: the location master list the registry's records use

@@ -7,6 +7,9 @@
 //! - `spx_outbox_messages{state}`: callbacks and notifications not yet delivered (`pending`,
 //!   `dead` …), counted in the store when scraped: the backlog and the dead letters.
 //!
+//! Services without the guard (the SP-MIS's API, the pages) count every request with
+//! [`count`] instead: by route pattern and `http.<status>`.
+//!
 //! A caller is named only when it is a registered participant (else `unknown`), so that
 //! unauthenticated requests cannot grow the label sets; endpoints are the service's routes.
 //! Counts are the node's own since it started, as Prometheus expects.
@@ -63,9 +66,12 @@ impl Metrics {
         histogram.sum += seconds;
     }
 
-    /// The counters, and the outbox of `store` by state, as Prometheus text.
-    pub async fn render(&self, store: &dyn Store) -> Result<String, store::StoreError> {
-        let backlog = outbox_backlog(store).await?;
+    /// The counters, and the outbox of `store` by state (when it has one), as Prometheus text.
+    pub async fn render(&self, store: Option<&dyn Store>) -> Result<String, store::StoreError> {
+        let backlog = match store {
+            Some(store) => outbox_backlog(store).await?,
+            None => Vec::new(),
+        };
         let mut out = String::new();
         let counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         out.push_str("# HELP spx_requests_total Requests answered, by participant, endpoint and outcome (succ, ack, or the DCI code).\n# TYPE spx_requests_total counter\n");
@@ -93,6 +99,9 @@ impl Metrics {
                 h.count, h.sum, h.count
             );
         }
+        if store.is_none() {
+            return Ok(out);
+        }
         out.push_str("# HELP spx_outbox_messages Callbacks and notifications not delivered yet, by state (pending, dead ...).\n# TYPE spx_outbox_messages gauge\n");
         for (state, n) in backlog {
             let _ = writeln!(
@@ -102,6 +111,46 @@ impl Metrics {
             );
         }
         Ok(out)
+    }
+}
+
+/// Middleware counting every request of a service whose endpoints have no guard of their own
+/// (the SP-MIS's API, the pages): by route, outcome `http.<status>`, caller `unknown`.
+pub async fn count(
+    axum::extract::State(metrics): axum::extract::State<std::sync::Arc<Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    // The route's pattern, not the path: paths that people type cannot grow the label sets.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_owned();
+    let response = next.run(request).await;
+    let outcome = format!("http.{}", response.status().as_u16());
+    metrics.observe("unknown", &route, &outcome, started.elapsed());
+    response
+}
+
+/// `GET /metrics` of such a service: its counters and, when `store` has an outbox, its
+/// backlog.
+pub async fn serve(metrics: &Metrics, store: Option<&dyn Store>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match metrics.render(store).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the outbox for /metrics");
+            axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
     }
 }
 

@@ -217,8 +217,21 @@ pub async fn start_mis(config: &Config) -> Result<RunningMis> {
     let jwks = signer.clone();
     let described = store.describe();
     let health = serde_json::json!({"status": "ok", "role": mis::ROLE, "store": described});
+    let metrics = Arc::new(registry::metrics::Metrics::default());
+    let counted = metrics.clone();
+    let outbox = store.clone();
     let app = mis::http::router(mis.clone())
         .merge(events.router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics,
+            registry::metrics::count,
+        ))
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move {
+                registry::metrics::serve(&counted, Some(outbox.as_ref())).await
+            }),
+        )
         .route(
             "/.well-known/jwks.json",
             axum::routing::get(move || std::future::ready(axum::Json(jwks.jwks()))),

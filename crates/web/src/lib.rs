@@ -150,6 +150,7 @@ pub struct Web {
     sources: Sources,
     settings: Settings,
     limits: RateBuckets,
+    metrics: Arc<registry::metrics::Metrics>,
 }
 
 impl Web {
@@ -160,6 +161,7 @@ impl Web {
             sources,
             settings,
             limits: RateBuckets::default(),
+            metrics: Arc::default(),
         })
     }
 
@@ -168,11 +170,17 @@ impl Web {
         self.store.as_ref()
     }
 
-    /// Every page and asset. Serve it with `into_make_service_with_connect_info::<SocketAddr>`
-    /// so that rate limits know the client's address.
+    /// Every page and asset, and `/metrics` (requests by route and HTTP status, latency).
+    /// Serve it with `into_make_service_with_connect_info::<SocketAddr>` so that rate limits
+    /// know the client's address.
     pub fn router(self: &Arc<Self>) -> Router {
+        let metrics = self.metrics.clone();
         Router::new()
             .route("/", get(|| async { redirect("/status") }))
+            .route(
+                "/metrics",
+                get(move || async move { registry::metrics::serve(&metrics, None).await }),
+            )
             .route("/assets/htmx.min.js", get(htmx))
             .route("/assets/spx.css", get(css))
             .merge(citizen::routes())
@@ -181,6 +189,10 @@ impl Web {
             .merge(officer::routes())
             .merge(exchange::routes())
             .with_state(self.clone())
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.metrics.clone(),
+                registry::metrics::count,
+            ))
     }
 
     /// Admits one request keyed `key` under `limit`: `None`, or the 429 page to answer.

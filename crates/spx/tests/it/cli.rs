@@ -654,6 +654,15 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         );
         anyhow::Ok(())
     })?;
+    // The SP-MIS's /metrics: its requests and its outbox of IBR updates.
+    let mis = format!("http://{}/metrics", addresses[addresses.len() - 5]);
+    let metrics =
+        crate::support::runtime().block_on(async { reqwest::get(&mis).await?.text().await })?;
+    ensure!(
+        metrics.contains("# TYPE spx_requests_total counter")
+            && metrics.contains("# TYPE spx_outbox_messages gauge"),
+        "{metrics}"
+    );
     let url = format!("http://{}", addresses[addresses.len() - 1]);
     let (ok, again, stderr) = output(spx().args(["scenario", "uc1", "--url", &url]))?;
     ensure!(

@@ -993,6 +993,17 @@ fn officer_views_show_beneficiaries_history_and_the_last_cycle(backend: Backend)
             .get("/programmes/OAA/beneficiaries/1999999999")
             .await?;
         expect(page, 404, "a UIN the SP-MIS does not know")?;
+        // The pages' /metrics count requests by route pattern, not by the path typed.
+        let metrics = officer.get("/metrics").await?;
+        expect(&metrics, 200, "/metrics")?;
+        let route = r#"endpoint="/programmes/{code}/beneficiaries/{uin}""#;
+        for outcome in ["http.200", "http.404"] {
+            let line = format!(
+                r#"spx_requests_total{{participant="unknown",{route},outcome="{outcome}"}} 1"#
+            );
+            ensure!(metrics.body.contains(&line), "{line} in\n{}", metrics.body);
+        }
+        ensure!(!metrics.body.contains("1999999999"), "no path as a label");
         Ok(())
     })
 }
