@@ -145,9 +145,19 @@ pub async fn record(
         .get::<AuditNote>()
         .cloned()
         .unwrap_or_else(|| AuditNote::outcome(format!("http.{}", response.status().as_u16())));
+    let participant = caller.map(str::to_owned).or(note.participant);
+    let known = participant
+        .as_deref()
+        .filter(|p| registry.participants.get(p).is_some());
+    registry.metrics.observe(
+        known.unwrap_or("unknown"),
+        endpoint,
+        &note.outcome,
+        started.0.elapsed(),
+    );
     let entry = store::audit::Entry {
         at: started.1,
-        participant: caller.map(str::to_owned).or(note.participant),
+        participant,
         endpoint: endpoint.to_owned(),
         action: note.action,
         message_id: note.message_id,

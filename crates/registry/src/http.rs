@@ -66,6 +66,7 @@ pub fn service_router(registry: Arc<Registry>, endpoints: Router) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/locations.json", get(locations))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .with_state(registry)
         .merge(guarded)
         // After every route: it applies to the routes registered before it.
@@ -78,6 +79,12 @@ pub fn service_router(registry: Arc<Registry>, endpoints: Router) -> Router {
 async fn health(State(registry): State<Arc<Registry>>) -> Response {
     axum::Json(serde_json::json!({"status": "ok", "role": registry.profile.role, "store": registry.store.describe()}))
         .into_response()
+}
+
+/// `GET /metrics`: requests by participant, endpoint and outcome, latency, the outbox's
+/// backlog ([`crate::metrics`]).
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    crate::metrics::serve(&registry.metrics, Some(registry.store.as_ref())).await
 }
 
 /// `GET /.well-known/locations.json`: the location master list the registry's records use

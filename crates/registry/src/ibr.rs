@@ -282,6 +282,17 @@ const INDEXES: Migration = Migration {
     postgres: INDEX_SCRIPT,
 };
 
+/// Covering indexes for reading every enrolment and every benefit in one pass each (the
+/// coverage dashboard); the same SQL on both backends.
+const COVERAGE_SCRIPT: &str = include_str!("../migrations/ibr_0403_coverage.sql");
+
+const COVERAGE: Migration = Migration {
+    version: 403,
+    name: "beneficiary registry coverage indexes",
+    sqlite: COVERAGE_SCRIPT,
+    postgres: COVERAGE_SCRIPT,
+};
+
 /// The integrated beneficiary registry profile.
 pub static PROFILE: Profile = Profile {
     role: "ibr",
@@ -335,7 +346,7 @@ pub static PROFILE: Profile = Profile {
             members: None,
         },
     ],
-    migrations: &[TABLES, INDEXES],
+    migrations: &[TABLES, INDEXES, COVERAGE],
     indexes: &INDEXES,
     routes: updates::routes,
 };
@@ -813,25 +824,39 @@ pub async fn duplicates(store: &dyn store::Store) -> Result<Vec<Duplicate>, stor
             ],
         )])
         .await?;
-    let mut grouped: BTreeMap<(String, String), Duplicate> = BTreeMap::new();
-    for row in &rows[0] {
-        let cell = |i: usize| match row.get(i) {
-            Some(Some(SqlValue::Text(s))) => Some(s.clone()),
-            _ => None,
-        };
-        let (Some(id), Some(kind), Some(programme)) = (cell(0), cell(1), cell(2)) else {
-            continue;
-        };
-        grouped
-            .entry((id.clone(), kind.clone()))
-            .or_insert_with(|| Duplicate {
-                beneficiary_id: id,
-                benefit_type: kind,
-                programmes: Vec::new(),
-                region_code: cell(3),
-            })
-            .programmes
-            .push(programme);
+    let text = |row: &Row, i: usize| match row.get(i) {
+        Some(Some(SqlValue::Text(s))) => Some(s.clone()),
+        _ => None,
+    };
+    Ok(Duplicate::group(rows[0].iter().filter_map(|row| {
+        Some((text(row, 0)?, text(row, 1)?, text(row, 2)?, text(row, 3)))
+    })))
+}
+
+impl Duplicate {
+    /// The duplicates of enrolments marked duplicate, given as (beneficiary, benefit type,
+    /// programme, region), in any order: one per beneficiary and benefit type, in that order,
+    /// with its programmes sorted.
+    pub fn group(
+        enrolments: impl IntoIterator<Item = (String, String, String, Option<String>)>,
+    ) -> Vec<Duplicate> {
+        let mut grouped: BTreeMap<(String, String), Duplicate> = BTreeMap::new();
+        for (id, kind, programme, region) in enrolments {
+            grouped
+                .entry((id.clone(), kind.clone()))
+                .or_insert_with(|| Duplicate {
+                    beneficiary_id: id,
+                    benefit_type: kind,
+                    programmes: Vec::new(),
+                    region_code: region,
+                })
+                .programmes
+                .push(programme);
+        }
+        let mut found: Vec<Duplicate> = grouped.into_values().collect();
+        for duplicate in &mut found {
+            duplicate.programmes.sort();
+        }
+        found
     }
-    Ok(grouped.into_values().collect())
 }

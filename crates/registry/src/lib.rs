@@ -20,6 +20,7 @@ pub mod http;
 pub mod ibr;
 pub mod id;
 pub mod import;
+pub mod metrics;
 pub mod participants;
 pub mod profile;
 pub mod registrar;
@@ -124,6 +125,8 @@ pub struct Registry {
     pub tokens: Option<trust::TokenIssuer>,
     /// Where every exchange is recorded.
     pub audit: store::audit::AuditLog,
+    /// What it answered, for `/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 /// Why a registry could not start.
@@ -169,6 +172,7 @@ impl Registry {
             participants,
             tokens,
             audit,
+            metrics: metrics::Metrics::default(),
         });
         exchange::spawn_worker(registry.clone());
         subscribe::spawn_notifier(registry.clone());

@@ -275,7 +275,7 @@ pub struct Participants {
     store: Arc<dyn Store>,
     known: RwLock<HashMap<String, Arc<Known>>>,
     fetcher: Arc<trust::JwksFetcher>,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: RateBuckets,
 }
 
 struct Known {
@@ -290,9 +290,48 @@ enum Keys {
     Url,
 }
 
+/// Token buckets by key (a participant, a client address, a UIN): each key may make `burst`
+/// requests at once and `per_second` sustained.
+#[derive(Default)]
+pub struct RateBuckets {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
 struct Bucket {
     tokens: f64,
     at: Instant,
+}
+
+impl RateBuckets {
+    /// Buckets kept before the full ones (keys quiet long enough to have refilled) are dropped:
+    /// keys that callers choose (addresses, UINs) cannot grow the map without bound.
+    const PRUNE_ABOVE: usize = 10_000;
+
+    /// Admits one request of `key` under `limit`, or says how long to wait.
+    pub fn admit(&self, key: &str, limit: RateLimit) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let burst = f64::from(limit.burst.max(1));
+        let refill = |bucket: &Bucket| {
+            let elapsed = now.duration_since(bucket.at).as_secs_f64();
+            (bucket.tokens + elapsed * limit.per_second).min(burst)
+        };
+        if buckets.len() > Self::PRUNE_ABOVE {
+            buckets.retain(|_, bucket| refill(bucket) < burst);
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        bucket.tokens = refill(bucket);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = (1.0 - bucket.tokens) / limit.per_second.max(f64::MIN_POSITIVE);
+        Err(Duration::from_secs_f64(wait.min(3600.0)))
+    }
 }
 
 impl Participants {
@@ -305,7 +344,7 @@ impl Participants {
                 reqwest::Client::new(),
                 trust::JwksFetchOptions::default(),
             )),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: RateBuckets::default(),
         }
     }
 
@@ -402,27 +441,10 @@ impl Participants {
 
     /// Admits one request of `participant` under its rate limit, or says how long to wait.
     pub fn admit(&self, participant: &Participant) -> Result<(), Duration> {
-        let Some(limit) = participant.rate_limit else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let burst = f64::from(limit.burst.max(1));
-        let bucket = buckets
-            .entry(participant.sender_id.clone())
-            .or_insert(Bucket {
-                tokens: burst,
-                at: now,
-            });
-        let elapsed = now.duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * limit.per_second).min(burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
+        match participant.rate_limit {
+            Some(limit) => self.buckets.admit(&participant.sender_id, limit),
+            None => Ok(()),
         }
-        let wait = (1.0 - bucket.tokens) / limit.per_second.max(f64::MIN_POSITIVE);
-        Err(Duration::from_secs_f64(wait.min(3600.0)))
     }
 }
 

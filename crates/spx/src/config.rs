@@ -29,6 +29,71 @@ pub struct Config {
     pub pay: Pay,
     /// The SP-MIS (`spx serve --role mis`).
     pub mis: Mis,
+    /// The pages (`spx serve --role web`).
+    pub web: Web,
+}
+
+/// `[web]`: the coverage dashboard and the citizen status page, the registries they ask over
+/// DCI and the registries' stores they read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    /// The IBR's base URL (a citizen's enrolments and payments, over DCI).
+    pub ibr_url: String,
+    /// The IBR's participant id.
+    pub ibr_id: String,
+    /// The web service's client secret at the IBR (its client id is `service.id`).
+    pub ibr_client_secret: String,
+    /// The foundational ID registry's base URL (whether a UIN goes with a birth date).
+    pub id_url: String,
+    /// The ID registry's participant id.
+    pub id_id: String,
+    /// The web service's client secret at the ID registry.
+    pub id_client_secret: String,
+    /// Where registries' stores are, as `role=location` (a SQLite file or a `postgres://`
+    /// URL); a role not listed is where `service.data_dir` or `service.database_url` puts it.
+    pub stores: Vec<String>,
+    /// The registries whose audit chains the citizen page reads.
+    pub audit_roles: Vec<String>,
+    /// Mark cookies `Secure` (HTTPS only); off only for plain HTTP on loopback.
+    pub secure_cookies: bool,
+    /// How long a staff session lasts, in hours.
+    pub session_hours: u64,
+    /// Status look-ups one client address may make per minute (and at once).
+    pub status_per_address_per_minute: u64,
+    /// Status look-ups of one UIN per hour (and at once), whoever asks.
+    pub status_per_uin_per_hour: u64,
+    /// Sign-in attempts one client address may make per minute (and at once).
+    pub logins_per_address_per_minute: u64,
+    /// Members of households at or under this poverty score in no programme are the
+    /// dashboard's gaps.
+    pub gap_poverty_score: f64,
+    /// Take the client's address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            ibr_url: String::new(),
+            ibr_id: "ibr.spx.local".into(),
+            ibr_client_secret: String::new(),
+            id_url: String::new(),
+            id_id: "id.spx.local".into(),
+            id_client_secret: String::new(),
+            stores: Vec::new(),
+            audit_roles: ["social", "crvs", "ibr", "dr", "fr", "id"]
+                .map(String::from)
+                .to_vec(),
+            secure_cookies: true,
+            session_hours: 8,
+            status_per_address_per_minute: 10,
+            status_per_uin_per_hour: 5,
+            logins_per_address_per_minute: 10,
+            gap_poverty_score: 20.0,
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 /// `[mis]`: the SP-MIS, its programmes and the registries it asks and subscribes to.
@@ -665,6 +730,58 @@ impl Config {
 }
 
 impl Config {
+    /// The web service's settings (`[web]`).
+    pub fn web_settings(&self) -> Result<web::Settings> {
+        let w = &self.web;
+        let per = |count: u64, seconds: f64, name: &str| {
+            if count == 0 {
+                bail!("web.{name} must be at least 1");
+            }
+            Ok(registry::participants::RateLimit {
+                per_second: count as f64 / seconds,
+                burst: u32::try_from(count).unwrap_or(u32::MAX),
+            })
+        };
+        Ok(web::Settings {
+            secure_cookies: w.secure_cookies,
+            session_ttl: std::time::Duration::from_secs(w.session_hours.max(1) * 3600),
+            citizen_per_address: per(
+                w.status_per_address_per_minute,
+                60.0,
+                "status_per_address_per_minute",
+            )?,
+            citizen_per_uin: per(w.status_per_uin_per_hour, 3600.0, "status_per_uin_per_hour")?,
+            login_per_address: per(
+                w.logins_per_address_per_minute,
+                60.0,
+                "logins_per_address_per_minute",
+            )?,
+            gap_poverty_score: w.gap_poverty_score,
+            trust_forwarded_for: w.trust_forwarded_for,
+        })
+    }
+
+    /// Where the store of the registry `role` is, for the web service to read.
+    pub fn web_store(&self, role: &str) -> Result<store::StoreConfig> {
+        let mut config = self.store(role);
+        for entry in &self.web.stores {
+            let Some((name, location)) = entry.split_once('=') else {
+                bail!("web.stores: '{entry}' is not role=location");
+            };
+            if name.trim() != role {
+                continue;
+            }
+            let location = location.trim();
+            if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+                config.database_url = Some(location.to_string());
+            } else {
+                config.database_url = None;
+                config.sqlite_path = PathBuf::from(location);
+            }
+        }
+        Ok(config)
+    }
+
     /// The payments service's settings (`[pay]`).
     pub fn pay_settings(&self) -> Result<pay::PayConfig> {
         let p = &self.pay;

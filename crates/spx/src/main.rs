@@ -10,6 +10,7 @@ mod bench;
 mod config;
 mod crvs;
 mod keys;
+mod pages;
 mod participants;
 mod requester;
 mod sandbox;
@@ -32,9 +33,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve one registry, the payments service or the SP-MIS, over DCI.
+    /// Serve one registry, the payments service or the SP-MIS, over DCI; or the pages (web).
     Serve {
-        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
+        /// Which service (social, crvs, ibr, dr, fr, id, pay, mis, web).
         #[arg(long)]
         role: String,
         #[command(flatten)]
@@ -140,6 +141,13 @@ enum Command {
         /// Which service (social, crvs, ibr, dr, fr, id, pay, mis).
         #[arg(long, global = true, default_value = "social")]
         role: String,
+        #[command(flatten)]
+        service: ServiceFlags,
+    },
+    /// Manage the web service's staff users.
+    Web {
+        #[command(subcommand)]
+        action: pages::WebAction,
         #[command(flatten)]
         service: ServiceFlags,
     },
@@ -322,6 +330,23 @@ async fn run(cli: Cli) -> Result<()> {
             );
             service::wait_for_shutdown().await;
             Ok(())
+        }
+        Command::Serve { role, service } if role == web::ROLE => {
+            let config = load_config(cli.config.as_ref(), &service)?;
+            let signer = pages::signer(&config)?;
+            let sources = pages::sources(&config, &signer).await?;
+            let running = pages::start(&config, sources, signer).await?;
+            println!(
+                "spx: pages on {} (citizen status {0}/status, staff {0}/login; {})",
+                running.base_url,
+                running.pages.store().describe()
+            );
+            service::wait_for_shutdown().await;
+            Ok(())
+        }
+        Command::Web { action, service } => {
+            let config = load_config(cli.config.as_ref(), &service)?;
+            pages::run(action, &config).await
         }
         Command::Serve { role, service } => {
             let profile = check_role(&role)?;

@@ -70,6 +70,9 @@ pub struct Addresses {
     /// Address of the scenario endpoint (`spx scenario` runs scenarios again there).
     #[arg(long, default_value = "127.0.0.1:8409")]
     pub scenarios_listen: String,
+    /// Address of the pages: the coverage dashboard and the citizen status page.
+    #[arg(long, default_value = "127.0.0.1:8410")]
+    pub web_listen: String,
 }
 
 /// What a sandbox data directory holds, to reuse it when the population is the same.
@@ -279,6 +282,23 @@ pub async fn run(args: SandboxArgs, mut config: Config) -> Result<()> {
         spmis.base_url,
         spmis.store
     );
+    // The pages ask the IBR and the ID registry over DCI, and read the registries' stores.
+    let (pages, password) = crate::pages::start_in_sandbox(
+        &listening(&with_a_port(&args.at.web_listen)?)?,
+        &[
+            ("social", &running),
+            ("crvs", &civil),
+            ("ibr", &beneficiaries),
+            ("dr", &disability),
+            ("fr", &farmer),
+            ("id", &identity),
+        ],
+    )
+    .await?;
+    println!(
+        "[sandbox] pages: citizen status {0}/status, coverage dashboard {0}/dashboard, programmes {0}/programmes (sign in as admin, password {password})",
+        pages.base_url
+    );
     if let Some(link) = identity.link.take() {
         tokio::time::timeout(SUBSCRIPTION_WAIT, link)
             .await
@@ -427,7 +447,7 @@ async fn admit_id_service(civil: &service::Running, id_config: &Config) -> Resul
 }
 
 /// Registers `participant` at `service` (replacing it) with `secret`.
-async fn admit(
+pub(crate) async fn admit(
     service: &service::Running,
     participant: &registry::participants::Participant,
     secret: &str,

@@ -52,7 +52,7 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
 
 /// Binds the configured address: the listener, its address (with the real port when the
 /// configuration asked for port 0) and the base URL (`https` when the service terminates TLS).
-async fn bind(config: &Config) -> Result<(tokio::net::TcpListener, SocketAddr, String)> {
+pub(crate) async fn bind(config: &Config) -> Result<(tokio::net::TcpListener, SocketAddr, String)> {
     let listener = tokio::net::TcpListener::bind(config.listen_addr()?)
         .await
         .with_context(|| format!("cannot listen on {}", config.service.listen))?;
@@ -65,9 +65,15 @@ async fn bind(config: &Config) -> Result<(tokio::net::TcpListener, SocketAddr, S
     Ok((listener, addr, format!("{scheme}://{addr}")))
 }
 
-/// Serves `app` on `listener`, over TLS when the configuration has a certificate.
-fn serve(listener: tokio::net::TcpListener, config: &Config, app: axum::Router) -> Result<()> {
+/// Serves `app` on `listener`, over TLS when the configuration has a certificate; handlers
+/// may ask for the client's address (`ConnectInfo<SocketAddr>`).
+pub(crate) fn serve(
+    listener: tokio::net::TcpListener,
+    config: &Config,
+    app: axum::Router,
+) -> Result<()> {
     let (cert, key) = (&config.service.tls_cert, &config.service.tls_key);
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if cert.as_os_str().is_empty() {
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -76,6 +82,8 @@ fn serve(listener: tokio::net::TcpListener, config: &Config, app: axum::Router) 
         });
     } else {
         let tls = crate::tls::TlsListener::new(listener, crate::tls::server_config(cert, key)?)?;
+        // A tapped listener is what axum knows how to take the peer's address from.
+        let tls = axum::serve::ListenerExt::tap_io(tls, |_| {});
         tokio::spawn(async move {
             if let Err(e) = axum::serve(tls, app).await {
                 tracing::error!(error = %e, "server stopped");
@@ -217,8 +225,21 @@ pub async fn start_mis(config: &Config) -> Result<RunningMis> {
     let jwks = signer.clone();
     let described = store.describe();
     let health = serde_json::json!({"status": "ok", "role": mis::ROLE, "store": described});
+    let metrics = Arc::new(registry::metrics::Metrics::default());
+    let counted = metrics.clone();
+    let outbox = store.clone();
     let app = mis::http::router(mis.clone())
         .merge(events.router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics,
+            registry::metrics::count,
+        ))
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move {
+                registry::metrics::serve(&counted, Some(outbox.as_ref())).await
+            }),
+        )
         .route(
             "/.well-known/jwks.json",
             axum::routing::get(move || std::future::ready(axum::Json(jwks.jwks()))),

@@ -474,6 +474,7 @@ fn sandbox_addresses() -> Result<Vec<String>> {
         "--id-listen",
         "--pay-listen",
         "--mis-listen",
+        "--web-listen",
         "--scenarios-listen",
     ] {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -621,6 +622,46 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
     ensure!(
         seen.contains("reusing the population") && seen.contains("[sandbox] serving"),
         "{seen}"
+    );
+    // The pages it prints: the citizen page, and the staff pages for the user it prints.
+    let password = seen
+        .split("sign in as admin, password ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .context("the admin's password")?;
+    let pages = format!("http://{}", addresses[addresses.len() - 3]);
+    ensure!(
+        seen.contains(&format!("citizen status {pages}/status")),
+        "{seen}"
+    );
+    crate::support::runtime().block_on(async {
+        let mut browser = crate::web::Browser::new(&pages);
+        let form = browser.get("/status").await?;
+        ensure!(form.status == 200 && form.body.contains("My benefits"));
+        ensure!(browser.sign_in("admin", password).await?.status == 303);
+        let dashboard = browser.get("/dashboard").await?;
+        ensure!(
+            dashboard.status == 200 && dashboard.body.contains("Duplicates"),
+            "{}",
+            dashboard.body
+        );
+        // The SP-MIS of the scenarios enrolled pensioners in the old-age allowance.
+        let oaa = browser.get("/programmes/OAA").await?;
+        ensure!(
+            oaa.status == 200 && oaa.body.contains("/programmes/OAA/beneficiaries/"),
+            "{}",
+            oaa.body
+        );
+        anyhow::Ok(())
+    })?;
+    // The SP-MIS's /metrics: its requests and its outbox of IBR updates.
+    let mis = format!("http://{}/metrics", addresses[addresses.len() - 5]);
+    let metrics =
+        crate::support::runtime().block_on(async { reqwest::get(&mis).await?.text().await })?;
+    ensure!(
+        metrics.contains("# TYPE spx_requests_total counter")
+            && metrics.contains("# TYPE spx_outbox_messages gauge"),
+        "{metrics}"
     );
     let url = format!("http://{}", addresses[addresses.len() - 1]);
     let (ok, again, stderr) = output(spx().args(["scenario", "uc1", "--url", &url]))?;

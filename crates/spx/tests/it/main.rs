@@ -9,6 +9,7 @@
 use libtest_mimic::{Arguments, Trial};
 
 mod access;
+mod browser;
 mod cli;
 mod crvs;
 mod dr;
@@ -16,6 +17,7 @@ mod exchange;
 mod fr;
 mod ibr;
 mod idreg;
+mod metrics;
 mod mis;
 mod mis_cycles;
 mod mis_events;
@@ -27,6 +29,7 @@ mod signatures;
 mod storage;
 mod subscription;
 mod support;
+mod web;
 
 use support::Backend;
 
@@ -66,6 +69,8 @@ fn main() {
         mis_events::TESTS,
         pay::TESTS,
         scenarios::TESTS,
+        web::TESTS,
+        metrics::TESTS,
     ]
     .concat();
     for (name, test) in backend_tests {
@@ -83,6 +88,7 @@ fn main() {
         cli::TESTS,
         pay::PLAIN,
         mis_events::PLAIN,
+        web::PLAIN,
     ]
     .concat();
     for (name, test) in storage::POSTGRES {
@@ -95,6 +101,21 @@ fn main() {
         trials.push(Trial::test(name.to_string(), move || {
             test().map_err(|e| format!("{e:#}").into())
         }));
+    }
+    // The browser test: ignored where Chromium is not installed, unless CI requires it.
+    let browser_ignored = !browser::available() && !browser::required();
+    if browser_ignored {
+        println!(
+            "browser tests: SKIPPED (no {} or {}); apt-get install chromium chromium-driver to run them",
+            browser::CHROMIUM,
+            browser::CHROMEDRIVER
+        );
+    }
+    for (name, test) in browser::TESTS {
+        let trial = Trial::test(name.to_string(), move || {
+            test().map_err(|e| format!("{e:#}").into())
+        });
+        trials.push(trial.with_ignored_flag(browser_ignored));
     }
     libtest_mimic::run(&args, trials).exit();
 }
