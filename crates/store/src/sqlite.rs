@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::migrate::{self, Migration};
 use crate::{
-    BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError,
+    BulkLoad, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError,
     WritePlan,
 };
 
@@ -386,26 +386,28 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> Result<u64> {
+    async fn bulk_load(&self, load: BulkLoad) -> Result<u64> {
         self.with_writer(move |conn| {
-            let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
-            let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-            let sql = format!(
-                "INSERT INTO {} ({}) VALUES ({})",
-                table.table,
-                names.join(", "),
-                placeholders.join(", ")
-            );
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            {
+            for (table, rows) in &load.tables {
+                let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+                let placeholders: Vec<String> =
+                    (1..=names.len()).map(|i| format!("?{i}")).collect();
+                let sql = format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    table.table,
+                    names.join(", "),
+                    placeholders.join(", ")
+                );
                 let mut insert = tx.prepare_cached(&sql)?;
-                for row in &rows {
+                for row in rows {
                     let params: Vec<CellParam<'_>> = row.iter().map(CellParam).collect();
                     insert.execute(rusqlite::params_from_iter(params.iter()))?;
                 }
             }
+            execute_all(&tx, &load.then)?;
             tx.commit()?;
-            Ok(rows.len() as u64)
+            Ok(load.rows())
         })
         .await
     }

@@ -16,6 +16,7 @@ mod exchange;
 mod fr;
 mod ibr;
 mod idreg;
+mod import;
 mod mis;
 mod mis_cycles;
 mod mis_events;
@@ -61,6 +62,7 @@ fn main() {
         fr::TESTS,
         ibr::TESTS,
         idreg::TESTS,
+        import::TESTS,
         mis::TESTS,
         mis_cycles::TESTS,
         mis_events::TESTS,
