@@ -272,8 +272,8 @@ const CHECKPOINT_TABLE: &str =
 /// Told how an import goes.
 pub trait Progress: Sync {
     /// A stage begins: `what` (a file's kind, `indexes`), reading a file of `bytes` (0 when
-    /// the stage reads none).
-    fn stage(&self, what: &str, bytes: u64);
+    /// the stage reads none), with `rows` rows loaded so far.
+    fn stage(&self, what: &str, bytes: u64, rows: u64);
     /// `read` bytes of the stage's file are read; `rows` rows are loaded in all.
     fn advance(&self, read: u64, rows: u64);
 }
@@ -282,7 +282,7 @@ pub trait Progress: Sync {
 pub struct Quiet;
 
 impl Progress for Quiet {
-    fn stage(&self, _: &str, _: u64) {}
+    fn stage(&self, _: &str, _: u64, _: u64) {}
     fn advance(&self, _: u64, _: u64) {}
 }
 
@@ -449,6 +449,7 @@ impl<'a> Loader<'a> {
                 .collect();
             store.execute_script(drops.join("\n")).await?;
         }
+        store.bulk_mode(true).await?;
         let errors = match &options.errors {
             Some(path) => Some(ErrorFile::open(path, at.errors_len)?),
             None => None,
@@ -486,7 +487,7 @@ impl<'a> Loader<'a> {
         let bytes = path
             .and_then(|p| std::fs::metadata(p).ok())
             .map_or(0, |m| m.len());
-        self.progress.stage(what, bytes);
+        self.progress.stage(what, bytes, self.at.rows);
         Ok(())
     }
 
@@ -611,14 +612,15 @@ impl<'a> Loader<'a> {
             writing.await?;
         }
         if self.at.bulk {
-            self.store
-                .execute_script(
-                    self.profile
-                        .indexes
-                        .script(self.store.dialect())
-                        .to_string(),
-                )
-                .await?;
+            let script = self.profile.indexes.script(self.store.dialect());
+            let script = match self.store.dialect() {
+                // Each index sorted in memory rather than in temporary files.
+                store::Dialect::Postgres => {
+                    format!("SET LOCAL maintenance_work_mem = '256MB';\n{script}")
+                }
+                store::Dialect::Sqlite => script.to_string(),
+            };
+            self.store.execute_script(script).await?;
         }
         // On PostgreSQL, a generic plan otherwise keeps judging the tables by what they were
         // before the load and scans a million rows for one household.
@@ -631,6 +633,7 @@ impl<'a> Loader<'a> {
         let mut end = after;
         end.push(Statement::new("DELETE FROM import_checkpoint", vec![], &[]));
         self.store.write(end).await?;
+        self.store.bulk_mode(false).await?;
         Ok(self.at.report)
     }
 
@@ -805,20 +808,62 @@ fn uin_number(uin: &str) -> u64 {
     uin.parse().unwrap_or(u64::MAX)
 }
 
+/// What the members' rows take from each household, kept small (a country has millions of
+/// households): the head's UIN as a number, the place as an index into `places`.
+#[derive(Default)]
+struct Households {
+    by_id: HashMap<Box<str>, Household>,
+    /// Each place met: (sub-county, district, region) codes.
+    places: Vec<[String; 3]>,
+    place_index: HashMap<[String; 3], u32>,
+}
+
+struct Household {
+    head_uin: u64,
+    place: u32,
+    registered: time::Date,
+}
+
+impl Households {
+    fn insert(&mut self, household: &synth::Household) {
+        let place = [
+            household.location_code.clone(),
+            household.district_code.clone(),
+            household.region_code.clone(),
+        ];
+        let next = self.places.len() as u32;
+        let index = *self.place_index.entry(place.clone()).or_insert(next);
+        if index == next {
+            self.places.push(place);
+        }
+        self.by_id.insert(
+            household.household_id.as_str().into(),
+            Household {
+                head_uin: uin_number(&household.head_uin),
+                place: index,
+                registered: household.registration_date,
+            },
+        );
+    }
+}
+
 async fn import_social(
     load: &mut Loader<'_>,
     files: &ImportFiles,
     locations: &Locations,
 ) -> Result<(), ImportError> {
     let updated = dci::Timestamp::now().to_string();
-    let mut households: HashMap<String, synth::Household> = HashMap::new();
+    let mut households = Households::default();
     if let Some(path) = &files.households {
         load.stage("households", Some(path)).await?;
         let mut rows = opened(path, synth::read_households(path))?;
         while let Some(row) = rows.next() {
             let line = match row {
                 Ok((line, household)) => {
-                    if households.contains_key(&household.household_id) {
+                    if households
+                        .by_id
+                        .contains_key(household.household_id.as_str())
+                    {
                         let reason = format!(
                             "household {} appears twice in the file",
                             household.household_id
@@ -830,7 +875,7 @@ async fn import_social(
                             load.push(social::HOUSEHOLD_TABLE, row);
                             load.report().households += 1;
                         }
-                        households.insert(household.household_id.clone(), household);
+                        households.insert(&household);
                     }
                     line
                 }
@@ -855,9 +900,20 @@ async fn import_social(
                     } else {
                         match person.household_id.as_deref() {
                             None => load.report().skipped_deceased += 1,
-                            Some(id) => match households.get(id) {
+                            Some(id) => match households.by_id.get(id) {
                                 Some(household) => {
-                                    let row = social::person_row(&person, household, locations);
+                                    let head_uin = format!("{:010}", household.head_uin);
+                                    let [location, district, region] =
+                                        &households.places[household.place as usize];
+                                    let of = social::MemberOf {
+                                        household_id: id,
+                                        head_uin: &head_uin,
+                                        location_code: location,
+                                        district_code: district,
+                                        region_code: region,
+                                        registration_date: household.registered,
+                                    };
+                                    let row = social::person_row(&person, of, locations);
                                     load.push(social::PERSON_TABLE, row);
                                     load.report().persons += 1;
                                 }

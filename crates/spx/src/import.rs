@@ -3,7 +3,7 @@
 //! by running it again.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -34,12 +34,15 @@ pub struct ImportArgs {
     files: Vec<PathBuf>,
 }
 
-/// A progress bar on standard error (drawn only on a terminal).
+/// A progress bar on standard error (drawn only on a terminal), and a line for each stage
+/// done: its rows and time.
 struct Bar {
     bar: ProgressBar,
     started: Instant,
     /// The rows an earlier run had loaded, when this one resumes it.
     before: OnceLock<u64>,
+    /// The stage under way: its name, start, and the rows loaded before it.
+    stage: Mutex<Option<(String, Instant, u64)>>,
 }
 
 impl Bar {
@@ -55,12 +58,29 @@ impl Bar {
             bar,
             started: Instant::now(),
             before: OnceLock::new(),
+            stage: Mutex::new(None),
+        }
+    }
+
+    /// Prints the stage under way as done, with `rows` rows loaded in all (0: not known).
+    fn end_stage(&self, rows: u64) {
+        let ended = self.stage.lock().expect("stage lock").take();
+        if let Some((what, began, before)) = ended {
+            let seconds = began.elapsed().as_secs_f64();
+            let loaded = match rows.saturating_sub(before) {
+                0 => String::new(),
+                n => format!("{n} rows in "),
+            };
+            self.bar
+                .suspend(|| eprintln!("{what:>14}: {loaded}{seconds:.1} s"));
         }
     }
 }
 
 impl Progress for Bar {
-    fn stage(&self, what: &str, bytes: u64) {
+    fn stage(&self, what: &str, bytes: u64, rows: u64) {
+        self.end_stage(rows);
+        *self.stage.lock().expect("stage lock") = Some((what.to_string(), Instant::now(), rows));
         self.bar.set_prefix(what.to_string());
         self.bar.set_length(bytes.max(1));
         self.bar.set_position(0);
@@ -90,6 +110,7 @@ pub async fn run(args: ImportArgs, config_file: Option<&PathBuf>) -> Result<()> 
     };
     let started = Instant::now();
     let report = registry::import::import(&args.role, store.as_ref(), &files, &options).await;
+    bar.end_stage(0);
     bar.bar.finish_and_clear();
     let report = report?;
     println!(

@@ -170,6 +170,15 @@ pub trait Store: Send + Sync {
     /// on the backend's own thread or task, so a caller may prepare its next load meanwhile.
     async fn bulk_load(&self, load: BulkLoad) -> Result<u64>;
 
+    /// Sets the store up for a bulk load (`on`), or back as it was opened. The embedded store
+    /// gives its writer a larger page cache (the unique indexes being filled stay in memory),
+    /// helper threads to sort when indexes are built, and checkpoints its WAL less often;
+    /// PostgreSQL needs nothing.
+    async fn bulk_mode(&self, on: bool) -> Result<()> {
+        let _ = on;
+        Ok(())
+    }
+
     /// Runs a script of statements without parameters (schema maintenance such as building
     /// indexes) in one transaction.
     async fn execute_script(&self, script: String) -> Result<()>;
