@@ -638,36 +638,43 @@ impl<'a> Loader<'a> {
     }
 
     /// Reads every row of `path` (`rows`: a `synth::read_*` of it) in a stage of its own,
-    /// refusing the unreadable ones; returns the others with their lines.
-    async fn read_all<T: synth::Row>(
+    /// `what`: hands each readable one to `row` with its line, refuses the others, and
+    /// commits the rows queued as they fill transactions.
+    async fn each<T: synth::Row>(
         &mut self,
         what: &str,
         path: &Path,
         rows: Result<synth::Rows<T>, synth::ReadError>,
-    ) -> Result<Vec<(u64, T)>, ImportError> {
+        mut row: impl FnMut(&mut Self, u64, T),
+    ) -> Result<(), ImportError> {
         self.stage(what, Some(path)).await?;
-        let mut rows = opened(path, rows)?;
-        let mut good = Vec::new();
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, row)) => {
-                    good.push((line, row));
+        let mut rows = rows.map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
+        while let Some(read) = rows.next() {
+            let line = match read {
+                Ok((line, value)) => {
+                    row(self, line, value);
                     line
                 }
                 Err(e) => self.unreadable(path, &e),
             };
             self.next(line, rows.offset()).await?;
         }
+        Ok(())
+    }
+
+    /// The readable rows of `path`, read in a stage of its own (see [`Loader::each`]), with
+    /// their lines.
+    async fn read_all<T: synth::Row>(
+        &mut self,
+        what: &str,
+        path: &Path,
+        rows: Result<synth::Rows<T>, synth::ReadError>,
+    ) -> Result<Vec<(u64, T)>, ImportError> {
+        let mut good = Vec::new();
+        self.each(what, path, rows, |_, line, row| good.push((line, row)))
+            .await?;
         Ok(good)
     }
-}
-
-/// The rows of `path`, or why it cannot be read.
-fn opened<T>(
-    path: &Path,
-    rows: Result<synth::Rows<T>, synth::ReadError>,
-) -> Result<synth::Rows<T>, ImportError> {
-    rows.map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))
 }
 
 /// The registrations of `path` by UIN (`uin` of each), with their lines; a second
@@ -855,83 +862,77 @@ async fn import_social(
     let updated = dci::Timestamp::now().to_string();
     let mut households = Households::default();
     if let Some(path) = &files.households {
-        load.stage("households", Some(path)).await?;
-        let mut rows = opened(path, synth::read_households(path))?;
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, household)) => {
-                    if households
-                        .by_id
-                        .contains_key(household.household_id.as_str())
-                    {
-                        let reason = format!(
-                            "household {} appears twice in the file",
-                            household.household_id
-                        );
-                        load.reject(path, line, Some("household_id"), &reason);
-                    } else {
-                        if !load.skips(line) {
-                            let row = social::household_row(&household, locations, &updated);
-                            load.push(social::HOUSEHOLD_TABLE, row);
-                            load.report().households += 1;
-                        }
-                        households.insert(&household);
+        load.each(
+            "households",
+            path,
+            synth::read_households(path),
+            |load, line, household| {
+                if households
+                    .by_id
+                    .contains_key(household.household_id.as_str())
+                {
+                    let reason = format!(
+                        "household {} appears twice in the file",
+                        household.household_id
+                    );
+                    load.reject(path, line, Some("household_id"), &reason);
+                } else {
+                    if !load.skips(line) {
+                        let row = social::household_row(&household, locations, &updated);
+                        load.push(social::HOUSEHOLD_TABLE, row);
+                        load.report().households += 1;
                     }
-                    line
+                    households.insert(&household);
                 }
-                Err(e) => load.unreadable(path, &e),
-            };
-            load.next(line, rows.offset()).await?;
-        }
+            },
+        )
+        .await?;
     }
 
     if let Some(path) = &files.persons {
-        load.stage("persons", Some(path)).await?;
-        let mut rows = opened(path, synth::read_persons(path))?;
         let mut seen: HashSet<u64> = HashSet::new();
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, person)) => {
-                    let first = seen.insert(uin_number(&person.uin));
-                    if load.skips(line) {
-                    } else if !first {
-                        let reason = format!("uin {} appears twice in the file", person.uin);
-                        load.reject(path, line, Some("uin"), &reason);
-                    } else {
-                        match person.household_id.as_deref() {
-                            None => load.report().skipped_deceased += 1,
-                            Some(id) => match households.by_id.get(id) {
-                                Some(household) => {
-                                    let head_uin = format!("{:010}", household.head_uin);
-                                    let [location, district, region] =
-                                        &households.places[household.place as usize];
-                                    let of = social::MemberOf {
-                                        household_id: id,
-                                        head_uin: &head_uin,
-                                        location_code: location,
-                                        district_code: district,
-                                        region_code: region,
-                                        registration_date: household.registered,
-                                    };
-                                    let row = social::person_row(&person, of, locations);
-                                    load.push(social::PERSON_TABLE, row);
-                                    load.report().persons += 1;
-                                }
-                                None => load.reject(
-                                    path,
-                                    line,
-                                    Some("household_id"),
-                                    &format!("household {id} is not in the households file"),
-                                ),
-                            },
-                        }
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                let first = seen.insert(uin_number(&person.uin));
+                if load.skips(line) {
+                } else if !first {
+                    let reason = format!("uin {} appears twice in the file", person.uin);
+                    load.reject(path, line, Some("uin"), &reason);
+                } else {
+                    match person.household_id.as_deref() {
+                        None => load.report().skipped_deceased += 1,
+                        Some(id) => match households.by_id.get(id) {
+                            Some(household) => {
+                                let head_uin = format!("{:010}", household.head_uin);
+                                let [location, district, region] =
+                                    &households.places[household.place as usize];
+                                let of = social::MemberOf {
+                                    household_id: id,
+                                    head_uin: &head_uin,
+                                    location_code: location,
+                                    district_code: district,
+                                    region_code: region,
+                                    registration_date: household.registered,
+                                };
+                                let row = social::person_row(&person, of, locations);
+                                load.push(social::PERSON_TABLE, row);
+                                load.report().persons += 1;
+                            }
+                            None => load.reject(
+                                path,
+                                line,
+                                Some("household_id"),
+                                &format!("household {id} is not in the households file"),
+                            ),
+                        },
                     }
-                    line
                 }
-                Err(e) => load.unreadable(path, &e),
-            };
-            load.next(line, rows.offset()).await?;
-        }
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -946,67 +947,61 @@ async fn import_crvs(
 
     let mut married: HashMap<String, Vec<time::Date>> = HashMap::new();
     if let Some(path) = &files.marriages {
-        load.stage("marriages", Some(path)).await?;
-        let mut rows = opened(path, synth::read_marriages(path))?;
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, marriage)) => {
-                    for spouse in [&marriage.spouse1_uin, &marriage.spouse2_uin] {
-                        married
-                            .entry(spouse.clone())
-                            .or_default()
-                            .push(marriage.marriage_date);
-                    }
-                    if !load.skips(line) {
-                        let row = crvs::marriage_row(&marriage, marriage.marriage_date, locations);
-                        load.push(crvs::MARRIAGE_TABLE, row);
-                        load.report().marriages += 1;
-                    }
-                    line
+        load.each(
+            "marriages",
+            path,
+            synth::read_marriages(path),
+            |load, line, marriage| {
+                for spouse in [&marriage.spouse1_uin, &marriage.spouse2_uin] {
+                    married
+                        .entry(spouse.clone())
+                        .or_default()
+                        .push(marriage.marriage_date);
                 }
-                Err(e) => load.unreadable(path, &e),
-            };
-            load.next(line, rows.offset()).await?;
-        }
+                if !load.skips(line) {
+                    let row = crvs::marriage_row(&marriage, marriage.marriage_date, locations);
+                    load.push(crvs::MARRIAGE_TABLE, row);
+                    load.report().marriages += 1;
+                }
+            },
+        )
+        .await?;
     }
 
     if let Some(path) = &files.persons {
-        load.stage("persons", Some(path)).await?;
-        let mut rows = opened(path, synth::read_persons(path))?;
         let mut placed = synth::vital::Homes::default();
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, person)) => {
-                    let place = placed_home(&mut placed, &person, &homes, files);
-                    let mut dates = married.remove(&person.uin).unwrap_or_default();
-                    match place {
-                        _ if load.skips(line) => {}
-                        Err(reason) => load.reject(path, line, Some("household_id"), &reason),
-                        Ok(place) => {
-                            dates.sort();
-                            let entry = RegisteredPerson::from_population(&person, place, dates);
-                            load.push(crvs::PERSON_TABLE, entry.row(locations));
-                            load.push(
-                                crvs::BIRTH_TABLE,
-                                entry.birth_row(entry.birth_date, locations),
-                            );
-                            let report = load.report();
-                            report.persons += 1;
-                            report.births += 1;
-                            if let Some(death) = entry.death_date
-                                && let Some(row) = entry.death_row(death, locations)
-                            {
-                                load.push(crvs::DEATH_TABLE, row);
-                                load.report().deaths += 1;
-                            }
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                let place = placed_home(&mut placed, &person, &homes, files);
+                let mut dates = married.remove(&person.uin).unwrap_or_default();
+                match place {
+                    _ if load.skips(line) => {}
+                    Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                    Ok(place) => {
+                        dates.sort();
+                        let entry = RegisteredPerson::from_population(&person, place, dates);
+                        load.push(crvs::PERSON_TABLE, entry.row(locations));
+                        load.push(
+                            crvs::BIRTH_TABLE,
+                            entry.birth_row(entry.birth_date, locations),
+                        );
+                        let report = load.report();
+                        report.persons += 1;
+                        report.births += 1;
+                        if let Some(death) = entry.death_date
+                            && let Some(row) = entry.death_row(death, locations)
+                        {
+                            load.push(crvs::DEATH_TABLE, row);
+                            load.report().deaths += 1;
                         }
                     }
-                    line
                 }
-                Err(e) => load.unreadable(path, &e),
-            };
-            load.next(line, rows.offset()).await?;
-        }
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -1081,35 +1076,32 @@ async fn import_dr(
     }
 
     if let Some(path) = &files.persons {
-        load.stage("persons", Some(path)).await?;
-        let mut rows = opened(path, synth::read_persons(path))?;
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, person)) => {
-                    if let Some((_, disability)) = registrations.remove(&person.uin) {
-                        match home(&person, &homes, files) {
-                            _ if load.skips(line) => {}
-                            Err(reason) => load.reject(path, line, Some("household_id"), &reason),
-                            Ok(home) => {
-                                let registered =
-                                    DisabledPerson::from_population(&person, home, disability);
-                                load.push(dr::PWD_TABLE, registered.row(locations, &updated));
-                                for row in registered.difficulty_rows() {
-                                    load.push(dr::DIFFICULTY_TABLE, row);
-                                }
-                                for row in registered.support_rows() {
-                                    load.push(dr::SUPPORT_TABLE, row);
-                                }
-                                load.report().disabled += 1;
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                if let Some((_, disability)) = registrations.remove(&person.uin) {
+                    match home(&person, &homes, files) {
+                        _ if load.skips(line) => {}
+                        Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                        Ok(home) => {
+                            let registered =
+                                DisabledPerson::from_population(&person, home, disability);
+                            load.push(dr::PWD_TABLE, registered.row(locations, &updated));
+                            for row in registered.difficulty_rows() {
+                                load.push(dr::DIFFICULTY_TABLE, row);
                             }
+                            for row in registered.support_rows() {
+                                load.push(dr::SUPPORT_TABLE, row);
+                            }
+                            load.report().disabled += 1;
                         }
                     }
-                    line
                 }
-                Err(e) => load.unreadable(path, &e),
-            };
-            load.next(line, rows.offset()).await?;
-        }
+            },
+        )
+        .await?;
     }
     if let Some(path) = &files.disabilities {
         let left = registrations.into_values().map(|(line, d)| (line, d.uin));
@@ -1159,36 +1151,32 @@ async fn import_fr(
     }
 
     if let Some(path) = &files.persons {
-        load.stage("persons", Some(path)).await?;
-        let mut rows = opened(path, synth::read_persons(path))?;
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, person)) => {
-                    if let Some((_, farmer)) = farmers.remove(&person.uin) {
-                        match home(&person, &homes, files) {
-                            Err(reason) => load.reject(path, line, Some("household_id"), &reason),
-                            Ok(home) => {
-                                let own: Vec<synth::farming::Parcel> = parcels
-                                    .remove(&farmer.fid)
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(|(_, parcel)| parcel)
-                                    .collect();
-                                if !load.skips(line) {
-                                    let registered = RegisteredFarmer::from_population(
-                                        &person, home, farmer, own,
-                                    );
-                                    farmer_rows(load, &registered, locations, &updated);
-                                }
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                if let Some((_, farmer)) = farmers.remove(&person.uin) {
+                    match home(&person, &homes, files) {
+                        Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                        Ok(home) => {
+                            let own: Vec<synth::farming::Parcel> = parcels
+                                .remove(&farmer.fid)
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|(_, parcel)| parcel)
+                                .collect();
+                            if !load.skips(line) {
+                                let registered =
+                                    RegisteredFarmer::from_population(&person, home, farmer, own);
+                                farmer_rows(load, &registered, locations, &updated);
                             }
                         }
                     }
-                    line
                 }
-                Err(e) => load.unreadable(path, &e),
-            };
-            load.next(line, rows.offset()).await?;
-        }
+            },
+        )
+        .await?;
     }
     if let Some(path) = &files.farmers {
         let left = farmers.into_values().map(|(line, f)| (line, f.uin));
@@ -1241,34 +1229,29 @@ async fn import_id(
     let homes = homes(load, files).await?;
 
     if let Some(path) = &files.persons {
-        load.stage("persons", Some(path)).await?;
-        let mut rows = opened(path, synth::read_persons(path))?;
         let mut placed = synth::vital::Homes::default();
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, person)) => {
-                    match placed_home(&mut placed, &person, &homes, files) {
-                        _ if load.skips(line) => {}
-                        Err(reason) => load.reject(path, line, Some("household_id"), &reason),
-                        Ok(home) => {
-                            let identity = RegisteredIdentity::from_population(
-                                &person,
-                                home,
-                                updated.0.date(),
-                                &updated.to_string(),
-                            );
-                            load.push(id::IDENTITY_TABLE, identity.row(locations));
-                            let report = load.report();
-                            report.identities += 1;
-                            report.deceased_identities += u64::from(person.death_date.is_some());
-                        }
-                    }
-                    line
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| match placed_home(&mut placed, &person, &homes, files) {
+                _ if load.skips(line) => {}
+                Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                Ok(home) => {
+                    let identity = RegisteredIdentity::from_population(
+                        &person,
+                        home,
+                        updated.0.date(),
+                        &updated.to_string(),
+                    );
+                    load.push(id::IDENTITY_TABLE, identity.row(locations));
+                    let report = load.report();
+                    report.identities += 1;
+                    report.deceased_identities += u64::from(person.death_date.is_some());
                 }
-                Err(e) => load.unreadable(path, &e),
-            };
-            load.next(line, rows.offset()).await?;
-        }
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -1335,62 +1318,54 @@ async fn import_ibr(
     }
 
     if let Some(path) = &files.persons {
-        load.stage("persons", Some(path)).await?;
-        let mut rows = opened(path, synth::read_persons(path))?;
         let mut placed = synth::vital::Homes::default();
-        while let Some(row) = rows.next() {
-            let line = match row {
-                Ok((line, person)) => {
-                    let home = placed_home(&mut placed, &person, &homes, files);
-                    if let Some(own) = enrolments.remove(&person.uin) {
-                        match home {
-                            Err(reason) => load.reject(path, line, Some("household_id"), &reason),
-                            Ok(home) => {
-                                for (_, enrolment) in &own {
-                                    let benefits: Vec<synth::benefits::Benefit> = paid
-                                        .remove(&(
-                                            enrolment.programme.clone(),
-                                            enrolment.beneficiary_id.clone(),
-                                        ))
-                                        .unwrap_or_default()
-                                        .into_iter()
-                                        .map(|(_, benefit)| benefit)
-                                        .collect();
-                                    if load.skips(line) {
-                                        continue;
-                                    }
-                                    let programme = &programmes[&enrolment.programme];
-                                    let enrolled = Enrolled::from_population(
-                                        enrolment,
-                                        programme,
-                                        Some(&person),
-                                        home,
-                                        &benefits,
-                                    );
-                                    load.push(
-                                        ibr::ENROLMENT_TABLE,
-                                        enrolled.row(locations, &updated),
-                                    );
-                                    let payments: Vec<ibr::Payment> = benefits
-                                        .iter()
-                                        .map(ibr::Payment::from_population)
-                                        .collect();
-                                    let benefit_rows = enrolled.benefit_rows(&payments, locations);
-                                    load.report().enrolments += 1;
-                                    load.report().benefits += benefit_rows.len() as u64;
-                                    for row in benefit_rows {
-                                        load.push(ibr::BENEFIT_TABLE, row);
-                                    }
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                let home = placed_home(&mut placed, &person, &homes, files);
+                if let Some(own) = enrolments.remove(&person.uin) {
+                    match home {
+                        Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                        Ok(home) => {
+                            for (_, enrolment) in &own {
+                                let benefits: Vec<synth::benefits::Benefit> = paid
+                                    .remove(&(
+                                        enrolment.programme.clone(),
+                                        enrolment.beneficiary_id.clone(),
+                                    ))
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .map(|(_, benefit)| benefit)
+                                    .collect();
+                                if load.skips(line) {
+                                    continue;
+                                }
+                                let programme = &programmes[&enrolment.programme];
+                                let enrolled = Enrolled::from_population(
+                                    enrolment,
+                                    programme,
+                                    Some(&person),
+                                    home,
+                                    &benefits,
+                                );
+                                load.push(ibr::ENROLMENT_TABLE, enrolled.row(locations, &updated));
+                                let payments: Vec<ibr::Payment> =
+                                    benefits.iter().map(ibr::Payment::from_population).collect();
+                                let benefit_rows = enrolled.benefit_rows(&payments, locations);
+                                load.report().enrolments += 1;
+                                load.report().benefits += benefit_rows.len() as u64;
+                                for row in benefit_rows {
+                                    load.push(ibr::BENEFIT_TABLE, row);
                                 }
                             }
                         }
                     }
-                    line
                 }
-                Err(e) => load.unreadable(path, &e),
-            };
-            load.next(line, rows.offset()).await?;
-        }
+            },
+        )
+        .await?;
     }
     if let Some(path) = &files.enrolments {
         let left = enrolments

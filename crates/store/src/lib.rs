@@ -171,9 +171,8 @@ pub trait Store: Send + Sync {
     async fn bulk_load(&self, load: BulkLoad) -> Result<u64>;
 
     /// Sets the store up for a bulk load (`on`), or back as it was opened. The embedded store
-    /// gives its writer a larger page cache (the unique indexes being filled stay in memory),
-    /// helper threads to sort when indexes are built, and checkpoints its WAL less often;
-    /// PostgreSQL needs nothing.
+    /// gives its writer a larger page cache and checkpoints its WAL less often; PostgreSQL
+    /// needs nothing.
     async fn bulk_mode(&self, on: bool) -> Result<()> {
         let _ = on;
         Ok(())

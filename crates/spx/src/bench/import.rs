@@ -127,7 +127,7 @@ pub async fn run(args: &BenchArgs, config: Config) -> Result<()> {
     for (i, (what, began, before)) in stages.iter().enumerate() {
         let (ended, after) = stages
             .get(i + 1)
-            .map_or((started + import_time, loaded), |(_, at, rows)| {
+            .map_or((started + import_time, *before), |(_, at, rows)| {
                 (*at, *rows)
             });
         println!(

@@ -3,12 +3,10 @@
 //! with its line, field and reason.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Result, bail, ensure};
 use registry::import::{ImportFiles, ImportOptions};
-use store::{BulkLoad, ColumnType, Dialect, Migration, Row, SqlValue, Statement, Store, WritePlan};
+use store::{ColumnType, SqlValue, Statement, Store};
 
 use crate::support::{Backend, Place, TempDir, fixture, runtime, texts};
 
@@ -17,58 +15,30 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[(
     resumes_after_a_failure_without_duplicates,
 )];
 
-/// A store whose bulk loads fail after the first `left` (a database lost mid-import).
-struct Failing {
-    inner: Arc<dyn Store>,
-    left: AtomicUsize,
+/// The database refuses the member `uin` (as a lost connection or a full disk would refuse a
+/// transaction), until [`heal`] drops the trigger that does it.
+async fn refuse(store: &dyn Store, backend: Backend, uin: &str) -> Result<()> {
+    let script = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER cut BEFORE INSERT ON person WHEN NEW.uin = '{uin}' \
+             BEGIN SELECT RAISE(ABORT, 'the database went away'); END;"
+        ),
+        Backend::Postgres => format!(
+            "CREATE FUNCTION cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.uin = '{uin}' THEN RAISE EXCEPTION 'the database went away'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER cut BEFORE INSERT ON person FOR EACH ROW EXECUTE FUNCTION cut();"
+        ),
+    };
+    Ok(store.execute_script(script).await?)
 }
 
-#[async_trait::async_trait]
-impl Store for Failing {
-    fn dialect(&self) -> Dialect {
-        self.inner.dialect()
-    }
-
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-
-    async fn migrate(&self, migrations: &[Migration]) -> store::Result<()> {
-        self.inner.migrate(migrations).await
-    }
-
-    async fn read(&self, statements: Vec<Statement>) -> store::Result<Vec<Vec<Row>>> {
-        self.inner.read(statements).await
-    }
-
-    async fn write(&self, statements: Vec<Statement>) -> store::Result<Vec<u64>> {
-        self.inner.write(statements).await
-    }
-
-    async fn read_then_write(
-        &self,
-        reads: Vec<Statement>,
-        plan: WritePlan,
-    ) -> store::Result<Vec<u64>> {
-        self.inner.read_then_write(reads, plan).await
-    }
-
-    async fn write_query(&self, statement: Statement) -> store::Result<Vec<Row>> {
-        self.inner.write_query(statement).await
-    }
-
-    async fn bulk_load(&self, load: BulkLoad) -> store::Result<u64> {
-        let left = self.left.load(Ordering::SeqCst);
-        if left == 0 {
-            return Err(store::StoreError::Internal("the database went away".into()));
-        }
-        self.left.store(left - 1, Ordering::SeqCst);
-        self.inner.bulk_load(load).await
-    }
-
-    async fn execute_script(&self, script: String) -> store::Result<()> {
-        self.inner.execute_script(script).await
-    }
+async fn heal(store: &dyn Store, backend: Backend) -> Result<()> {
+    let script = match backend {
+        Backend::Sqlite => "DROP TRIGGER cut;",
+        Backend::Postgres => "DROP TRIGGER cut ON person; DROP FUNCTION cut();",
+    };
+    Ok(store.execute_script(script.into()).await?)
 }
 
 /// The fixture's location, household and person files, with persons spoiled at some living
@@ -163,21 +133,27 @@ fn resumes_after_a_failure_without_duplicates(backend: Backend) -> Result<()> {
         let store = registry::open_store_for_import(profile, &place.config()).await?;
         let errors = dir.0.join("errors.csv");
         let files = ImportFiles::classify(&files)?;
-        // Batches of 100 rows: the database goes away after 20 of them (locations and
-        // households, then about a third of the persons).
-        let failing = Failing {
-            inner: store.clone(),
-            left: AtomicUsize::new(20),
-        };
+        // Batches of 100 rows; the database refuses the transaction holding the living member
+        // a third of the way through, after the first spoiled row was refused and committed.
+        let cut_at = living_lines(10)?[3];
+        ensure!(at[0] < cut_at && cut_at < at[1], "{at:?}, {cut_at}");
+        let persons_file = dir.0.join("persons.csv");
+        let cut_uin = std::fs::read_to_string(&persons_file)?
+            .lines()
+            .nth(cut_at - 1)
+            .and_then(|l| l.split(',').next().map(str::to_string))
+            .unwrap_or_default();
+        refuse(store.as_ref(), backend, &cut_uin).await?;
         let options = ImportOptions {
             batch: 100,
             errors: Some(errors.clone()),
             ..ImportOptions::default()
         };
-        let cut = registry::import::import("social", &failing, &files, &options).await;
+        let cut = registry::import::import("social", store.as_ref(), &files, &options).await;
         ensure!(cut.is_err(), "the import went through: {cut:?}");
         let part = count(store.as_ref(), "SELECT count(*) FROM person").await?;
         ensure!(part > 0 && (part as u64) < living, "{part} of {living}");
+        heal(store.as_ref(), backend).await?;
 
         let report = registry::import::import("social", store.as_ref(), &files, &options).await?;
         ensure!(report.persons == living, "{} != {living}", report.persons);
