@@ -85,6 +85,7 @@ pub async fn run(args: &BenchArgs, config: Config) -> Result<()> {
     let rows = raw_load(floor.as_ref(), &persons).await?;
     let floor_time = started.elapsed();
     drop(floor);
+    remove_store(args, &floor_store).await?;
 
     let import_store = fresh_store(args, &config, "social").await?;
     let store = registry::open_store_for_import(&registry::social::PROFILE, &import_store).await?;
@@ -102,6 +103,8 @@ pub async fn run(args: &BenchArgs, config: Config) -> Result<()> {
     )
     .await?;
     let import_time = started.elapsed();
+    drop(store);
+    remove_store(args, &import_store).await?;
     let loaded = report.households + report.persons;
     let rate = |rows: u64, time: Duration| rows as f64 / time.as_secs_f64();
     println!(
@@ -177,37 +180,55 @@ fn population(args: &BenchArgs) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// An empty store named `name`: an SQLite file removed first, or a PostgreSQL database
-/// (dropped and created again) on the server of `--database-url`.
+/// An empty store named `name`: an SQLite file under the data directory, or a PostgreSQL
+/// database on the server of `--database-url`; anything left of an earlier run is removed
+/// first.
 async fn fresh_store(args: &BenchArgs, config: &Config, name: &str) -> Result<StoreConfig> {
     let mut store = config.store(name);
     store.sqlite_path = args.data_dir.join(format!("bench-import-{name}.db"));
-    match &args.database_url {
-        None => {
+    let database = format!("spx_bench_import_{name}");
+    if let Some(url) = &args.database_url {
+        let base = url.split_once('?').map_or(url.as_str(), |(base, _)| base);
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        store.database_url = Some(format!("{server}/{database}"));
+    }
+    remove_store(args, &store).await?;
+    if let Some(url) = &args.database_url {
+        admin(url, &format!("CREATE DATABASE {database}")).await?;
+    }
+    Ok(store)
+}
+
+/// Removes `store` (made by [`fresh_store`]): its SQLite files, or its PostgreSQL database.
+/// A benchmark of ten million people leaves gigabytes behind otherwise.
+async fn remove_store(args: &BenchArgs, store: &StoreConfig) -> Result<()> {
+    match (&args.database_url, &store.database_url) {
+        (Some(url), Some(own)) => {
+            let database = own.rsplit_once('/').map_or(own.as_str(), |(_, db)| db);
+            admin(
+                url,
+                &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+            )
+            .await
+        }
+        (Some(_), None) => Ok(()),
+        (None, _) => {
             for suffix in ["", "-wal", "-shm"] {
                 let mut path = store.sqlite_path.clone().into_os_string();
                 path.push(suffix);
                 let _ = std::fs::remove_file(path);
             }
-        }
-        Some(url) => {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-            tokio::spawn(connection);
-            let database = format!("spx_bench_import_{name}");
-            client
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                .await?;
-            client
-                .batch_execute(&format!("CREATE DATABASE {database}"))
-                .await?;
-            let (base, _) = url
-                .split_once('?')
-                .map_or((url.as_str(), ""), |(b, q)| (b, q));
-            let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-            store.database_url = Some(format!("{server}/{database}"));
+            Ok(())
         }
     }
-    Ok(store)
+}
+
+/// Runs `sql` on the database of `url` (database maintenance: create, drop).
+async fn admin(url: &str, sql: &str) -> Result<()> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    client.batch_execute(sql).await?;
+    Ok(())
 }
 
 /// Loads the rows of the persons CSV file as they are into `raw_person`, in transactions
