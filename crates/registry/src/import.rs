@@ -14,11 +14,29 @@
 //! `enrolments.*` (with the name, sex and birth date of the person enrolled, or of the head
 //! who receives for a household, and their home) and the benefits of `benefits.*`, then marks
 //! the duplicates.
+//!
+//! An import is resumable: each transaction commits its rows with a checkpoint (the stage of
+//! the import, the last line of its file committed, the report so far and the length of the
+//! error file), so an import cut short (`kill -9`, a lost database) and run again with the same
+//! files reads them from the start, keeps what it needs from the rows already loaded, and loads
+//! only the rows after the checkpoint: no row twice, none lost. Each transaction is handed to
+//! the store while the next one is prepared (the SQLite writer thread or a PostgreSQL task
+//! writes while the import parses), and bulk loads into empty tables build their secondary
+//! indexes once, at the end.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::Poll;
 
-use store::{BulkTable, ColumnType, Row, SqlValue, Statement, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use store::{
+    BulkLoad, BulkTable, ColumnType, Migration, Row, SqlValue, Statement, Store, StoreError,
+    numbered,
+};
 
 use crate::crvs::{self, RegisteredPerson};
 use crate::dr::{self, DisabledPerson};
@@ -27,8 +45,9 @@ use crate::ibr::{self, Enrolled, ProgrammeInfo};
 use crate::id::{self, RegisteredIdentity};
 use crate::social::{self, Locations};
 
-/// Rows per transaction: large enough to amortise commits, small enough to bound memory.
-const BATCH: usize = 20_000;
+/// Rows per transaction by default: large enough to amortise commits, small enough to bound
+/// memory.
+pub const BATCH: usize = 20_000;
 
 /// Most rejected rows kept in a report (the count covers all).
 const KEPT_REJECTIONS: usize = 100;
@@ -115,10 +134,35 @@ impl ImportFiles {
         }
         Ok(files)
     }
+
+    /// The files, each with its kind and size: what a resumed import must be given again.
+    fn fingerprint(&self) -> String {
+        [
+            ("locations", &self.locations),
+            ("households", &self.households),
+            ("persons", &self.persons),
+            ("marriages", &self.marriages),
+            ("disabilities", &self.disabilities),
+            ("farmers", &self.farmers),
+            ("parcels", &self.parcels),
+            ("programmes", &self.programmes),
+            ("enrolments", &self.enrolments),
+            ("benefits", &self.benefits),
+        ]
+        .into_iter()
+        .filter_map(|(kind, path)| {
+            let path = path.as_ref()?;
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            let name = path.file_name()?.to_string_lossy();
+            Some(format!("{kind}={name} ({size} bytes)"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 /// What an import did.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct ImportReport {
     /// Places loaded.
     pub locations: u64,
@@ -193,28 +237,6 @@ impl ImportReport {
             )
         }
     }
-
-    /// Rejects the rows of `file` that were never loaded (`left`: each one's line and key),
-    /// in line order, each for `why` of its key.
-    fn reject_left(
-        &mut self,
-        file: &Path,
-        mut left: Vec<(u64, String)>,
-        why: impl Fn(&str) -> String,
-    ) {
-        left.sort();
-        for (line, key) in left {
-            self.reject(file, line, &why(&key));
-        }
-    }
-
-    fn reject(&mut self, file: &Path, line: u64, reason: &str) {
-        self.rejected_count += 1;
-        if self.rejected.len() < KEPT_REJECTIONS {
-            self.rejected
-                .push(format!("{}:{line}: {reason}", file.display()));
-        }
-    }
 }
 
 /// Why an import stopped.
@@ -229,24 +251,430 @@ pub enum ImportError {
     /// This role has no import yet.
     #[error("import into the {0} registry is not supported yet")]
     Unsupported(String),
+    /// An import of other files stopped part-way in this store.
+    #[error(
+        "an import of other files stopped part-way in this store ({0}); run it again with those files to finish it"
+    )]
+    OtherFiles(String),
 }
 
-/// The readable rows of `path` (`rows`: a `synth::read_*` of it), each with its line; the
-/// others are recorded as rejected.
-fn readable<T>(
-    path: &Path,
-    rows: Result<impl Iterator<Item = Result<(u64, T), synth::ReadError>>, synth::ReadError>,
-    report: &mut ImportReport,
-) -> Result<Vec<(u64, T)>, ImportError> {
-    let rows = rows.map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
-    let mut good = Vec::new();
-    for row in rows {
-        match row {
-            Ok(row) => good.push(row),
-            Err(e) => report.reject(path, e.line, &e.message),
+/// The table of the checkpoint of an import under way (one row; none when no import is).
+pub const MIGRATION: Migration = Migration {
+    version: 1090,
+    name: "import checkpoint",
+    sqlite: CHECKPOINT_TABLE,
+    postgres: CHECKPOINT_TABLE,
+};
+
+const CHECKPOINT_TABLE: &str =
+    "CREATE TABLE import_checkpoint (id INTEGER PRIMARY KEY, state TEXT NOT NULL);";
+
+/// Told how an import goes.
+pub trait Progress: Sync {
+    /// A stage begins: `what` (a file's kind, `indexes`), reading a file of `bytes` (0 when
+    /// the stage reads none), with `rows` rows loaded so far.
+    fn stage(&self, what: &str, bytes: u64, rows: u64);
+    /// `read` bytes of the stage's file are read; `rows` rows are loaded in all.
+    fn advance(&self, read: u64, rows: u64);
+}
+
+/// Progress told to no one.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn stage(&self, _: &str, _: u64, _: u64) {}
+    fn advance(&self, _: u64, _: u64) {}
+}
+
+/// How an import runs.
+pub struct ImportOptions<'a> {
+    /// Rows per transaction, and so per checkpoint.
+    pub batch: usize,
+    /// Where every refused row goes, as CSV: `file,line,field,reason`.
+    pub errors: Option<PathBuf>,
+    /// Told how the import goes.
+    pub progress: &'a dyn Progress,
+}
+
+impl Default for ImportOptions<'_> {
+    fn default() -> Self {
+        ImportOptions {
+            batch: BATCH,
+            errors: None,
+            progress: &Quiet,
         }
     }
-    Ok(good)
+}
+
+/// Where an import stands, as each transaction commits it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Checkpoint {
+    /// The files of the import ([`ImportFiles::fingerprint`]).
+    files: String,
+    /// Whether the secondary indexes were dropped, to be built at the end.
+    bulk: bool,
+    /// The stage (1 for the first file read), and the last line of its file committed
+    /// (`u64::MAX`: all of it).
+    stage: u32,
+    line: u64,
+    /// Rows loaded in all.
+    rows: u64,
+    /// The length of the error file.
+    errors_len: u64,
+    report: ImportReport,
+}
+
+/// A store write under way.
+type Writing<'a> = Pin<Box<dyn Future<Output = Result<u64, StoreError>> + Send + 'a>>;
+
+/// The refused rows' file.
+struct ErrorFile {
+    path: PathBuf,
+    out: csv::Writer<File>,
+}
+
+impl ErrorFile {
+    /// Opens `path`, cut back to `len` bytes (what the last checkpoint recorded; a new file
+    /// when 0).
+    fn open(path: &Path, len: u64) -> Result<Self, ImportError> {
+        let fail = |e: std::io::Error| ImportError::File(path.to_path_buf(), e.to_string());
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)
+            .map_err(fail)?;
+        file.set_len(len).map_err(fail)?;
+        file.seek(SeekFrom::End(0)).map_err(fail)?;
+        let mut out = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
+        if len == 0 {
+            out.write_record(["file", "line", "field", "reason"])
+                .map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
+        }
+        Ok(ErrorFile {
+            path: path.to_path_buf(),
+            out,
+        })
+    }
+
+    fn write(&mut self, file: &Path, line: u64, field: Option<&str>, reason: &str) {
+        // A failed write shows at the next flush, which stops the import.
+        let _ = self.out.write_record([
+            file.display().to_string().as_str(),
+            &line.to_string(),
+            field.unwrap_or(""),
+            reason,
+        ]);
+    }
+
+    /// Writes what is buffered; returns the file's length.
+    fn flush(&mut self) -> Result<u64, ImportError> {
+        let fail = |e: std::io::Error| ImportError::File(self.path.clone(), e.to_string());
+        self.out.flush().map_err(fail)?;
+        self.out.get_ref().metadata().map(|m| m.len()).map_err(fail)
+    }
+}
+
+/// An import under way: the rows waiting for their transaction, the checkpoint each one
+/// commits, and where the last run stopped.
+struct Loader<'a> {
+    store: &'a dyn Store,
+    profile: &'static crate::Profile,
+    tables: &'a [BulkTable],
+    batch: usize,
+    progress: &'a dyn Progress,
+    /// The last run's checkpoint: (stage, line). Rows at or before it are in the store.
+    resume: Option<(u32, u64)>,
+    /// Where this run stands.
+    at: Checkpoint,
+    pending: Vec<(BulkTable, Vec<Row>)>,
+    pending_rows: usize,
+    writing: Option<Writing<'a>>,
+    errors: Option<ErrorFile>,
+}
+
+impl<'a> Loader<'a> {
+    /// Starts the import of `files` into `tables` of `profile`, or resumes the one that
+    /// stopped part-way. Into empty tables, the secondary indexes are dropped (and built once
+    /// at the end).
+    async fn begin(
+        store: &'a dyn Store,
+        profile: &'static crate::Profile,
+        tables: &'a [BulkTable],
+        files: &ImportFiles,
+        options: &'a ImportOptions<'a>,
+    ) -> Result<Loader<'a>, ImportError> {
+        let files = files.fingerprint();
+        let saved = store
+            .read(vec![Statement::new(
+                "SELECT state FROM import_checkpoint WHERE id = 1",
+                vec![],
+                &[ColumnType::Text],
+            )])
+            .await?;
+        let saved = match saved.first().and_then(|rows| rows.first()) {
+            Some(row) => match row.first() {
+                Some(Some(SqlValue::Text(state))) => Some(
+                    serde_json::from_str::<Checkpoint>(state)
+                        .map_err(|e| StoreError::Decode(format!("import checkpoint: {e}")))?,
+                ),
+                _ => None,
+            },
+            None => None,
+        };
+        let (resume, mut at) = match saved {
+            Some(saved) if saved.files != files => {
+                return Err(ImportError::OtherFiles(saved.files));
+            }
+            Some(saved) => (Some((saved.stage, saved.line)), saved),
+            None => {
+                let bulk = tables_are_empty(store, tables).await?;
+                let at = Checkpoint {
+                    files,
+                    bulk,
+                    ..Checkpoint::default()
+                };
+                (None, at)
+            }
+        };
+        (at.stage, at.line) = (0, 0);
+        if at.bulk {
+            // Again on a resumed import: a server started in between restores them.
+            let drops: Vec<String> = profile
+                .index_names(store.dialect())
+                .iter()
+                .map(|name| format!("DROP INDEX IF EXISTS {name};"))
+                .collect();
+            store.execute_script(drops.join("\n")).await?;
+        }
+        store.bulk_mode(true).await?;
+        let errors = match &options.errors {
+            Some(path) => Some(ErrorFile::open(path, at.errors_len)?),
+            None => None,
+        };
+        Ok(Loader {
+            store,
+            profile,
+            tables,
+            batch: options.batch.max(1),
+            progress: options.progress,
+            resume,
+            at,
+            pending: Vec::new(),
+            pending_rows: 0,
+            writing: None,
+            errors,
+        })
+    }
+
+    /// The report so far.
+    fn report(&mut self) -> &mut ImportReport {
+        &mut self.at.report
+    }
+
+    /// Ends the stage under way (its file is all read) and begins the next: reading `path`.
+    async fn stage(&mut self, what: &str, path: Option<&Path>) -> Result<(), ImportError> {
+        if self.at.stage > 0 {
+            self.at.line = u64::MAX;
+            if !self.skips(u64::MAX) {
+                self.flush().await?;
+            }
+        }
+        self.at.stage += 1;
+        self.at.line = 0;
+        let bytes = path
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
+        self.progress.stage(what, bytes, self.at.rows);
+        Ok(())
+    }
+
+    /// Whether the row at `line` of the stage's file was committed by an earlier run.
+    fn skips(&self, line: u64) -> bool {
+        matches!(self.resume, Some(stop) if (self.at.stage, line) <= stop)
+    }
+
+    /// Queues `row` for `table`.
+    fn push(&mut self, table: BulkTable, row: Row) {
+        match self
+            .pending
+            .iter_mut()
+            .find(|(t, _)| t.table == table.table)
+        {
+            Some((_, rows)) => rows.push(row),
+            None => self.pending.push((table, vec![row])),
+        }
+        self.pending_rows += 1;
+        self.at.rows += 1;
+    }
+
+    /// Refuses the row at `line` of `file` (unless an earlier run did).
+    fn reject(&mut self, file: &Path, line: u64, field: Option<&str>, reason: &str) {
+        if self.skips(line) {
+            return;
+        }
+        let report = &mut self.at.report;
+        report.rejected_count += 1;
+        if report.rejected.len() < KEPT_REJECTIONS {
+            report
+                .rejected
+                .push(format!("{}:{line}: {reason}", file.display()));
+        }
+        if let Some(errors) = &mut self.errors {
+            errors.write(file, line, field, reason);
+        }
+    }
+
+    /// Refuses an unreadable row of `file`; returns its line.
+    fn unreadable(&mut self, file: &Path, error: &synth::ReadError) -> u64 {
+        self.reject(file, error.line, error.field, &error.message);
+        error.line
+    }
+
+    /// Refuses the rows of `file` that were never loaded (`left`: each one's line and key), in
+    /// line order, each for `why` of its key. In a stage of its own: the lines are not the
+    /// stage file's.
+    async fn reject_left(
+        &mut self,
+        file: &Path,
+        mut left: Vec<(u64, String)>,
+        field: &str,
+        why: impl Fn(&str) -> String,
+    ) -> Result<(), ImportError> {
+        self.stage("unmatched rows", None).await?;
+        if self.skips(u64::MAX) {
+            return Ok(());
+        }
+        left.sort();
+        for (line, key) in left {
+            self.reject(file, line, Some(field), &why(&key));
+        }
+        Ok(())
+    }
+
+    /// The row at `line` is done (`read`: bytes of the file read); commits the rows queued
+    /// when they fill a transaction.
+    async fn next(&mut self, line: u64, read: u64) -> Result<(), ImportError> {
+        self.at.line = line;
+        if line.is_multiple_of(1024) {
+            self.progress.advance(read, self.at.rows);
+        }
+        if self.pending_rows >= self.batch {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the rows queued to the store, with the checkpoint, once the previous
+    /// transaction committed; the store writes them while the import goes on.
+    async fn flush(&mut self) -> Result<(), ImportError> {
+        if let Some(writing) = self.writing.take() {
+            writing.await?;
+        }
+        if let Some(errors) = &mut self.errors {
+            self.at.errors_len = errors.flush()?;
+        }
+        let state = serde_json::to_string(&self.at).expect("a checkpoint always serializes");
+        let checkpoint = Statement::new(
+            numbered(
+                self.store.dialect(),
+                "INSERT INTO import_checkpoint (id, state) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+            ),
+            vec![SqlValue::Text(state)],
+            &[],
+        );
+        let load = BulkLoad {
+            tables: std::mem::take(&mut self.pending),
+            then: vec![checkpoint],
+        };
+        self.pending_rows = 0;
+        let mut writing = self.store.bulk_load(load);
+        // The first poll hands the work over (to the SQLite writer thread, or a PostgreSQL
+        // task); a yield lets another worker take this task while the store writes.
+        if let Poll::Ready(done) = futures::poll!(writing.as_mut()) {
+            done?;
+        } else {
+            self.writing = Some(writing);
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
+    /// Commits the last rows, builds the indexes a bulk load dropped, refreshes the planner's
+    /// statistics, and ends the import with `after` (in the transaction that removes the
+    /// checkpoint).
+    async fn finish(mut self, after: Vec<Statement>) -> Result<ImportReport, ImportError> {
+        self.stage("indexes", None).await?;
+        if let Some(writing) = self.writing.take() {
+            writing.await?;
+        }
+        if self.at.bulk {
+            let script = self.profile.indexes.script(self.store.dialect());
+            let script = match self.store.dialect() {
+                // Each index sorted in memory rather than in temporary files.
+                store::Dialect::Postgres => {
+                    format!("SET LOCAL maintenance_work_mem = '256MB';\n{script}")
+                }
+                store::Dialect::Sqlite => script.to_string(),
+            };
+            self.store.execute_script(script).await?;
+        }
+        // On PostgreSQL, a generic plan otherwise keeps judging the tables by what they were
+        // before the load and scans a million rows for one household.
+        let analyze: Vec<String> = self
+            .tables
+            .iter()
+            .map(|t| format!("ANALYZE {};", t.table))
+            .collect();
+        self.store.execute_script(analyze.join(" ")).await?;
+        let mut end = after;
+        end.push(Statement::new("DELETE FROM import_checkpoint", vec![], &[]));
+        self.store.write(end).await?;
+        self.store.bulk_mode(false).await?;
+        Ok(self.at.report)
+    }
+
+    /// Reads every row of `path` (`rows`: a `synth::read_*` of it) in a stage of its own,
+    /// `what`: hands each readable one to `row` with its line, refuses the others, and
+    /// commits the rows queued as they fill transactions.
+    async fn each<T: synth::Row>(
+        &mut self,
+        what: &str,
+        path: &Path,
+        rows: Result<synth::Rows<T>, synth::ReadError>,
+        mut row: impl FnMut(&mut Self, u64, T),
+    ) -> Result<(), ImportError> {
+        self.stage(what, Some(path)).await?;
+        let mut rows = rows.map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))?;
+        while let Some(read) = rows.next() {
+            let line = match read {
+                Ok((line, value)) => {
+                    row(self, line, value);
+                    line
+                }
+                Err(e) => self.unreadable(path, &e),
+            };
+            self.next(line, rows.offset()).await?;
+        }
+        Ok(())
+    }
+
+    /// The readable rows of `path`, read in a stage of its own (see [`Loader::each`]), with
+    /// their lines.
+    async fn read_all<T: synth::Row>(
+        &mut self,
+        what: &str,
+        path: &Path,
+        rows: Result<synth::Rows<T>, synth::ReadError>,
+    ) -> Result<Vec<(u64, T)>, ImportError> {
+        let mut good = Vec::new();
+        self.each(what, path, rows, |_, line, row| good.push((line, row)))
+            .await?;
+        Ok(good)
+    }
 }
 
 /// The registrations of `path` by UIN (`uin` of each), with their lines; a second
@@ -255,13 +683,14 @@ fn by_uin<T>(
     path: &Path,
     rows: Vec<(u64, T)>,
     uin: fn(&T) -> &str,
-    report: &mut ImportReport,
+    load: &mut Loader<'_>,
 ) -> HashMap<String, (u64, T)> {
     let mut found: HashMap<String, (u64, T)> = HashMap::with_capacity(rows.len());
     for (line, row) in rows {
         match found.entry(uin(&row).to_string()) {
             std::collections::hash_map::Entry::Occupied(taken) => {
-                report.reject(path, line, &format!("{} is registered twice", taken.key()));
+                let reason = format!("{} is registered twice", taken.key());
+                load.reject(path, line, Some("uin"), &reason);
             }
             std::collections::hash_map::Entry::Vacant(free) => {
                 free.insert((line, row));
@@ -278,267 +707,317 @@ pub fn read_locations(path: &Path) -> Result<Vec<synth::Location>, ImportError> 
     serde_json::from_str(&text).map_err(|e| ImportError::File(path.to_path_buf(), e.to_string()))
 }
 
-/// Imports `files` into the store of the registry `role`, calling `progress` with the rows
-/// loaded so far.
+/// Imports `files` into the store of the registry `role`, or finishes the import of the same
+/// files that stopped part-way.
 pub async fn import(
     role: &str,
     store: &dyn Store,
     files: &ImportFiles,
-    progress: &(dyn Fn(&str, u64) + Sync),
+    options: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportError> {
-    if role == social::PROFILE.role {
-        import_social(store, files, progress).await
+    let (profile, tables): (&'static crate::Profile, &[BulkTable]) = if role == social::PROFILE.role
+    {
+        (
+            &social::PROFILE,
+            &[social::HOUSEHOLD_TABLE, social::PERSON_TABLE],
+        )
     } else if role == crvs::PROFILE.role {
-        import_crvs(store, files, progress).await
+        (
+            &crvs::PROFILE,
+            &[
+                crvs::PERSON_TABLE,
+                crvs::BIRTH_TABLE,
+                crvs::DEATH_TABLE,
+                crvs::MARRIAGE_TABLE,
+            ],
+        )
     } else if role == dr::PROFILE.role {
-        import_dr(store, files, progress).await
+        (
+            &dr::PROFILE,
+            &[dr::PWD_TABLE, dr::DIFFICULTY_TABLE, dr::SUPPORT_TABLE],
+        )
     } else if role == fr::PROFILE.role {
-        import_fr(store, files, progress).await
+        (
+            &fr::PROFILE,
+            &[
+                fr::FARMER_TABLE,
+                fr::PARCEL_TABLE,
+                fr::CROP_TABLE,
+                fr::LIVESTOCK_TABLE,
+            ],
+        )
     } else if role == id::PROFILE.role {
-        import_id(store, files, progress).await
+        (&id::PROFILE, &[id::IDENTITY_TABLE])
     } else if role == ibr::PROFILE.role {
-        import_ibr(store, files, progress).await
+        (
+            &ibr::PROFILE,
+            &[
+                ibr::PROGRAMME_TABLE,
+                ibr::ENROLMENT_TABLE,
+                ibr::BENEFIT_TABLE,
+            ],
+        )
     } else {
-        Err(ImportError::Unsupported(role.to_string()))
+        return Err(ImportError::Unsupported(role.to_string()));
+    };
+    let mut load = Loader::begin(store, profile, tables, files, options).await?;
+    let locations = load_locations(&mut load, files).await?;
+    if role == social::PROFILE.role {
+        import_social(&mut load, files, &locations).await?;
+    } else if role == crvs::PROFILE.role {
+        import_crvs(&mut load, files, &locations).await?;
+    } else if role == dr::PROFILE.role {
+        import_dr(&mut load, files, &locations).await?;
+    } else if role == fr::PROFILE.role {
+        import_fr(&mut load, files, &locations).await?;
+    } else if role == id::PROFILE.role {
+        import_id(&mut load, files, &locations).await?;
+    } else {
+        import_ibr(&mut load, files, &locations).await?;
     }
-}
-
-/// Drops the secondary indexes of `profile` when `tables` are empty, so that a bulk load
-/// builds them once afterwards; returns whether it did.
-async fn prepare_bulk(
-    store: &dyn Store,
-    profile: &crate::Profile,
-    tables: &[BulkTable],
-) -> Result<bool, StoreError> {
-    let bulk = tables_are_empty(store, tables).await?;
-    if bulk {
-        let drops: Vec<String> = profile
-            .index_names(store.dialect())
-            .iter()
-            .map(|name| format!("DROP INDEX IF EXISTS {name};"))
-            .collect();
-        store.execute_script(drops.join("\n")).await?;
-    }
-    Ok(bulk)
-}
-
-/// Rebuilds the indexes a bulk load dropped, and refreshes the planner's statistics of
-/// `tables` (on PostgreSQL, a generic plan otherwise keeps judging them by what they were
-/// before the load and scans a million rows for one household).
-async fn finish_bulk(
-    store: &dyn Store,
-    profile: &crate::Profile,
-    tables: &[BulkTable],
-    bulk: bool,
-    progress: &(dyn Fn(&str, u64) + Sync),
-) -> Result<(), StoreError> {
-    if bulk {
-        progress("indexes", 0);
-        store
-            .execute_script(profile.indexes.script(store.dialect()).to_string())
+    if role == ibr::PROFILE.role {
+        // After the indexes: marking looks up each beneficiary's other enrolments.
+        let mut report = load
+            .finish(vec![ibr::mark_duplicates(store.dialect(), None)])
             .await?;
+        report.duplicates = ibr::duplicate_count(store).await?;
+        Ok(report)
+    } else {
+        load.finish(Vec::new()).await
     }
-    let analyze: Vec<String> = tables
-        .iter()
-        .map(|t| format!("ANALYZE {};", t.table))
-        .collect();
-    store.execute_script(analyze.join(" ")).await
 }
 
 /// Loads the location master list (parents before children, so the hierarchy's references
 /// hold at every row); returns it.
 async fn load_locations(
-    store: &dyn Store,
+    load: &mut Loader<'_>,
     files: &ImportFiles,
-    report: &mut ImportReport,
 ) -> Result<Locations, ImportError> {
+    load.stage("locations", files.locations.as_deref()).await?;
     let places = match &files.locations {
         Some(path) => read_locations(path)?,
         None => Vec::new(),
     };
-    let mut ordered = places.clone();
-    ordered.sort_by_key(|l| l.level);
-    report.locations = store
-        .bulk_insert(
-            social::LOCATION_TABLE,
-            ordered.iter().map(social::location_row).collect(),
-        )
-        .await?;
+    if !load.skips(1) {
+        let mut ordered = places.clone();
+        ordered.sort_by_key(|l| l.level);
+        for place in &ordered {
+            load.push(social::LOCATION_TABLE, social::location_row(place));
+        }
+        load.report().locations = ordered.len() as u64;
+    }
+    load.next(1, 0).await?;
     Ok(Locations::new(&places))
 }
 
-async fn import_social(
-    store: &dyn Store,
-    files: &ImportFiles,
-    progress: &(dyn Fn(&str, u64) + Sync),
-) -> Result<ImportReport, ImportError> {
-    let profile = &social::PROFILE;
-    let tables = [social::HOUSEHOLD_TABLE, social::PERSON_TABLE];
-    // Into empty tables, indexes are built once after the load instead of row by row.
-    let bulk = prepare_bulk(store, profile, &tables).await?;
-    let mut report = ImportReport::default();
-    let updated = dci::Timestamp::now().to_string();
-    let locations = load_locations(store, files, &mut report).await?;
+/// The number of a UIN (ten digits, as the readers check).
+fn uin_number(uin: &str) -> u64 {
+    uin.parse().unwrap_or(u64::MAX)
+}
 
-    let mut households: HashMap<String, synth::Household> = HashMap::new();
-    if let Some(path) = &files.households {
-        let rows = synth::read_households(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        let mut batch = Batch::new(social::HOUSEHOLD_TABLE);
-        for row in rows {
-            match row {
-                Ok((_, household)) => {
-                    batch.push(social::household_row(&household, &locations, &updated));
-                    households.insert(household.household_id.clone(), household);
-                }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-            report.households += batch.flush_if_full(store).await?;
-            progress("households", report.households);
+/// What the members' rows take from each household, kept small (a country has millions of
+/// households): the head's UIN as a number, the place as an index into `places`.
+#[derive(Default)]
+struct Households {
+    by_id: HashMap<Box<str>, Household>,
+    /// Each place met: (sub-county, district, region) codes.
+    places: Vec<[String; 3]>,
+    place_index: HashMap<[String; 3], u32>,
+}
+
+struct Household {
+    head_uin: u64,
+    place: u32,
+    registered: time::Date,
+}
+
+impl Households {
+    fn insert(&mut self, household: &synth::Household) {
+        let place = [
+            household.location_code.clone(),
+            household.district_code.clone(),
+            household.region_code.clone(),
+        ];
+        let next = self.places.len() as u32;
+        let index = *self.place_index.entry(place.clone()).or_insert(next);
+        if index == next {
+            self.places.push(place);
         }
-        report.households += batch.flush(store).await?;
-        progress("households", report.households);
+        self.by_id.insert(
+            household.household_id.as_str().into(),
+            Household {
+                head_uin: uin_number(&household.head_uin),
+                place: index,
+                registered: household.registration_date,
+            },
+        );
+    }
+}
+
+async fn import_social(
+    load: &mut Loader<'_>,
+    files: &ImportFiles,
+    locations: &Locations,
+) -> Result<(), ImportError> {
+    let updated = dci::Timestamp::now().to_string();
+    let mut households = Households::default();
+    if let Some(path) = &files.households {
+        load.each(
+            "households",
+            path,
+            synth::read_households(path),
+            |load, line, household| {
+                if households
+                    .by_id
+                    .contains_key(household.household_id.as_str())
+                {
+                    let reason = format!(
+                        "household {} appears twice in the file",
+                        household.household_id
+                    );
+                    load.reject(path, line, Some("household_id"), &reason);
+                } else {
+                    if !load.skips(line) {
+                        let row = social::household_row(&household, locations, &updated);
+                        load.push(social::HOUSEHOLD_TABLE, row);
+                        load.report().households += 1;
+                    }
+                    households.insert(&household);
+                }
+            },
+        )
+        .await?;
     }
 
     if let Some(path) = &files.persons {
-        let rows = synth::read_persons(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        let mut batch = Batch::new(social::PERSON_TABLE);
-        for row in rows {
-            match row {
-                Ok((line, person)) => match person.household_id.as_deref() {
-                    None => report.skipped_deceased += 1,
-                    Some(id) => match households.get(id) {
-                        Some(household) => {
-                            batch.push(social::person_row(&person, household, &locations))
-                        }
-                        None => report.reject(
-                            path,
-                            line,
-                            &format!("household {id} is not in the households file"),
-                        ),
-                    },
-                },
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-            report.persons += batch.flush_if_full(store).await?;
-            progress("persons", report.persons);
-        }
-        report.persons += batch.flush(store).await?;
-        progress("persons", report.persons);
+        let mut seen: HashSet<u64> = HashSet::new();
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                let first = seen.insert(uin_number(&person.uin));
+                if load.skips(line) {
+                } else if !first {
+                    let reason = format!("uin {} appears twice in the file", person.uin);
+                    load.reject(path, line, Some("uin"), &reason);
+                } else {
+                    match person.household_id.as_deref() {
+                        None => load.report().skipped_deceased += 1,
+                        Some(id) => match households.by_id.get(id) {
+                            Some(household) => {
+                                let head_uin = format!("{:010}", household.head_uin);
+                                let [location, district, region] =
+                                    &households.places[household.place as usize];
+                                let of = social::MemberOf {
+                                    household_id: id,
+                                    head_uin: &head_uin,
+                                    location_code: location,
+                                    district_code: district,
+                                    region_code: region,
+                                    registration_date: household.registered,
+                                };
+                                let row = social::person_row(&person, of, locations);
+                                load.push(social::PERSON_TABLE, row);
+                                load.report().persons += 1;
+                            }
+                            None => load.reject(
+                                path,
+                                line,
+                                Some("household_id"),
+                                &format!("household {id} is not in the households file"),
+                            ),
+                        },
+                    }
+                }
+            },
+        )
+        .await?;
     }
-    finish_bulk(store, profile, &tables, bulk, progress).await?;
-    Ok(report)
+    Ok(())
 }
 
 async fn import_crvs(
-    store: &dyn Store,
+    load: &mut Loader<'_>,
     files: &ImportFiles,
-    progress: &(dyn Fn(&str, u64) + Sync),
-) -> Result<ImportReport, ImportError> {
-    let profile = &crvs::PROFILE;
-    let tables = [
-        crvs::PERSON_TABLE,
-        crvs::BIRTH_TABLE,
-        crvs::DEATH_TABLE,
-        crvs::MARRIAGE_TABLE,
-    ];
-    let bulk = prepare_bulk(store, profile, &tables).await?;
-    let mut report = ImportReport::default();
-    let locations = load_locations(store, files, &mut report).await?;
-
+    locations: &Locations,
+) -> Result<(), ImportError> {
     // Where each household lives: where its members were born, married and died.
-    let homes = homes(files, &mut report)?;
+    let homes = homes(load, files).await?;
 
     let mut married: HashMap<String, Vec<time::Date>> = HashMap::new();
     if let Some(path) = &files.marriages {
-        let rows = synth::read_marriages(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        let mut batch = Batch::new(crvs::MARRIAGE_TABLE);
-        for row in rows {
-            match row {
-                Ok((_, marriage)) => {
-                    for spouse in [&marriage.spouse1_uin, &marriage.spouse2_uin] {
-                        married
-                            .entry(spouse.clone())
-                            .or_default()
-                            .push(marriage.marriage_date);
-                    }
-                    batch.push(crvs::marriage_row(
-                        &marriage,
-                        marriage.marriage_date,
-                        &locations,
-                    ));
+        load.each(
+            "marriages",
+            path,
+            synth::read_marriages(path),
+            |load, line, marriage| {
+                for spouse in [&marriage.spouse1_uin, &marriage.spouse2_uin] {
+                    married
+                        .entry(spouse.clone())
+                        .or_default()
+                        .push(marriage.marriage_date);
                 }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-            report.marriages += batch.flush_if_full(store).await?;
-            progress("marriages", report.marriages);
-        }
-        report.marriages += batch.flush(store).await?;
-        progress("marriages", report.marriages);
+                if !load.skips(line) {
+                    let row = crvs::marriage_row(&marriage, marriage.marriage_date, locations);
+                    load.push(crvs::MARRIAGE_TABLE, row);
+                    load.report().marriages += 1;
+                }
+            },
+        )
+        .await?;
     }
 
     if let Some(path) = &files.persons {
-        let rows = synth::read_persons(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        let mut persons = Batch::new(crvs::PERSON_TABLE);
-        let mut births = Batch::new(crvs::BIRTH_TABLE);
-        let mut deaths = Batch::new(crvs::DEATH_TABLE);
         let mut placed = synth::vital::Homes::default();
-        for row in rows {
-            match row {
-                Ok((line, person)) => {
-                    let place = match placed_home(&mut placed, &person, &homes, files) {
-                        Ok(place) => place,
-                        Err(reason) => {
-                            report.reject(path, line, &reason);
-                            continue;
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                let place = placed_home(&mut placed, &person, &homes, files);
+                let mut dates = married.remove(&person.uin).unwrap_or_default();
+                match place {
+                    _ if load.skips(line) => {}
+                    Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                    Ok(place) => {
+                        dates.sort();
+                        let entry = RegisteredPerson::from_population(&person, place, dates);
+                        load.push(crvs::PERSON_TABLE, entry.row(locations));
+                        load.push(
+                            crvs::BIRTH_TABLE,
+                            entry.birth_row(entry.birth_date, locations),
+                        );
+                        let report = load.report();
+                        report.persons += 1;
+                        report.births += 1;
+                        if let Some(death) = entry.death_date
+                            && let Some(row) = entry.death_row(death, locations)
+                        {
+                            load.push(crvs::DEATH_TABLE, row);
+                            load.report().deaths += 1;
                         }
-                    };
-                    let mut dates = married.remove(&person.uin).unwrap_or_default();
-                    dates.sort();
-                    let entry = RegisteredPerson::from_population(&person, place, dates);
-                    persons.push(entry.row(&locations));
-                    births.push(entry.birth_row(entry.birth_date, &locations));
-                    if let Some(death) = entry.death_date
-                        && let Some(row) = entry.death_row(death, &locations)
-                    {
-                        deaths.push(row);
                     }
                 }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-            report.persons += persons.flush_if_full(store).await?;
-            report.births += births.flush_if_full(store).await?;
-            report.deaths += deaths.flush_if_full(store).await?;
-            progress("persons", report.persons);
-        }
-        report.persons += persons.flush(store).await?;
-        report.births += births.flush(store).await?;
-        report.deaths += deaths.flush(store).await?;
-        progress("persons", report.persons);
+            },
+        )
+        .await?;
     }
-    finish_bulk(store, profile, &tables, bulk, progress).await?;
-    Ok(report)
+    Ok(())
 }
 
 /// Where each household of the households file lives: its sub-county, by household id.
-fn homes(
+async fn homes(
+    load: &mut Loader<'_>,
     files: &ImportFiles,
-    report: &mut ImportReport,
 ) -> Result<HashMap<String, String>, ImportError> {
     let mut homes = HashMap::new();
     if let Some(path) = &files.households {
-        let rows = synth::read_households(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        for row in rows {
-            match row {
-                Ok((_, household)) => {
-                    homes.insert(household.household_id, household.location_code);
-                }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
+        for (_, household) in load
+            .read_all("households", path, synth::read_households(path))
+            .await?
+        {
+            homes.insert(household.household_id, household.location_code);
         }
     }
     Ok(homes)
@@ -580,104 +1059,88 @@ fn placed_home<'a>(
 }
 
 async fn import_dr(
-    store: &dyn Store,
+    load: &mut Loader<'_>,
     files: &ImportFiles,
-    progress: &(dyn Fn(&str, u64) + Sync),
-) -> Result<ImportReport, ImportError> {
-    let profile = &dr::PROFILE;
-    let tables = [dr::PWD_TABLE, dr::DIFFICULTY_TABLE, dr::SUPPORT_TABLE];
-    let bulk = prepare_bulk(store, profile, &tables).await?;
-    let mut report = ImportReport::default();
+    locations: &Locations,
+) -> Result<(), ImportError> {
     let updated = dci::Timestamp::now().to_string();
-    let locations = load_locations(store, files, &mut report).await?;
-    let homes = homes(files, &mut report)?;
+    let homes = homes(load, files).await?;
 
     // The registrations by UIN (about one person in twenty), with their lines.
     let mut registrations = HashMap::new();
     if let Some(path) = &files.disabilities {
-        let rows = readable(path, synth::read_disabilities(path), &mut report)?;
-        registrations = by_uin(path, rows, |d| &d.uin, &mut report);
+        let rows = load
+            .read_all("disabilities", path, synth::read_disabilities(path))
+            .await?;
+        registrations = by_uin(path, rows, |d| &d.uin, load);
     }
 
     if let Some(path) = &files.persons {
-        let rows = synth::read_persons(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        let mut persons = Batch::new(dr::PWD_TABLE);
-        let mut difficulties = Batch::new(dr::DIFFICULTY_TABLE);
-        let mut supports = Batch::new(dr::SUPPORT_TABLE);
-        for row in rows {
-            match row {
-                Ok((line, person)) => {
-                    let Some((_, disability)) = registrations.remove(&person.uin) else {
-                        continue;
-                    };
-                    let home = match home(&person, &homes, files) {
-                        Ok(home) => home,
-                        Err(reason) => {
-                            report.reject(path, line, &reason);
-                            continue;
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                if let Some((_, disability)) = registrations.remove(&person.uin) {
+                    match home(&person, &homes, files) {
+                        _ if load.skips(line) => {}
+                        Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                        Ok(home) => {
+                            let registered =
+                                DisabledPerson::from_population(&person, home, disability);
+                            load.push(dr::PWD_TABLE, registered.row(locations, &updated));
+                            for row in registered.difficulty_rows() {
+                                load.push(dr::DIFFICULTY_TABLE, row);
+                            }
+                            for row in registered.support_rows() {
+                                load.push(dr::SUPPORT_TABLE, row);
+                            }
+                            load.report().disabled += 1;
                         }
-                    };
-                    let registered = DisabledPerson::from_population(&person, home, disability);
-                    persons.push(registered.row(&locations, &updated));
-                    difficulties.extend(registered.difficulty_rows());
-                    supports.extend(registered.support_rows());
+                    }
                 }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-            report.disabled += persons.flush_if_full(store).await?;
-            difficulties.flush_if_full(store).await?;
-            supports.flush_if_full(store).await?;
-            progress("disabled", report.disabled);
-        }
-        report.disabled += persons.flush(store).await?;
-        difficulties.flush(store).await?;
-        supports.flush(store).await?;
-        progress("disabled", report.disabled);
+            },
+        )
+        .await?;
     }
     if let Some(path) = &files.disabilities {
         let left = registrations.into_values().map(|(line, d)| (line, d.uin));
-        report.reject_left(path, left.collect(), |uin| {
+        load.reject_left(path, left.collect(), "uin", |uin| {
             format!("person {uin} is not in the persons file")
-        });
+        })
+        .await?;
     }
-    finish_bulk(store, profile, &tables, bulk, progress).await?;
-    Ok(report)
+    Ok(())
 }
 
 async fn import_fr(
-    store: &dyn Store,
+    load: &mut Loader<'_>,
     files: &ImportFiles,
-    progress: &(dyn Fn(&str, u64) + Sync),
-) -> Result<ImportReport, ImportError> {
-    let profile = &fr::PROFILE;
-    let tables = [
-        fr::FARMER_TABLE,
-        fr::PARCEL_TABLE,
-        fr::CROP_TABLE,
-        fr::LIVESTOCK_TABLE,
-    ];
-    let bulk = prepare_bulk(store, profile, &tables).await?;
-    let mut report = ImportReport::default();
+    locations: &Locations,
+) -> Result<(), ImportError> {
     let updated = dci::Timestamp::now().to_string();
-    let locations = load_locations(store, files, &mut report).await?;
-    let homes = homes(files, &mut report)?;
+    let homes = homes(load, files).await?;
 
     let mut farmers = HashMap::new();
     if let Some(path) = &files.farmers {
-        let rows = readable(path, synth::read_farmers(path), &mut report)?;
-        farmers = by_uin(path, rows, |f| &f.uin, &mut report);
+        let rows = load
+            .read_all("farmers", path, synth::read_farmers(path))
+            .await?;
+        farmers = by_uin(path, rows, |f| &f.uin, load);
     }
     // Each farmer's parcels, by farmer number, with their lines.
     let mut parcels: HashMap<String, Vec<(u64, synth::farming::Parcel)>> = HashMap::new();
     if let Some(path) = &files.parcels {
-        for (line, parcel) in readable(path, synth::read_parcels(path), &mut report)? {
+        for (line, parcel) in load
+            .read_all("parcels", path, synth::read_parcels(path))
+            .await?
+        {
             if locations.get(&parcel.location_code).is_none() {
                 let reason = format!(
                     "location_code '{}' is not in the location master list",
                     parcel.location_code
                 );
-                report.reject(path, line, &reason);
+                load.reject(path, line, Some("location_code"), &reason);
             } else {
                 parcels
                     .entry(parcel.fid.clone())
@@ -688,138 +1151,122 @@ async fn import_fr(
     }
 
     if let Some(path) = &files.persons {
-        let rows = synth::read_persons(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        let mut farmer_rows = Batch::new(fr::FARMER_TABLE);
-        let mut parcel_rows = Batch::new(fr::PARCEL_TABLE);
-        let mut crop_rows = Batch::new(fr::CROP_TABLE);
-        let mut livestock_rows = Batch::new(fr::LIVESTOCK_TABLE);
-        for row in rows {
-            match row {
-                Ok((line, person)) => {
-                    let Some((_, farmer)) = farmers.remove(&person.uin) else {
-                        continue;
-                    };
-                    let home = match home(&person, &homes, files) {
-                        Ok(home) => home,
-                        Err(reason) => {
-                            report.reject(path, line, &reason);
-                            continue;
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                if let Some((_, farmer)) = farmers.remove(&person.uin) {
+                    match home(&person, &homes, files) {
+                        Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                        Ok(home) => {
+                            let own: Vec<synth::farming::Parcel> = parcels
+                                .remove(&farmer.fid)
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|(_, parcel)| parcel)
+                                .collect();
+                            if !load.skips(line) {
+                                let registered =
+                                    RegisteredFarmer::from_population(&person, home, farmer, own);
+                                farmer_rows(load, &registered, locations, &updated);
+                            }
                         }
-                    };
-                    let own = parcels
-                        .remove(&farmer.fid)
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(_, parcel)| parcel)
-                        .collect();
-                    let registered = RegisteredFarmer::from_population(&person, home, farmer, own);
-                    farmer_rows.push(registered.row(&locations, &updated));
-                    parcel_rows.extend(registered.parcel_rows(&locations));
-                    crop_rows.extend(registered.crop_rows());
-                    livestock_rows.extend(registered.livestock_rows());
+                    }
                 }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-            report.farmers += farmer_rows.flush_if_full(store).await?;
-            report.parcels += parcel_rows.flush_if_full(store).await?;
-            crop_rows.flush_if_full(store).await?;
-            livestock_rows.flush_if_full(store).await?;
-            progress("farmers", report.farmers);
-        }
-        report.farmers += farmer_rows.flush(store).await?;
-        report.parcels += parcel_rows.flush(store).await?;
-        crop_rows.flush(store).await?;
-        livestock_rows.flush(store).await?;
-        progress("farmers", report.farmers);
+            },
+        )
+        .await?;
     }
     if let Some(path) = &files.farmers {
         let left = farmers.into_values().map(|(line, f)| (line, f.uin));
-        report.reject_left(path, left.collect(), |uin| {
+        load.reject_left(path, left.collect(), "uin", |uin| {
             format!("person {uin} is not in the persons file")
-        });
+        })
+        .await?;
     }
     if let Some(path) = &files.parcels {
         let left = parcels
             .into_values()
             .flatten()
             .map(|(line, p)| (line, p.fid));
-        report.reject_left(path, left.collect(), |fid| {
+        load.reject_left(path, left.collect(), "fid", |fid| {
             format!("farmer {fid} is not in the farmers file")
-        });
+        })
+        .await?;
     }
-    finish_bulk(store, profile, &tables, bulk, progress).await?;
-    Ok(report)
+    Ok(())
+}
+
+/// Queues the rows of `registered`: the farmer, their parcels, crops and livestock.
+fn farmer_rows(
+    load: &mut Loader<'_>,
+    registered: &RegisteredFarmer,
+    locations: &Locations,
+    updated: &str,
+) {
+    load.push(fr::FARMER_TABLE, registered.row(locations, updated));
+    let parcel_rows = registered.parcel_rows(locations);
+    load.report().farmers += 1;
+    load.report().parcels += parcel_rows.len() as u64;
+    for row in parcel_rows {
+        load.push(fr::PARCEL_TABLE, row);
+    }
+    for row in registered.crop_rows() {
+        load.push(fr::CROP_TABLE, row);
+    }
+    for row in registered.livestock_rows() {
+        load.push(fr::LIVESTOCK_TABLE, row);
+    }
 }
 
 async fn import_id(
-    store: &dyn Store,
+    load: &mut Loader<'_>,
     files: &ImportFiles,
-    progress: &(dyn Fn(&str, u64) + Sync),
-) -> Result<ImportReport, ImportError> {
-    let profile = &id::PROFILE;
-    let tables = [id::IDENTITY_TABLE];
-    let bulk = prepare_bulk(store, profile, &tables).await?;
-    let mut report = ImportReport::default();
+    locations: &Locations,
+) -> Result<(), ImportError> {
     let updated = dci::Timestamp::now();
-    let locations = load_locations(store, files, &mut report).await?;
-    let homes = homes(files, &mut report)?;
+    let homes = homes(load, files).await?;
 
     if let Some(path) = &files.persons {
-        let rows = synth::read_persons(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        let mut identities = Batch::new(id::IDENTITY_TABLE);
         let mut placed = synth::vital::Homes::default();
-        for row in rows {
-            match row {
-                Ok((line, person)) => {
-                    let home = match placed_home(&mut placed, &person, &homes, files) {
-                        Ok(home) => home,
-                        Err(reason) => {
-                            report.reject(path, line, &reason);
-                            continue;
-                        }
-                    };
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| match placed_home(&mut placed, &person, &homes, files) {
+                _ if load.skips(line) => {}
+                Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                Ok(home) => {
                     let identity = RegisteredIdentity::from_population(
                         &person,
                         home,
                         updated.0.date(),
                         &updated.to_string(),
                     );
+                    load.push(id::IDENTITY_TABLE, identity.row(locations));
+                    let report = load.report();
+                    report.identities += 1;
                     report.deceased_identities += u64::from(person.death_date.is_some());
-                    identities.push(identity.row(&locations));
                 }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-            report.identities += identities.flush_if_full(store).await?;
-            progress("identities", report.identities);
-        }
-        report.identities += identities.flush(store).await?;
-        progress("identities", report.identities);
+            },
+        )
+        .await?;
     }
-    finish_bulk(store, profile, &tables, bulk, progress).await?;
-    Ok(report)
+    Ok(())
 }
 
 async fn import_ibr(
-    store: &dyn Store,
+    load: &mut Loader<'_>,
     files: &ImportFiles,
-    progress: &(dyn Fn(&str, u64) + Sync),
-) -> Result<ImportReport, ImportError> {
-    let profile = &ibr::PROFILE;
-    let tables = [
-        ibr::PROGRAMME_TABLE,
-        ibr::ENROLMENT_TABLE,
-        ibr::BENEFIT_TABLE,
-    ];
-    let bulk = prepare_bulk(store, profile, &tables).await?;
-    let mut report = ImportReport::default();
+    locations: &Locations,
+) -> Result<(), ImportError> {
     let updated = dci::Timestamp::now().to_string();
-    let locations = load_locations(store, files, &mut report).await?;
-    let homes = homes(files, &mut report)?;
+    let homes = homes(load, files).await?;
 
     let mut programmes: HashMap<String, ProgrammeInfo> = HashMap::new();
     if let Some(path) = &files.programmes {
+        load.stage("programmes", Some(path)).await?;
         let catalogue = synth::read_programmes(path)
             .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
         for programme in &catalogue {
@@ -828,13 +1275,21 @@ async fn import_ibr(
                 ProgrammeInfo::from_catalogue(programme),
             );
         }
-        let rows = programmes.values().map(ProgrammeInfo::row).collect();
-        report.programmes = store.bulk_insert(ibr::PROGRAMME_TABLE, rows).await?;
+        if !load.skips(1) {
+            for programme in programmes.values() {
+                load.push(ibr::PROGRAMME_TABLE, programme.row());
+            }
+            load.report().programmes = programmes.len() as u64;
+        }
+        load.next(1, 0).await?;
     }
     // The benefits of each enrolment, by programme and beneficiary.
     let mut paid: HashMap<(String, String), Vec<(u64, synth::benefits::Benefit)>> = HashMap::new();
     if let Some(path) = &files.benefits {
-        for (line, benefit) in readable(path, synth::read_benefits(path), &mut report)? {
+        for (line, benefit) in load
+            .read_all("benefits", path, synth::read_benefits(path))
+            .await?
+        {
             paid.entry((benefit.programme.clone(), benefit.beneficiary_id.clone()))
                 .or_default()
                 .push((line, benefit));
@@ -843,7 +1298,10 @@ async fn import_ibr(
     // The enrolments, by the UIN of the person enrolled (or receiving), with their lines.
     let mut enrolments: HashMap<String, Vec<(u64, synth::benefits::Enrolment)>> = HashMap::new();
     if let Some(path) = &files.enrolments {
-        for (line, enrolment) in readable(path, synth::read_enrolments(path), &mut report)? {
+        for (line, enrolment) in load
+            .read_all("enrolments", path, synth::read_enrolments(path))
+            .await?
+        {
             if programmes.contains_key(&enrolment.programme) {
                 enrolments
                     .entry(enrolment.uin.clone())
@@ -854,91 +1312,82 @@ async fn import_ibr(
                     "programme '{}' is not in the programmes file",
                     enrolment.programme
                 );
-                report.reject(path, line, &reason);
+                load.reject(path, line, Some("programme"), &reason);
             }
         }
     }
 
     if let Some(path) = &files.persons {
-        let rows = synth::read_persons(path)
-            .map_err(|e| ImportError::File(path.clone(), e.to_string()))?;
-        let mut enrolment_rows = Batch::new(ibr::ENROLMENT_TABLE);
-        let mut benefit_rows = Batch::new(ibr::BENEFIT_TABLE);
         let mut placed = synth::vital::Homes::default();
-        for row in rows {
-            match row {
-                Ok((line, person)) => {
-                    let home = placed_home(&mut placed, &person, &homes, files);
-                    let Some(own) = enrolments.remove(&person.uin) else {
-                        continue;
-                    };
-                    let home = match home {
-                        Ok(home) => home,
-                        Err(reason) => {
-                            report.reject(path, line, &reason);
-                            continue;
+        load.each(
+            "persons",
+            path,
+            synth::read_persons(path),
+            |load, line, person| {
+                let home = placed_home(&mut placed, &person, &homes, files);
+                if let Some(own) = enrolments.remove(&person.uin) {
+                    match home {
+                        Err(reason) => load.reject(path, line, Some("household_id"), &reason),
+                        Ok(home) => {
+                            for (_, enrolment) in &own {
+                                let benefits: Vec<synth::benefits::Benefit> = paid
+                                    .remove(&(
+                                        enrolment.programme.clone(),
+                                        enrolment.beneficiary_id.clone(),
+                                    ))
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .map(|(_, benefit)| benefit)
+                                    .collect();
+                                if load.skips(line) {
+                                    continue;
+                                }
+                                let programme = &programmes[&enrolment.programme];
+                                let enrolled = Enrolled::from_population(
+                                    enrolment,
+                                    programme,
+                                    Some(&person),
+                                    home,
+                                    &benefits,
+                                );
+                                load.push(ibr::ENROLMENT_TABLE, enrolled.row(locations, &updated));
+                                let payments: Vec<ibr::Payment> =
+                                    benefits.iter().map(ibr::Payment::from_population).collect();
+                                let benefit_rows = enrolled.benefit_rows(&payments, locations);
+                                load.report().enrolments += 1;
+                                load.report().benefits += benefit_rows.len() as u64;
+                                for row in benefit_rows {
+                                    load.push(ibr::BENEFIT_TABLE, row);
+                                }
+                            }
                         }
-                    };
-                    for (_, enrolment) in own {
-                        let programme = &programmes[&enrolment.programme];
-                        let benefits: Vec<synth::benefits::Benefit> = paid
-                            .remove(&(
-                                enrolment.programme.clone(),
-                                enrolment.beneficiary_id.clone(),
-                            ))
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|(_, benefit)| benefit)
-                            .collect();
-                        let enrolled = Enrolled::from_population(
-                            &enrolment,
-                            programme,
-                            Some(&person),
-                            home,
-                            &benefits,
-                        );
-                        enrolment_rows.push(enrolled.row(&locations, &updated));
-                        let payments: Vec<ibr::Payment> =
-                            benefits.iter().map(ibr::Payment::from_population).collect();
-                        benefit_rows.extend(enrolled.benefit_rows(&payments, &locations));
                     }
                 }
-                Err(e) => report.reject(path, e.line, &e.message),
-            }
-            report.enrolments += enrolment_rows.flush_if_full(store).await?;
-            report.benefits += benefit_rows.flush_if_full(store).await?;
-            progress("enrolments", report.enrolments);
-        }
-        report.enrolments += enrolment_rows.flush(store).await?;
-        report.benefits += benefit_rows.flush(store).await?;
-        progress("enrolments", report.enrolments);
+            },
+        )
+        .await?;
     }
     if let Some(path) = &files.enrolments {
         let left = enrolments
             .into_values()
             .flatten()
             .map(|(line, e)| (line, e.uin));
-        report.reject_left(path, left.collect(), |uin| {
+        load.reject_left(path, left.collect(), "uin", |uin| {
             format!("person {uin} is not in the persons file")
-        });
+        })
+        .await?;
     }
     if let Some(path) = &files.benefits {
         let left = paid
             .into_values()
             .flatten()
             .map(|(line, b)| (line, b.benefit_id));
-        report.reject_left(path, left.collect(), |id| {
+        load.reject_left(path, left.collect(), "beneficiary_id", |id| {
             format!("benefit {id} is of no enrolment in the enrolments file")
-        });
-    }
-    finish_bulk(store, profile, &tables, bulk, progress).await?;
-    // After the indexes: marking looks up each beneficiary's other enrolments.
-    progress("duplicates", 0);
-    store
-        .write(vec![ibr::mark_duplicates(store.dialect(), None)])
+        })
         .await?;
-    report.duplicates = ibr::duplicate_count(store).await?;
-    Ok(report)
+    }
+    Ok(())
 }
 
 async fn tables_are_empty(store: &dyn Store, tables: &[BulkTable]) -> Result<bool, StoreError> {
@@ -962,44 +1411,4 @@ async fn tables_are_empty(store: &dyn Store, tables: &[BulkTable]) -> Result<boo
             Some(Some(SqlValue::Integer(0)))
         )
     }))
-}
-
-/// Rows waiting to be written together.
-struct Batch {
-    table: BulkTable,
-    rows: Vec<Row>,
-}
-
-impl Batch {
-    fn new(table: BulkTable) -> Self {
-        Batch {
-            table,
-            rows: Vec::with_capacity(BATCH),
-        }
-    }
-
-    fn push(&mut self, row: Row) {
-        self.rows.push(row);
-    }
-
-    fn extend(&mut self, rows: Vec<Row>) {
-        self.rows.extend(rows);
-    }
-
-    async fn flush_if_full(&mut self, store: &dyn Store) -> Result<u64, StoreError> {
-        if self.rows.len() >= BATCH {
-            self.flush(store).await
-        } else {
-            Ok(0)
-        }
-    }
-
-    async fn flush(&mut self, store: &dyn Store) -> Result<u64, StoreError> {
-        if self.rows.is_empty() {
-            return Ok(0);
-        }
-        store
-            .bulk_insert(self.table, std::mem::take(&mut self.rows))
-            .await
-    }
 }

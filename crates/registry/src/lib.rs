@@ -242,10 +242,24 @@ pub const ENGINE_MIGRATIONS: &[store::Migration] = &[
     store::audit::MIGRATION,
     participants::MIGRATION,
     subscribe::ENCRYPTED_MIGRATION,
+    import::MIGRATION,
 ];
 
 /// Opens the store of `profile`: applies its migrations and makes sure its indexes exist.
 pub async fn open_store(
+    profile: &Profile,
+    config: &store::StoreConfig,
+) -> Result<Arc<dyn Store>, store::StoreError> {
+    let store = open_store_for_import(profile, config).await?;
+    store
+        .execute_script(profile.indexes.script(store.dialect()).to_string())
+        .await?;
+    Ok(store)
+}
+
+/// Opens the store of `profile` and applies its migrations, leaving its secondary indexes to
+/// [`import::import`] (which drops them to load empty tables, and builds them at the end).
+pub async fn open_store_for_import(
     profile: &Profile,
     config: &store::StoreConfig,
 ) -> Result<Arc<dyn Store>, store::StoreError> {
@@ -255,11 +269,7 @@ pub async fn open_store(
         .chain(ENGINE_MIGRATIONS)
         .cloned()
         .collect();
-    let store = store::open(config, &migrations).await?;
-    store
-        .execute_script(profile.indexes.script(store.dialect()).to_string())
-        .await?;
-    Ok(store)
+    store::open(config, &migrations).await
 }
 
 /// Every registry the engine serves.

@@ -144,7 +144,7 @@ pub async fn apply(
     }
     for person in &changes.persons {
         let household_id = person.household_id.as_deref().unwrap_or_default();
-        let row = crate::social::person_row(person, households[household_id], &locations);
+        let row = crate::social::person_row(person, households[household_id].into(), &locations);
         statements.push(upsert(dialect, &PERSON_TABLE, "uin", row));
         let member = dci::records::social::MEMBER;
         if known_people.contains(&person.uin) {

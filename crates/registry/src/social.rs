@@ -318,11 +318,41 @@ impl Locations {
     }
 }
 
-fn household_address(household: &synth::Household, locations: &Locations) -> Address {
+/// What a member's record takes from their household.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberOf<'a> {
+    /// The household's identifier.
+    pub household_id: &'a str,
+    /// Its head's UIN.
+    pub head_uin: &'a str,
+    /// Where it lives: sub-county, district and region codes.
+    pub location_code: &'a str,
+    /// The district of `location_code`.
+    pub district_code: &'a str,
+    /// The region of `district_code`.
+    pub region_code: &'a str,
+    /// When it was registered.
+    pub registration_date: time::Date,
+}
+
+impl<'a> From<&'a synth::Household> for MemberOf<'a> {
+    fn from(household: &'a synth::Household) -> Self {
+        MemberOf {
+            household_id: &household.household_id,
+            head_uin: &household.head_uin,
+            location_code: &household.location_code,
+            district_code: &household.district_code,
+            region_code: &household.region_code,
+            registration_date: household.registration_date,
+        }
+    }
+}
+
+fn household_address(household: MemberOf<'_>, locations: &Locations) -> Address {
     Address {
-        locality: locations.name(&household.location_code).map(str::to_string),
-        sub_region_code: Some(household.district_code.clone()),
-        region_code: Some(household.region_code.clone()),
+        locality: locations.name(household.location_code).map(str::to_string),
+        sub_region_code: Some(household.district_code.to_string()),
+        region_code: Some(household.region_code.to_string()),
         ..Address::default()
     }
 }
@@ -340,7 +370,7 @@ pub fn household_row(household: &synth::Household, locations: &Locations, update
                 Some(&household.district_code),
             )
         }),
-        address: vec![household_address(household, locations)],
+        address: vec![household_address(household.into(), locations)],
         poverty_score: household.poverty_score,
         poverty_score_type: Some(household.poverty_score_type.clone()),
         group_size: i64::from(household.size),
@@ -370,11 +400,7 @@ pub fn household_row(household: &synth::Household, locations: &Locations, update
 }
 
 /// The row (published record included) of a living member of `household`.
-pub fn person_row(
-    person: &synth::Person,
-    household: &synth::Household,
-    locations: &Locations,
-) -> Row {
+pub fn person_row(person: &synth::Person, household: MemberOf<'_>, locations: &Locations) -> Row {
     let member = Member {
         kind: "Member".into(),
         member_identifier: vec![Identifier::new("UIN", &person.uin)],
@@ -397,7 +423,7 @@ pub fn person_row(
             .map(|relationship| RelatedPerson {
                 relationship_type: relationship.clone(),
                 related_member: PersonRef {
-                    identifier: vec![Identifier::new("UIN", &household.head_uin)],
+                    identifier: vec![Identifier::new("UIN", household.head_uin)],
                 },
             })
             .collect(),
@@ -405,12 +431,12 @@ pub fn person_row(
         marital_status: Some(person.marital_status.clone()),
         employment_status: person.employment_status.clone(),
         education_level: person.education_level.clone(),
-        group_identifier: Some(Identifier::new(HOUSEHOLD_ID, &household.household_id)),
+        group_identifier: Some(Identifier::new(HOUSEHOLD_ID, household.household_id)),
         registration_date: Some(ymd(household.registration_date)),
     };
     vec![
         text(&person.uin),
-        text(&household.household_id),
+        text(household.household_id),
         text(&person.given_name),
         text(&person.surname),
         text(&person.sex),

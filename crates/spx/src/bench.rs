@@ -3,7 +3,7 @@
 //! unloaded) and `async` (async searches: ACKs, then callbacks to a `client::Receiver`) beside
 //! a bare axum JSON echo; `notify` (one event to many subscriptions) beside posts straight to
 //! the subscribers; `pay` (a payment cycle, reconciled) beside the store's floor for the same
-//! writes.
+//! writes; `import` (the social registry's import) beside a raw load of the same rows.
 //!
 //! Client and server share the machine's cores, as on a single 2-core node: the figures are a
 //! floor for a server with cores of its own.
@@ -26,6 +26,7 @@ use store::{ColumnType, SqlValue, Statement};
 use crate::config::Config;
 use crate::service;
 
+mod import;
 mod notify;
 mod pay;
 
@@ -34,8 +35,9 @@ mod pay;
 pub struct BenchArgs {
     /// The workload: `search` (sync identifier and expression search), `async` (async
     /// searches by UIN answered by callbacks), `notify` (one event fanned out to many
-    /// subscriptions, some of them black-holed) or `pay` (a payment cycle through the mapper
-    /// and the switch simulator, reconciled).
+    /// subscriptions, some of them black-holed), `pay` (a payment cycle through the mapper
+    /// and the switch simulator, reconciled) or `import` (the social registry's import of the
+    /// population's files, beside a raw load of the same rows).
     #[arg(default_value = "search")]
     pub workload: String,
     /// Living people in the generated registry.
@@ -88,6 +90,9 @@ pub struct BenchArgs {
 
 const SENDER: &str = "bench.spx.local";
 
+/// Identifiers in one request of the batch workload.
+const BATCH_IDS: usize = 1_000;
+
 /// Makes the `i`-th request body of a workload.
 type MakeRequest = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
 
@@ -104,14 +109,17 @@ fn search_body(client: &Client, item: SearchItem) -> Vec<u8> {
 
 /// Runs the benchmark.
 pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
-    if !["search", "async", "notify", "pay"].contains(&args.workload.as_str()) {
+    if !["search", "async", "notify", "pay", "import"].contains(&args.workload.as_str()) {
         bail!(
-            "unknown workload '{}'; available: search, async, notify, pay",
+            "unknown workload '{}'; available: search, async, notify, pay, import",
             args.workload
         );
     }
     if args.workload == "pay" {
         return pay::run(&args, config).await;
+    }
+    if args.workload == "import" {
+        return import::run(&args, config).await;
     }
     let profile = &registry::social::PROFILE;
     config.service.data_dir = args.data_dir.clone();
@@ -167,26 +175,48 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
             search_body(&client, item)
         }
     };
-    let workloads: Vec<(&str, String, MakeRequest)> = vec![
+    let batch_request = {
+        let (client, samples) = (client.clone(), samples.clone());
+        move |i: usize| {
+            let uins: Vec<&String> = (0..BATCH_IDS)
+                .map(|k| &samples[(i * BATCH_IDS + k) % samples.len()])
+                .collect();
+            let item = SearchItem::by_expression("Member", json!({"uin": {"$in": uins}}))
+                .page(BATCH_IDS as i64, 1);
+            search_body(&client, item)
+        }
+    };
+    // Each workload's name, URL, requests, and the identifiers each request resolves.
+    let workloads: Vec<(&str, String, MakeRequest, usize)> = vec![
         (
             "reference: axum JSON echo",
             format!("http://{echo}/echo"),
             Arc::new(uin_request.clone()),
+            0,
         ),
         (
             "sync search by UIN (Member)",
             registry.clone(),
             Arc::new(uin_request.clone()),
+            1,
         ),
         (
             "sync search by UIN, signed and verified",
             registry.clone(),
             Arc::new(signed(uin_request, requester.clone())),
+            1,
+        ),
+        (
+            "sync search of 1,000 UINs (uin $in, page 1,000)",
+            registry.clone(),
+            Arc::new(batch_request),
+            BATCH_IDS,
         ),
         (
             "expression search (Group, page 20, total_count)",
             registry,
             Arc::new(expression_request),
+            0,
         ),
     ];
     println!(
@@ -194,7 +224,7 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
         "workload", "req/s", "p50 ms", "p90 ms", "p99 ms", "idle p50", "idle p99"
     );
     let mut reference = None;
-    for (name, url, make) in workloads {
+    for (name, url, make, ids) in workloads {
         let idle = measure(&url, make.clone(), 1, Duration::ZERO, Some(args.unloaded)).await?;
         let loaded = measure(
             &url,
@@ -209,8 +239,12 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
             .map(|r: f64| format!(" ({:.0}% of echo)", 100.0 * throughput / r))
             .unwrap_or_default();
         reference.get_or_insert(throughput);
+        let resolved = match ids {
+            0 | 1 => String::new(),
+            ids => format!(", {:.0} IDs/s", throughput * ids as f64),
+        };
         println!(
-            "{:<50} {:>10.0} {:>9.2} {:>9.2} {:>9.2} | {:>9.2} {:>9.2}{ratio}",
+            "{:<50} {:>10.0} {:>9.2} {:>9.2} {:>9.2} | {:>9.2} {:>9.2}{ratio}{resolved}",
             name,
             throughput,
             loaded.percentile(50.0),

@@ -9,6 +9,7 @@ mod audit;
 mod bench;
 mod config;
 mod crvs;
+mod import;
 mod keys;
 mod pages;
 mod participants;
@@ -64,18 +65,9 @@ enum Command {
         #[arg(long)]
         today: Option<String>,
     },
-    /// Load population files (or a directory of them) into a registry's store.
-    Import {
-        /// Which registry (social, crvs, ibr, dr, fr, id).
-        #[arg(long)]
-        role: String,
-        #[command(flatten)]
-        service: ServiceFlags,
-        /// locations.json, programmes.json, households, persons, marriages, disabilities,
-        /// farmers, parcels, enrolments, benefits (.csv|.jsonl), or a directory with them.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    /// Load population files (or a directory of them) into a registry's store; run again, it
+    /// finishes an import that was interrupted.
+    Import(import::ImportArgs),
     /// Search a registry (sync, or async with a temporary callback receiver) and print the
     /// answer as JSON.
     Search(requester::SearchArgs),
@@ -399,34 +391,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Import {
-            role,
-            service,
-            files,
-        } => {
-            let store = open_role_store(cli.config.as_ref(), &role, &service).await?;
-            let files = registry::import::ImportFiles::classify(&files)?;
-            let started = std::time::Instant::now();
-            let report =
-                registry::import::import(&role, store.as_ref(), &files, &|_, _| {}).await?;
-            println!(
-                "imported into {}: {} in {:.1} s ({} rows rejected)",
-                store.describe(),
-                report.loaded(&role),
-                started.elapsed().as_secs_f64(),
-                report.rejected_count
-            );
-            for line in &report.rejected {
-                println!("  rejected {line}");
-            }
-            if report.rejected_count > report.rejected.len() as u64 {
-                println!(
-                    "  ... and {} more",
-                    report.rejected_count - report.rejected.len() as u64
-                );
-            }
-            Ok(())
-        }
+        Command::Import(args) => import::run(args, cli.config.as_ref()).await,
         Command::Participants {
             action,
             role,

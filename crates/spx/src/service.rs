@@ -363,14 +363,19 @@ pub async fn populate(
     let generated_in = started.elapsed();
     let started = std::time::Instant::now();
     let import = registry::import::ImportFiles::classify(&paths)?;
-    let report =
-        registry::import::import(registry::social::PROFILE.role, store, &import, &|_, _| {})
-            .await?;
+    let report = registry::import::import(
+        registry::social::PROFILE.role,
+        store,
+        &import,
+        &Default::default(),
+    )
+    .await?;
     let loaded_in = started.elapsed();
     let mut loaded = Vec::with_capacity(others.len());
     for (profile, other) in others {
         let started = std::time::Instant::now();
-        let report = registry::import::import(profile.role, *other, &import, &|_, _| {}).await?;
+        let report =
+            registry::import::import(profile.role, *other, &import, &Default::default()).await?;
         loaded.push((*profile, report, started.elapsed()));
     }
     Ok(Populated {

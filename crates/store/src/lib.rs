@@ -77,6 +77,23 @@ pub struct BulkTable {
     pub columns: &'static [(&'static str, ColumnType)],
 }
 
+/// Rows for several tables and the statements that follow them (such as an import's
+/// checkpoint), for [`Store::bulk_load`]: all committed in one transaction, or none.
+#[derive(Debug, Default)]
+pub struct BulkLoad {
+    /// Each table's rows, loaded in this order.
+    pub tables: Vec<(BulkTable, Vec<Row>)>,
+    /// Statements run after the rows, in the same transaction.
+    pub then: Vec<Statement>,
+}
+
+impl BulkLoad {
+    /// The rows loaded in all.
+    pub fn rows(&self) -> u64 {
+        self.tables.iter().map(|(_, rows)| rows.len() as u64).sum()
+    }
+}
+
 /// Makes the write statements of [`Store::read_then_write`] from the rows its reads returned.
 pub type WritePlan = Box<dyn FnOnce(Vec<Vec<Row>>) -> Result<Vec<Statement>> + Send>;
 
@@ -140,7 +157,26 @@ pub trait Store: Send + Sync {
     async fn write_query(&self, statement: Statement) -> Result<Vec<Row>>;
 
     /// Loads rows into a table in one transaction, by the fastest path the backend has.
-    async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> Result<u64>;
+    async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> Result<u64> {
+        self.bulk_load(BulkLoad {
+            tables: vec![(table, rows)],
+            then: Vec::new(),
+        })
+        .await
+    }
+
+    /// Loads rows into tables, then runs `load.then`, in one transaction, by the fastest path
+    /// the backend has; returns the rows loaded. The work starts at the first poll and goes on
+    /// on the backend's own thread or task, so a caller may prepare its next load meanwhile.
+    async fn bulk_load(&self, load: BulkLoad) -> Result<u64>;
+
+    /// Sets the store up for a bulk load (`on`), or back as it was opened. The embedded store
+    /// gives its writer a larger page cache and checkpoints its WAL less often; PostgreSQL
+    /// needs nothing.
+    async fn bulk_mode(&self, on: bool) -> Result<()> {
+        let _ = on;
+        Ok(())
+    }
 
     /// Runs a script of statements without parameters (schema maintenance such as building
     /// indexes) in one transaction.

@@ -9,7 +9,7 @@ use tokio_postgres::{NoTls, Row as PgRow};
 
 use crate::migrate::{self, Migration};
 use crate::{
-    BulkTable, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError,
+    BulkLoad, Cell, ColumnType, Dialect, Result, Row, SqlValue, Statement, Store, StoreError,
     WritePlan,
 };
 
@@ -204,6 +204,48 @@ async fn execute_all(tx: &Transaction<'_>, statements: &[Statement]) -> Result<V
     Ok(counts)
 }
 
+/// Loads `load`'s rows with binary COPY, one table after the other, then runs its statements,
+/// in one transaction. Its commit does not wait for the WAL to reach the disk: the rows and
+/// the statements (an import's checkpoint) are lost together or not at all.
+async fn copy_in(pool: &Pool, load: BulkLoad) -> Result<u64> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    let mut written = 0;
+    for (table, rows) in &load.tables {
+        let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+        let types: Vec<Type> = table.columns.iter().map(|(_, ty)| pg_type(*ty)).collect();
+        let sink = tx
+            .copy_in(&format!(
+                "COPY {} ({}) FROM STDIN BINARY",
+                table.table,
+                names.join(", ")
+            ))
+            .await?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        pin_mut!(writer);
+        for row in rows {
+            let values: Vec<&(dyn ToSql + Sync)> = row
+                .iter()
+                .zip(table.columns)
+                .map(|(cell, (_, ty))| match cell {
+                    Some(value) => param(value),
+                    None => null(*ty),
+                })
+                .collect();
+            writer.as_mut().write(&values).await?;
+        }
+        written += writer.finish().await?;
+    }
+    execute_all(&tx, &load.then).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     fn dialect(&self) -> Dialect {
@@ -295,34 +337,12 @@ impl Store for PostgresStore {
         Ok(counts)
     }
 
-    async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> Result<u64> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
-        let types: Vec<Type> = table.columns.iter().map(|(_, ty)| pg_type(*ty)).collect();
-        let sink = tx
-            .copy_in(&format!(
-                "COPY {} ({}) FROM STDIN BINARY",
-                table.table,
-                names.join(", ")
-            ))
-            .await?;
-        let writer = BinaryCopyInWriter::new(sink, &types);
-        pin_mut!(writer);
-        for row in &rows {
-            let values: Vec<&(dyn ToSql + Sync)> = row
-                .iter()
-                .zip(table.columns)
-                .map(|(cell, (_, ty))| match cell {
-                    Some(value) => param(value),
-                    None => null(*ty),
-                })
-                .collect();
-            writer.as_mut().write(&values).await?;
-        }
-        let written = writer.finish().await?;
-        tx.commit().await?;
-        Ok(written)
+    async fn bulk_load(&self, load: BulkLoad) -> Result<u64> {
+        // A task of its own: the load goes on while the caller prepares the next one.
+        let pool = self.pool.clone();
+        tokio::spawn(async move { copy_in(&pool, load).await })
+            .await
+            .map_err(|e| StoreError::Internal(format!("the bulk load stopped: {e}")))?
     }
 
     async fn execute_script(&self, script: String) -> Result<()> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use store::audit::{self, AuditLog, BATCH_MAX, Break, Entry, EntryHash, Fault, Head, Verdict};
 use store::{
-    BulkTable, Dialect, Migration, Row, SqlValue, Statement, Store, StoreConfig, WritePlan,
+    BulkLoad, Dialect, Migration, Row, SqlValue, Statement, Store, StoreConfig, WritePlan,
 };
 use time::OffsetDateTime;
 
@@ -316,9 +316,9 @@ impl Store for Counting {
         self.inner.write_query(statement).await
     }
 
-    async fn bulk_insert(&self, table: BulkTable, rows: Vec<Row>) -> store::Result<u64> {
+    async fn bulk_load(&self, load: BulkLoad) -> store::Result<u64> {
         self.writes.fetch_add(1, Ordering::Relaxed);
-        self.inner.bulk_insert(table, rows).await
+        self.inner.bulk_load(load).await
     }
 
     async fn execute_script(&self, script: String) -> store::Result<()> {

@@ -133,10 +133,12 @@ pub fn write_benefits(
 pub fn read_programmes(path: &Path) -> Result<Vec<Programme>, ReadError> {
     let text = fs::read_to_string(path).map_err(|e| ReadError {
         line: 0,
+        field: None,
         message: e.to_string(),
     })?;
     serde_json::from_str(&text).map_err(|e| ReadError {
         line: e.line() as u64,
+        field: None,
         message: e.to_string(),
     })
 }
@@ -179,6 +181,8 @@ pub struct ReadError {
     /// 1-based line number of the row (the header is line 1 of a CSV file); 0 when the error
     /// concerns the file as a whole.
     pub line: u64,
+    /// The column at fault, when the error is about one.
+    pub field: Option<&'static str>,
     /// What is wrong.
     pub message: String,
 }
@@ -197,55 +201,43 @@ impl std::error::Error for ReadError {}
 
 /// Streams the households of a `.csv` or `.jsonl` file, validating each row. A bad row yields
 /// a [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
-pub fn read_households(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(u64, Household), ReadError>>, ReadError> {
+pub fn read_households(path: &Path) -> Result<Rows<Household>, ReadError> {
     Rows::<Household>::open(path)
 }
 
 /// Streams the persons of a `.csv` or `.jsonl` file, validating each row. A bad row yields a
 /// [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
-pub fn read_persons(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(u64, Person), ReadError>>, ReadError> {
+pub fn read_persons(path: &Path) -> Result<Rows<Person>, ReadError> {
     Rows::<Person>::open(path)
 }
 
 /// Streams the marriages of a `.csv` or `.jsonl` file, validating each row. A bad row yields a
 /// [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
-pub fn read_marriages(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(u64, Marriage), ReadError>>, ReadError> {
+pub fn read_marriages(path: &Path) -> Result<Rows<Marriage>, ReadError> {
     Rows::<Marriage>::open(path)
 }
 
 /// Streams the disability registrations of a `.csv` or `.jsonl` file, validating each row. A
 /// bad row yields a [`ReadError`] with its line number and the iteration goes on; an I/O error
 /// ends it.
-pub fn read_disabilities(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(u64, Disability), ReadError>>, ReadError> {
+pub fn read_disabilities(path: &Path) -> Result<Rows<Disability>, ReadError> {
     Rows::<Disability>::open(path)
 }
 
 /// Streams the farmers of a `.csv` or `.jsonl` file, validating each row. A bad row yields a
 /// [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
-pub fn read_farmers(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(u64, Farmer), ReadError>>, ReadError> {
+pub fn read_farmers(path: &Path) -> Result<Rows<Farmer>, ReadError> {
     Rows::<Farmer>::open(path)
 }
 
 /// Streams the land parcels of a `.csv` or `.jsonl` file, validating each row. A bad row
 /// yields a [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
-pub fn read_parcels(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(u64, Parcel), ReadError>>, ReadError> {
+pub fn read_parcels(path: &Path) -> Result<Rows<Parcel>, ReadError> {
     Rows::<Parcel>::open(path)
 }
 
 /// A record type of the population's files.
-trait Row: Sized + Serialize + DeserializeOwned {
+pub trait Row: Sized + Serialize + DeserializeOwned {
     /// Field names, in declaration (and CSV column) order.
     const COLUMNS: &'static [&'static str];
     /// Parses a CSV row; `field(i)` is the cell of `COLUMNS[i]`.
@@ -266,10 +258,12 @@ enum Source {
         reader: BufReader<File>,
         buffer: String,
         line: u64,
+        offset: u64,
     },
 }
 
-struct Rows<T> {
+/// The rows of a file, read one by one (see [`read_persons`] and the other readers).
+pub struct Rows<T> {
     source: Source,
     finished: bool,
     row: PhantomData<fn() -> T>,
@@ -277,7 +271,11 @@ struct Rows<T> {
 
 impl<T: Row> Rows<T> {
     fn open(path: &Path) -> Result<Self, ReadError> {
-        let whole = |message: String| ReadError { line: 0, message };
+        let whole = |message: String| ReadError {
+            line: 0,
+            field: None,
+            message,
+        };
         let file =
             File::open(path).map_err(|e| whole(format!("cannot open {}: {e}", path.display())))?;
         let source = match path.extension().and_then(|e| e.to_str()) {
@@ -288,6 +286,7 @@ impl<T: Row> Rows<T> {
                     .from_reader(file);
                 let headers = reader.headers().map_err(|e| ReadError {
                     line: 1,
+                    field: None,
                     message: format!("cannot read the header: {e}"),
                 })?;
                 let columns = T::COLUMNS
@@ -298,6 +297,7 @@ impl<T: Row> Rows<T> {
                             .position(|h| h.trim() == *name)
                             .ok_or_else(|| ReadError {
                                 line: 1,
+                                field: Some(name),
                                 message: format!("missing column `{name}`"),
                             })
                     })
@@ -313,6 +313,7 @@ impl<T: Row> Rows<T> {
                 reader: BufReader::with_capacity(BUFFER, file),
                 buffer: String::new(),
                 line: 0,
+                offset: 0,
             },
             _ => {
                 return Err(whole(format!(
@@ -327,6 +328,31 @@ impl<T: Row> Rows<T> {
             row: PhantomData,
         })
     }
+
+    /// How far into the file the rows read so far go, in bytes.
+    pub fn offset(&self) -> u64 {
+        match &self.source {
+            Source::Csv { reader, .. } => reader.position().byte(),
+            Source::Lines { offset, .. } => *offset,
+        }
+    }
+}
+
+/// The column a message about a row names: the one it starts with, else the first one it
+/// quotes (serde's "missing field `uin`").
+fn field_named<T: Row>(message: &str) -> Option<&'static str> {
+    let starts = T::COLUMNS.iter().find(|c| {
+        message
+            .strip_prefix(**c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', ' ']))
+    });
+    starts
+        .or_else(|| {
+            T::COLUMNS
+                .iter()
+                .find(|c| message.contains(&format!("`{c}`")))
+        })
+        .copied()
 }
 
 impl<T: Row> Iterator for Rows<T> {
@@ -352,10 +378,11 @@ impl<T: Row> Iterator for Rows<T> {
                     *last_line = line;
                     let row = T::from_cells(|i| record.get(columns[i]).unwrap_or(""))
                         .and_then(|row| row.check().map(|()| row));
-                    Some(
-                        row.map(|row| (line, row))
-                            .map_err(|message| ReadError { line, message }),
-                    )
+                    Some(row.map(|row| (line, row)).map_err(|message| ReadError {
+                        line,
+                        field: field_named::<T>(&message),
+                        message,
+                    }))
                 }
                 Err(e) => {
                     let line = e.position().map_or(*last_line + 1, |p| p.line());
@@ -371,13 +398,18 @@ impl<T: Row> Iterator for Rows<T> {
                         }
                         _ => e.to_string(),
                     };
-                    Some(Err(ReadError { line, message }))
+                    Some(Err(ReadError {
+                        line,
+                        field: None,
+                        message,
+                    }))
                 }
             },
             Source::Lines {
                 reader,
                 buffer,
                 line,
+                offset,
             } => loop {
                 buffer.clear();
                 match reader.read_line(buffer) {
@@ -385,8 +417,9 @@ impl<T: Row> Iterator for Rows<T> {
                         self.finished = true;
                         return None;
                     }
-                    Ok(_) => {
+                    Ok(read) => {
                         *line += 1;
+                        *offset += read as u64;
                         let text = buffer.trim();
                         if text.is_empty() {
                             continue;
@@ -395,10 +428,11 @@ impl<T: Row> Iterator for Rows<T> {
                         let row = serde_json::from_str::<T>(text)
                             .map_err(|e| e.to_string())
                             .and_then(|row| row.check().map(|()| row));
-                        return Some(
-                            row.map(|row| (line, row))
-                                .map_err(|message| ReadError { line, message }),
-                        );
+                        return Some(row.map(|row| (line, row)).map_err(|message| ReadError {
+                            line,
+                            field: field_named::<T>(&message),
+                            message,
+                        }));
                     }
                     Err(e) => {
                         *line += 1;
@@ -408,6 +442,7 @@ impl<T: Row> Iterator for Rows<T> {
                         }
                         return Some(Err(ReadError {
                             line: *line,
+                            field: None,
                             message: format!("read error: {e}"),
                         }));
                     }
@@ -677,17 +712,13 @@ impl Row for Marriage {
 
 /// Streams the enrolments of a `.csv` or `.jsonl` file, validating each row. A bad row yields
 /// a [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
-pub fn read_enrolments(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(u64, Enrolment), ReadError>>, ReadError> {
+pub fn read_enrolments(path: &Path) -> Result<Rows<Enrolment>, ReadError> {
     Rows::<Enrolment>::open(path)
 }
 
 /// Streams the benefits of a `.csv` or `.jsonl` file, validating each row. A bad row yields a
 /// [`ReadError`] with its line number and the iteration goes on; an I/O error ends it.
-pub fn read_benefits(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<(u64, Benefit), ReadError>>, ReadError> {
+pub fn read_benefits(path: &Path) -> Result<Rows<Benefit>, ReadError> {
     Rows::<Benefit>::open(path)
 }
 

@@ -58,7 +58,7 @@ pub use codes::{
 };
 pub use generate::{MAX_PEOPLE, generate};
 pub use io::{
-    Format, ReadError, read_benefits, read_disabilities, read_enrolments, read_farmers,
+    Format, ReadError, Row, Rows, read_benefits, read_disabilities, read_enrolments, read_farmers,
     read_households, read_marriages, read_parcels, read_persons, read_programmes, write,
     write_benefits, write_disabilities, write_farms, write_marriages,
 };

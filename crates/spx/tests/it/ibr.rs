@@ -786,7 +786,7 @@ fn import_reports_each_rejected_row(backend: Backend) -> Result<()> {
         let store = registry::open_store(&registry::ibr::PROFILE, &place.config()).await?;
         let classified = registry::import::ImportFiles::classify(&files)?;
         let report =
-            registry::import::import("ibr", store.as_ref(), &classified, &|_, _| {}).await?;
+            registry::import::import("ibr", store.as_ref(), &classified, &Default::default()).await?;
         let (e, b) = (enrolments.display(), benefits.display());
         let expected = [
             format!("{b}:3: amount: 0 is not a positive number of minor units"),

@@ -17,6 +17,7 @@ mod exchange;
 mod fr;
 mod ibr;
 mod idreg;
+mod import;
 mod metrics;
 mod mis;
 mod mis_cycles;
@@ -64,6 +65,7 @@ fn main() {
         fr::TESTS,
         ibr::TESTS,
         idreg::TESTS,
+        import::TESTS,
         mis::TESTS,
         mis_cycles::TESTS,
         mis_events::TESTS,

@@ -345,7 +345,7 @@ fn imports_keep_every_index(backend: Backend) -> Result<()> {
         let files = registry::import::ImportFiles::classify(&crate::support::fixture().files)?;
         // The first import loads empty tables (indexes dropped, then rebuilt); a second one
         // into the loaded tables keeps them throughout (its rows are refused as duplicates).
-        registry::import::import("social", store.as_ref(), &files, &|_, _| {}).await?;
+        registry::import::import("social", store.as_ref(), &files, &Default::default()).await?;
         let after = present(store.read(vec![index_names(backend)]).await?);
         for name in &wanted {
             ensure!(
@@ -354,7 +354,7 @@ fn imports_keep_every_index(backend: Backend) -> Result<()> {
             );
         }
         ensure!(
-            registry::import::import("social", store.as_ref(), &files, &|_, _| {})
+            registry::import::import("social", store.as_ref(), &files, &Default::default())
                 .await
                 .is_err()
         );

@@ -283,7 +283,7 @@ impl TestRegistry {
         let place = Place::new(backend).await?;
         let store = registry::open_store(profile, &place.config()).await?;
         let files = registry::import::ImportFiles::classify(&fixture().files)?;
-        registry::import::import(profile.role, store.as_ref(), &files, &|_, _| {}).await?;
+        registry::import::import(profile.role, store.as_ref(), &files, &Default::default()).await?;
         let registry = Registry::start(profile, store.clone(), config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
