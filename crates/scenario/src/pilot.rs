@@ -60,6 +60,31 @@ impl Expected {
     }
 }
 
+impl Expected {
+    /// What becomes of `candidate`, whose other rules pass but the rule `name`
+    /// (`poverty_score <= threshold`) on their household's `score`: rejected as dead, on that
+    /// rule (failed, or unknown without a score), by the IBR check, or enrolled.
+    pub fn poor_enough(
+        name: &str,
+        threshold: f64,
+        candidate: &synth::Person,
+        score: Option<f64>,
+        covered: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Self {
+        let rule = format!("{name}: poverty_score <= {threshold}");
+        match score {
+            _ if candidate.death_date.is_some() => {
+                Expected::alive_and_uncovered(candidate, covered)
+            }
+            None => Expected::Rejected(format!("{rule} unknown on no poverty_score")),
+            Some(score) if score > threshold => {
+                Expected::Rejected(format!("{rule} failed on poverty_score {score}"))
+            }
+            Some(_) => Expected::alive_and_uncovered(candidate, covered),
+        }
+    }
+}
+
 /// The programmes named by an IBR check's rejection of `uin` for benefit type `benefit_type`
 /// (`... failed on enrolled yes in A, B`).
 pub fn named_by_ibr_check(reason: &str, uin: &str, benefit_type: &str) -> Option<BTreeSet<String>> {

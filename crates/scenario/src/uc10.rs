@@ -86,18 +86,17 @@ async fn pilot_in_a_district(world: &World<'_>, report: &mut Report<'_>) -> Resu
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|person| {
-            let outcome = match truth.poverty(person) {
-                _ if person.death_date.is_some() => Expected::alive_and_uncovered(person, &covered),
-                _ if !valid[person.uin.as_str()] => {
+            let outcome = match valid[person.uin.as_str()] {
+                false if person.death_date.is_none() => {
                     Expected::Rejected("certified: disabled = true failed on disabled false".into())
                 }
-                None => Expected::Rejected(
-                    "not well off: poverty_score <= 60 unknown on no poverty_score".into(),
+                _ => Expected::poor_enough(
+                    "not well off",
+                    POOR,
+                    person,
+                    truth.poverty(person),
+                    &covered,
                 ),
-                Some(score) if score > POOR => Expected::Rejected(format!(
-                    "not well off: poverty_score <= 60 failed on poverty_score {score}"
-                )),
-                Some(_) => Expected::alive_and_uncovered(person, &covered),
             };
             (person.uin.clone(), outcome)
         })

@@ -129,16 +129,13 @@ async fn vouchers(world: &World<'_>, report: &mut Report<'_>) -> Result<Cycle> {
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|farmer| {
-            let outcome = match truth.poverty(farmer) {
-                _ if farmer.death_date.is_some() => Expected::alive_and_uncovered(farmer, &covered),
-                None => Expected::Rejected(
-                    "poor household: poverty_score <= 60 unknown on no poverty_score".into(),
-                ),
-                Some(score) if score > POOR => Expected::Rejected(format!(
-                    "poor household: poverty_score <= 60 failed on poverty_score {score}"
-                )),
-                Some(_) => Expected::alive_and_uncovered(farmer, &covered),
-            };
+            let outcome = Expected::poor_enough(
+                "poor household",
+                POOR,
+                farmer,
+                truth.poverty(farmer),
+                &covered,
+            );
             (farmer.uin.clone(), outcome)
         })
         .collect();
