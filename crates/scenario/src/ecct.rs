@@ -71,24 +71,15 @@ async fn enrol(
             (household.poverty_score <= POOR).then_some((p, household))
         })
         .collect();
-    let uncovered = truth.covered("1");
-    let area = pilot::area(
-        &children
-            .iter()
-            .filter(|(p, _)| {
-                p.death_date.is_none()
-                    && !uncovered.contains_key(p.uin.as_str())
-                    && truth.attends_school(p) == Some(true)
-            })
-            .map(|(_, h)| *h)
-            .collect::<Vec<_>>(),
-        LEAST,
-    )?;
     let pilot::Launched {
         code,
+        area,
         found,
         covered,
-    } = pilot::launch(world, "ECCT", "1", &area, &children).await?;
+    } = pilot::launch(world, ("ECCT", "1"), &children, LEAST, |p| {
+        truth.attends_school(p) == Some(true)
+    })
+    .await?;
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|p| (p.uin.clone(), Expected::alive_and_uncovered(p, &covered)))

@@ -117,7 +117,7 @@ impl Area {
 /// The district among the `households` of the candidates (one per candidate) with the fewest
 /// candidates, `least` or more, the first in code order among equals; or the region so chosen
 /// when no district has enough; or the region with the most when none has.
-pub(crate) fn area(households: &[&synth::Household], least: usize) -> Result<Area> {
+fn area(households: &[&synth::Household], least: usize) -> Result<Area> {
     let fewest = |of: fn(&synth::Household) -> &str| {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for household in households {
@@ -160,6 +160,8 @@ pub(crate) fn area(households: &[&synth::Household], least: usize) -> Result<Are
 pub(crate) struct Launched<'p> {
     /// Its code.
     pub(crate) code: String,
+    /// Where it runs.
+    pub(crate) area: Area,
     /// The candidates its search should find: those of the area.
     pub(crate) found: Vec<&'p synth::Person>,
     /// The programmes of its benefit type that cover each of them, by UIN: the population's
@@ -167,26 +169,39 @@ pub(crate) struct Launched<'p> {
     pub(crate) covered: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// Launches the shipped programme `shipped`, of `benefit_type`, in `area` ([`create`]); of
-/// the `candidates` (each with their household), those of the area, and what covers them.
+/// Launches the shipped programme `shipped`, of `benefit_type` ([`create`]), in the [`area`]
+/// where the fewest of the `candidates` (each with their household) who are alive, covered by
+/// no benefit of that type in the population, and `eligible` number `least` or more; of the
+/// candidates, those of the area, and what covers them.
 pub(crate) async fn launch<'p>(
     world: &World<'_>,
-    shipped: &str,
-    benefit_type: &str,
-    area: &Area,
+    (shipped, benefit_type): (&str, &str),
     candidates: &[(&'p synth::Person, &synth::Household)],
+    least: usize,
+    eligible: impl Fn(&synth::Person) -> bool,
 ) -> Result<Launched<'p>> {
-    let code = create(world, shipped, area).await?;
+    let population = world.truth.covered(benefit_type);
+    let area = area(
+        &candidates
+            .iter()
+            .filter(|(p, _)| {
+                p.death_date.is_none() && !population.contains_key(p.uin.as_str()) && eligible(p)
+            })
+            .map(|(_, h)| *h)
+            .collect::<Vec<_>>(),
+        least,
+    )?;
+    let code = create(world, shipped, &area).await?;
     let found: Vec<&synth::Person> = candidates
         .iter()
         .filter(|(_, h)| area.holds(h))
         .map(|(p, _)| *p)
         .collect();
     let uins: Vec<&str> = found.iter().map(|p| p.uin.as_str()).collect();
-    let population = world.truth.covered(benefit_type);
     let covered = with_held(world, &code, benefit_type, &population, &uins).await?;
     Ok(Launched {
         code,
+        area,
         found,
         covered,
     })

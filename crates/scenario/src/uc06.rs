@@ -35,28 +35,16 @@ async fn uc06<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
         .iter()
         .filter(|h| h.poverty_score <= POOR)
         .collect();
-    let uncovered = truth.covered("1");
-    let area = pilot::area(
-        &poor
-            .iter()
-            .filter(|h| {
-                truth.person(&h.head_uin).is_some_and(|p| {
-                    p.death_date.is_none() && !uncovered.contains_key(p.uin.as_str())
-                })
-            })
-            .copied()
-            .collect::<Vec<_>>(),
-        LEAST,
-    )?;
     let heads: Vec<(&synth::Person, &synth::Household)> = poor
         .iter()
         .filter_map(|h| Some((truth.person(&h.head_uin)?, *h)))
         .collect();
     let pilot::Launched {
         code,
+        area,
         found,
         covered,
-    } = pilot::launch(world, "UCT", "1", &area, &heads).await?;
+    } = pilot::launch(world, ("UCT", "1"), &heads, LEAST, |_| true).await?;
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|p| (p.uin.clone(), Expected::alive_and_uncovered(p, &covered)))

@@ -35,24 +35,15 @@ async fn uc07<'w>(world: &'w World<'w>, mut report: Report<'w>) -> Result<Report
             (household.poverty_score <= POOR).then_some((p, household))
         })
         .collect();
-    let uncovered = truth.covered("1");
-    let area = pilot::area(
-        &widows
-            .iter()
-            .filter(|(p, _)| {
-                truth.spouse_died(&p.uin) == Some(true)
-                    && truth.age(p) < 65
-                    && !uncovered.contains_key(p.uin.as_str())
-            })
-            .map(|(_, h)| *h)
-            .collect::<Vec<_>>(),
-        LEAST,
-    )?;
     let pilot::Launched {
         code,
+        area,
         found,
         covered,
-    } = pilot::launch(world, "WA", "1", &area, &widows).await?;
+    } = pilot::launch(world, ("WA", "1"), &widows, LEAST, |p| {
+        truth.spouse_died(&p.uin) == Some(true) && truth.age(p) < 65
+    })
+    .await?;
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|widow| {

@@ -64,25 +64,15 @@ async fn pilot_in_a_district(world: &World<'_>, report: &mut Report<'_>) -> Resu
         })
         .filter(|(p, _)| WORKING.contains(&truth.age(p)))
         .collect();
-    let cash = truth.covered("1");
-    let area = pilot::area(
-        &certified
-            .iter()
-            .filter(|(p, _)| {
-                p.death_date.is_none()
-                    && valid[p.uin.as_str()]
-                    && truth.poverty(p).is_some_and(|s| s <= POOR)
-                    && !cash.contains_key(p.uin.as_str())
-            })
-            .map(|(_, h)| *h)
-            .collect::<Vec<_>>(),
-        LEAST,
-    )?;
     let pilot::Launched {
         code,
+        area,
         found,
         covered,
-    } = pilot::launch(world, "DA", "1", &area, &certified).await?;
+    } = pilot::launch(world, ("DA", "1"), &certified, LEAST, |p| {
+        valid[p.uin.as_str()] && truth.poverty(p).is_some_and(|s| s <= POOR)
+    })
+    .await?;
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|person| {

@@ -108,24 +108,15 @@ async fn vouchers(world: &World<'_>, report: &mut Report<'_>) -> Result<Cycle> {
             Some((truth.person(&f.uin)?, household))
         })
         .collect();
-    let uncovered = truth.covered("2");
-    let area = pilot::area(
-        &small
-            .iter()
-            .filter(|(p, _)| {
-                p.death_date.is_none()
-                    && !uncovered.contains_key(p.uin.as_str())
-                    && truth.poverty(p).is_some_and(|s| s <= POOR)
-            })
-            .map(|(_, h)| *h)
-            .collect::<Vec<_>>(),
-        LEAST,
-    )?;
     let pilot::Launched {
         code,
+        area,
         found,
         covered,
-    } = pilot::launch(world, "FSP", "2", &area, &small).await?;
+    } = pilot::launch(world, ("FSP", "2"), &small, LEAST, |p| {
+        truth.poverty(p).is_some_and(|s| s <= POOR)
+    })
+    .await?;
     let expected: BTreeMap<String, Expected> = found
         .iter()
         .map(|farmer| {
