@@ -320,7 +320,11 @@ fn rules(decision: &Value) -> Vec<RuleRow> {
                 .into_iter()
                 .flatten()
                 .map(|fact| {
-                    let value = fact["value"].as_str().unwrap_or("(missing)");
+                    let value = match &fact["value"] {
+                        Value::Null => "(missing)".to_string(),
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
                     let source = &fact["source"];
                     match source["registry"].as_str() {
                         Some(registry) => format!(

@@ -1,8 +1,9 @@
 //! The pages in a real browser: Debian's Chromium, headless, driven by its ChromeDriver over
-//! the W3C WebDriver protocol (plain JSON over HTTP), against the web service in front of
-//! registries and an SP-MIS store: sign in, open the dashboard, drill down a region (htmx
-//! swaps the districts in), open a beneficiary's history, check a citizen's status on a
-//! phone-sized window. Each step saves a screenshot under `<target>/tmp/browser/`.
+//! the W3C WebDriver protocol (plain JSON over HTTP), against a running `spx sandbox` (its
+//! registries loaded, its scenarios played): sign in as the admin it prints, open the
+//! dashboard, drill down a region (htmx swaps the districts in), open a beneficiary the
+//! scenarios enrolled, check a citizen's status on a phone-sized window. Each step saves a
+//! screenshot under `<target>/tmp/browser/`.
 //!
 //! It needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`apt-get install chromium
 //! chromium-driver`; `.ci/run` installs them). Without them the test is listed as ignored,
@@ -16,8 +17,9 @@ use anyhow::{Context, Result, anyhow, ensure};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TempDir, runtime};
-use crate::web::{OTHER, PASSWORD, PENSIONER, paid_person, site, spmis_store};
+use crate::cli::Sandbox;
+use crate::support::{TempDir, runtime};
+use crate::web::paid_person;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -204,26 +206,31 @@ async fn open_browser(profile: &Path) -> Result<(crate::cli::Running, Browser)> 
     Ok((driver, browser))
 }
 
+/// People in the sandbox the browser test drives (as many as `cli::sandbox_…` uses).
+const PEOPLE: usize = 3000;
+
 fn sign_in_dashboard_drill_down_beneficiary_and_citizen_status() -> Result<()> {
+    let dir = TempDir::new("browser-sandbox");
+    let sandbox = Sandbox::serve(&dir.0, PEOPLE)?;
+    let base = sandbox.pages();
+    let password = sandbox.password()?.to_string();
+    // The sandbox's population, generated again from its seed (42, the default).
+    let data = synth::Dataset::generate(&synth::Config {
+        people: PEOPLE,
+        seed: 42,
+        today: time::OffsetDateTime::now_utc().date(),
+    });
     runtime().block_on(async {
-        let (_mis_place, mis) = spmis_store(Backend::Sqlite).await?;
-        let settings = web::Settings {
-            // Plain HTTP on loopback.
-            secure_cookies: false,
-            ..web::Settings::default()
-        };
-        let site = site(Backend::Sqlite, settings, Some(mis)).await?;
         let profile = TempDir::new("chromium");
         let (_driver, browser) = open_browser(&profile.0).await?;
         browser.window(1280, 1400).await?;
-        let base = site.base.clone();
 
         // Sign in: the staff page sends a stranger to the login form.
         browser.go(&format!("{base}/dashboard")).await?;
         browser.wait_for("Staff sign-in").await?;
         ensure!(browser.url().await?.ends_with("/login"));
         browser.type_into("input[name=username]", "admin").await?;
-        browser.type_into("input[name=password]", PASSWORD).await?;
+        browser.type_into("input[name=password]", &password).await?;
         browser.screenshot("1-login").await?;
         browser.click("form.card button[type=submit]").await?;
         let dashboard = browser
@@ -240,21 +247,26 @@ fn sign_in_dashboard_drill_down_beneficiary_and_citizen_status() -> Result<()> {
         ensure!(url.contains("/dashboard?region="), "htmx pushed the region: {url}");
         browser.screenshot("3-districts").await?;
 
-        // A beneficiary: the programme's list, then one history.
+        // A beneficiary the sandbox's scenarios enrolled: the programme's list, then the first
+        // one's history, with the decision and the civil registry's facts behind it.
         browser.go(&format!("{base}/programmes/OAA")).await?;
-        browser.wait_for(OTHER).await?;
+        browser.wait_for("/programmes/OAA/beneficiaries/").await?;
         browser
-            .click(&format!("a[href='/programmes/OAA/beneficiaries/{PENSIONER}']"))
+            .click("a[href^='/programmes/OAA/beneficiaries/']")
             .await?;
         let history = browser.wait_for("aged 65 or more").await?;
-        ensure!(history.contains("left the country") && history.contains("txn-crvs-7"));
+        ensure!(
+            history.contains("birth_date = ")
+                && history.contains("deceased = false, from crvs: Person UIN="),
+            "the decision names its facts and where they came from: {history}"
+        );
         browser.screenshot("4-beneficiary").await?;
         browser.click("header form button").await?;
         browser.wait_for("Staff sign-in").await?;
 
         // A citizen on a phone: a wrong birth date shows nothing, the right one everything.
         browser.window(390, 844).await?;
-        let (uin, born, name) = paid_person()?;
+        let (uin, born, name) = paid_person(&data)?;
         let look_up = |born: String| {
             let (browser, base, uin) = (&browser, &base, &uin);
             async move {

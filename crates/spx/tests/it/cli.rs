@@ -486,6 +486,78 @@ fn sandbox_addresses() -> Result<Vec<String>> {
     Ok(flags)
 }
 
+/// A running `spx sandbox` (served, not exiting): what it printed until it served, and the
+/// addresses it was given. Dropping it stops it.
+pub(crate) struct Sandbox {
+    /// Its output up to and including `[sandbox] serving`.
+    pub seen: String,
+    addresses: Vec<String>,
+    _running: Running,
+}
+
+impl Sandbox {
+    /// Starts `spx sandbox --people <people>` on `dir` on free ports and waits (up to 4
+    /// minutes) until it serves: generated, loaded, demonstrated, the scenarios played.
+    pub(crate) fn serve(dir: &std::path::Path, people: usize) -> Result<Self> {
+        let addresses = sandbox_addresses()?;
+        let mut child = spx()
+            .arg("sandbox")
+            .args(["--people", &people.to_string()])
+            .args(&addresses)
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        // Its output is read to the end (a closed pipe would fail its later lines).
+        let (sender, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().context("stdout")?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let running = Running(child);
+        let mut seen = String::new();
+        while let Ok(line) = lines.recv_timeout(Duration::from_secs(240)) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with("[sandbox] serving") {
+                return Ok(Sandbox {
+                    seen,
+                    addresses,
+                    _running: running,
+                });
+            }
+        }
+        Err(anyhow!("the sandbox did not serve:\n{seen}"))
+    }
+
+    /// The base URL of the service it was told to listen on with `flag` (`--web-listen`).
+    pub(crate) fn url(&self, flag: &str) -> String {
+        let at = self
+            .addresses
+            .iter()
+            .position(|f| f == flag)
+            .unwrap_or_else(|| panic!("no sandbox flag {flag}"));
+        format!("http://{}", self.addresses[at + 1])
+    }
+
+    /// The pages' base URL.
+    pub(crate) fn pages(&self) -> String {
+        self.url("--web-listen")
+    }
+
+    /// The password of the `admin` user it printed.
+    pub(crate) fn password(&self) -> Result<&str> {
+        self.seen
+            .split("sign in as admin, password ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .context("the admin's password")
+    }
+}
+
 fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
     let dir = TempDir::new("sandbox");
     let mut child = spx()
@@ -592,47 +664,21 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
     );
     // Started again on the same data, it reuses the population and serves; `spx scenario`
     // runs a scenario again against it, on people the SP-MIS has not seen yet.
-    let addresses = sandbox_addresses()?;
-    let mut served = spx()
-        .arg("sandbox")
-        .args(["--people", "3000"])
-        .args(&addresses)
-        .arg("--data-dir")
-        .arg(&dir.0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    // Its output is read to the end (a closed pipe would fail its later lines).
-    let (sender, lines) = std::sync::mpsc::channel();
-    let stdout = served.stdout.take().context("stdout")?;
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    let _served = Running(served);
-    let mut seen = String::new();
-    while let Ok(line) = lines.recv_timeout(Duration::from_secs(120)) {
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("[sandbox] serving") {
-            break;
-        }
-    }
+    let sandbox = Sandbox::serve(&dir.0, 3000)?;
     ensure!(
-        seen.contains("reusing the population") && seen.contains("[sandbox] serving"),
-        "{seen}"
+        sandbox.seen.contains("reusing the population"),
+        "{}",
+        sandbox.seen
     );
     // The pages it prints: the citizen page, and the staff pages for the user it prints.
-    let password = seen
-        .split("sign in as admin, password ")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .context("the admin's password")?;
-    let pages = format!("http://{}", addresses[addresses.len() - 3]);
+    let password = sandbox.password()?;
+    let pages = sandbox.pages();
     ensure!(
-        seen.contains(&format!("citizen status {pages}/status")),
-        "{seen}"
+        sandbox
+            .seen
+            .contains(&format!("citizen status {pages}/status")),
+        "{}",
+        sandbox.seen
     );
     crate::support::runtime().block_on(async {
         let mut browser = crate::web::Browser::new(&pages);
@@ -655,7 +701,7 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
         anyhow::Ok(())
     })?;
     // The SP-MIS's /metrics: its requests and its outbox of IBR updates.
-    let mis = format!("http://{}/metrics", addresses[addresses.len() - 5]);
+    let mis = format!("{}/metrics", sandbox.url("--mis-listen"));
     let metrics =
         crate::support::runtime().block_on(async { reqwest::get(&mis).await?.text().await })?;
     ensure!(
@@ -663,7 +709,7 @@ fn sandbox_demonstrates_runs_the_scenarios_and_exits() -> Result<()> {
             && metrics.contains("# TYPE spx_outbox_messages gauge"),
         "{metrics}"
     );
-    let url = format!("http://{}", addresses[addresses.len() - 1]);
+    let url = sandbox.url("--scenarios-listen");
     let (ok, again, stderr) = output(spx().args(["scenario", "uc1", "--url", &url]))?;
     ensure!(
         ok && again.contains("UC-01 passed: 8 of 8 checks") && !again.contains("UC-02"),

@@ -47,10 +47,10 @@ pub const PLAIN: &[(&str, crate::PlainTest)] = &[(
 )];
 
 const WEB: &str = "web.test";
-pub const PASSWORD: &str = "correct horse battery staple";
+const PASSWORD: &str = "correct horse battery staple";
 
 /// The web service and the registries behind it.
-pub struct Site {
+struct Site {
     pub base: String,
     ibr: TestRegistry,
     web: Arc<web::Web>,
@@ -60,7 +60,7 @@ pub struct Site {
 
 /// Starts the registries and the web service with `settings`, with the staff users
 /// `analyst`, `officer` and `admin` (password [`PASSWORD`]); the programme views read `mis`.
-pub async fn site(
+async fn site(
     backend: Backend,
     settings: web::Settings,
     mis: Option<Arc<dyn store::Store>>,
@@ -600,8 +600,7 @@ fn thousands(n: i64) -> String {
 
 /// A living person with an active enrolment and a successful payment: UIN, birth date, the
 /// programme's name.
-pub fn paid_person() -> Result<(String, time::Date, String)> {
-    let data = &fixture().data;
+pub fn paid_person(data: &synth::Dataset) -> Result<(String, time::Date, String)> {
     let living: HashMap<&str, &synth::Person> = data
         .population
         .persons
@@ -634,7 +633,7 @@ pub fn paid_person() -> Result<(String, time::Date, String)> {
 fn citizen_page_needs_the_birth_date_and_shows_who_looked(backend: Backend) -> Result<()> {
     runtime().block_on(async {
         let site = site(backend, web::Settings::default(), None).await?;
-        let (uin, born, name) = paid_person()?;
+        let (uin, born, name) = paid_person(&fixture().data)?;
         // Another participant looks the person up at the IBR first.
         site.ibr.one(by_id("Beneficiary", "UIN", &uin)).await?;
         let mut browser = site.browser();
@@ -731,7 +730,7 @@ fn status_look_ups_are_rate_limited_per_address_and_per_uin(backend: Backend) ->
             ..web::Settings::default()
         };
         let site = site(backend, settings, None).await?;
-        let (uin, born, _) = paid_person()?;
+        let (uin, born, _) = paid_person(&fixture().data)?;
         let born = born.to_string();
         let mut browser = site.browser();
         // One address: three look-ups of three UINs, then refused whatever the UIN.
@@ -858,7 +857,7 @@ fn serve_role_web_reads_the_configured_stores() -> Result<()> {
 /// An SP-MIS store with an old-age allowance: `PENSIONER` enrolled on a decision (the CRVS's
 /// birth date behind it) then suspended, `OTHER` enrolled; the cycle of 2026-11-01 paid to one
 /// and failed for the other.
-pub async fn spmis_store(backend: Backend) -> Result<(Place, Arc<dyn store::Store>)> {
+async fn spmis_store(backend: Backend) -> Result<(Place, Arc<dyn store::Store>)> {
     use mis::Status::{Applied, Enrolled, Suspended, Verified};
     let place = Place::new(backend).await?;
     let store = store::open(&place.config(), mis::store::MIGRATIONS).await?;
@@ -916,8 +915,8 @@ pub async fn spmis_store(backend: Backend) -> Result<(Place, Arc<dyn store::Stor
     Ok((place, store))
 }
 
-pub const PENSIONER: &str = "1000000123";
-pub const OTHER: &str = "1000000456";
+const PENSIONER: &str = "1000000123";
+const OTHER: &str = "1000000456";
 
 fn officer_views_show_beneficiaries_history_and_the_last_cycle(backend: Backend) -> Result<()> {
     runtime().block_on(async {
