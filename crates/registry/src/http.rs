@@ -47,6 +47,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
             post(async_request::<dci::txn::TxnStatusRequest>),
         )
         .route("/registry/sync/txn/status", post(sync_txn_status))
+        .merge(crate::upload::routes())
         .merge((registry.profile.routes)())
         .with_state(registry.clone());
     service_router(registry, dci)
@@ -163,6 +164,93 @@ pub fn new_id() -> String {
 const DRAIN_LIMIT: usize = 1 << 20;
 
 /// Reads a request body that must be JSON and no larger than `limit` bytes.
+/// The sync endpoints that take the file variant besides JSON (dci-spec §2.10): the IBR's
+/// `enrollment/updates` and `enrolled` and the DR's three. Every async endpoint takes it;
+/// `/registry/sync/search`, `/registry/sync/txn/status` and the payments' sync endpoints do not.
+const FILE_VARIANT_SYNC: &[&str] = &[
+    "/registry/sync/enrollment/updates",
+    "/registry/sync/enrolled",
+    "/registry/sync/disabled",
+    "/registry/sync/get-disability-details",
+    "/registry/sync/get-disability-support",
+];
+
+/// Whether the endpoint at `path` takes the file variant (`multipart/form-data`).
+fn takes_file_variant(path: &str) -> bool {
+    !path.contains("/sync/") || FILE_VARIANT_SYNC.contains(&path)
+}
+
+/// A DCI request's envelope: the JSON body, or the file of the file variant (dci-spec §2.10),
+/// with the form's `action`, which must be the envelope's.
+struct DciBody {
+    envelope: Bytes,
+    form_action: Option<String>,
+}
+
+/// Reads a DCI request's envelope within `limit` bytes: `application/json`, or on the
+/// endpoints that take it the file variant, a `multipart/form-data` form with `action`,
+/// `fileName` (the file holding the envelope) and `fileFormat` (`json`, the default; no
+/// other layout of an envelope is defined, so any other is refused). 415 for any other
+/// Content-Type, 413 beyond the limit, 400 for a malformed form.
+async fn dci_body(request: Request, limit: usize) -> Result<DciBody, Response> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !crate::multipart::is_form_data(&content_type) {
+        return Ok(DciBody {
+            envelope: json_body(request, limit).await?,
+            form_action: None,
+        });
+    }
+    let path = request.uri().path().to_string();
+    if !takes_file_variant(&path) {
+        return Err(unsupported_media_type(format!(
+            "{path} takes application/json only: the file variant (multipart/form-data) is not defined for it"
+        )));
+    }
+    let body = bounded_body(request, limit).await?;
+    let bad = |message: String| error_ack(Rejection::new(ReasonCode::RequestBad, message));
+    let fields = crate::multipart::read(&content_type, &body).map_err(|e| bad(e.to_string()))?;
+    let field = |name: &str| fields.iter().find(|f| f.name == name);
+    let text = |name: &str| {
+        field(name).map(|f| {
+            String::from_utf8(f.data.clone()).map_err(|_| format!("the form's {name} is not UTF-8"))
+        })
+    };
+    let action = text("action")
+        .unwrap_or_else(|| Err("the file variant's form has no action".into()))
+        .map_err(bad)?;
+    let format = text("fileFormat")
+        .transpose()
+        .map_err(bad)?
+        .unwrap_or_else(|| "json".into());
+    if !format.trim().eq_ignore_ascii_case("json") {
+        return Err(unsupported_media_type(format!(
+            "fileFormat '{format}' is not supported: the file must hold the JSON envelope (fileFormat json)"
+        )));
+    }
+    let file = field("fileName")
+        .ok_or_else(|| bad("the file variant's form has no fileName (the file)".into()))?;
+    Ok(DciBody {
+        envelope: Bytes::from(file.data.clone()),
+        form_action: Some(action.trim().to_string()),
+    })
+}
+
+fn unsupported_media_type(message: String) -> Response {
+    let rejection = Rejection::new(ReasonCode::RequestBad, message);
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        axum::Json(AckResponse::error(&rejection, new_id())),
+    )
+        .into_response()
+}
+
+/// The JSON body of a request within `limit` bytes: 415 unless the Content-Type is JSON, 413
+/// beyond the limit.
 async fn json_body(request: Request, limit: usize) -> Result<Bytes, Response> {
     let is_json = request
         .headers()
@@ -170,16 +258,15 @@ async fn json_body(request: Request, limit: usize) -> Result<Bytes, Response> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(dci::validate::is_json_media_type);
     if !is_json {
-        let rejection = Rejection::new(
-            ReasonCode::RequestBad,
-            "Content-Type must be application/json",
-        );
-        return Err((
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            axum::Json(AckResponse::error(&rejection, new_id())),
-        )
-            .into_response());
+        return Err(unsupported_media_type(
+            "Content-Type must be application/json".into(),
+        ));
     }
+    bounded_body(request, limit).await
+}
+
+/// A request's body within `limit` bytes, or 413.
+async fn bounded_body(request: Request, limit: usize) -> Result<Bytes, Response> {
     let too_large = || {
         let rejection = Rejection::new(
             ReasonCode::RequestBad,
@@ -234,8 +321,20 @@ pub(crate) async fn read_request_within<M: serde::de::DeserializeOwned + HasTran
 ) -> Result<(Parsed<M>, Bytes), Response> {
     let caller = request.extensions().get::<crate::auth::Caller>().cloned();
     let signature_header = request.headers().get("signature").cloned();
-    let body = json_body(request, limit).await?;
+    let DciBody {
+        envelope: body,
+        form_action,
+    } = dci_body(request, limit).await?;
     let parsed = parse_envelope::<M>(registry, &body).map_err(error_ack)?;
+    if let Some(action) = form_action.filter(|a| *a != parsed.header.action) {
+        return Err(error_ack(Rejection::new(
+            ReasonCode::ActionInvalid,
+            format!(
+                "the form's action '{action}' is not the envelope's header.action '{}'",
+                parsed.header.action
+            ),
+        )));
+    }
     crate::auth::check_sender(caller.as_ref(), &parsed.header.sender_id)
         .map_err(|message| crate::auth::refuse(ReasonCode::RequestForbidden, message))?;
     dci::validate::id("message.transaction_id", parsed.message.transaction_id())

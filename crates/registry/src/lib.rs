@@ -21,6 +21,7 @@ pub mod ibr;
 pub mod id;
 pub mod import;
 pub mod metrics;
+pub mod multipart;
 pub mod participants;
 pub mod profile;
 pub mod registrar;
@@ -29,6 +30,7 @@ mod rows;
 pub mod search;
 pub mod social;
 pub mod subscribe;
+pub mod upload;
 
 pub use profile::Profile;
 
@@ -53,6 +55,9 @@ pub struct RegistryConfig {
     pub retention: std::time::Duration,
     /// Signing and verification; `None` sends unsigned and accepts anything (tests only).
     pub trust: Option<Trust>,
+    /// Where the files uploaded to `POST /registrar/import` are kept until imported; `None`:
+    /// no uploads.
+    pub imports: Option<std::path::PathBuf>,
 }
 
 /// Limits of the batches publishers push into a registry (the IBR's
@@ -127,6 +132,8 @@ pub struct Registry {
     pub audit: store::audit::AuditLog,
     /// What it answered, for `/metrics`.
     pub metrics: metrics::Metrics,
+    /// Held while an uploaded import runs (one at a time).
+    pub importing: tokio::sync::Mutex<()>,
 }
 
 /// Why a registry could not start.
@@ -173,6 +180,7 @@ impl Registry {
             tokens,
             audit,
             metrics: metrics::Metrics::default(),
+            importing: tokio::sync::Mutex::new(()),
         });
         exchange::spawn_worker(registry.clone());
         subscribe::spawn_notifier(registry.clone());

@@ -725,6 +725,7 @@ impl Config {
             retention: std::time::Duration::from_secs(self.exchange.retention_days * 86_400),
             // Keys need I/O: `keys::trust` opens them when the service starts.
             trust: None,
+            imports: Some(self.service.data_dir.join("imports").join(role)),
         }
     }
 }

@@ -7,7 +7,8 @@ use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Backend, Sink, TestRegistry, async_envelope, envelope, living_uin, post_json, runtime,
+    Backend, Sink, TestRegistry, async_envelope, envelope, living_uin, post_form, post_json,
+    runtime,
 };
 
 pub const TESTS: &[(&str, crate::BackendTest)] = &[
@@ -26,6 +27,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
     (
         "exchange::two_nodes_on_one_store_answer_each_request_once",
         two_nodes_on_one_store_answer_each_request_once,
+    ),
+    (
+        "exchange::the_file_variant_carries_the_envelope_in_a_form",
+        the_file_variant_carries_the_envelope_in_a_form,
     ),
     (
         "exchange::header_rejection_arrives_in_the_callback",
@@ -361,6 +366,64 @@ fn two_nodes_on_one_store_answer_each_request_once(backend: Backend) -> Result<(
             "{} callbacks for {} transactions: each must be answered exactly once",
             answered.len(),
             transactions.len()
+        );
+        Ok(())
+    })
+}
+
+/// The file variant (dci-spec §2.10): the envelope as a file in a `multipart/form-data` form
+/// with `action` and `fileFormat`, answered as the JSON request is; a form whose action is not
+/// the envelope's, a file format other than JSON, a form without the file and a form on
+/// the sync search (which does not take the variant) each get their code.
+fn the_file_variant_carries_the_envelope_in_a_form(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let registry = TestRegistry::spawn(backend).await?;
+        let sink = Sink::start().await?;
+        let uin = living_uin();
+        let body = async_envelope(vec![by_uin(&uin)], &sink.url());
+        let file = serde_json::to_vec(&body)?;
+        let url = registry.url("/registry/search");
+        let with = |action: &'static str, format: &'static str| {
+            vec![
+                ("action", None, action.as_bytes()),
+                ("fileName", Some("request.json"), file.as_slice()),
+                ("fileFormat", None, format.as_bytes()),
+            ]
+        };
+        let (status, ack) = post_form(&registry.client, &url, &with("search", "json")).await?;
+        ensure!(
+            status == 200 && ack["message"]["ack_status"] == "ACK",
+            "HTTP {status}: {ack}"
+        );
+        let callbacks = sink
+            .wait(Duration::from_secs(10), |r| !r.is_empty())
+            .await?;
+        let found = &callbacks[0]["message"]["search_response"][0]["data"]["reg_records"][0];
+        ensure!(
+            found["member_identifier"][0]["identifier_value"] == uin.as_str(),
+            "{}",
+            callbacks[0]
+        );
+
+        let refused = [
+            (with("subscribe", "json"), 400, "rjct.action.invalid"),
+            (with("search", "csv"), 415, "err.request.bad"),
+            (
+                vec![("action", None, b"search".as_slice())],
+                400,
+                "err.request.bad",
+            ),
+        ];
+        for (parts, wanted, code) in refused {
+            let (status, answer) = post_form(&registry.client, &url, &parts).await?;
+            let got = answer["message"]["error"]["code"].clone();
+            ensure!(status == wanted && got == code, "HTTP {status}: {answer}");
+        }
+        let sync = registry.url("/registry/sync/search");
+        let (status, answer) = post_form(&registry.client, &sync, &with("search", "json")).await?;
+        ensure!(
+            status == 415 && answer["message"]["error"]["code"] == "err.request.bad",
+            "HTTP {status}: {answer}"
         );
         Ok(())
     })

@@ -8,12 +8,21 @@ use anyhow::{Result, bail, ensure};
 use registry::import::{ImportFiles, ImportOptions};
 use store::{ColumnType, SqlValue, Statement, Store};
 
-use crate::support::{Backend, Place, TempDir, fixture, runtime, texts};
+use crate::support::{
+    Backend, Place, TempDir, TestRegistry, fixture, post_form, post_json, registry_config, runtime,
+    texts,
+};
 
-pub const TESTS: &[(&str, crate::BackendTest)] = &[(
-    "import::resumes_after_a_failure_without_duplicates",
-    resumes_after_a_failure_without_duplicates,
-)];
+pub const TESTS: &[(&str, crate::BackendTest)] = &[
+    (
+        "import::resumes_after_a_failure_without_duplicates",
+        resumes_after_a_failure_without_duplicates,
+    ),
+    (
+        "import::an_upload_is_imported_and_answers_every_refused_row",
+        an_upload_is_imported_and_answers_every_refused_row,
+    ),
+];
 
 /// The database refuses the member `uin` (as a lost connection or a full disk would refuse a
 /// transaction), until [`heal`] drops the trigger that does it.
@@ -206,6 +215,89 @@ fn resumes_after_a_failure_without_duplicates(backend: Backend) -> Result<()> {
             at[0] < 1000,
             "the first spoiled row is not in the first run"
         );
+        Ok(())
+    })
+}
+
+/// `POST /registrar/import`: the files uploaded as a form into an empty registry are imported,
+/// and the answer names every refused row with its file, line, field and reason; nothing is
+/// left in the import directory. A body that is not a form, and a file no import takes, are
+/// refused with their code.
+fn an_upload_is_imported_and_answers_every_refused_row(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let dir = TempDir::new("upload");
+        let at = living_lines(2)?;
+        let (files, living) =
+            spoiled_files(&dir.0, &[(at[0], 0, "12345"), (at[1], 4, "1990-13-01")])?;
+        let spool = TempDir::new("imports");
+        let mut config = registry_config();
+        config.imports = Some(spool.0.clone());
+        let registry =
+            TestRegistry::spawn_empty(backend, &registry::social::PROFILE, config).await?;
+        let url = registry.url("/registrar/import");
+
+        let (status, answer) = post_json(&registry.client, &url, &serde_json::json!({})).await?;
+        ensure!(
+            status == 415 && answer["errors"][0]["code"] == "err.request.bad",
+            "HTTP {status}: {answer}"
+        );
+        let stray = [("file", Some("passwords.txt"), b"secret".as_slice())];
+        let (status, answer) = post_form(&registry.client, &url, &stray).await?;
+        ensure!(
+            status == 400
+                && answer["errors"][0]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("not an import file")),
+            "HTTP {status}: {answer}"
+        );
+
+        let contents: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|p| {
+                let name = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                Ok((name, std::fs::read(p)?))
+            })
+            .collect::<Result<_>>()?;
+        let parts: Vec<(&str, Option<&str>, &[u8])> = contents
+            .iter()
+            .map(|(name, data)| ("file", Some(name.as_str()), data.as_slice()))
+            .collect();
+        let (status, answer) = post_form(&registry.client, &url, &parts).await?;
+        ensure!(status == 200, "HTTP {status}: {answer}");
+        ensure!(
+            answer["report"]["persons"] == living
+                && answer["report"]["households"].as_u64() > Some(0),
+            "{}",
+            answer["report"]
+        );
+        let total_lines = contents
+            .iter()
+            .find(|(name, _)| name == "persons.csv")
+            .map_or(0, |(_, data)| data.iter().filter(|b| **b == b'\n').count());
+        let expected = [
+            (at[0], "uin", "is not a valid UIN"),
+            (at[1], "birth_date", "is not a date"),
+            (total_lines, "uin", "appears twice in the file"),
+        ];
+        let refused = answer["refused"].as_array().cloned().unwrap_or_default();
+        ensure!(refused.len() == expected.len(), "{refused:?}");
+        for (row, (line, field, reason)) in refused.iter().zip(expected) {
+            ensure!(
+                row["file"] == "persons.csv"
+                    && row["line"] == line
+                    && row["field"] == field
+                    && row["reason"].as_str().is_some_and(|r| r.contains(reason)),
+                "line {line} {field}: {row}"
+            );
+        }
+        let loaded = count(registry.store.as_ref(), "SELECT count(*) FROM person").await?;
+        ensure!(loaded as u64 == living, "{loaded} of {living}");
+        let left: Vec<_> = std::fs::read_dir(&spool.0)?.collect();
+        ensure!(left.is_empty(), "the import directory keeps {left:?}");
         Ok(())
     })
 }

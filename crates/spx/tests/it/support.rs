@@ -239,6 +239,7 @@ pub fn registry_config() -> RegistryConfig {
         },
         retention: Duration::from_secs(86_400),
         trust: None,
+        imports: None,
     }
 }
 
@@ -280,10 +281,31 @@ impl TestRegistry {
         profile: &'static registry::Profile,
         config: RegistryConfig,
     ) -> Result<Self> {
+        Self::spawn_store(backend, profile, config, true).await
+    }
+
+    /// The registry of `profile` with an empty store.
+    pub async fn spawn_empty(
+        backend: Backend,
+        profile: &'static registry::Profile,
+        config: RegistryConfig,
+    ) -> Result<Self> {
+        Self::spawn_store(backend, profile, config, false).await
+    }
+
+    async fn spawn_store(
+        backend: Backend,
+        profile: &'static registry::Profile,
+        config: RegistryConfig,
+        loaded: bool,
+    ) -> Result<Self> {
         let place = Place::new(backend).await?;
         let store = registry::open_store(profile, &place.config()).await?;
-        let files = registry::import::ImportFiles::classify(&fixture().files)?;
-        registry::import::import(profile.role, store.as_ref(), &files, &Default::default()).await?;
+        if loaded {
+            let files = registry::import::ImportFiles::classify(&fixture().files)?;
+            registry::import::import(profile.role, store.as_ref(), &files, &Default::default())
+                .await?;
+        }
         let registry = Registry::start(profile, store.clone(), config).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -577,6 +599,43 @@ impl Sink {
 }
 
 /// An async search envelope (one item per criteria) whose callbacks go to `callback`.
+/// A `multipart/form-data` body of `parts` (field name, file name, content): its
+/// Content-Type and bytes.
+pub fn form(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = format!("spx-{}", uuid::Uuid::now_v7().simple());
+    let mut body = Vec::new();
+    for (name, filename, content) in parts {
+        let file = filename.map_or(String::new(), |f| format!("; filename=\"{f}\""));
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Posts a `multipart/form-data` body of `parts` to `url`; the HTTP status and JSON answer.
+pub async fn post_form(
+    client: &reqwest::Client,
+    url: &str,
+    parts: &[(&str, Option<&str>, &[u8])],
+) -> Result<(u16, Value)> {
+    let (content_type, body) = form(parts);
+    let response = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await?))
+}
+
 pub fn async_envelope(criteria: Vec<Value>, callback: &str) -> Value {
     let mut body = envelope(criteria);
     body["header"]["sender_uri"] = json!(callback);
