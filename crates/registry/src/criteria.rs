@@ -125,7 +125,7 @@ pub(crate) async fn search<M: CriteriaRequest>(
         items.push(
             crate::search::answer(
                 registry.profile,
-                registry.store.as_ref(),
+                registry.search_store(),
                 registry.config.search,
                 &item,
                 &mut seen,

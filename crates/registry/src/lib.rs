@@ -134,6 +134,8 @@ pub struct Registry {
     pub metrics: metrics::Metrics,
     /// Held while an uploaded import runs (one at a time).
     pub importing: tokio::sync::Mutex<()>,
+    /// A read replica its searches read, when it has one.
+    replica: std::sync::OnceLock<Arc<dyn Store>>,
 }
 
 /// Why a registry could not start.
@@ -181,11 +183,27 @@ impl Registry {
             audit,
             metrics: metrics::Metrics::default(),
             importing: tokio::sync::Mutex::new(()),
+            replica: std::sync::OnceLock::new(),
         });
         exchange::spawn_worker(registry.clone());
         subscribe::spawn_notifier(registry.clone());
         exchange::spawn_pruner(registry.clone());
         Ok(registry)
+    }
+}
+
+impl Registry {
+    /// Sends the record searches (sync and async search, the profile's search-like endpoints)
+    /// to `replica`, a read replica of its store; everything else (writes, the exchange's
+    /// own tables, transaction status, access rules, audit) stays on the primary. Searches
+    /// then see the replica's lag. Set once, before serving.
+    pub fn search_from(&self, replica: Arc<dyn Store>) {
+        let _ = self.replica.set(replica);
+    }
+
+    /// The store the record searches read: the replica when there is one.
+    pub fn search_store(&self) -> &dyn Store {
+        self.replica.get().unwrap_or(&self.store).as_ref()
     }
 }
 
@@ -271,13 +289,27 @@ pub async fn open_store_for_import(
     profile: &Profile,
     config: &store::StoreConfig,
 ) -> Result<Arc<dyn Store>, store::StoreError> {
-    let migrations: Vec<store::Migration> = profile
+    store::open(config, &migrations(profile)).await
+}
+
+/// Opens a PostgreSQL read replica of `profile`'s database at `url`, for its searches (see
+/// [`Registry::search_from`]).
+pub async fn open_replica(
+    profile: &Profile,
+    url: &str,
+    pool_size: usize,
+) -> Result<Arc<dyn Store>, store::StoreError> {
+    store::open_replica(url, pool_size, &migrations(profile)).await
+}
+
+/// Every migration of a registry's store: its profile's and the engine's.
+fn migrations(profile: &Profile) -> Vec<store::Migration> {
+    profile
         .migrations
         .iter()
         .chain(ENGINE_MIGRATIONS)
         .cloned()
-        .collect();
-    store::open(config, &migrations).await
+        .collect()
 }
 
 /// Every registry the engine serves.

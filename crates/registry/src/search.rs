@@ -37,7 +37,7 @@ pub async fn answer_all(
         items.push(
             answer(
                 registry.profile,
-                registry.store.as_ref(),
+                registry.search_store(),
                 registry.config.search,
                 item,
                 &mut seen,

@@ -453,6 +453,9 @@ pub struct Sqlite {
 pub struct Postgres {
     /// Most connections each spx node opens.
     pub pool_size: u64,
+    /// A read replica (hot standby) of `service.database_url` that the registry's record
+    /// searches read; empty: they read the primary.
+    pub replica_url: String,
 }
 
 impl Default for Service {
@@ -491,7 +494,10 @@ impl Default for Sqlite {
 
 impl Default for Postgres {
     fn default() -> Self {
-        Postgres { pool_size: 16 }
+        Postgres {
+            pool_size: 16,
+            replica_url: String::new(),
+        }
     }
 }
 
@@ -617,6 +623,17 @@ impl Config {
             bail!(
                 "service.database_url must start with postgres:// (or be empty for the embedded store), not '{url}'"
             );
+        }
+        let replica = &self.postgres.replica_url;
+        if !replica.is_empty() {
+            if url.is_empty() {
+                bail!(
+                    "postgres.replica_url needs service.database_url: a replica of the embedded store cannot be"
+                );
+            }
+            if !(replica.starts_with("postgres://") || replica.starts_with("postgresql://")) {
+                bail!("postgres.replica_url must start with postgres://, not '{replica}'");
+            }
         }
         Ok(())
     }

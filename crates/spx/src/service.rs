@@ -32,6 +32,14 @@ pub async fn start(profile: &'static Profile, config: &Config) -> Result<Running
     let mut settings = config.registry(profile.role);
     settings.trust = Some(crate::keys::for_registry(config, profile.role)?);
     let registry = Registry::start(profile, store, settings).await?;
+    let replica = &config.postgres.replica_url;
+    if !replica.is_empty() {
+        let pool = config.postgres.pool_size as usize;
+        let replica = registry::open_replica(profile, replica, pool)
+            .await
+            .with_context(|| format!("opening the {} registry's read replica", profile.role))?;
+        registry.search_from(replica);
+    }
     let (listener, addr, base_url) = bind(config).await?;
     let mut app = registry::http::router(registry.clone());
     let link = crvs_link(profile, config, &registry, &base_url)?;

@@ -213,6 +213,51 @@ pub struct StoreConfig {
     pub postgres_pool_size: usize,
 }
 
+/// Opens a PostgreSQL read replica (a hot standby of a registry's database) for searches:
+/// nothing is written to it, and it must hold exactly the migrations this build knows (a
+/// replica behind the primary's schema, or of another registry's database, is refused).
+pub async fn open_replica(
+    url: &str,
+    pool_size: usize,
+    migrations: &[Migration],
+) -> Result<Arc<dyn Store>> {
+    let store = postgres::PostgresStore::connect(url, pool_size).await?;
+    let exists = store
+        .read(vec![Statement::new(
+            "SELECT count(*) FROM pg_class WHERE oid = to_regclass('schema_migrations')",
+            vec![],
+            &[ColumnType::Integer],
+        )])
+        .await?;
+    let mut applied: Vec<(i64, i64)> = Vec::new();
+    if exists[0].first().and_then(|r| r.first()) == Some(&Some(SqlValue::Integer(1))) {
+        let rows = store
+            .read(vec![Statement::new(
+                "SELECT version, checksum FROM schema_migrations",
+                vec![],
+                &[ColumnType::Integer, ColumnType::Integer],
+            )])
+            .await?;
+        applied = rows[0]
+            .iter()
+            .filter_map(|row| match row.as_slice() {
+                [Some(SqlValue::Integer(v)), Some(SqlValue::Integer(c))] => Some((*v, *c)),
+                _ => None,
+            })
+            .collect();
+    }
+    let missing = migrate::pending(migrations, &applied, |m| m.postgres)?;
+    if let Some(first) = missing.first() {
+        return Err(StoreError::Migration(format!(
+            "the replica lacks migration {} ({}) and {} more: is it a replica of this registry's database, and has it caught up?",
+            first.version,
+            first.name,
+            missing.len() - 1
+        )));
+    }
+    Ok(Arc::new(store))
+}
+
 /// Opens the store `config` names and applies `migrations`.
 pub async fn open(config: &StoreConfig, migrations: &[Migration]) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match config.database_url.as_deref().filter(|u| !u.is_empty()) {

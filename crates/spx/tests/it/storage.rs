@@ -26,10 +26,69 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
 ];
 
 /// Tests of PostgreSQL alone.
-pub const POSTGRES: &[(&str, crate::PlainTest)] = &[(
-    "postgres::storage::tls_to_postgresql_verifies_the_server",
-    tls_to_postgresql_verifies_the_server,
-)];
+pub const POSTGRES: &[(&str, crate::PlainTest)] = &[
+    (
+        "postgres::storage::tls_to_postgresql_verifies_the_server",
+        tls_to_postgresql_verifies_the_server,
+    ),
+    (
+        "postgres::storage::searches_read_the_replica",
+        searches_read_the_replica,
+    ),
+];
+
+/// With a read replica (`postgres.replica_url`), record searches read it and the rest stays
+/// on the primary: a person the "replica" (here another database, loaded alike, then missing
+/// that person, as a lagging standby would) does not hold is not found by a sync search,
+/// though the primary holds them. A replica without the registry's migrations is refused.
+fn searches_read_the_replica() -> Result<()> {
+    runtime().block_on(async {
+        let registry = crate::support::TestRegistry::spawn(Backend::Postgres).await?;
+        let uin = crate::support::living_uin();
+        let search = crate::support::envelope(vec![serde_json::json!({
+            "reg_record_type": "Member", "query_type": "idtype-value",
+            "query": {"type": "UIN", "value": uin}})]);
+        let found = |answer: &serde_json::Value| {
+            answer["message"]["search_response"][0]["data"]["reg_records"]
+                .as_array()
+                .map_or(0, Vec::len)
+        };
+        let (status, answer) = registry.search(&search).await?;
+        ensure!(status == 200 && found(&answer) == 1, "{answer}");
+
+        let profile = &registry::social::PROFILE;
+        let empty = Place::new(Backend::Postgres).await?;
+        let url = |place: &Place| place.config().database_url.unwrap_or_default();
+        let refused = registry::open_replica(profile, &url(&empty), 2).await;
+        ensure!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("lacks migration")),
+            "{:?}",
+            refused.map(|_| ())
+        );
+
+        let replica = Place::new(Backend::Postgres).await?;
+        let store = registry::open_store(profile, &replica.config()).await?;
+        let files = registry::import::ImportFiles::classify(&crate::support::fixture().files)?;
+        registry::import::import(profile.role, store.as_ref(), &files, &Default::default()).await?;
+        store
+            .execute_script(format!("DELETE FROM person WHERE uin = '{uin}'"))
+            .await?;
+        registry
+            .registry
+            .search_from(registry::open_replica(profile, &url(&replica), 2).await?);
+        let (status, answer) = registry.search(&search).await?;
+        ensure!(status == 200 && found(&answer) == 0, "{answer}");
+        let primary = crate::support::texts(
+            registry.store.as_ref(),
+            &format!("SELECT uin FROM person WHERE uin = '{uin}'"),
+        )
+        .await?;
+        ensure!(primary == [uin.clone()], "{primary:?}");
+        Ok(())
+    })
+}
 
 /// The certificate Debian's PostgreSQL serves (`ssl = on`, `ssl_cert_file`): self-signed,
 /// for the name `localhost`.
