@@ -118,7 +118,9 @@ async fn upload(State(registry): State<Arc<Registry>>, request: Request) -> Resp
             return refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ReasonCode::ServiceUnavailable,
-                format!("the import stopped: {e}; send the same files again to resume it"),
+                format!(
+                    "the import stopped: {e} (an import loads an empty registry; one the store cut short resumes when the same files are sent again)"
+                ),
             );
         }
     };
