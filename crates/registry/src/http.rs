@@ -130,7 +130,7 @@ async fn method_not_allowed(request: Request) -> Response {
     )
 }
 
-fn http_error(status: StatusCode, code: ReasonCode, message: String) -> Response {
+pub(crate) fn http_error(status: StatusCode, code: ReasonCode, message: String) -> Response {
     let body = HttpErrorResponse {
         errors: vec![dci::envelope::HttpError {
             code: code.as_str().into(),
@@ -193,18 +193,12 @@ struct DciBody {
 /// other layout of an envelope is defined, so any other is refused). 415 for any other
 /// Content-Type, 413 beyond the limit, 400 for a malformed form.
 async fn dci_body(request: Request, limit: usize) -> Result<DciBody, Response> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    if !crate::multipart::is_form_data(&content_type) {
+    let Some(content_type) = crate::multipart::form_content_type(request.headers()) else {
         return Ok(DciBody {
             envelope: json_body(request, limit).await?,
             form_action: None,
         });
-    }
+    };
     let path = request.uri().path().to_string();
     if !takes_file_variant(&path) {
         return Err(unsupported_media_type(format!(

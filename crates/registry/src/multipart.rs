@@ -60,6 +60,15 @@ pub struct Parser {
     state: State,
 }
 
+/// A request's `Content-Type` when it is `multipart/form-data`.
+pub fn form_content_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| is_form_data(t))
+        .map(str::to_string)
+}
+
 /// Whether a `Content-Type` is `multipart/form-data`.
 pub fn is_form_data(content_type: &str) -> bool {
     content_type

@@ -22,6 +22,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::Registry;
+use crate::http::http_error as refuse;
 use crate::import::{ImportError, ImportFiles, ImportOptions, ImportReport};
 use crate::multipart::{Event, Parser};
 
@@ -53,16 +54,6 @@ pub struct RefusedRow {
 /// The registrar's import endpoint.
 pub(crate) fn routes() -> axum::Router<Arc<Registry>> {
     axum::Router::new().route("/registrar/import", axum::routing::post(upload))
-}
-
-fn refuse(status: StatusCode, code: ReasonCode, message: String) -> Response {
-    let body = dci::HttpErrorResponse {
-        errors: vec![dci::envelope::HttpError {
-            code: code.as_str().into(),
-            message,
-        }],
-    };
-    crate::audit::AuditNote::outcome(code.as_str()).on((status, axum::Json(body)).into_response())
 }
 
 async fn upload(State(registry): State<Arc<Registry>>, request: Request) -> Response {
@@ -143,19 +134,13 @@ async fn upload(State(registry): State<Arc<Registry>>, request: Request) -> Resp
 /// Streams the form's files into `dir`, each renamed into place once whole; their paths.
 async fn receive(dir: &Path, request: Request) -> Result<Vec<PathBuf>, Response> {
     let bad = |message: String| refuse(StatusCode::BAD_REQUEST, ReasonCode::RequestBad, message);
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    if !crate::multipart::is_form_data(&content_type) {
+    let Some(content_type) = crate::multipart::form_content_type(request.headers()) else {
         return Err(refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ReasonCode::RequestBad,
             "send the import's files as multipart/form-data, one file per part".into(),
         ));
-    }
+    };
     let mut parser = Parser::new(&content_type).map_err(|e| bad(e.to_string()))?;
     let failed = |e: std::io::Error| {
         refuse(
