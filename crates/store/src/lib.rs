@@ -55,6 +55,8 @@ pub struct Statement {
     pub params: Vec<SqlValue>,
     /// The types of the result columns (empty for statements that return nothing).
     pub columns: Vec<ColumnType>,
+    /// When a read is given up if it is still running ([`StoreError::Timeout`]).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Statement {
@@ -64,7 +66,15 @@ impl Statement {
             sql: sql.into(),
             params,
             columns: columns.to_vec(),
+            deadline: None,
         }
+    }
+
+    /// The same statement, read with a deadline: [`Store::read`] gives it up with
+    /// [`StoreError::Timeout`] (the database stops working on it) when it is not done by then.
+    pub fn until(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 }
 
@@ -121,6 +131,9 @@ pub enum StoreError {
     /// A blocking task died.
     #[error("internal: {0}")]
     Internal(String),
+    /// A read was still running at its deadline ([`Statement::until`]) and was given up.
+    #[error("the query did not finish by its deadline")]
+    Timeout,
 }
 
 /// Result of store operations.
