@@ -644,22 +644,15 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
     }
     let access = registry.access_of(&header.sender_id);
     let budget = registry.config.search.sync_budget;
-    let deadline = budget.map(|budget| std::time::Instant::now() + budget);
-    let items = match crate::search::answer_all(
-        &registry,
-        &message,
-        now.0.date(),
-        &access,
-        deadline,
-    )
-    .await
+    let items = match crate::search::answer_all(&registry, &message, now.0.date(), &access, budget)
+        .await
     {
         Ok(items) => items,
         Err(store::StoreError::Timeout) => {
             return error_ack(Rejection::new(
                 ReasonCode::RequestTimeout,
                 format!(
-                    "the search did not finish within this registry's budget of {} ms for a sync search; send it as an async search (POST /registry/search), which is answered by callback",
+                    "a query of this search ran longer than this registry's budget of {} ms for a sync search; send it as an async search (POST /registry/search), which is answered by callback",
                     budget.unwrap_or_default().as_millis()
                 ),
             ));

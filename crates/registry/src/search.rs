@@ -2,7 +2,7 @@
 //! and answered on its own, with pagination, sorting and `total_count`.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::Duration;
 
 use dci::search::{Pagination, SearchData, SearchRequestItem, SearchResponseItem};
 use dci::{Query, ReasonCode, Rejection, RequestStatus, Timestamp};
@@ -23,21 +23,22 @@ pub struct SearchLimits {
     /// Page size of a search that asks for none; more matches than this are refused with
     /// `rjct.search.too_many_records_found` rather than silently cut.
     pub default_page_size: i64,
-    /// How long a sync search by expression or predicates may take in the store before it is
-    /// given up and refused with `err.request.timeout`, which tells the caller to send it as
-    /// an async search (answered by callback, without this budget). `None`: no budget.
+    /// How long each store query of a sync search by expression or predicates may run before
+    /// it is stopped and the search refused with `err.request.timeout`, which tells the caller
+    /// to send it as an async search (answered by callback, without this budget). `None`: no
+    /// budget.
     pub sync_budget: Option<std::time::Duration>,
 }
 
-/// Answers every item of a search request, each on its own; a search by expression or
-/// predicates still running at `deadline` fails the whole request with
-/// [`StoreError::Timeout`].
+/// Answers every item of a search request, each on its own; a query of a search by
+/// expression or predicates that runs longer than `budget` in the store fails the whole
+/// request with [`StoreError::Timeout`].
 pub async fn answer_all(
     registry: &crate::Registry,
     message: &dci::SearchRequest,
     today: Date,
     access: &AccessRules,
-    deadline: Option<Instant>,
+    budget: Option<Duration>,
 ) -> Result<Vec<SearchResponseItem>, StoreError> {
     let mut seen = HashSet::new();
     let mut items = Vec::with_capacity(message.search_request.len());
@@ -51,7 +52,7 @@ pub async fn answer_all(
                 &mut seen,
                 today,
                 access,
-                deadline,
+                budget,
             )
             .await?,
         );
@@ -61,8 +62,9 @@ pub async fn answer_all(
 
 /// Answers one search item for a caller with `access`. A bad or forbidden item is rejected on
 /// its own (a forbidden one with `err.request.forbidden`); only a store failure fails the
-/// whole batch, or, for a search by expression or predicates, still running at `deadline`
-/// ([`StoreError::Timeout`]; a lookup by identifier is one indexed read and has no deadline).
+/// whole batch, or, for a search by expression or predicates, a query running longer than
+/// `budget` ([`StoreError::Timeout`]; a lookup by identifier is one indexed read and has no
+/// budget).
 #[allow(clippy::too_many_arguments)]
 pub async fn answer(
     profile: &'static Profile,
@@ -72,7 +74,7 @@ pub async fn answer(
     seen_references: &mut HashSet<String>,
     today: Date,
     access: &AccessRules,
-    deadline: Option<Instant>,
+    budget: Option<Duration>,
 ) -> Result<SearchResponseItem, StoreError> {
     let reference_id = item.reference_id.clone().unwrap_or_default();
     let locale = item.locale.clone();
@@ -113,8 +115,8 @@ pub async fn answer(
         Ok(plan) => plan,
         Err(rejection) => return reject(rejection),
     };
-    let deadline = deadline.filter(|_| !plan.by_identifier);
-    let mut found = run(store, &plan, deadline).await?;
+    let budget = budget.filter(|_| !plan.by_identifier);
+    let mut found = run(store, &plan, budget).await?;
     if access.restricts_fields() {
         found.records = found
             .records
@@ -469,7 +471,7 @@ struct Found {
 async fn run(
     store: &dyn Store,
     plan: &Plan,
-    deadline: Option<Instant>,
+    budget: Option<Duration>,
 ) -> Result<Found, StoreError> {
     let record_type = plan.record_type;
     let filter = &plan.filter;
@@ -492,7 +494,7 @@ async fn run(
     );
     let mut page = store
         .read(vec![
-            Statement::new(page_sql, filter.params.clone(), &columns).until(deadline),
+            Statement::new(page_sql, filter.params.clone(), &columns).within(budget),
         ])
         .await?
         .remove(0);
@@ -509,7 +511,7 @@ async fn run(
         let rows = store
             .read(vec![
                 Statement::new(count_sql, filter.params.clone(), &[ColumnType::Integer])
-                    .until(deadline),
+                    .within(budget),
             ])
             .await?;
         match rows.first().and_then(|r| r.first()).and_then(|r| r.first()) {
@@ -522,7 +524,7 @@ async fn run(
             .into_iter()
             .map(|mut row| raw(take_text(&mut row, 0)))
             .collect(),
-        Some(members) => assemble_groups(store, members, page, deadline).await?,
+        Some(members) => assemble_groups(store, members, page, budget).await?,
     };
     Ok(Found {
         records,
@@ -557,7 +559,7 @@ async fn assemble_groups(
     store: &dyn Store,
     members: &crate::profile::Members,
     page: Vec<store::Row>,
-    deadline: Option<Instant>,
+    budget: Option<Duration>,
 ) -> Result<Vec<Box<RawValue>>, StoreError> {
     if page.is_empty() {
         return Ok(Vec::new());
@@ -582,7 +584,7 @@ async fn assemble_groups(
                 ids,
                 &[ColumnType::Text, ColumnType::Text, ColumnType::Text],
             )
-            .until(deadline),
+            .within(budget),
         ])
         .await?
         .remove(0);

@@ -382,8 +382,9 @@ pub struct Limits {
     /// Page size of a search that asks for none; more matches are refused with
     /// `rjct.search.too_many_records_found`.
     pub default_page_size: u64,
-    /// Milliseconds a sync search by expression may spend in the store before it is refused
-    /// with `err.request.timeout` (send it async instead); 0: no budget.
+    /// Milliseconds each store query of a sync search by expression may run before it is
+    /// stopped and the search refused with `err.request.timeout` (send it async instead); 0:
+    /// no budget.
     pub sync_search_budget_ms: u64,
     /// How far ahead of this clock `message_ts` may be, in seconds.
     pub message_ts_max_future_secs: u64,

@@ -55,8 +55,9 @@ pub struct Statement {
     pub params: Vec<SqlValue>,
     /// The types of the result columns (empty for statements that return nothing).
     pub columns: Vec<ColumnType>,
-    /// When a read is given up if it is still running ([`StoreError::Timeout`]).
-    pub deadline: Option<std::time::Instant>,
+    /// How long a read may run in the database before it is stopped
+    /// ([`StoreError::Timeout`]).
+    pub budget: Option<std::time::Duration>,
 }
 
 impl Statement {
@@ -66,15 +67,29 @@ impl Statement {
             sql: sql.into(),
             params,
             columns: columns.to_vec(),
-            deadline: None,
+            budget: None,
         }
     }
 
-    /// The same statement, read with a deadline: [`Store::read`] gives it up with
-    /// [`StoreError::Timeout`] (the database stops working on it) when it is not done by then.
-    pub fn until(mut self, deadline: Option<std::time::Instant>) -> Self {
-        self.deadline = deadline;
+    /// The same statement, read with a time budget: [`Store::read`] stops it in the database
+    /// and answers [`StoreError::Timeout`] when it has run that long (counted from when it
+    /// starts, not from when it waits for a connection). A budget under a millisecond, the
+    /// databases' granularity, refuses it at once.
+    pub fn within(mut self, budget: Option<std::time::Duration>) -> Self {
+        self.budget = budget;
         self
+    }
+
+    /// When this statement, started now, must be done by; `Err` when its budget leaves it
+    /// no time at all.
+    pub fn deadline(&self) -> Result<Option<std::time::Instant>> {
+        match self.budget {
+            None => Ok(None),
+            Some(budget) if budget < std::time::Duration::from_millis(1) => {
+                Err(StoreError::Timeout)
+            }
+            Some(budget) => Ok(Some(std::time::Instant::now() + budget)),
+        }
     }
 }
 
@@ -131,8 +146,8 @@ pub enum StoreError {
     /// A blocking task died.
     #[error("internal: {0}")]
     Internal(String),
-    /// A read was still running at its deadline ([`Statement::until`]) and was given up.
-    #[error("the query did not finish by its deadline")]
+    /// A read ran out of its time budget ([`Statement::within`]) and was stopped.
+    #[error("the query did not finish within its time budget")]
     Timeout,
 }
 

@@ -285,8 +285,8 @@ impl Store for PostgresStore {
 
     async fn read(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>> {
         let mut client = self.client().await?;
-        let deadline = statements.iter().filter_map(|s| s.deadline).min();
-        if let ([statement], None) = (statements.as_slice(), deadline) {
+        let budget = statements.iter().filter_map(|s| s.budget).min();
+        if let ([statement], None) = (statements.as_slice(), budget) {
             // One statement sees one snapshot by itself: no transaction, two round trips fewer.
             let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
             let prepared = client.prepare_cached(&statement.sql).await?;
@@ -304,13 +304,12 @@ impl Store for PostgresStore {
             .read_only(true)
             .start()
             .await?;
-        if let Some(deadline) = deadline {
-            // The server cancels what is still running when the time left is up.
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+        if let Some(budget) = budget {
+            // The server cancels a statement that runs longer.
+            if budget < std::time::Duration::from_millis(1) {
                 return Err(StoreError::Timeout);
             }
-            let ms = left.as_millis().max(1);
+            let ms = budget.as_millis();
             tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))
                 .await?;
         }

@@ -283,17 +283,15 @@ fn decode(value: ValueRef<'_>, ty: ColumnType) -> Result<Cell> {
     })
 }
 
-/// How many SQLite virtual machine steps a read with a deadline runs between looks at the clock.
+/// How many SQLite virtual machine steps a read with a budget runs between looks at the clock.
 const STEPS_BETWEEN_CLOCK_CHECKS: i32 = 10_000;
 
-/// Runs a read on a reader connection, interrupted at the statement's deadline if it has one.
+/// Runs a read on a reader connection, interrupted when it runs out of its budget if it has
+/// one.
 fn run_read(conn: &mut Connection, statement: &Statement) -> Result<Vec<Row>> {
-    let Some(deadline) = statement.deadline else {
+    let Some(deadline) = statement.deadline()? else {
         return run_query(conn, statement);
     };
-    if std::time::Instant::now() >= deadline {
-        return Err(StoreError::Timeout);
-    }
     // SQLite interrupts the statement when the handler says so.
     conn.progress_handler(
         STEPS_BETWEEN_CLOCK_CHECKS,

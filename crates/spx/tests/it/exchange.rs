@@ -370,13 +370,13 @@ fn two_nodes_on_one_store_answer_each_request_once(backend: Backend) -> Result<(
     })
 }
 
-/// A sync search by expression still running at the end of its budget is refused with
+/// A sync search by expression whose query runs out of its budget is refused with
 /// `err.request.timeout`, whose message points to the async search, which answers it; a
 /// lookup by identifier has no budget.
 fn sync_search_over_its_budget_is_refused_and_answered_async(backend: Backend) -> Result<()> {
     runtime().block_on(async {
         let mut config = crate::support::registry_config();
-        // Over before the store is reached: every search by expression runs out of time.
+        // Under the databases' millisecond: every search by expression runs out of time.
         config.search.sync_budget = Some(Duration::from_nanos(1));
         let registry = TestRegistry::spawn_with(backend, config).await?;
         let expression = json!({"reg_record_type": "Member", "query_type": "expression",
