@@ -206,13 +206,22 @@ impl<'a> TextWriter<'a> {
         }
     }
 
-    fn array(&mut self) -> Result<(), NotJson> {
+    /// Takes the opening bracket at `self.at` and writes it, and the closing one too when the
+    /// container is empty (then `true`).
+    fn open(&mut self, open: char, close: char) -> bool {
         self.at += 1;
-        self.out.push('[');
+        self.out.push(open);
         self.whitespace();
-        if self.text.get(self.at) == Some(&b']') {
-            self.at += 1;
-            self.out.push(']');
+        if self.text.get(self.at) != Some(&(close as u8)) {
+            return false;
+        }
+        self.at += 1;
+        self.out.push(close);
+        true
+    }
+
+    fn array(&mut self) -> Result<(), NotJson> {
+        if self.open('[', ']') {
             return Ok(());
         }
         loop {
@@ -233,15 +242,10 @@ impl<'a> TextWriter<'a> {
     fn object(&mut self) -> Result<(), NotJson> {
         let top = self.depth == 1;
         let object_start = self.out.len();
-        self.at += 1;
-        self.out.push('{');
-        let mut members: Vec<Written<'a>> = Vec::new();
-        self.whitespace();
-        if self.text.get(self.at) == Some(&b'}') {
-            self.at += 1;
-            self.out.push('}');
+        if self.open('{', '}') {
             return Ok(());
         }
+        let mut members: Vec<Written<'a>> = Vec::new();
         loop {
             self.whitespace();
             if self.text.get(self.at) != Some(&b'"') {

@@ -35,12 +35,10 @@ pub fn sign_envelope(
     now: SystemTime,
     validity: Duration,
 ) -> Result<String, SignError> {
-    let header = envelope
-        .get("header")
-        .filter(|h| h.is_object())
-        .ok_or(SignError::NoHeader)?;
-    check_signer(header, sender_id)?;
-    sign_digest(&envelope_digest(envelope), sender_id, key, now, validity)
+    // A `Value` always writes a JSON text.
+    let canonical =
+        jcs::canonical_text(&jcs::to_string(envelope)).map_err(|_| SignError::NoHeader)?;
+    sign_canonical(&canonical, sender_id, key, now, validity)
 }
 
 /// [`sign_envelope`] of an envelope's canonical text ([`jcs::canonical_text`]): the same
@@ -59,7 +57,19 @@ pub fn sign_canonical(
     let parsed: Value = serde_json::from_str(header).map_err(|_| SignError::NoHeader)?;
     check_signer(&parsed, sender_id)?;
     let digest = digest_of_parts(Some(header), envelope.member("message"));
-    sign_digest(&digest, sender_id, key, now, validity)
+    let created = unix_seconds(now);
+    let expires = created.saturating_add(validity.as_secs());
+    let (created, expires) = (created.to_string(), expires.to_string());
+    let signing_string = signing_string(&created, &expires, &digest);
+    let signature = key.sign(signing_string.as_bytes())?;
+    let algorithm = key.algorithm();
+    Ok(format!(
+        "Signature: namespace=\"{NAMESPACE}\", kidId=\"{sender_id}|{kid}|{algorithm}\", \
+         algorithm=\"{algorithm}\", created=\"{created}\", expires=\"{expires}\", \
+         headers=\"{SIGNED_HEADERS}\", signature=\"{signature}\"",
+        kid = key.kid(),
+        signature = STANDARD.encode(signature),
+    ))
 }
 
 /// Refuses to sign as `sender_id` a header whose `sender_id` is another participant.
@@ -71,29 +81,6 @@ fn check_signer(header: &Value, sender_id: &str) -> Result<(), SignError> {
         }),
         _ => Ok(()),
     }
-}
-
-/// The `signature` string over an envelope `digest`.
-fn sign_digest(
-    digest: &str,
-    sender_id: &str,
-    key: &SigningKey,
-    now: SystemTime,
-    validity: Duration,
-) -> Result<String, SignError> {
-    let created = unix_seconds(now);
-    let expires = created.saturating_add(validity.as_secs());
-    let (created, expires) = (created.to_string(), expires.to_string());
-    let signing_string = signing_string(&created, &expires, digest);
-    let signature = key.sign(signing_string.as_bytes())?;
-    let algorithm = key.algorithm();
-    Ok(format!(
-        "Signature: namespace=\"{NAMESPACE}\", kidId=\"{sender_id}|{kid}|{algorithm}\", \
-         algorithm=\"{algorithm}\", created=\"{created}\", expires=\"{expires}\", \
-         headers=\"{SIGNED_HEADERS}\", signature=\"{signature}\"",
-        kid = key.kid(),
-        signature = STANDARD.encode(signature),
-    ))
 }
 
 /// The `digest` pseudo-header value of an envelope:
