@@ -12,6 +12,7 @@ use std::time::Instant;
 use axum::response::Response;
 use dci::search::SearchResponseItem;
 use dci::{MsgHeader, RequestStatus};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// What a handler did, for the audit entry of its request.
@@ -87,14 +88,17 @@ impl AuditNote {
 
 /// The identifiers of every record the answered items carry (group members included): each
 /// object with `identifier_type` and `identifier_value` gives `TYPE:VALUE`, and a `uin` member
-/// `UIN:value`.
+/// `UIN:value`. Each record is read from its JSON text, without building a `Value`.
 pub fn disclosed(items: &[SearchResponseItem]) -> Vec<String> {
     let mut refs = Vec::new();
     for item in items.iter().filter(|i| i.status == RequestStatus::Succ) {
         let Some(data) = &item.data else { continue };
         for record in &data.reg_records {
-            if let Ok(value) = serde_json::from_str::<Value>(record.get()) {
-                collect(&value, &mut refs);
+            let mut found = Vec::new();
+            let mut reader = serde_json::Deserializer::from_str(record.get());
+            // A record that does not read discloses nothing (as when it was parsed whole).
+            if Refs(&mut found, false).deserialize(&mut reader).is_ok() && reader.end().is_ok() {
+                refs.append(&mut found);
             }
         }
     }
@@ -106,27 +110,105 @@ pub fn disclosed(items: &[SearchResponseItem]) -> Vec<String> {
 /// The identifier references of one record, as [`disclosed`] finds them.
 pub fn references(record: &Value) -> Vec<String> {
     let mut refs = Vec::new();
-    collect(record, &mut refs);
+    // A `Value` always reads.
+    let _ = Refs(&mut refs, false).deserialize(record);
     refs.sort();
     refs.dedup();
     refs
 }
 
-fn collect(value: &Value, refs: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            if let (Some(Value::String(kind)), Some(Value::String(id))) =
-                (map.get("identifier_type"), map.get("identifier_value"))
-            {
-                refs.push(format!("{kind}:{id}"));
+/// Reads a JSON value (text or `Value` alike) and adds the identifier references of every
+/// object in it to the list; answers the value's text when it is a string and `.1` asks for
+/// it (the value of a member that names an identifier).
+struct Refs<'r>(&'r mut Vec<String>, bool);
+
+/// The members of an object that name an identifier.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Member {
+    IdentifierType,
+    IdentifierValue,
+    Uin,
+    Other,
+}
+
+impl<'de> DeserializeSeed<'de> for Member {
+    type Value = Member;
+    fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<Member, D::Error> {
+        reader.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Member {
+    type Value = Member;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E>(self, name: &str) -> Result<Member, E> {
+        Ok(match name {
+            "identifier_type" => Member::IdentifierType,
+            "identifier_value" => Member::IdentifierValue,
+            "uin" => Member::Uin,
+            _ => Member::Other,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Refs<'_> {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<Option<String>, D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Refs<'_> {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Option<String>, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, text: &str) -> Result<Option<String>, E> {
+        Ok(self.1.then(|| text.to_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Option<String>, A::Error> {
+        while items
+            .next_element_seed(Refs(&mut *self.0, false))?
+            .is_some()
+        {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+        let (mut kind, mut id, mut uin) = (None, None, None);
+        while let Some(member) = map.next_key_seed(Member::Other)? {
+            let text = map.next_value_seed(Refs(&mut *self.0, member != Member::Other))?;
+            // A repeated name counts with its last value, as a parsed object keeps it.
+            match member {
+                Member::IdentifierType => kind = text,
+                Member::IdentifierValue => id = text,
+                Member::Uin => uin = text,
+                Member::Other => {}
             }
-            if let Some(Value::String(uin)) = map.get("uin") {
-                refs.push(format!("UIN:{uin}"));
-            }
-            map.values().for_each(|v| collect(v, refs));
         }
-        Value::Array(items) => items.iter().for_each(|v| collect(v, refs)),
-        _ => {}
+        if let (Some(kind), Some(id)) = (kind, id) {
+            self.0.push(format!("{kind}:{id}"));
+        }
+        if let Some(uin) = uin {
+            self.0.push(format!("UIN:{uin}"));
+        }
+        Ok(None)
     }
 }
 
@@ -138,12 +220,12 @@ pub async fn record(
     endpoint: &str,
     caller: Option<&str>,
     started: (Instant, time::OffsetDateTime),
-    response: Response,
+    mut response: Response,
 ) -> Response {
+    // Taken off the response (its list of disclosed records can be long): it is not sent.
     let note = response
-        .extensions()
-        .get::<AuditNote>()
-        .cloned()
+        .extensions_mut()
+        .remove::<AuditNote>()
         .unwrap_or_else(|| AuditNote::outcome(format!("http.{}", response.status().as_u16())));
     let participant = caller.map(str::to_owned).or(note.participant);
     let known = participant
@@ -177,5 +259,64 @@ pub async fn record(
                 "the service cannot record this exchange; try again".into(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dci::search::SearchData;
+    use dci::{ReasonCode, Rejection, Timestamp};
+
+    fn answered(records: &[&str]) -> SearchResponseItem {
+        SearchResponseItem {
+            reference_id: "R-1".into(),
+            timestamp: Timestamp::now(),
+            status: RequestStatus::Succ,
+            status_reason_code: None,
+            status_reason_message: None,
+            data: Some(SearchData {
+                version: "1.0.0".into(),
+                reg_type: None,
+                reg_event_type: None,
+                reg_record_type: None,
+                reg_records: records
+                    .iter()
+                    .map(|r| serde_json::value::RawValue::from_string(r.to_string()).unwrap())
+                    .collect(),
+            }),
+            pagination: None,
+            locale: None,
+        }
+    }
+
+    /// Every object's identifiers, at any depth, from the records' text; the same as from
+    /// the parsed records; nothing from a rejected item.
+    #[test]
+    fn disclosed_names_the_identifiers_of_every_object_of_the_records() {
+        let household = r#"{"household_id": "H-1", "uin": "111",
+            "identifiers": [{"identifier_type": "BRN", "identifier_value": "B-1"},
+                            {"identifier_type": "NID"}, {"identifier_value": "lone"}],
+            "member_list": [{"uin": "222", "nested": {"identifier_value": "N-2",
+                "identifier_type": "NID", "uin": 7}}, {"uin": "111"}],
+            "note": "uin", "count": 3, "flag": true, "none": null, "ratio": 0.5}"#;
+        let person = r#"{"uin": "333", "identifier_type": "UIN", "identifier_value": "333"}"#;
+        let rejected = SearchResponseItem::rejected(
+            "R-2".into(),
+            Rejection::new(ReasonCode::SearchCriteriaInvalid, "no"),
+            None,
+        );
+        let items = [answered(&[household, person]), rejected];
+        assert_eq!(
+            disclosed(&items),
+            ["BRN:B-1", "NID:N-2", "UIN:111", "UIN:222", "UIN:333"]
+        );
+        let parsed: Vec<String> = [household, person]
+            .iter()
+            .flat_map(|r| references(&serde_json::from_str(r).unwrap()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(parsed, disclosed(&items));
     }
 }

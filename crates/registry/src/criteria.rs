@@ -131,6 +131,7 @@ pub(crate) async fn search<M: CriteriaRequest>(
                 &mut seen,
                 today,
                 access,
+                None,
             )
             .await?,
         );

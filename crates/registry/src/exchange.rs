@@ -557,7 +557,9 @@ async fn answer_search_envelope(
     }
     let access = registry.access_of(&header.sender_id);
     let started = (std::time::Instant::now(), time::OffsetDateTime::now_utc());
-    let items = crate::search::answer_all(registry, &message, received.0.date(), &access).await?;
+    // No budget here: the async path answers what the sync path refuses for its time.
+    let items =
+        crate::search::answer_all(registry, &message, received.0.date(), &access, None).await?;
     // The callback's disclosure is recorded before the callback is queued.
     registry
         .audit

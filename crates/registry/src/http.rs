@@ -736,8 +736,20 @@ async fn sync_search(State(registry): State<Arc<Registry>>, request: Request) ->
         return registry.header_rejection(&header, Action::OnSearch, rejection);
     }
     let access = registry.access_of(&header.sender_id);
-    let items = match crate::search::answer_all(&registry, &message, now.0.date(), &access).await {
+    let budget = registry.config.search.sync_budget;
+    let items = match crate::search::answer_all(&registry, &message, now.0.date(), &access, budget)
+        .await
+    {
         Ok(items) => items,
+        Err(store::StoreError::Timeout) => {
+            return error_ack(Rejection::new(
+                ReasonCode::RequestTimeout,
+                format!(
+                    "a query of this search ran longer than this registry's budget of {} ms for a sync search; send it as an async search (POST /registry/search), which is answered by callback",
+                    budget.unwrap_or_default().as_millis()
+                ),
+            ));
+        }
         Err(e) => return store_failure(&e),
     };
     let completed = items.len();

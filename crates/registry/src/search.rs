@@ -2,6 +2,7 @@
 //! and answered on its own, with pagination, sorting and `total_count`.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use dci::search::{Pagination, SearchData, SearchRequestItem, SearchResponseItem};
 use dci::{Query, ReasonCode, Rejection, RequestStatus, Timestamp};
@@ -22,14 +23,22 @@ pub struct SearchLimits {
     /// Page size of a search that asks for none; more matches than this are refused with
     /// `rjct.search.too_many_records_found` rather than silently cut.
     pub default_page_size: i64,
+    /// How long each store query of a sync search by expression or predicates may run before
+    /// it is stopped and the search refused with `err.request.timeout`, which tells the caller
+    /// to send it as an async search (answered by callback, without this budget). `None`: no
+    /// budget.
+    pub sync_budget: Option<std::time::Duration>,
 }
 
-/// Answers every item of a search request, each on its own.
+/// Answers every item of a search request, each on its own; a query of a search by
+/// expression or predicates that runs longer than `budget` in the store fails the whole
+/// request with [`StoreError::Timeout`].
 pub async fn answer_all(
     registry: &crate::Registry,
     message: &dci::SearchRequest,
     today: Date,
     access: &AccessRules,
+    budget: Option<Duration>,
 ) -> Result<Vec<SearchResponseItem>, StoreError> {
     let mut seen = HashSet::new();
     let mut items = Vec::with_capacity(message.search_request.len());
@@ -43,6 +52,7 @@ pub async fn answer_all(
                 &mut seen,
                 today,
                 access,
+                budget,
             )
             .await?,
         );
@@ -52,7 +62,10 @@ pub async fn answer_all(
 
 /// Answers one search item for a caller with `access`. A bad or forbidden item is rejected on
 /// its own (a forbidden one with `err.request.forbidden`); only a store failure fails the
-/// whole batch.
+/// whole batch, or, for a search by expression or predicates, a query running longer than
+/// `budget` ([`StoreError::Timeout`]; a lookup by identifier is one indexed read and has no
+/// budget).
+#[allow(clippy::too_many_arguments)]
 pub async fn answer(
     profile: &'static Profile,
     store: &dyn Store,
@@ -61,6 +74,7 @@ pub async fn answer(
     seen_references: &mut HashSet<String>,
     today: Date,
     access: &AccessRules,
+    budget: Option<Duration>,
 ) -> Result<SearchResponseItem, StoreError> {
     let reference_id = item.reference_id.clone().unwrap_or_default();
     let locale = item.locale.clone();
@@ -101,7 +115,8 @@ pub async fn answer(
         Ok(plan) => plan,
         Err(rejection) => return reject(rejection),
     };
-    let mut found = run(store, &plan).await?;
+    let budget = budget.filter(|_| !plan.by_identifier);
+    let mut found = run(store, &plan, budget).await?;
     if access.restricts_fields() {
         found.records = found
             .records
@@ -149,6 +164,7 @@ struct Plan {
     page_number: i64,
     implicit_page: bool,
     reg_event_type: Option<String>,
+    by_identifier: bool,
 }
 
 fn criteria_invalid(message: String) -> Rejection {
@@ -318,6 +334,7 @@ fn plan(
         page_number,
         implicit_page,
         reg_event_type: criteria.reg_event_type,
+        by_identifier: is_identifier,
     })
 }
 
@@ -441,8 +458,9 @@ pub(crate) async fn record_by_key(
         page_number: 1,
         implicit_page: false,
         reg_event_type: None,
+        by_identifier: true,
     };
-    Ok(run(store, &plan).await?.records.into_iter().next())
+    Ok(run(store, &plan, None).await?.records.into_iter().next())
 }
 
 struct Found {
@@ -450,7 +468,11 @@ struct Found {
     total_count: i64,
 }
 
-async fn run(store: &dyn Store, plan: &Plan) -> Result<Found, StoreError> {
+async fn run(
+    store: &dyn Store,
+    plan: &Plan,
+    budget: Option<Duration>,
+) -> Result<Found, StoreError> {
     let record_type = plan.record_type;
     let filter = &plan.filter;
     let mut columns = vec![ColumnType::Text];
@@ -459,37 +481,38 @@ async fn run(store: &dyn Store, plan: &Plan) -> Result<Found, StoreError> {
         select.extend([members.group_key, members.head_key]);
         columns.extend([ColumnType::Text, ColumnType::Text]);
     }
+    let offset = (plan.page_number - 1) * plan.page_size;
+    // One row more than the page: when it does not come, the page holds the last match and
+    // the total is known without counting.
     let page_sql = format!(
-        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {} OFFSET {offset}",
         select.join(", "),
         record_type.from,
         filter.sql,
         plan.order.join(", "),
-        plan.page_size,
-        (plan.page_number - 1) * plan.page_size
+        plan.page_size + 1,
     );
-    let page = store
-        .read(vec![Statement::new(
-            page_sql,
-            filter.params.clone(),
-            &columns,
-        )])
+    let mut page = store
+        .read(vec![
+            Statement::new(page_sql, filter.params.clone(), &columns).within(budget),
+        ])
         .await?
         .remove(0);
-    // A first page that is not full holds every match: no count query needed.
-    let total_count = if plan.page_number == 1 && (page.len() as i64) < plan.page_size {
-        page.len() as i64
+    let beyond = page.len() as i64 > plan.page_size;
+    page.truncate(plan.page_size as usize);
+    // A page with the last match (and not past it) tells the total: no count query needed.
+    let total_count = if !beyond && (plan.page_number == 1 || !page.is_empty()) {
+        offset + page.len() as i64
     } else {
         let count_sql = format!(
             "SELECT count(*) FROM {} WHERE {}",
             record_type.from, filter.sql
         );
         let rows = store
-            .read(vec![Statement::new(
-                count_sql,
-                filter.params.clone(),
-                &[ColumnType::Integer],
-            )])
+            .read(vec![
+                Statement::new(count_sql, filter.params.clone(), &[ColumnType::Integer])
+                    .within(budget),
+            ])
             .await?;
         match rows.first().and_then(|r| r.first()).and_then(|r| r.first()) {
             Some(Some(SqlValue::Integer(n))) => *n,
@@ -499,9 +522,9 @@ async fn run(store: &dyn Store, plan: &Plan) -> Result<Found, StoreError> {
     let records = match &record_type.members {
         None => page
             .into_iter()
-            .map(|row| raw(text_cell(&row, 0)))
+            .map(|mut row| raw(take_text(&mut row, 0)))
             .collect(),
-        Some(members) => assemble_groups(store, members, page).await?,
+        Some(members) => assemble_groups(store, members, page, budget).await?,
     };
     Ok(Found {
         records,
@@ -517,6 +540,14 @@ pub(crate) fn text_cell(row: &[store::Cell], i: usize) -> String {
     }
 }
 
+/// The text in column `i` of `row`, taken out of it; empty when it is NULL or not text.
+fn take_text(row: &mut [store::Cell], i: usize) -> String {
+    match row.get_mut(i).map(Option::take) {
+        Some(Some(SqlValue::Text(s))) => s,
+        _ => String::new(),
+    }
+}
+
 fn raw(json: String) -> Box<RawValue> {
     RawValue::from_string(json)
         .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
@@ -528,6 +559,7 @@ async fn assemble_groups(
     store: &dyn Store,
     members: &crate::profile::Members,
     page: Vec<store::Row>,
+    budget: Option<Duration>,
 ) -> Result<Vec<Box<RawValue>>, StoreError> {
     if page.is_empty() {
         return Ok(Vec::new());
@@ -546,11 +578,14 @@ async fn assemble_groups(
         members.order
     );
     let rows = store
-        .read(vec![Statement::new(
-            sql,
-            ids,
-            &[ColumnType::Text, ColumnType::Text, ColumnType::Text],
-        )])
+        .read(vec![
+            Statement::new(
+                sql,
+                ids,
+                &[ColumnType::Text, ColumnType::Text, ColumnType::Text],
+            )
+            .within(budget),
+        ])
         .await?
         .remove(0);
     let mut by_group: HashMap<String, Vec<(String, String)>> = HashMap::new();

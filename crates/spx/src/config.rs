@@ -382,6 +382,10 @@ pub struct Limits {
     /// Page size of a search that asks for none; more matches are refused with
     /// `rjct.search.too_many_records_found`.
     pub default_page_size: u64,
+    /// Milliseconds each store query of a sync search by expression may run before it is
+    /// stopped and the search refused with `err.request.timeout` (send it async instead); 0:
+    /// no budget.
+    pub sync_search_budget_ms: u64,
     /// How far ahead of this clock `message_ts` may be, in seconds.
     pub message_ts_max_future_secs: u64,
     /// How old `message_ts` may be, in seconds; 0 accepts any age.
@@ -478,6 +482,7 @@ impl Default for Limits {
             max_batch_size: 100,
             max_page_size: 1000,
             default_page_size: 100,
+            sync_search_budget_ms: 1000,
             message_ts_max_future_secs: 300,
             message_ts_max_age_secs: 86_400,
             max_update_batch_size: 10_000,
@@ -717,6 +722,8 @@ impl Config {
             search: registry::search::SearchLimits {
                 max_page_size: l.max_page_size as i64,
                 default_page_size: l.default_page_size as i64,
+                sync_budget: (l.sync_search_budget_ms > 0)
+                    .then(|| std::time::Duration::from_millis(l.sync_search_budget_ms)),
             },
             max_body_bytes: l.max_body_bytes as usize,
             updates: registry::UpdateLimits {

@@ -55,6 +55,9 @@ pub struct Statement {
     pub params: Vec<SqlValue>,
     /// The types of the result columns (empty for statements that return nothing).
     pub columns: Vec<ColumnType>,
+    /// How long a read may run in the database before it is stopped
+    /// ([`StoreError::Timeout`]).
+    pub budget: Option<std::time::Duration>,
 }
 
 impl Statement {
@@ -64,6 +67,28 @@ impl Statement {
             sql: sql.into(),
             params,
             columns: columns.to_vec(),
+            budget: None,
+        }
+    }
+
+    /// The same statement, read with a time budget: [`Store::read`] stops it in the database
+    /// and answers [`StoreError::Timeout`] when it has run that long (counted from when it
+    /// starts, not from when it waits for a connection). A budget under a millisecond, the
+    /// databases' granularity, refuses it at once.
+    pub fn within(mut self, budget: Option<std::time::Duration>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// When this statement, started now, must be done by; `Err` when its budget leaves it
+    /// no time at all.
+    pub fn deadline(&self) -> Result<Option<std::time::Instant>> {
+        match self.budget {
+            None => Ok(None),
+            Some(budget) if budget < std::time::Duration::from_millis(1) => {
+                Err(StoreError::Timeout)
+            }
+            Some(budget) => Ok(Some(std::time::Instant::now() + budget)),
         }
     }
 }
@@ -121,6 +146,9 @@ pub enum StoreError {
     /// A blocking task died.
     #[error("internal: {0}")]
     Internal(String),
+    /// A read ran out of its time budget ([`Statement::within`]) and was stopped.
+    #[error("the query did not finish within its time budget")]
+    Timeout,
 }
 
 /// Result of store operations.

@@ -285,7 +285,8 @@ impl Store for PostgresStore {
 
     async fn read(&self, statements: Vec<Statement>) -> Result<Vec<Vec<Row>>> {
         let mut client = self.client().await?;
-        if let [statement] = statements.as_slice() {
+        let budget = statements.iter().filter_map(|s| s.budget).min();
+        if let ([statement], None) = (statements.as_slice(), budget) {
             // One statement sees one snapshot by itself: no transaction, two round trips fewer.
             let params: Vec<&(dyn ToSql + Sync)> = statement.params.iter().map(param).collect();
             let prepared = client.prepare_cached(&statement.sql).await?;
@@ -303,9 +304,26 @@ impl Store for PostgresStore {
             .read_only(true)
             .start()
             .await?;
+        if let Some(budget) = budget {
+            // The server cancels a statement that runs longer.
+            if budget < std::time::Duration::from_millis(1) {
+                return Err(StoreError::Timeout);
+            }
+            let ms = budget.as_millis();
+            tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}"))
+                .await?;
+        }
         let mut out = Vec::with_capacity(statements.len());
         for statement in &statements {
-            out.push(query(&tx, statement).await?);
+            match query(&tx, statement).await {
+                Ok(rows) => out.push(rows),
+                Err(StoreError::Postgres(e))
+                    if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) =>
+                {
+                    return Err(StoreError::Timeout);
+                }
+                Err(e) => return Err(e),
+            }
         }
         tx.commit().await?;
         Ok(out)

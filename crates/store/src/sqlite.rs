@@ -283,6 +283,32 @@ fn decode(value: ValueRef<'_>, ty: ColumnType) -> Result<Cell> {
     })
 }
 
+/// How many SQLite virtual machine steps a read with a budget runs between looks at the clock.
+const STEPS_BETWEEN_CLOCK_CHECKS: i32 = 10_000;
+
+/// Runs a read on a reader connection, interrupted when it runs out of its budget if it has
+/// one.
+fn run_read(conn: &mut Connection, statement: &Statement) -> Result<Vec<Row>> {
+    let Some(deadline) = statement.deadline()? else {
+        return run_query(conn, statement);
+    };
+    // SQLite interrupts the statement when the handler says so.
+    conn.progress_handler(
+        STEPS_BETWEEN_CLOCK_CHECKS,
+        Some(move || std::time::Instant::now() >= deadline),
+    )?;
+    let result = run_query(conn, statement);
+    conn.progress_handler(0, None::<fn() -> bool>)?;
+    match result {
+        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+            if e.code == rusqlite::ErrorCode::OperationInterrupted =>
+        {
+            Err(StoreError::Timeout)
+        }
+        other => other,
+    }
+}
+
 fn run_query(conn: &Connection, statement: &Statement) -> Result<Vec<Row>> {
     let mut prepared = conn.prepare_cached(&statement.sql)?;
     let params: Vec<Param<'_>> = statement.params.iter().map(Param).collect();
@@ -353,19 +379,19 @@ impl Store for SqliteStore {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let conn = readers
+            let mut conn = readers
                 .lock()
                 .map_err(|_| StoreError::Internal("reader pool poisoned".into()))?
                 .pop()
                 .ok_or_else(|| StoreError::Internal("reader pool empty".into()))?;
             let result = (|| {
                 if statements.len() == 1 {
-                    return Ok(vec![run_query(&conn, &statements[0])?]);
+                    return Ok(vec![run_read(&mut conn, &statements[0])?]);
                 }
                 // Several statements share one snapshot.
                 conn.execute_batch("BEGIN")?;
                 let result: Result<Vec<Vec<Row>>> =
-                    statements.iter().map(|s| run_query(&conn, s)).collect();
+                    statements.iter().map(|s| run_read(&mut conn, s)).collect();
                 conn.execute_batch("COMMIT")?;
                 result
             })();

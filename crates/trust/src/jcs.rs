@@ -26,6 +26,313 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
     to_string(value).into_bytes()
 }
 
+/// The JSON text is not a JSON document serde_json would read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a JSON document (at byte {0})")]
+pub struct NotJson(pub usize);
+
+/// The canonical form of the JSON document `text`: exactly [`to_string`] of the `Value`
+/// serde_json would read from it (a repeated member name keeps its last value, numbers go
+/// through the same parser), written straight from the text without building the `Value`.
+/// Refuses what serde_json refuses, nesting deeper than its recursion limit included.
+pub fn from_text(text: &str) -> Result<String, NotJson> {
+    Ok(canonical_text(text)?.out)
+}
+
+/// The canonical form of a JSON object's text, with the range of each top-level member's
+/// canonical value in it (a part of an envelope is hashed without parsing the envelope).
+#[derive(Debug)]
+pub struct CanonicalText {
+    out: String,
+    top: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl CanonicalText {
+    /// The whole canonical document.
+    pub fn as_str(&self) -> &str {
+        &self.out
+    }
+
+    /// The canonical value of the top-level member `name`, when the document is an object
+    /// that has it.
+    pub fn member(&self, name: &str) -> Option<&str> {
+        let (_, range) = self.top.iter().find(|(key, _)| key == name)?;
+        Some(&self.out[range.clone()])
+    }
+}
+
+/// [`from_text`], keeping where each top-level member's value is.
+pub fn canonical_text(text: &str) -> Result<CanonicalText, NotJson> {
+    let mut writer = TextWriter {
+        text: text.as_bytes(),
+        source: text,
+        at: 0,
+        out: String::with_capacity(text.len()),
+        depth: 0,
+        top: Vec::new(),
+    };
+    writer.value()?;
+    writer.whitespace();
+    if writer.at != writer.text.len() {
+        return Err(NotJson(writer.at));
+    }
+    Ok(CanonicalText {
+        out: writer.out,
+        top: writer.top,
+    })
+}
+
+/// serde_json's recursion limit: deeper documents do not parse.
+const MAX_DEPTH: usize = 127;
+
+/// One pass over JSON text writing its canonical form. Each object's members are written in
+/// the order they come, and put in order (and rid of repeated names) when the object ends,
+/// which they usually already are.
+struct TextWriter<'a> {
+    text: &'a [u8],
+    source: &'a str,
+    at: usize,
+    out: String,
+    depth: usize,
+    top: Vec<(String, std::ops::Range<usize>)>,
+}
+
+/// A member written to the output: its name and where it is (`"name":value`).
+struct Written<'a> {
+    name: std::borrow::Cow<'a, str>,
+    start: usize,
+    value_start: usize,
+    end: usize,
+}
+
+impl<'a> TextWriter<'a> {
+    fn fail<T>(&self) -> Result<T, NotJson> {
+        Err(NotJson(self.at))
+    }
+
+    fn whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn value(&mut self) -> Result<(), NotJson> {
+        self.whitespace();
+        match self.text.get(self.at) {
+            Some(b'{') => self.nested(Self::object),
+            Some(b'[') => self.nested(Self::array),
+            Some(b'"') => self.string().map(|name| write_string(&mut self.out, &name)),
+            Some(b't') => self.literal("true"),
+            Some(b'f') => self.literal("false"),
+            Some(b'n') => self.literal("null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => self.fail(),
+        }
+    }
+
+    fn nested(&mut self, f: fn(&mut Self) -> Result<(), NotJson>) -> Result<(), NotJson> {
+        if self.depth == MAX_DEPTH {
+            return self.fail();
+        }
+        self.depth += 1;
+        f(self)?;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &str) -> Result<(), NotJson> {
+        if !self.text[self.at..].starts_with(word.as_bytes()) {
+            return self.fail();
+        }
+        self.at += word.len();
+        self.out.push_str(word);
+        Ok(())
+    }
+
+    /// A string at `self.at`, decoded; borrowed from the text when it has no escape (and so
+    /// is written back exactly as it was).
+    fn string(&mut self) -> Result<std::borrow::Cow<'a, str>, NotJson> {
+        let start = self.at;
+        self.at += 1;
+        let mut escaped = false;
+        loop {
+            match self.text.get(self.at) {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    self.at += 2;
+                }
+                Some(c) if *c < 0x20 => return self.fail(),
+                Some(_) => self.at += 1,
+                None => return self.fail(),
+            }
+        }
+        self.at += 1;
+        let Some(token) = self.source.get(start..self.at) else {
+            return self.fail();
+        };
+        if !escaped {
+            return Ok(std::borrow::Cow::Borrowed(&token[1..token.len() - 1]));
+        }
+        // Escapes (and lone surrogates) are read by serde_json itself.
+        serde_json::from_str::<String>(token)
+            .map(std::borrow::Cow::Owned)
+            .or_else(|_| self.fail())
+    }
+
+    fn number(&mut self) -> Result<(), NotJson> {
+        let start = self.at;
+        while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.text.get(self.at) {
+            self.at += 1;
+        }
+        let token = &self.source[start..self.at];
+        let digits = token.strip_prefix('-').unwrap_or(token);
+        // A plain integer a double holds exactly is written as it is (as `write_number`
+        // would); anything else goes through serde_json's reading of it.
+        let plain = !digits.is_empty()
+            && digits.len() <= 15
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" && token.len() == 1 || !digits.starts_with('0'));
+        if plain {
+            self.out.push_str(token);
+            return Ok(());
+        }
+        match serde_json::from_str::<Value>(token) {
+            Ok(Value::Number(number)) => {
+                write_number(&mut self.out, &number);
+                Ok(())
+            }
+            _ => Err(NotJson(start)),
+        }
+    }
+
+    /// Takes the opening bracket at `self.at` and writes it, and the closing one too when the
+    /// container is empty (then `true`).
+    fn open(&mut self, open: char, close: char) -> bool {
+        self.at += 1;
+        self.out.push(open);
+        self.whitespace();
+        if self.text.get(self.at) != Some(&(close as u8)) {
+            return false;
+        }
+        self.at += 1;
+        self.out.push(close);
+        true
+    }
+
+    fn array(&mut self) -> Result<(), NotJson> {
+        if self.open('[', ']') {
+            return Ok(());
+        }
+        loop {
+            self.value()?;
+            self.whitespace();
+            match self.text.get(self.at) {
+                Some(b',') => self.out.push(','),
+                Some(b']') => break,
+                _ => return self.fail(),
+            }
+            self.at += 1;
+        }
+        self.at += 1;
+        self.out.push(']');
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<(), NotJson> {
+        let top = self.depth == 1;
+        let object_start = self.out.len();
+        if self.open('{', '}') {
+            return Ok(());
+        }
+        let mut members: Vec<Written<'a>> = Vec::new();
+        loop {
+            self.whitespace();
+            if self.text.get(self.at) != Some(&b'"') {
+                return self.fail();
+            }
+            if !members.is_empty() {
+                self.out.push(',');
+            }
+            let start = self.out.len();
+            let name = self.string()?;
+            write_string(&mut self.out, &name);
+            self.whitespace();
+            if self.text.get(self.at) != Some(&b':') {
+                return self.fail();
+            }
+            self.at += 1;
+            self.out.push(':');
+            let value_start = self.out.len();
+            self.value()?;
+            members.push(Written {
+                name,
+                start,
+                value_start,
+                end: self.out.len(),
+            });
+            self.whitespace();
+            match self.text.get(self.at) {
+                Some(b',') => self.at += 1,
+                Some(b'}') => break,
+                _ => return self.fail(),
+            }
+        }
+        self.at += 1;
+        let in_order = members
+            .windows(2)
+            .all(|pair| utf16_cmp(&pair[0].name, &pair[1].name).is_lt());
+        if !in_order {
+            // Sorted by name, the last of each repeated name kept (as serde_json keeps it).
+            members.sort_by(|a, b| utf16_cmp(&a.name, &b.name));
+            let mut kept: Vec<Written<'a>> = Vec::with_capacity(members.len());
+            for member in members {
+                match kept.last_mut() {
+                    Some(last) if last.name == member.name => *last = member,
+                    _ => kept.push(member),
+                }
+            }
+            let written = self.out.split_off(object_start + 1);
+            let mut moved = Vec::with_capacity(kept.len());
+            for (i, member) in kept.into_iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let start = self.out.len();
+                let shift = |at: usize| at - object_start - 1;
+                self.out
+                    .push_str(&written[shift(member.start)..shift(member.end)]);
+                moved.push(Written {
+                    name: member.name,
+                    start,
+                    value_start: start + member.value_start - member.start,
+                    end: self.out.len(),
+                });
+            }
+            members = moved;
+        }
+        self.out.push('}');
+        if top {
+            self.top = members
+                .into_iter()
+                .map(|m| (m.name.into_owned(), m.value_start..m.end))
+                .collect();
+        }
+        Ok(())
+    }
+}
+
+/// Orders member names by their UTF-16 code units (RFC 8785 §3.2.3). That is the order of
+/// their UTF-8 bytes unless one has a character above U+FFFF.
+fn utf16_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let supplementary = |s: &str| s.bytes().any(|b| b >= 0xf0);
+    if supplementary(a) || supplementary(b) {
+        a.encode_utf16().cmp(b.encode_utf16())
+    } else {
+        a.as_bytes().cmp(b.as_bytes())
+    }
+}
+
 fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
@@ -47,7 +354,7 @@ fn write_value(out: &mut String, value: &Value) {
             let mut members: Vec<(&String, &Value)> = members.iter().collect();
             // serde_json's map is ordered by UTF-8 bytes; JCS wants UTF-16 code units, which
             // differ for names with characters above U+FFFF.
-            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            members.sort_by(|a, b| utf16_cmp(a.0, b.0));
             out.push('{');
             for (i, (name, member)) in members.into_iter().enumerate() {
                 if i > 0 {
@@ -315,6 +622,79 @@ mod tests {
         assert_eq!(to_string(&json!(1e-7)), "1e-7");
         assert_eq!(to_string(&json!(0.5)), "0.5");
         assert_eq!(to_string(&json!(-0.0)), "0");
+    }
+
+    /// The canonical form written from the text is the one of the parsed `Value`, whatever
+    /// the member order, spacing, escapes, numbers and repeated names of the text.
+    #[test]
+    fn text_is_canonicalised_as_its_parsed_value() {
+        let documents = [
+            r#"{"b": [1, {"d": true, "c": null}], "a": {}, "": []}"#,
+            r#"  {"z":1,"y":{"x":[{"w":2,"v":3}],"u":"\u0041\n\"q\"\/"},"a":-0,"c":1.50}  "#,
+            r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001, -0.0, 9007199254740993, 123456789012345, 1234567890123456, -42, 0]}"#,
+            r#"{"dup": 1, "other": [], "dup": {"b": 2, "a": 1}}"#,
+            r#"{"\u20ac": 1, "\r": 2, "\ufb33": 3, "1": 4, "\ud83d\ude00": 5, "\u0080": 6, "\u00f6": 7}"#,
+            r#"{"é": "\u00e9", "e\u0301": "x", "literals": [null, true, false], "\u0000": "\u001f\u007f"}"#,
+            r#"[{"b":1,"a":2},[],[[]],"s",-1e-400,1e300]"#,
+            r#""just a string""#,
+            "12",
+            r#"{"sorted":{"a":1,"b":{"c":[1,2,{"d":"e"}]}},"z":null}"#,
+        ];
+        for text in documents {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let canonical = canonical_text(text).unwrap();
+            assert_eq!(canonical.as_str(), to_string(&value), "{text}");
+            if let Value::Object(members) = &value {
+                for (name, member) in members {
+                    assert_eq!(canonical.member(name), Some(to_string(member).as_str()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn text_that_serde_json_refuses_is_refused() {
+        let bad = [
+            "",
+            " ",
+            "{",
+            "}",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{a:1}",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "-",
+            "1e",
+            "tru",
+            "nul",
+            "\"\u{1}\"",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "\"open",
+            "[1] 2",
+            "{\"a\":1}}",
+            "[\"\\",
+        ];
+        for text in bad {
+            assert!(
+                serde_json::from_str::<Value>(text).is_err(),
+                "{text:?} parses"
+            );
+            assert!(from_text(text).is_err(), "{text:?} was canonicalised");
+        }
+        // Nesting: as deep as serde_json reads, and not one level more.
+        for depth in [126, 127, 128, 129] {
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            assert_eq!(
+                from_text(&text).is_ok(),
+                serde_json::from_str::<Value>(&text).is_ok(),
+                "depth {depth}"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use blake2::{Blake2b512, Digest as _};
 use dci::{ReasonCode, Rejection};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::jcs;
 use crate::keys::{Algorithm, KeyError, SigningKey, VerifyingKey};
@@ -35,22 +35,32 @@ pub fn sign_envelope(
     now: SystemTime,
     validity: Duration,
 ) -> Result<String, SignError> {
+    // A `Value` always writes a JSON text.
+    let canonical =
+        jcs::canonical_text(&jcs::to_string(envelope)).map_err(|_| SignError::NoHeader)?;
+    sign_canonical(&canonical, sender_id, key, now, validity)
+}
+
+/// [`sign_envelope`] of an envelope's canonical text ([`jcs::canonical_text`]): the same
+/// signature, without parsing the envelope into a `Value` (only its header).
+pub fn sign_canonical(
+    envelope: &jcs::CanonicalText,
+    sender_id: &str,
+    key: &SigningKey,
+    now: SystemTime,
+    validity: Duration,
+) -> Result<String, SignError> {
     let header = envelope
-        .get("header")
-        .filter(|h| h.is_object())
+        .member("header")
+        .filter(|h| h.starts_with('{'))
         .ok_or(SignError::NoHeader)?;
-    if let Some(in_header) = header.get("sender_id").and_then(Value::as_str)
-        && in_header != sender_id
-    {
-        return Err(SignError::SenderMismatch {
-            sender_id: sender_id.to_owned(),
-            header: in_header.to_owned(),
-        });
-    }
+    let parsed: Value = serde_json::from_str(header).map_err(|_| SignError::NoHeader)?;
+    check_signer(&parsed, sender_id)?;
+    let digest = digest_of_parts(Some(header), envelope.member("message"));
     let created = unix_seconds(now);
     let expires = created.saturating_add(validity.as_secs());
     let (created, expires) = (created.to_string(), expires.to_string());
-    let signing_string = signing_string(&created, &expires, &envelope_digest(envelope));
+    let signing_string = signing_string(&created, &expires, &digest);
     let signature = key.sign(signing_string.as_bytes())?;
     let algorithm = key.algorithm();
     Ok(format!(
@@ -62,18 +72,45 @@ pub fn sign_envelope(
     ))
 }
 
+/// Refuses to sign as `sender_id` a header whose `sender_id` is another participant.
+fn check_signer(header: &Value, sender_id: &str) -> Result<(), SignError> {
+    match header.get("sender_id").and_then(Value::as_str) {
+        Some(in_header) if in_header != sender_id => Err(SignError::SenderMismatch {
+            sender_id: sender_id.to_owned(),
+            header: in_header.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The `digest` pseudo-header value of an envelope:
 /// `BLAKE-512=` + base64(BLAKE2b-512(JCS({"header": …, "message": …}))). A member missing from
 /// the envelope is missing from the hashed object too.
 pub fn envelope_digest(envelope: &Value) -> String {
-    let mut signed = Map::new();
-    for name in ["header", "message"] {
-        if let Some(part) = envelope.get(name) {
-            signed.insert(name.to_owned(), part.clone());
+    let header = envelope.get("header").map(jcs::to_string);
+    let message = envelope.get("message").map(jcs::to_string);
+    digest_of_parts(header.as_deref(), message.as_deref())
+}
+
+/// The digest of the object holding the canonical `header` and `message` that are present
+/// (in JCS order: "header" sorts before "message"), hashed as it is written.
+fn digest_of_parts(header: Option<&str>, message: Option<&str>) -> String {
+    let mut hash = Blake2b512::new();
+    hash.update(b"{");
+    let parts = [("header", header), ("message", message)];
+    for (i, (name, part)) in parts
+        .into_iter()
+        .filter_map(|(name, part)| Some((name, part?)))
+        .enumerate()
+    {
+        if i > 0 {
+            hash.update(b",");
         }
+        hash.update(format!("\"{name}\":").as_bytes());
+        hash.update(part.as_bytes());
     }
-    let hash = Blake2b512::digest(jcs::to_vec(&Value::Object(signed)));
-    format!("BLAKE-512={}", STANDARD.encode(hash))
+    hash.update(b"}");
+    format!("BLAKE-512={}", STANDARD.encode(hash.finalize()))
 }
 
 /// The bytes that get signed: three lines joined by `\n`, no trailing newline.

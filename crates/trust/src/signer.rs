@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use crate::jcs;
 use crate::jwe::JweError;
 use crate::keys::Jwks;
 use crate::keystore::KeyStore;
-use crate::signature::{DEFAULT_VALIDITY, SignError, sign_envelope};
+use crate::signature::{DEFAULT_VALIDITY, SignError, sign_canonical, sign_envelope};
 
 /// Signs envelopes as one participant, with the current key of a key store.
 #[derive(Clone)]
@@ -87,16 +88,20 @@ impl Signer {
     /// The text is kept as it is and the `signature` member appended to it (the signature does
     /// not depend on member order or spacing), which spares serialising the envelope again.
     pub fn sign_text(&self, body: &str) -> Result<String, SignError> {
-        let mut envelope: Value = serde_json::from_str(body).map_err(|_| SignError::NoHeader)?;
+        // The digest is taken from the text's canonical form: the envelope is never parsed
+        // into a `Value` (only its header is).
+        let canonical = jcs::canonical_text(body).map_err(|_| SignError::NoHeader)?;
         let trimmed = body.trim_end();
-        if envelope.get("signature").is_some() || !trimmed.ends_with('}') {
+        if canonical.member("signature").is_some() || !trimmed.ends_with('}') {
+            let mut envelope: Value =
+                serde_json::from_str(body).map_err(|_| SignError::NoHeader)?;
             self.sign(&mut envelope)?;
             return Ok(envelope.to_string());
         }
         let signature = {
             let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
-            sign_envelope(
-                &envelope,
+            sign_canonical(
+                &canonical,
                 &self.sender_id,
                 keys.current(),
                 SystemTime::now(),
@@ -110,7 +115,13 @@ impl Signer {
         } else {
             ","
         };
-        Ok(format!("{open}{separator}\"signature\":{signature}}}"))
+        let mut signed = String::with_capacity(open.len() + signature.len() + 16);
+        signed.push_str(open);
+        signed.push_str(separator);
+        signed.push_str("\"signature\":");
+        signed.push_str(&signature);
+        signed.push('}');
+        Ok(signed)
     }
 
     /// The key set to publish at `/.well-known/jwks.json`: the current signing and encryption

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dci::{ReasonCode, Rejection};
 use serde_json::{Value, json};
 
-use crate::signature::{MsgSignature, signing_string};
+use crate::signature::{MsgSignature, sign_canonical, signing_string};
 use crate::*;
 
 const NOW: u64 = 1_700_000_000;
@@ -99,6 +99,21 @@ async fn reproduces_the_documented_example_byte_for_byte() {
          headers=\"(created) (expires) digest\", \
          signature=\"XyLfmwOAcVY/MF/R+oqjRG2zocPd0mIuTpKs7HEw49vWFRbLPSvXiUdAtVNT1h5oYjV9+dBvzyDqTCYHPXW3AA==\""
     );
+    // The same signature from the envelope's text, whatever its member order and spacing.
+    let text = format!(
+        "{{ \"message\" : {},\n \"header\": {} }}",
+        serde_json::to_string_pretty(&envelope["message"]).unwrap(),
+        envelope["header"]
+    );
+    let canonical = jcs::canonical_text(&text).unwrap();
+    let from_text = sign_canonical(
+        &canonical,
+        "mis.example.org",
+        &key,
+        at(NOW),
+        DEFAULT_VALIDITY,
+    );
+    assert_eq!(from_text.unwrap(), signature);
     // An existing signature member does not take part in what is signed.
     let mut with_old = envelope.clone();
     with_old["signature"] = json!("stale");

@@ -40,6 +40,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "exchange::failing_receiver_is_retried_then_dead_lettered_and_replayed",
         failing_receiver_is_retried_then_dead_lettered_and_replayed,
     ),
+    (
+        "exchange::sync_search_over_its_budget_is_refused_and_answered_async",
+        sync_search_over_its_budget_is_refused_and_answered_async,
+    ),
 ];
 
 fn by_uin(uin: &str) -> Value {
@@ -424,6 +428,50 @@ fn the_file_variant_carries_the_envelope_in_a_form(backend: Backend) -> Result<(
         ensure!(
             status == 415 && answer["message"]["error"]["code"] == "err.request.bad",
             "HTTP {status}: {answer}"
+
+/// A sync search by expression whose query runs out of its budget is refused with
+/// `err.request.timeout`, whose message points to the async search, which answers it; a
+/// lookup by identifier has no budget.
+fn sync_search_over_its_budget_is_refused_and_answered_async(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let mut config = crate::support::registry_config();
+        // Under the databases' millisecond: every search by expression runs out of time.
+        config.search.sync_budget = Some(Duration::from_nanos(1));
+        let registry = TestRegistry::spawn_with(backend, config).await?;
+        let expression = json!({"reg_record_type": "Member", "query_type": "expression",
+            "query": {"type": "NoSql", "value": {"given_name": {"$ne": "nobody"}}},
+            "pagination": {"page_size": 5, "page_number": 1}});
+        let (status, answer) = registry
+            .search(&registry.search_body(vec![expression.clone()]))
+            .await?;
+        ensure!(status == 504, "HTTP {status}: {answer}");
+        ensure!(answer["message"]["ack_status"] == "ERR", "{answer}");
+        let error = &answer["message"]["error"];
+        ensure!(error["code"] == "err.request.timeout", "{answer}");
+        ensure!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("async search (POST /registry/search)")),
+            "{answer}"
+        );
+        let uin = living_uin();
+        let found = registry.one(by_uin(&uin)).await?;
+        ensure!(found["pagination"]["total_count"] == 1, "{found}");
+        // The async path answers the same search, with its total.
+        let sink = Sink::start().await?;
+        accept(&registry, &async_envelope(vec![expression], &sink.url())).await?;
+        let callbacks = sink
+            .wait(Duration::from_secs(10), |r| !r.is_empty())
+            .await?;
+        let item = &callbacks[0]["message"]["search_response"][0];
+        ensure!(item["status"] == "succ", "{item}");
+        ensure!(
+            item["data"]["reg_records"].as_array().map(Vec::len) == Some(5),
+            "{item}"
+        );
+        ensure!(
+            item["pagination"]["total_count"].as_i64() == Some(crate::support::PEOPLE as i64),
+            "{item}"
         );
         Ok(())
     })

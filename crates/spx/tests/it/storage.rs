@@ -23,6 +23,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "storage::imports_keep_every_index",
         imports_keep_every_index,
     ),
+    (
+        "storage::a_read_running_out_of_its_budget_is_stopped",
+        a_read_running_out_of_its_budget_is_stopped,
+    ),
 ];
 
 /// Tests of PostgreSQL alone.
@@ -283,6 +287,38 @@ fn every_column_type_round_trips(backend: Backend) -> Result<()> {
             rows[0] == vec![full] && rows[1] == vec![vec![Some(SqlValue::Integer(2))]],
             "{rows:?}"
         );
+        Ok(())
+    })
+}
+
+/// A read given a time budget is stopped in the database when it runs longer (a count to a
+/// billion would take minutes), and answers `Timeout`; the connection serves the next read,
+/// and a read within its budget is not stopped.
+fn a_read_running_out_of_its_budget_is_stopped(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let place = Place::new(backend).await?;
+        let store = store::open(&place.config(), &[]).await?;
+        let endless = Statement::new(
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000000000) SELECT count(*) FROM c",
+            vec![],
+            &[ColumnType::Integer],
+        );
+        let budget = Some(std::time::Duration::from_millis(200));
+        let stopped = store.read(vec![endless.within(budget)]).await;
+        ensure!(
+            matches!(stopped, Err(store::StoreError::Timeout)),
+            "{stopped:?}"
+        );
+        let short = Statement::new(
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000) SELECT count(*) FROM c",
+            vec![],
+            &[ColumnType::Integer],
+        );
+        let ample = Some(std::time::Duration::from_secs(60));
+        for statement in [short.clone(), short.within(ample)] {
+            let rows = store.read(vec![statement]).await?;
+            ensure!(rows[0] == vec![vec![Some(SqlValue::Integer(1000))]], "{rows:?}");
+        }
         Ok(())
     })
 }

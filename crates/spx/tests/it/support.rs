@@ -222,6 +222,7 @@ pub fn registry_config() -> RegistryConfig {
         search: registry::search::SearchLimits {
             max_page_size: 500,
             default_page_size: 50,
+            sync_budget: None,
         },
         max_body_bytes: 64 * 1024,
         updates: registry::UpdateLimits {
