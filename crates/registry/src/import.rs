@@ -441,11 +441,18 @@ impl<'a> Loader<'a> {
         };
         (at.stage, at.line) = (0, 0);
         if at.bulk {
-            // Again on a resumed import: a server started in between restores them.
+            // Again on a resumed import: a server started in between restores them. The keys
+            // go too (on PostgreSQL with the foreign keys that need them, which the index
+            // script adds back; SQLite checks no foreign key in bulk mode): the import itself
+            // refuses a key listed twice and a member of a household not in the files.
+            let cascade = match store.dialect() {
+                store::Dialect::Postgres => " CASCADE",
+                store::Dialect::Sqlite => "",
+            };
             let drops: Vec<String> = profile
                 .index_names(store.dialect())
                 .iter()
-                .map(|name| format!("DROP INDEX IF EXISTS {name};"))
+                .map(|name| format!("DROP INDEX IF EXISTS {name}{cascade};"))
                 .collect();
             store.execute_script(drops.join("\n")).await?;
         }

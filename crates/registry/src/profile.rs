@@ -71,12 +71,17 @@ pub struct Members {
 }
 
 impl Profile {
-    /// The names of the secondary indexes its index script creates.
+    /// The names of the indexes its index script creates (the secondary ones, and the keys
+    /// it creates as unique indexes).
     pub fn index_names(&self, dialect: expr::Dialect) -> Vec<&'static str> {
         self.indexes
             .script(dialect)
             .lines()
-            .filter_map(|line| line.trim().strip_prefix("CREATE INDEX IF NOT EXISTS "))
+            .filter_map(|line| {
+                let line = line.trim();
+                line.strip_prefix("CREATE INDEX IF NOT EXISTS ")
+                    .or_else(|| line.strip_prefix("CREATE UNIQUE INDEX IF NOT EXISTS "))
+            })
             .filter_map(|rest| rest.split_whitespace().next())
             .collect()
     }

@@ -192,13 +192,32 @@ const TABLES: Migration = Migration {
 };
 
 /// Index definitions are the same SQL on both backends.
-const INDEX_SCRIPT: &str = include_str!("../migrations/social_0002_indexes.sql");
+const FIRST_INDEX_SCRIPT: &str = include_str!("../migrations/social_0002_indexes.sql");
 
-const INDEXES: Migration = Migration {
+const FIRST_INDEXES: Migration = Migration {
     version: 2,
     name: "social registry indexes",
-    sqlite: INDEX_SCRIPT,
-    postgres: INDEX_SCRIPT,
+    sqlite: FIRST_INDEX_SCRIPT,
+    postgres: FIRST_INDEX_SCRIPT,
+};
+
+const KEYS: Migration = Migration {
+    version: 3,
+    name: "social registry keys as unique indexes",
+    sqlite: include_str!("../migrations/sqlite/social_0003_keys.sql"),
+    postgres: include_str!("../migrations/postgres/social_0003_keys.sql"),
+};
+
+/// The indexes a bulk load drops and builds again (the keys among them); on PostgreSQL, with
+/// the members' foreign key, which goes with the household key.
+const INDEXES: Migration = Migration {
+    version: 4,
+    name: "social registry indexes, keys included",
+    sqlite: include_str!("../migrations/social_0004_indexes.sql"),
+    postgres: concat!(
+        include_str!("../migrations/social_0004_indexes.sql"),
+        include_str!("../migrations/postgres/social_0004_foreign_key.sql")
+    ),
 };
 
 /// The social registry profile.
@@ -241,7 +260,7 @@ pub static PROFILE: Profile = Profile {
             members: None,
         },
     ],
-    migrations: &[TABLES, INDEXES],
+    migrations: &[TABLES, FIRST_INDEXES, KEYS, INDEXES],
     indexes: &INDEXES,
     routes: crate::registrar::routes,
 };

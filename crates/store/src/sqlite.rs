@@ -25,13 +25,16 @@ use crate::{
 };
 
 /// The writer's settings when serving: a 64 MiB page cache, the WAL checkpointed every 1,000
-/// pages (SQLite's default).
-const SERVING: &str = "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 1000;";
+/// pages (SQLite's default), foreign keys checked.
+const SERVING: &str =
+    "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = ON;";
 
 /// The writer's settings for a bulk load: a 128 MiB page cache (the unique indexes being
 /// filled at random places stay in it longer), the WAL checkpointed every 16,384 pages
-/// (64 MiB) instead of every 4 MiB.
-const BULK: &str = "PRAGMA cache_size = -131072; PRAGMA wal_autocheckpoint = 16384;";
+/// (64 MiB) instead of every 4 MiB, and no foreign key checked: a bulk load drops the keys
+/// they are checked against (the import checks the references itself).
+const BULK: &str = "PRAGMA cache_size = -131072; PRAGMA wal_autocheckpoint = 16384; \
+                    PRAGMA foreign_keys = OFF;";
 
 /// SQLite behind the [`Store`] trait.
 pub struct SqliteStore {

@@ -27,6 +27,10 @@ pub const TESTS: &[(&str, crate::BackendTest)] = &[
         "storage::a_read_running_out_of_its_budget_is_stopped",
         a_read_running_out_of_its_budget_is_stopped,
     ),
+    (
+        "storage::a_social_store_made_with_unique_constraints_migrates",
+        a_social_store_made_with_unique_constraints_migrates,
+    ),
 ];
 
 /// Tests of PostgreSQL alone.
@@ -427,7 +431,12 @@ fn imports_keep_every_index(backend: Backend) -> Result<()> {
         let profile = &registry::social::PROFILE;
         let store = registry::open_store(profile, &place.config()).await?;
         let wanted = profile.index_names(store.dialect());
-        ensure!(wanted.len() >= 15, "{wanted:?}");
+        ensure!(
+            wanted.len() >= 15
+                && wanted.contains(&"person_uin")
+                && wanted.contains(&"household_key"),
+            "{wanted:?}"
+        );
         let present = |rows: Vec<Vec<store::Row>>| -> Vec<String> {
             rows[0]
                 .iter()
@@ -465,6 +474,134 @@ fn imports_keep_every_index(backend: Backend) -> Result<()> {
             "{} not restored: {reopened:?}",
             wanted[0]
         );
+        Ok(())
+    })
+}
+
+/// The social registry's rows as published: every household's and member's key and record.
+fn social_records() -> Vec<Statement> {
+    [
+        "SELECT household_id, doc FROM household ORDER BY id",
+        "SELECT uin, doc FROM person ORDER BY id",
+    ]
+    .into_iter()
+    .map(|sql| Statement::new(sql, vec![], &[ColumnType::Text, ColumnType::Text]))
+    .collect()
+}
+
+/// A social store made before the keys became unique indexes of their own (migrations 1 and
+/// 2, with UNIQUE constraints) migrates: every record as it was, every index of the profile
+/// there, and the keys and the members' foreign key still enforced.
+fn a_social_store_made_with_unique_constraints_migrates(backend: Backend) -> Result<()> {
+    runtime().block_on(async {
+        let place = Place::new(backend).await?;
+        let profile = &registry::social::PROFILE;
+        let before: Vec<Migration> = profile.migrations[..2]
+            .iter()
+            .chain(registry::ENGINE_MIGRATIONS)
+            .cloned()
+            .collect();
+        let store = store::open(&place.config(), &before).await?;
+        let population = &crate::support::fixture().data.population;
+        let locations = registry::social::Locations::new(&population.locations);
+        let households: std::collections::HashMap<&str, &synth::Household> = population
+            .households
+            .iter()
+            .map(|h| (h.household_id.as_str(), h))
+            .collect();
+        store
+            .bulk_insert(
+                registry::social::LOCATION_TABLE,
+                population
+                    .locations
+                    .iter()
+                    .map(registry::social::location_row)
+                    .collect(),
+            )
+            .await?;
+        let updated = "2026-11-25T00:00:00Z";
+        store
+            .bulk_insert(
+                registry::social::HOUSEHOLD_TABLE,
+                population
+                    .households
+                    .iter()
+                    .map(|h| registry::social::household_row(h, &locations, updated))
+                    .collect(),
+            )
+            .await?;
+        let members: Vec<store::Row> = population
+            .persons
+            .iter()
+            .filter(|p| p.death_date.is_none())
+            .filter_map(|p| {
+                let household = households.get(p.household_id.as_deref()?)?;
+                Some(registry::social::person_row(
+                    p,
+                    (*household).into(),
+                    &locations,
+                ))
+            })
+            .collect();
+        ensure!(!members.is_empty());
+        store
+            .bulk_insert(registry::social::PERSON_TABLE, members)
+            .await?;
+        let published = store.read(social_records()).await?;
+        drop(store);
+
+        let store = registry::open_store(profile, &place.config()).await?;
+        ensure!(
+            store.read(social_records()).await? == published,
+            "the records changed in the migration"
+        );
+        let present: Vec<String> = store.read(vec![index_names(backend)]).await?[0]
+            .iter()
+            .filter_map(|r| match r.first() {
+                Some(Some(SqlValue::Text(n))) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        for name in profile.index_names(store.dialect()) {
+            ensure!(
+                present.iter().any(|n| n == name),
+                "{name} missing: {present:?}"
+            );
+        }
+        let (uin, household) = match &published[1][0][..] {
+            [Some(SqlValue::Text(uin)), _] => {
+                (uin.clone(), population.households[0].household_id.clone())
+            }
+            other => anyhow::bail!("{other:?}"),
+        };
+        let member = |uin: &str, household: &str| {
+            Statement::new(
+                format!(
+                    "INSERT INTO person (uin, household_id, given_name, surname, sex, birth_date, \
+                     is_disabled, doc) VALUES ({}, {}, 'A', 'B', 'F', '2000-01-01', {}, '{{}}')",
+                    placeholder(backend, 1),
+                    placeholder(backend, 2),
+                    match backend {
+                        Backend::Sqlite => "0",
+                        Backend::Postgres => "false",
+                    }
+                ),
+                vec![SqlValue::Text(uin.into()), SqlValue::Text(household.into())],
+                &[],
+            )
+        };
+        ensure!(
+            store.write(vec![member(&uin, &household)]).await.is_err(),
+            "a second member {uin} was taken"
+        );
+        ensure!(
+            store
+                .write(vec![member("9999999999", "NO-SUCH-HOUSEHOLD")])
+                .await
+                .is_err(),
+            "a member of no household was taken"
+        );
+        store.write(vec![member("9999999999", &household)]).await?;
         Ok(())
     })
 }
