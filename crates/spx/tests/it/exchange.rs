@@ -428,6 +428,10 @@ fn the_file_variant_carries_the_envelope_in_a_form(backend: Backend) -> Result<(
         ensure!(
             status == 415 && answer["message"]["error"]["code"] == "err.request.bad",
             "HTTP {status}: {answer}"
+        );
+        Ok(())
+    })
+}
 
 /// A sync search by expression whose query runs out of its budget is refused with
 /// `err.request.timeout`, whose message points to the async search, which answers it; a
