@@ -207,7 +207,8 @@ async fn dci_body(request: Request, limit: usize) -> Result<DciBody, Response> {
     }
     let body = bounded_body(request, limit).await?;
     let bad = |message: String| error_ack(Rejection::new(ReasonCode::RequestBad, message));
-    let fields = crate::multipart::read(&content_type, &body).map_err(|e| bad(e.to_string()))?;
+    let mut fields =
+        crate::multipart::read(&content_type, &body).map_err(|e| bad(e.to_string()))?;
     let field = |name: &str| fields.iter().find(|f| f.name == name);
     let text = |name: &str| {
         field(name).map(|f| {
@@ -226,10 +227,13 @@ async fn dci_body(request: Request, limit: usize) -> Result<DciBody, Response> {
             "fileFormat '{format}' is not supported: the file must hold the JSON envelope (fileFormat json)"
         )));
     }
-    let file = field("fileName")
+    let file = fields
+        .iter_mut()
+        .find(|f| f.name == "fileName")
+        .map(|f| std::mem::take(&mut f.data))
         .ok_or_else(|| bad("the file variant's form has no fileName (the file)".into()))?;
     Ok(DciBody {
-        envelope: Bytes::from(file.data.clone()),
+        envelope: Bytes::from(file),
         form_action: Some(action.trim().to_string()),
     })
 }

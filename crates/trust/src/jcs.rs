@@ -31,14 +31,6 @@ pub fn to_vec(value: &Value) -> Vec<u8> {
 #[error("not a JSON document (at byte {0})")]
 pub struct NotJson(pub usize);
 
-/// The canonical form of the JSON document `text`: exactly [`to_string`] of the `Value`
-/// serde_json would read from it (a repeated member name keeps its last value, numbers go
-/// through the same parser), written straight from the text without building the `Value`.
-/// Refuses what serde_json refuses, nesting deeper than its recursion limit included.
-pub fn from_text(text: &str) -> Result<String, NotJson> {
-    Ok(canonical_text(text)?.out)
-}
-
 /// The canonical form of a JSON object's text, with the range of each top-level member's
 /// canonical value in it (a part of an envelope is hashed without parsing the envelope).
 #[derive(Debug)]
@@ -61,7 +53,11 @@ impl CanonicalText {
     }
 }
 
-/// [`from_text`], keeping where each top-level member's value is.
+/// The canonical form of the JSON document `text`: exactly [`to_string`] of the `Value`
+/// serde_json would read from it (a repeated member name keeps its last value, numbers go
+/// through the same parser), written straight from the text without building the `Value`,
+/// with where each top-level member's value is. Refuses what serde_json refuses, nesting
+/// deeper than its recursion limit included.
 pub fn canonical_text(text: &str) -> Result<CanonicalText, NotJson> {
     let mut writer = TextWriter {
         text: text.as_bytes(),
@@ -684,13 +680,13 @@ mod tests {
                 serde_json::from_str::<Value>(text).is_err(),
                 "{text:?} parses"
             );
-            assert!(from_text(text).is_err(), "{text:?} was canonicalised");
+            assert!(canonical_text(text).is_err(), "{text:?} was canonicalised");
         }
         // Nesting: as deep as serde_json reads, and not one level more.
         for depth in [126, 127, 128, 129] {
             let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
             assert_eq!(
-                from_text(&text).is_ok(),
+                canonical_text(&text).is_ok(),
                 serde_json::from_str::<Value>(&text).is_ok(),
                 "depth {depth}"
             );

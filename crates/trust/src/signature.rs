@@ -35,10 +35,12 @@ pub fn sign_envelope(
     now: SystemTime,
     validity: Duration,
 ) -> Result<String, SignError> {
-    // A `Value` always writes a JSON text.
-    let canonical =
-        jcs::canonical_text(&jcs::to_string(envelope)).map_err(|_| SignError::NoHeader)?;
-    sign_canonical(&canonical, sender_id, key, now, validity)
+    let header = envelope
+        .get("header")
+        .filter(|h| h.is_object())
+        .ok_or(SignError::NoHeader)?;
+    check_signer(header, sender_id)?;
+    signature_of(&envelope_digest(envelope), sender_id, key, now, validity)
 }
 
 /// [`sign_envelope`] of an envelope's canonical text ([`jcs::canonical_text`]): the same
@@ -57,10 +59,21 @@ pub fn sign_canonical(
     let parsed: Value = serde_json::from_str(header).map_err(|_| SignError::NoHeader)?;
     check_signer(&parsed, sender_id)?;
     let digest = digest_of_parts(Some(header), envelope.member("message"));
+    signature_of(&digest, sender_id, key, now, validity)
+}
+
+/// The `signature` string over an envelope's `digest`, valid from `now` for `validity`.
+fn signature_of(
+    digest: &str,
+    sender_id: &str,
+    key: &SigningKey,
+    now: SystemTime,
+    validity: Duration,
+) -> Result<String, SignError> {
     let created = unix_seconds(now);
     let expires = created.saturating_add(validity.as_secs());
     let (created, expires) = (created.to_string(), expires.to_string());
-    let signing_string = signing_string(&created, &expires, &digest);
+    let signing_string = signing_string(&created, &expires, digest);
     let signature = key.sign(signing_string.as_bytes())?;
     let algorithm = key.algorithm();
     Ok(format!(
