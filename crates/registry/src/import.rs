@@ -21,8 +21,9 @@
 //! files reads them from the start, keeps what it needs from the rows already loaded, and loads
 //! only the rows after the checkpoint: no row twice, none lost. Each transaction is handed to
 //! the store while the next one is prepared (the SQLite writer thread or a PostgreSQL task
-//! writes while the import parses), and bulk loads into empty tables build their secondary
-//! indexes once, at the end.
+//! writes while the import parses). An import loads an empty registry (it refuses one that
+//! holds records, before writing anything): its secondary indexes and keys are dropped and
+//! built once, at the end.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -256,6 +257,11 @@ pub enum ImportError {
         "an import of other files stopped part-way in this store ({0}); run it again with those files to finish it"
     )]
     OtherFiles(String),
+    /// The registry already holds records (in this table): an import loads an empty one.
+    #[error(
+        "the registry already holds records (table {0}): an import loads an empty registry, or finishes one cut short with the same files; send changes to a loaded registry through its DCI endpoints (such as the file variant of its update endpoint)"
+    )]
+    NotEmpty(&'static str),
 }
 
 /// The table of the checkpoint of an import under way (one row; none when no import is).
@@ -311,8 +317,6 @@ impl Default for ImportOptions<'_> {
 struct Checkpoint {
     /// The files of the import ([`ImportFiles::fingerprint`]).
     files: String,
-    /// Whether the secondary indexes were dropped, to be built at the end.
-    bulk: bool,
     /// The stage (1 for the first file read), and the last line of its file committed
     /// (`u64::MAX`: all of it).
     stage: u32,
@@ -397,8 +401,8 @@ struct Loader<'a> {
 
 impl<'a> Loader<'a> {
     /// Starts the import of `files` into `tables` of `profile`, or resumes the one that
-    /// stopped part-way. Into empty tables, the secondary indexes are dropped (and built once
-    /// at the end).
+    /// stopped part-way; refuses a registry that holds records. The secondary indexes and keys
+    /// are dropped (and built once at the end).
     async fn begin(
         store: &'a dyn Store,
         profile: &'static crate::Profile,
@@ -430,32 +434,31 @@ impl<'a> Loader<'a> {
             }
             Some(saved) => (Some((saved.stage, saved.line)), saved),
             None => {
-                let bulk = tables_are_empty(store, tables).await?;
+                if let Some(table) = holding_rows(store, tables).await? {
+                    return Err(ImportError::NotEmpty(table));
+                }
                 let at = Checkpoint {
                     files,
-                    bulk,
                     ..Checkpoint::default()
                 };
                 (None, at)
             }
         };
         (at.stage, at.line) = (0, 0);
-        if at.bulk {
-            // Again on a resumed import: a server started in between restores them. The keys
-            // go too (on PostgreSQL with the foreign keys that need them, which the index
-            // script adds back; SQLite checks no foreign key in bulk mode): the import itself
-            // refuses a key listed twice and a member of a household not in the files.
-            let cascade = match store.dialect() {
-                store::Dialect::Postgres => " CASCADE",
-                store::Dialect::Sqlite => "",
-            };
-            let drops: Vec<String> = profile
-                .index_names(store.dialect())
-                .iter()
-                .map(|name| format!("DROP INDEX IF EXISTS {name}{cascade};"))
-                .collect();
-            store.execute_script(drops.join("\n")).await?;
-        }
+        // Again on a resumed import: a server started in between restores them. The keys go
+        // too (on PostgreSQL with the foreign keys that need them, which the index script adds
+        // back; SQLite checks no foreign key in bulk mode): the import itself refuses a key
+        // listed twice and a member of a household not in the files.
+        let cascade = match store.dialect() {
+            store::Dialect::Postgres => " CASCADE",
+            store::Dialect::Sqlite => "",
+        };
+        let drops: Vec<String> = profile
+            .index_names(store.dialect())
+            .iter()
+            .map(|name| format!("DROP INDEX IF EXISTS {name}{cascade};"))
+            .collect();
+        store.execute_script(drops.join("\n")).await?;
         store.bulk_mode(true).await?;
         let errors = match &options.errors {
             Some(path) => Some(ErrorFile::open(path, at.errors_len)?),
@@ -611,32 +614,26 @@ impl<'a> Loader<'a> {
     }
 
     /// Commits the last rows, builds the indexes a bulk load dropped, refreshes the planner's
-    /// statistics, and ends the import with `after` (in the transaction that removes the
+    /// statistics (and on PostgreSQL the visibility map), and ends the import with `after` (in the transaction that removes the
     /// checkpoint).
     async fn finish(mut self, after: Vec<Statement>) -> Result<ImportReport, ImportError> {
         self.stage("indexes", None).await?;
         if let Some(writing) = self.writing.take() {
             writing.await?;
         }
-        if self.at.bulk {
-            let script = self.profile.indexes.script(self.store.dialect());
-            let script = match self.store.dialect() {
-                // Each index sorted in memory rather than in temporary files.
-                store::Dialect::Postgres => {
-                    format!("SET LOCAL maintenance_work_mem = '256MB';\n{script}")
-                }
-                store::Dialect::Sqlite => script.to_string(),
-            };
-            self.store.execute_script(script).await?;
-        }
+        let script = self.profile.indexes.script(self.store.dialect());
+        let script = match self.store.dialect() {
+            // Each index sorted in memory rather than in temporary files.
+            store::Dialect::Postgres => {
+                format!("SET LOCAL maintenance_work_mem = '256MB';\n{script}")
+            }
+            store::Dialect::Sqlite => script.to_string(),
+        };
+        self.store.execute_script(script).await?;
         // On PostgreSQL, a generic plan otherwise keeps judging the tables by what they were
         // before the load and scans a million rows for one household.
-        let analyze: Vec<String> = self
-            .tables
-            .iter()
-            .map(|t| format!("ANALYZE {};", t.table))
-            .collect();
-        self.store.execute_script(analyze.join(" ")).await?;
+        let tables: Vec<&str> = self.tables.iter().map(|t| t.table).collect();
+        self.store.settle(&tables).await?;
         let mut end = after;
         end.push(Statement::new("DELETE FROM import_checkpoint", vec![], &[]));
         self.store.write(end).await?;
@@ -1397,25 +1394,30 @@ async fn import_ibr(
     Ok(())
 }
 
-async fn tables_are_empty(store: &dyn Store, tables: &[BulkTable]) -> Result<bool, StoreError> {
+/// The first of `tables` (or the location list they all refer to) that holds a row.
+async fn holding_rows(
+    store: &dyn Store,
+    tables: &[BulkTable],
+) -> Result<Option<&'static str>, StoreError> {
+    let tables: Vec<&'static str> = std::iter::once(social::LOCATION_TABLE.table)
+        .chain(tables.iter().map(|t| t.table))
+        .collect();
     let statements = tables
         .iter()
-        .map(|t| {
+        .map(|table| {
             Statement::new(
-                format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT 1) AS any_row",
-                    t.table
-                ),
+                format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1) AS any_row"),
                 vec![],
                 &[ColumnType::Integer],
             )
         })
         .collect();
     let counts = store.read(statements).await?;
-    Ok(counts.iter().all(|rows| {
-        matches!(
+    Ok(tables.into_iter().zip(counts).find_map(|(table, rows)| {
+        let empty = matches!(
             rows.first().and_then(|r| r.first()),
             Some(Some(SqlValue::Integer(0)))
-        )
+        );
+        (!empty).then_some(table)
     }))
 }

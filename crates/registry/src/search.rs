@@ -482,14 +482,16 @@ async fn run(
         columns.extend([ColumnType::Text, ColumnType::Text]);
     }
     let offset = (plan.page_number - 1) * plan.page_size;
-    // One row more than the page: when it does not come, the page holds the last match and
-    // the total is known without counting.
+    // The page's keys first, then their rows: the matches are sorted and skipped by key, from
+    // an index alone when one covers the filter and the order, and only the page's rows are
+    // read in full (a record's JSON is most of its row). One row more than the page: when it
+    // does not come, the page holds the last match and the total is known without counting.
+    let (from, key, order) = (record_type.from, record_type.key, plan.order.join(", "));
     let page_sql = format!(
-        "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {} OFFSET {offset}",
+        "SELECT {} FROM {from} WHERE {key} IN (SELECT {key} FROM {from} WHERE {} \
+         ORDER BY {order} LIMIT {} OFFSET {offset}) ORDER BY {order}",
         select.join(", "),
-        record_type.from,
         filter.sql,
-        plan.order.join(", "),
         plan.page_size + 1,
     );
     let mut page = store

@@ -208,14 +208,24 @@ const KEYS: Migration = Migration {
     postgres: include_str!("../migrations/postgres/social_0003_keys.sql"),
 };
 
-/// The indexes a bulk load drops and builds again (the keys among them); on PostgreSQL, with
-/// the members' foreign key, which goes with the household key.
-const INDEXES: Migration = Migration {
+const INDEXES_WITH_KEYS: Migration = Migration {
     version: 4,
     name: "social registry indexes, keys included",
     sqlite: include_str!("../migrations/social_0004_indexes.sql"),
     postgres: concat!(
         include_str!("../migrations/social_0004_indexes.sql"),
+        include_str!("../migrations/postgres/social_0004_foreign_key.sql")
+    ),
+};
+
+/// The indexes a bulk load drops and builds again (the keys among them); on PostgreSQL, with
+/// the members' foreign key, which goes with the household key.
+const INDEXES: Migration = Migration {
+    version: 5,
+    name: "social registry indexes, targeting by place covers household size",
+    sqlite: include_str!("../migrations/social_0005_indexes.sql"),
+    postgres: concat!(
+        include_str!("../migrations/social_0005_indexes.sql"),
         include_str!("../migrations/postgres/social_0004_foreign_key.sql")
     ),
 };
@@ -260,7 +270,7 @@ pub static PROFILE: Profile = Profile {
             members: None,
         },
     ],
-    migrations: &[TABLES, FIRST_INDEXES, KEYS, INDEXES],
+    migrations: &[TABLES, FIRST_INDEXES, KEYS, INDEXES_WITH_KEYS, INDEXES],
     indexes: &INDEXES,
     routes: crate::registrar::routes,
 };

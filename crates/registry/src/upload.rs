@@ -103,6 +103,9 @@ async fn upload(State(registry): State<Arc<Registry>>, request: Request) -> Resp
     .await
     {
         Ok(report) => report,
+        Err(e @ (ImportError::NotEmpty(_) | ImportError::OtherFiles(_))) => {
+            return refuse(StatusCode::CONFLICT, ReasonCode::RequestBad, e.to_string());
+        }
         Err(e) => {
             // The files and the error file stay: the same upload again resumes the import.
             tracing::warn!(error = %e, "an uploaded import failed");
@@ -110,7 +113,7 @@ async fn upload(State(registry): State<Arc<Registry>>, request: Request) -> Resp
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ReasonCode::ServiceUnavailable,
                 format!(
-                    "the import stopped: {e} (an import loads an empty registry; one the store cut short resumes when the same files are sent again)"
+                    "the import stopped: {e} (one the store cut short resumes when the same files are sent again)"
                 ),
             );
         }

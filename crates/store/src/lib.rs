@@ -209,6 +209,15 @@ pub trait Store: Send + Sync {
     /// Runs a script of statements without parameters (schema maintenance such as building
     /// indexes) in one transaction.
     async fn execute_script(&self, script: String) -> Result<()>;
+
+    /// Brings what the query planner knows of `tables` up to date after a bulk load:
+    /// `ANALYZE`. PostgreSQL overrides it with `VACUUM (ANALYZE)`, which also marks the loaded
+    /// pages all-visible, so that a count answered from an index need not visit the table
+    /// (autovacuum would, but only later).
+    async fn settle(&self, tables: &[&str]) -> Result<()> {
+        let analyze: Vec<String> = tables.iter().map(|t| format!("ANALYZE {t};")).collect();
+        self.execute_script(analyze.join(" ")).await
+    }
 }
 
 /// The `i`-th (1-based) bound parameter in `dialect`: `?i` for SQLite, `$i` for PostgreSQL.

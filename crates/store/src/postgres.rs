@@ -371,6 +371,15 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn settle(&self, tables: &[&str]) -> Result<()> {
+        // Alone, outside a transaction block, where VACUUM must run.
+        let client = self.client().await?;
+        client
+            .batch_execute(&format!("VACUUM (ANALYZE) {}", tables.join(", ")))
+            .await?;
+        Ok(())
+    }
+
     async fn write_query(&self, statement: Statement) -> Result<Vec<Row>> {
         // One statement is atomic by itself (autocommit).
         let client = self.client().await?;

@@ -8,11 +8,15 @@
 //! is committed, and a busy service writes its WAL pages once per group instead of once per
 //! request.
 
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
+use rusqlite::hooks::Wal;
 use rusqlite::types::{ToSqlOutput, Value as SqliteValue, ValueRef};
+use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags, ToSql};
 use time::Date;
 use time::macros::format_description;
@@ -24,22 +28,30 @@ use crate::{
     WritePlan,
 };
 
-/// The writer's settings when serving: a 64 MiB page cache, the WAL checkpointed every 1,000
-/// pages (SQLite's default), foreign keys checked.
-const SERVING: &str =
-    "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 1000; PRAGMA foreign_keys = ON;";
+/// The writer's settings when serving: a 64 MiB page cache, foreign keys checked.
+const SERVING: &str = "PRAGMA cache_size = -65536; PRAGMA foreign_keys = ON;";
 
 /// The writer's settings for a bulk load: a 128 MiB page cache (the unique indexes being
-/// filled at random places stay in it longer), the WAL checkpointed every 16,384 pages
-/// (64 MiB) instead of every 4 MiB, and no foreign key checked: a bulk load drops the keys
-/// they are checked against (the import checks the references itself).
-const BULK: &str = "PRAGMA cache_size = -131072; PRAGMA wal_autocheckpoint = 16384; \
-                    PRAGMA foreign_keys = OFF;";
+/// filled at random places stay in it longer), no foreign key checked (a bulk load drops the
+/// keys they are checked against; the import checks the references itself).
+const BULK: &str = "PRAGMA cache_size = -131072; PRAGMA foreign_keys = OFF;";
+
+/// WAL pages after which the checkpointer copies them into the database: SQLite's default of
+/// 1,000 (4 MiB) when serving, 16,384 (64 MiB) for a bulk load.
+const SERVING_CHECKPOINT: u32 = 1000;
+const BULK_CHECKPOINT: u32 = 16_384;
+
+/// How many times its threshold the WAL may grow while the checkpointer is behind (a long
+/// read holds old pages, or the disk is slow) before the writer checkpoints itself, as SQLite
+/// would without the checkpointer.
+const CHECKPOINT_BEHIND: u32 = 8;
 
 /// SQLite behind the [`Store`] trait.
 pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
+    /// The WAL pages after which the checkpointer runs (see [`SERVING_CHECKPOINT`]).
+    checkpoint_at: Arc<AtomicU32>,
     readers: Arc<Mutex<Vec<Connection>>>,
     reader_permits: Arc<Semaphore>,
 }
@@ -50,7 +62,7 @@ const DATE_FORMAT: &[time::format_description::FormatItem<'static>] =
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` with `readers` read-only connections.
     pub fn open(path: &Path, readers: usize) -> Result<Self> {
-        let writer = Connection::open(path)?;
+        let mut writer = Connection::open(path)?;
         // WAL lets readers run while the single writer commits; NORMAL sync is durable at
         // each checkpoint and survives process crashes (only an OS crash can lose the last commits).
         writer.execute_batch(
@@ -61,6 +73,8 @@ impl SqliteStore {
              PRAGMA temp_store = MEMORY;",
         )?;
         writer.execute_batch(SERVING)?;
+        let checkpoint_at = Arc::new(AtomicU32::new(SERVING_CHECKPOINT));
+        checkpoint_off_the_writer(path, &mut writer, checkpoint_at.clone())?;
         let readers = readers.max(1);
         let mut pool = Vec::with_capacity(readers);
         for _ in 0..readers {
@@ -83,6 +97,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: jobs,
+            checkpoint_at,
             readers: Arc::new(Mutex::new(pool)),
             reader_permits: Arc::new(Semaphore::new(readers)),
         })
@@ -121,6 +136,56 @@ impl SqliteStore {
 
 fn writer_gone() -> StoreError {
     StoreError::Internal("the SQLite writer thread has stopped".into())
+}
+
+/// Moves the WAL's checkpoints off the writer: SQLite's own (`wal_autocheckpoint`) run on the
+/// connection that committed, in its commit, with the `fsync`s of the WAL and the database, so
+/// that every writer of the store waited for them. A thread of its own, with its own
+/// connection, copies the WAL into the database (a passive checkpoint, which never blocks the
+/// writer or the readers) when a commit leaves `checkpoint_at` pages or more in the WAL; the
+/// writer starts the WAL again from its beginning once it has all been copied. Should the
+/// checkpointer fall behind by [`CHECKPOINT_BEHIND`] times its threshold, the writer
+/// checkpoints as SQLite would have.
+fn checkpoint_off_the_writer(
+    path: &Path,
+    writer: &mut Connection,
+    checkpoint_at: Arc<AtomicU32>,
+) -> Result<()> {
+    let checkpointer = Connection::open(path)?;
+    checkpointer.execute_batch("PRAGMA synchronous = NORMAL;")?;
+    // One wake-up waiting is enough: the checkpoint copies whatever the WAL holds by then.
+    let (wake, woken) = mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("sqlite-checkpointer".into())
+        .spawn(move || {
+            // Ends when the writer connection (which holds `wake`) is closed.
+            while woken.recv().is_ok() {
+                match checkpointer.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
+                    Ok(_) => {}
+                    // The writer is checkpointing itself: this one's work is being done.
+                    Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the WAL checkpoint failed; the next commit retries")
+                    }
+                }
+            }
+        })
+        .map_err(|e| StoreError::Internal(format!("cannot start the checkpointer thread: {e}")))?;
+    writer.wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
+        let at = checkpoint_at.load(Ordering::Relaxed);
+        let pages = u32::try_from(pages).unwrap_or(0);
+        if pages >= at.saturating_mul(CHECKPOINT_BEHIND) {
+            // As SQLite's own hook does, whatever the checkpoint's outcome (busy while the
+            // checkpointer runs): an error here would fail a commit that is already done.
+            if let Err(e) = wal.checkpoint() {
+                tracing::debug!(error = %e, pages, "the writer's checkpoint did not run");
+            }
+        } else if pages >= at {
+            let _ = wake.try_send(());
+        }
+        Ok(())
+    }))?;
+    Ok(())
 }
 
 /// Work for the writer thread.
@@ -451,8 +516,18 @@ impl Store for SqliteStore {
     }
 
     async fn bulk_mode(&self, on: bool) -> Result<()> {
-        self.with_writer(move |conn| Ok(conn.execute_batch(if on { BULK } else { SERVING })?))
-            .await
+        let checkpoint_at = self.checkpoint_at.clone();
+        self.with_writer(move |conn| {
+            if on {
+                conn.execute_batch(BULK)?;
+                checkpoint_at.store(BULK_CHECKPOINT, Ordering::Relaxed);
+            } else {
+                conn.execute_batch(SERVING)?;
+                checkpoint_at.store(SERVING_CHECKPOINT, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn execute_script(&self, script: String) -> Result<()> {
@@ -467,5 +542,54 @@ impl Store for SqliteStore {
 
     async fn write_query(&self, statement: Statement) -> Result<Vec<Row>> {
         self.in_group(move |conn| run_query(conn, &statement)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits of a serving store keep the WAL near its threshold: the checkpointer copies it
+    /// into the database as it fills, so the writer starts it again from its beginning. Twenty
+    /// megabytes are committed, five times the threshold; without checkpoints the WAL would
+    /// hold them all (the writer's own checkpoint comes only at eight times the threshold).
+    /// Every row is there after.
+    #[tokio::test]
+    async fn the_checkpointer_keeps_the_wal_small() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Internal(e.to_string()))?;
+        let path = dir.path().join("wal.db");
+        let store = SqliteStore::open(&path, 1)?;
+        store
+            .execute_script("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL);".into())
+            .await?;
+        let commits = 100;
+        for _ in 0..commits {
+            // 50 pages a commit, paced as a service's commits are.
+            store
+                .write(vec![Statement::new(
+                    "INSERT INTO t (body) VALUES (zeroblob(200000))",
+                    vec![],
+                    &[],
+                )])
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let wal = std::fs::metadata(path.with_extension("db-wal"))
+            .map_err(|e| StoreError::Internal(e.to_string()))?
+            .len();
+        let threshold = u64::from(SERVING_CHECKPOINT) * 4096;
+        assert!(
+            wal <= 3 * threshold,
+            "the WAL grew to {wal} bytes (threshold {threshold})"
+        );
+        let rows = store
+            .read(vec![Statement::new(
+                "SELECT count(*) FROM t",
+                vec![],
+                &[ColumnType::Integer],
+            )])
+            .await?;
+        assert_eq!(rows[0][0][0], Some(SqlValue::Integer(commits)));
+        Ok(())
     }
 }

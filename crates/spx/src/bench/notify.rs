@@ -210,15 +210,13 @@ pub async fn run(args: &BenchArgs, running: &service::Running, client: &Client) 
     codes.sort();
     codes.dedup();
     ensure!(codes.len() == got.len(), "a subscriber was notified twice");
-    let mut fan_out = Measured {
-        latencies_ms: got.iter().map(|(_, at)| ms(*at - raised)).collect(),
-        elapsed: got
-            .iter()
+    let fan_out = Measured::new(
+        got.iter().map(|(_, at)| ms(*at - raised)).collect(),
+        got.iter()
             .map(|(_, at)| *at - raised)
             .max()
             .unwrap_or_default(),
-    };
-    fan_out.latencies_ms.sort_by(f64::total_cmp);
+    );
 
     // The reference: the same number of posts of a notification's size, straight to the
     // receivers, from as many connections as the dispatcher may use.
@@ -309,9 +307,5 @@ async fn post_all(
     for task in tasks {
         latencies_ms.extend(task.await??);
     }
-    latencies_ms.sort_by(f64::total_cmp);
-    Ok(Measured {
-        latencies_ms,
-        elapsed: started.elapsed(),
-    })
+    Ok(Measured::new(latencies_ms, started.elapsed()))
 }

@@ -222,7 +222,8 @@ fn resumes_after_a_failure_without_duplicates(backend: Backend) -> Result<()> {
 /// `POST /registrar/import`: the files uploaded as a form into an empty registry are imported,
 /// and the answer names every refused row with its file, line, field and reason; nothing is
 /// left in the import directory. A body that is not a form, and a file no import takes, are
-/// refused with their code.
+/// refused with their code; the same upload into the loaded registry is refused (409) and
+/// writes nothing.
 fn an_upload_is_imported_and_answers_every_refused_row(backend: Backend) -> Result<()> {
     runtime().block_on(async {
         let dir = TempDir::new("upload");
@@ -298,6 +299,23 @@ fn an_upload_is_imported_and_answers_every_refused_row(backend: Backend) -> Resu
         ensure!(loaded as u64 == living, "{loaded} of {living}");
         let left: Vec<_> = std::fs::read_dir(&spool.0)?.collect();
         ensure!(left.is_empty(), "the import directory keeps {left:?}");
+
+        // The same files again: the registry holds records now, so the upload is refused
+        // before anything is written.
+        let (status, answer) = post_form(&registry.client, &url, &parts).await?;
+        ensure!(
+            status == 409
+                && answer["errors"][0]["code"] == "err.request.bad"
+                && answer["errors"][0]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("already holds records (table location)")),
+            "HTTP {status}: {answer}"
+        );
+        let after = count(registry.store.as_ref(), "SELECT count(*) FROM person").await?;
+        ensure!(
+            after == loaded,
+            "{after} persons after the refused upload, {loaded} before"
+        );
         Ok(())
     })
 }
