@@ -614,8 +614,8 @@ impl<'a> Loader<'a> {
     }
 
     /// Commits the last rows, builds the indexes a bulk load dropped, refreshes the planner's
-    /// statistics (and on PostgreSQL the visibility map), and ends the import with `after` (in the transaction that removes the
-    /// checkpoint).
+    /// statistics (and on PostgreSQL the visibility map), and ends the import with `after` (in
+    /// the transaction that removes the checkpoint).
     async fn finish(mut self, after: Vec<Statement>) -> Result<ImportReport, ImportError> {
         self.stage("indexes", None).await?;
         if let Some(writing) = self.writing.take() {

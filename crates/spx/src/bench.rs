@@ -55,7 +55,8 @@ pub struct BenchArgs {
     /// Concurrent connections under load.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
-    /// Sequential requests for the unloaded latency (a tenth as many of the 1,000-UIN batches).
+    /// Sequential requests for the unloaded latency (a tenth as many of the 1,000-UIN batches
+    /// and of the search no index serves).
     #[arg(long, default_value_t = 1000)]
     pub unloaded: usize,
     /// PostgreSQL instead of the embedded store (an empty database; it is loaded once).
@@ -92,9 +93,6 @@ const SENDER: &str = "bench.spx.local";
 
 /// Identifiers in one request of the batch workload.
 const BATCH_IDS: usize = 1_000;
-
-/// The workload whose search no index serves.
-const NO_INDEX: &str = "expression search, no index (Member, page 20, total_count)";
 
 /// Makes the `i`-th request body of a workload.
 type MakeRequest = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
@@ -204,61 +202,69 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
     // Each workload's name, URL, requests, and the identifiers each request resolves (none:
     // a reference, which the rows after it are compared with). The signed lookups have a
     // reference of their own, the echo of the same signed bodies, so that the client's work
-    // of signing each request counts on both sides of the comparison.
-    let workloads: Vec<(&str, String, MakeRequest, Option<usize>)> = vec![
+    // of signing each request counts on both sides of the comparison. Last, the sequential
+    // requests for the unloaded latency: a tenth as many for a batch (a thousand records) and
+    // for a search no index serves (it reads every member).
+    let (all, tenth) = (args.unloaded, args.unloaded.div_ceil(10));
+    let workloads: Vec<(&str, String, MakeRequest, Option<usize>, usize)> = vec![
         (
             "reference: axum JSON echo",
             format!("http://{echo}/echo"),
             Arc::new(uin_request.clone()),
             None,
+            all,
         ),
         (
             "sync search by UIN (Member)",
             registry.clone(),
             Arc::new(uin_request.clone()),
             Some(1),
+            all,
         ),
         (
             "sync search of 1,000 UINs (uin $in, page 1,000)",
             registry.clone(),
             Arc::new(batch_request),
             Some(BATCH_IDS),
+            tenth,
         ),
         (
             "expression search (Group, page 20, total_count)",
             registry.clone(),
             Arc::new(expression_request),
             Some(0),
+            all,
         ),
         (
             "reference: axum JSON echo of signed requests",
             format!("http://{echo}/echo"),
             signed_uin_request.clone(),
             None,
+            all,
         ),
         (
             "sync search by UIN, signed and verified",
             registry.clone(),
             signed_uin_request,
             Some(1),
+            all,
         ),
         // Last: its searches hold both cores for seconds, which a reference after it would
         // share.
-        (NO_INDEX, registry, Arc::new(worst_request), Some(0)),
+        (
+            "expression search, no index (Member, page 20, total_count)",
+            registry,
+            Arc::new(worst_request),
+            Some(0),
+            tenth,
+        ),
     ];
     println!(
         "{:<50} {:>10} {:>9} {:>9} {:>9} | {:>9} {:>9}",
         "workload", "req/s", "p50 ms", "p90 ms", "p99 ms", "idle p50", "idle p99"
     );
     let mut reference = f64::NAN;
-    for (name, url, make, ids) in workloads {
-        // A batch answers a thousand records, and a search no index serves reads every
-        // member: a tenth as many of them, one after the other.
-        let unloaded = match ids {
-            Some(ids) if ids > 1 => args.unloaded.div_ceil(10),
-            _ if name == NO_INDEX => args.unloaded.div_ceil(10),
-            _ => args.unloaded,
-        };
+    for (name, url, make, ids, unloaded) in workloads {
         let idle = measure(&url, make.clone(), 1, Duration::ZERO, Some(unloaded)).await?;
         let loaded = measure(
             &url,
