@@ -477,9 +477,7 @@ fn sandbox_addresses() -> Result<Vec<String>> {
         "--web-listen",
         "--scenarios-listen",
     ] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         flags.push(flag.to_string());
         flags.push(format!("127.0.0.1:{port}"));
     }
@@ -755,10 +753,23 @@ fn pop(queue: &std::sync::Mutex<Vec<usize>>) -> Option<usize> {
     queue.lock().unwrap().pop()
 }
 
+/// A port free now for a server started later, below Linux's ephemeral range (32768 and up):
+/// a port the kernel picked for `127.0.0.1:0` could be picked again, for another test's
+/// listener or client, before the server binds it. Each call of this process gets a port of
+/// its own.
 pub(crate) fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Processes started together begin at different places of 20000..32000.
+    let start = 20_000 + (std::process::id() % 1_000) as u16 * 12;
+    let _ = NEXT.compare_exchange(0, start, Ordering::Relaxed, Ordering::Relaxed);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::Relaxed);
+        anyhow::ensure!(port < 32_768, "no free port below the ephemeral range");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
 }
 
 fn kill_9_loses_and_repeats_no_callback() -> Result<()> {
