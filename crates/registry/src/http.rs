@@ -639,14 +639,19 @@ impl Registry {
 
     /// An envelope answered with `status`: signed with this service's current key.
     pub fn reply<T: serde::Serialize>(&self, status: StatusCode, envelope: &T) -> Response {
-        let Some(trust) = &self.config.trust else {
-            return (status, axum::Json(envelope)).into_response();
-        };
         let text = serde_json::to_string(envelope).expect("an envelope always serializes");
+        self.reply_text(status, text)
+    }
+
+    /// An envelope already written as JSON `text`, answered with `status`: signed with this
+    /// service's current key.
+    fn reply_text(&self, status: StatusCode, text: String) -> Response {
+        let json = [(header::CONTENT_TYPE, "application/json")];
+        let Some(trust) = &self.config.trust else {
+            return (status, json, text).into_response();
+        };
         match trust.signer.sign_text(&text) {
-            Ok(signed) => {
-                (status, [(header::CONTENT_TYPE, "application/json")], signed).into_response()
-            }
+            Ok(signed) => (status, json, signed).into_response(),
             Err(e) => {
                 // Nothing leaves unsigned.
                 tracing::error!(error = %e, "cannot sign a response");
@@ -671,7 +676,7 @@ impl Registry {
     ) -> Response {
         let envelope = self.response_envelope(request, action, completed, message);
         match self.seal(request, &envelope).await {
-            Ok(sealed) => note.on(self.reply(StatusCode::OK, &sealed)),
+            Ok(sealed) => note.on(self.reply_text(StatusCode::OK, sealed)),
             Err(rejection) => self.header_rejection(request, action, rejection),
         }
     }

@@ -243,7 +243,7 @@ impl Registry {
             let plain: serde_json::Value =
                 serde_json::from_str(&body).expect("a callback body is JSON");
             body = match self.seal(header, &plain).await {
-                Ok(sealed) => sealed.to_string(),
+                Ok(sealed) => sealed,
                 Err(rejection) => serde_json::to_string(&self.rejection_envelope::<()>(
                     Some(header),
                     action,
