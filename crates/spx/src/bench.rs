@@ -323,12 +323,7 @@ pub async fn run(args: BenchArgs, mut config: Config) -> Result<()> {
 /// callback, and the callback's answer to the item.
 async fn answered_async(client: &Client, item: SearchItem) -> Result<(Duration, Value)> {
     let (receiver, _) = Receiver::bind("127.0.0.1:0".parse()?).await?;
-    let mut callbacks = receiver
-        .take_callbacks()
-        .context("the receiver's channel")?;
-    let url = receiver
-        .callback_url("/registry/on-search")
-        .context("the receiver's URL")?;
+    let (mut callbacks, url) = on_search_callbacks(&receiver)?;
     let transaction_id = uuid::Uuid::now_v7().to_string();
     client.search_in(&transaction_id, vec![item], &url).await?;
     let accepted = Instant::now();
@@ -339,6 +334,19 @@ async fn answered_async(client: &Client, item: SearchItem) -> Result<(Duration, 
     let took = accepted.elapsed();
     receiver.shutdown();
     Ok((took, callback.message["search_response"][0].clone()))
+}
+
+/// The callbacks a serving `receiver` gets, and the URL of its `on-search` endpoint.
+fn on_search_callbacks(
+    receiver: &Receiver,
+) -> Result<(tokio::sync::mpsc::Receiver<client::Callback>, String)> {
+    let callbacks = receiver
+        .take_callbacks()
+        .context("the receiver's channel")?;
+    let url = receiver
+        .callback_url("/registry/on-search")
+        .context("the receiver's URL")?;
+    Ok((callbacks, url))
 }
 
 /// The `i`-th sync search by UIN, over the sampled UINs.
@@ -378,12 +386,7 @@ async fn run_async(
         ..ReceiverConfig::default()
     });
     let receiver_addr = receiver.serve("127.0.0.1:0".parse()?).await?;
-    let mut callbacks = receiver
-        .take_callbacks()
-        .context("the receiver's channel")?;
-    let callback_url = receiver
-        .callback_url("/registry/on-search")
-        .context("the receiver's URL")?;
+    let (mut callbacks, callback_url) = on_search_callbacks(&receiver)?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

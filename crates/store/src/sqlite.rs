@@ -565,6 +565,14 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// A store in a directory of its own, removed when the directory is dropped.
+    fn temporary_store(name: &str) -> Result<(tempfile::TempDir, PathBuf, SqliteStore)> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Internal(e.to_string()))?;
+        let path = dir.path().join(name);
+        let store = SqliteStore::open(&path, 1)?;
+        Ok((dir, path, store))
+    }
+
     /// Commits of a serving store keep the WAL near its threshold: the checkpointer copies it
     /// into the database as it fills, so the writer starts it again from its beginning. Twenty
     /// megabytes are committed, five times the threshold; without checkpoints the WAL would
@@ -572,9 +580,7 @@ mod tests {
     /// Every row is there after.
     #[tokio::test]
     async fn the_checkpointer_keeps_the_wal_small() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Internal(e.to_string()))?;
-        let path = dir.path().join("wal.db");
-        let store = SqliteStore::open(&path, 1)?;
+        let (_dir, path, store) = temporary_store("wal.db")?;
         store
             .execute_script("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL);".into())
             .await?;
@@ -614,8 +620,7 @@ mod tests {
     /// statistics gathered, run for three UINs on the reader, is prepared once.
     #[tokio::test]
     async fn a_cached_statement_is_planned_once() -> Result<()> {
-        let dir = tempfile::tempdir().map_err(|e| StoreError::Internal(e.to_string()))?;
-        let store = SqliteStore::open(&dir.path().join("plan.db"), 1)?;
+        let (_dir, _, store) = temporary_store("plan.db")?;
         store
             .execute_script(
                 "CREATE TABLE household (id INTEGER PRIMARY KEY, household_id TEXT NOT NULL);
