@@ -266,6 +266,7 @@ pub const ENGINE_MIGRATIONS: &[store::Migration] = &[
     exchange::CLAIM_MIGRATION,
     dispatch::PARKING_MIGRATION,
     store::audit::MIGRATION,
+    store::audit::RUNS_MIGRATION,
     participants::MIGRATION,
     subscribe::ENCRYPTED_MIGRATION,
     import::MIGRATION,

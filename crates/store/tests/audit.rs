@@ -76,6 +76,12 @@ impl Place {
 
     /// Opens a store on this place (each call a new one: a new node, for PostgreSQL).
     async fn open(&self) -> Arc<dyn Store> {
+        self.open_with(&[audit::MIGRATION, audit::RUNS_MIGRATION])
+            .await
+    }
+
+    /// Opens a store on this place with `migrations` applied.
+    async fn open_with(&self, migrations: &[Migration]) -> Arc<dyn Store> {
         let config = match self {
             Place::Sqlite(dir) => StoreConfig {
                 sqlite_path: dir.path().join("audit.db"),
@@ -90,7 +96,7 @@ impl Place {
                 postgres_pool_size: 4,
             },
         };
-        store::open(&config, &[audit::MIGRATION])
+        store::open(&config, migrations)
             .await
             .expect("open the store")
     }
@@ -386,6 +392,8 @@ async fn after_tampering(
     let place = Place::new(backend).await?;
     let store = place.open().await;
     let heads = append_in_order(&AuditLog::new(store.clone()), 20).await;
+    audit::index(store.as_ref()).await.expect("index");
+    assert_eq!(runs(store.as_ref()).await, [(20, 0)]);
     assert_eq!(
         verdict(store.as_ref(), None).await,
         Verdict::Intact(heads[19])
@@ -407,7 +415,7 @@ async fn after_tampering(
 }
 
 async fn tampering_is_found(backend: Backend) {
-    let cases: [(&str, &[&str], Fault, i64); 7] = [
+    let cases: [(&str, &[&str], Fault, i64); 11] = [
         (
             "edit a field",
             &["UPDATE audit_log SET outcome = 'succ' WHERE seq = 9"],
@@ -444,10 +452,32 @@ async fn tampering_is_found(backend: Backend) {
         ),
         (
             "add a disclosure to the index",
-            &["INSERT INTO audit_disclosure (subject, seq) VALUES ('UIN:0000000001', 14)"],
+            &["INSERT INTO audit_disclosure (run, subject, seq) VALUES (1, 'UIN:0000000001', 14)"],
             Fault::Index,
             14,
         ),
+        (
+            "move a disclosure out of the runs",
+            &["UPDATE audit_disclosure SET run = 9 WHERE seq = 13 AND subject = 'UIN:0000000113'"],
+            Fault::Index,
+            13,
+        ),
+        (
+            "list a disclosure in two runs",
+            &[
+                "INSERT INTO audit_run (run, last_seq, level) VALUES (2, 20, 0)",
+                "INSERT INTO audit_disclosure (run, subject, seq) VALUES (2, 'UIN:0000000105', 5)",
+            ],
+            Fault::Index,
+            5,
+        ),
+        (
+            "say fewer entries are indexed than are",
+            &["UPDATE audit_run SET last_seq = 10"],
+            Fault::Index,
+            11,
+        ),
+        ("drop the run", &["DELETE FROM audit_run"], Fault::Index, 1),
         (
             "write what no entry holds",
             &["UPDATE audit_log SET disclosed = 'none' WHERE seq = 3"],
@@ -602,6 +632,61 @@ fn postgres_long_logs_verify_across_pages() {
     run(|| long_logs_verify_across_pages(Backend::Postgres));
 }
 
+/// The index's runs, oldest first: the last entry each covers, and its level.
+async fn runs(store: &dyn Store) -> Vec<(i64, i64)> {
+    let rows = store
+        .read(vec![Statement::new(
+            "SELECT last_seq, level FROM audit_run ORDER BY run",
+            vec![],
+            &[store::ColumnType::Integer; 2],
+        )])
+        .await
+        .expect("read the runs")
+        .pop()
+        .unwrap_or_default();
+    rows.iter()
+        .map(|row| match row.as_slice() {
+            [
+                Some(SqlValue::Integer(last)),
+                Some(SqlValue::Integer(level)),
+            ] => (*last, *level),
+            other => panic!("a run reads as {other:?}"),
+        })
+        .collect()
+}
+
+/// The rows of the disclosure index.
+async fn indexed(store: &dyn Store) -> i64 {
+    let rows = store
+        .read(vec![Statement::new(
+            "SELECT count(*) FROM audit_disclosure",
+            vec![],
+            &[store::ColumnType::Integer],
+        )])
+        .await
+        .expect("count the index");
+    match rows[0][0].as_slice() {
+        [Some(SqlValue::Integer(count))] => *count,
+        other => panic!("a count reads as {other:?}"),
+    }
+}
+
+/// The seqs of the entries that disclosed `subject`.
+async fn seen_by(store: &dyn Store, subject: &str) -> Vec<i64> {
+    audit::who_saw(store, subject)
+        .await
+        .expect("who saw")
+        .iter()
+        .map(|r| r.seq)
+        .collect()
+}
+
+/// The entries among `1..=count` that disclosed person one.
+fn saw_one(count: i64) -> Vec<i64> {
+    (1..=count).filter(|i| i % 5 == 1).collect()
+}
+
+/// References: `who_saw` finds them in the runs and after the last run alike.
 async fn who_saw_finds_exactly_the_disclosures(backend: Backend) {
     let Some(place) = Place::new(backend).await else {
         return;
@@ -609,15 +694,19 @@ async fn who_saw_finds_exactly_the_disclosures(backend: Backend) {
     let store = place.open().await;
     let log = AuditLog::new(store.clone());
     let heads = append_in_order(&log, 30).await;
+    assert_eq!(seen_by(store.as_ref(), &subject_one()).await, saw_one(30));
+    audit::index(store.as_ref()).await.expect("index");
     // Listed twice, and beside a NUL that PostgreSQL cannot store: kept once, cleaned.
     let mut repeated = entry(31);
     repeated.disclosed = vec![subject_one(), "Member:M\0X".into(), subject_one()];
     let last = log.append(repeated.clone()).await.expect("append");
 
+    // Entries 1 to 30 in the run, 31 after it.
+    assert_eq!(runs(store.as_ref()).await, [(30, 0)]);
     let seen = audit::who_saw(store.as_ref(), &subject_one())
         .await
         .expect("who saw");
-    let expected: Vec<i64> = (1..=30).filter(|i| i % 5 == 1).chain([31]).collect();
+    let expected: Vec<i64> = saw_one(30).into_iter().chain([31]).collect();
     assert_eq!(seen.iter().map(|r| r.seq).collect::<Vec<_>>(), expected);
     for record in &seen[..seen.len() - 1] {
         assert_eq!(record.entry, entry(record.seq));
@@ -630,16 +719,13 @@ async fn who_saw_finds_exactly_the_disclosures(backend: Backend) {
     );
     assert_eq!((newest.hash, newest.prev_hash), (last.hash, heads[29].hash));
 
-    let one = audit::who_saw(store.as_ref(), "Member:M-000006")
-        .await
-        .expect("who saw");
-    assert_eq!(one.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![6]);
-    assert!(
-        audit::who_saw(store.as_ref(), "UIN:9999999999")
-            .await
-            .expect("who saw")
-            .is_empty()
-    );
+    assert_eq!(seen_by(store.as_ref(), "Member:M-000006").await, [6]);
+    assert_eq!(seen_by(store.as_ref(), "Member:M\u{FFFD}X").await, [31]);
+    assert!(seen_by(store.as_ref(), "UIN:9999999999").await.is_empty());
+    assert_eq!(verdict(store.as_ref(), None).await, Verdict::Intact(last));
+    audit::index(store.as_ref()).await.expect("index");
+    assert_eq!(seen_by(store.as_ref(), &subject_one()).await, expected);
+    assert_eq!(runs(store.as_ref()).await, [(30, 0), (31, 0)]);
     assert_eq!(verdict(store.as_ref(), None).await, Verdict::Intact(last));
 }
 
@@ -651,4 +737,181 @@ fn sqlite_who_saw_finds_exactly_the_disclosures() {
 #[test]
 fn postgres_who_saw_finds_exactly_the_disclosures() {
     run(|| who_saw_finds_exactly_the_disclosures(Backend::Postgres));
+}
+
+/// Runs merge [`audit::FANOUT`] at a time into the next level, and no further than
+/// [`audit::TOP_LEVEL`]; `who_saw` and `verify` read the same through every merge.
+async fn runs_merge_up_to_the_top_level(backend: Backend) {
+    let Some(place) = Place::new(backend).await else {
+        return;
+    };
+    let store = place.open().await;
+    let log = AuditLog::new(store.clone());
+    let fanout = audit::FANOUT as i64;
+    let top = fanout.pow(audit::TOP_LEVEL as u32);
+    let count = (fanout + 1) * top;
+    let mut references = 0;
+    for i in 1..=count {
+        references += entry(i).disclosed.len() as i64;
+        log.append(entry(i)).await.expect("append");
+        audit::index(store.as_ref()).await.expect("index");
+        if i == 2 * fanout - 1 {
+            // Runs 1 to FANOUT merged into one of level 1.
+            let expected: Vec<(i64, i64)> = [(fanout, 1)]
+                .into_iter()
+                .chain((fanout + 1..i).map(|last| (last, 0)))
+                .chain([(i, 0)])
+                .collect();
+            assert_eq!(runs(store.as_ref()).await, expected);
+            assert_eq!(seen_by(store.as_ref(), &subject_one()).await, saw_one(i));
+        }
+    }
+    // FANOUT + 1 runs of the top level: none merged.
+    let expected: Vec<(i64, i64)> = (1..=fanout + 1)
+        .map(|k| (k * top, audit::TOP_LEVEL))
+        .collect();
+    assert_eq!(runs(store.as_ref()).await, expected);
+    assert_eq!(indexed(store.as_ref()).await, references);
+    assert_eq!(
+        seen_by(store.as_ref(), &subject_one()).await,
+        saw_one(count)
+    );
+    assert_eq!(
+        seen_by(store.as_ref(), &format!("UIN:{:010}", 100 + count - 1)).await,
+        [count - 1]
+    );
+    match verdict(store.as_ref(), None).await {
+        Verdict::Intact(head) => assert_eq!(head.seq, count),
+        broken => panic!("{broken:?}"),
+    }
+}
+
+#[test]
+fn sqlite_runs_merge_up_to_the_top_level() {
+    run(|| runs_merge_up_to_the_top_level(Backend::Sqlite));
+}
+
+#[test]
+fn postgres_runs_merge_up_to_the_top_level() {
+    run(|| runs_merge_up_to_the_top_level(Backend::Postgres));
+}
+
+/// The writer task indexes by itself once [`audit::INDEX_EVERY`] entries and references are
+/// written.
+async fn the_writer_indexes_as_it_goes(backend: Backend) {
+    let Some(place) = Place::new(backend).await else {
+        return;
+    };
+    let store = place.open().await;
+    let log = AuditLog::new(store.clone());
+    let mut count = 0;
+    let mut work = 0;
+    while work < audit::INDEX_EVERY {
+        count += 1;
+        work += 1 + entry(count).disclosed.len();
+    }
+    let heads = futures::future::join_all((1..=count).map(|i| log.append(entry(i)))).await;
+    let heads: Vec<Head> = heads.into_iter().map(|h| h.expect("append")).collect();
+    // Appended at once, the entries are numbered in the order the writer took them.
+    let mut saw = saw_one(count)
+        .iter()
+        .map(|i| heads[*i as usize - 1].seq)
+        .collect::<Vec<_>>();
+    saw.sort();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let indexed_up_to = loop {
+        if let Some(&(last, _)) = runs(store.as_ref()).await.last() {
+            break last;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no run after {count} entries"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(indexed_up_to, count);
+    assert_eq!(seen_by(store.as_ref(), &subject_one()).await, saw);
+    match verdict(store.as_ref(), None).await {
+        Verdict::Intact(head) => assert_eq!(head.seq, count),
+        broken => panic!("{broken:?}"),
+    }
+}
+
+#[test]
+fn sqlite_the_writer_indexes_as_it_goes() {
+    run(|| the_writer_indexes_as_it_goes(Backend::Sqlite));
+}
+
+#[test]
+fn postgres_the_writer_indexes_as_it_goes() {
+    run(|| the_writer_indexes_as_it_goes(Backend::Postgres));
+}
+
+/// A writer task that starts after another left entries unindexed indexes them.
+async fn a_new_writer_indexes_what_the_last_one_left(backend: Backend) {
+    let Some(place) = Place::new(backend).await else {
+        return;
+    };
+    let first = place.open().await;
+    append_in_order(&AuditLog::new(first.clone()), 100).await;
+    assert_eq!(runs(first.as_ref()).await, []);
+    let store = place.open().await;
+    let _log = AuditLog::new(store.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while runs(store.as_ref()).await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(runs(store.as_ref()).await, [(100, 0)]);
+    assert_eq!(seen_by(store.as_ref(), &subject_one()).await, saw_one(100));
+}
+
+#[test]
+fn sqlite_a_new_writer_indexes_what_the_last_one_left() {
+    run(|| a_new_writer_indexes_what_the_last_one_left(Backend::Sqlite));
+}
+
+#[test]
+fn postgres_a_new_writer_indexes_what_the_last_one_left() {
+    run(|| a_new_writer_indexes_what_the_last_one_left(Backend::Postgres));
+}
+
+/// A log written before the index had runs: its index becomes the first run, of the top level.
+async fn an_older_index_becomes_the_first_run(backend: Backend) {
+    let Some(place) = Place::new(backend).await else {
+        return;
+    };
+    let old = place.open_with(&[audit::MIGRATION]).await;
+    let heads = append_in_order(&AuditLog::new(old.clone()), 20).await;
+    let references = match backend {
+        Backend::Sqlite => "SELECT j.value, a.seq FROM audit_log a, json_each(a.disclosed) j",
+        Backend::Postgres => {
+            "SELECT j.value, a.seq FROM audit_log a, jsonb_array_elements_text(a.disclosed::jsonb) j(value)"
+        }
+    };
+    old.write(vec![Statement::new(
+        format!("INSERT INTO audit_disclosure (subject, seq) {references}"),
+        vec![],
+        &[],
+    )])
+    .await
+    .expect("the old index");
+    drop(old);
+    let store = place.open().await;
+    assert_eq!(runs(store.as_ref()).await, [(20, audit::TOP_LEVEL)]);
+    assert_eq!(seen_by(store.as_ref(), &subject_one()).await, saw_one(20));
+    assert_eq!(
+        verdict(store.as_ref(), None).await,
+        Verdict::Intact(heads[19])
+    );
+}
+
+#[test]
+fn sqlite_an_older_index_becomes_the_first_run() {
+    run(|| an_older_index_becomes_the_first_run(Backend::Sqlite));
+}
+
+#[test]
+fn postgres_an_older_index_becomes_the_first_run() {
+    run(|| an_older_index_becomes_the_first_run(Backend::Postgres));
 }
