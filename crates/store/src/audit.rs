@@ -26,9 +26,11 @@
 //!   (`run`, reference, seq), written at the end of the table, and `audit_run` records the
 //!   run and the last entry it covers.
 //! - When the newest [`FANOUT`] runs have the same level, they are merged into one run of the
-//!   next level, up to [`TOP_LEVEL`]: the number of runs stays logarithmic up to runs of a few
-//!   hundred thousand references, and grows by one per such run beyond, so that no merge holds
-//!   the writer for long.
+//!   next level, up to [`TOP_LEVEL`]: the number of runs stays logarithmic up to runs of about
+//!   half a million references, and grows by one per such run beyond. A merge marks its runs
+//!   (`audit_run.merging_into`) and moves their rows [`MERGE_CHUNK`] references at a time,
+//!   one transaction each, so that no step holds the writer for long; until the last step,
+//!   every reference is in exactly one of the runs.
 //! - [`who_saw`] seeks the reference in every run, and reads the entries after the last run
 //!   (fewer than a few [`INDEX_EVERY`]) for the rest.
 //!
@@ -121,7 +123,8 @@ pub const RUNS_MIGRATION: Migration = Migration {
     sqlite: "CREATE TABLE audit_run (
         run INTEGER PRIMARY KEY,
         last_seq INTEGER NOT NULL,
-        level INTEGER NOT NULL
+        level INTEGER NOT NULL,
+        merging_into INTEGER
     ) STRICT;
     ALTER TABLE audit_disclosure RENAME TO audit_disclosure_1006;
     CREATE TABLE audit_disclosure (
@@ -137,7 +140,8 @@ pub const RUNS_MIGRATION: Migration = Migration {
     postgres: "CREATE TABLE audit_run (
         run BIGINT PRIMARY KEY,
         last_seq BIGINT NOT NULL,
-        level BIGINT NOT NULL
+        level BIGINT NOT NULL,
+        merging_into BIGINT
     );
     ALTER TABLE audit_disclosure RENAME TO audit_disclosure_1006;
     ALTER INDEX audit_disclosure_pkey RENAME TO audit_disclosure_1006_pkey;
@@ -161,6 +165,10 @@ pub const INDEX_EVERY: usize = 8192;
 /// Entries after the last run that a starting writer task indexes at once: what an earlier
 /// process left (it indexes every [`INDEX_EVERY`] of its own).
 const LEFT_OVER: i64 = 64;
+
+/// References one step of a merge moves from the oldest run being merged (and about as many
+/// from each of the others): a few tens of milliseconds of the writer's time.
+pub const MERGE_CHUNK: usize = 8192;
 
 /// Runs of one level merged into one of the next.
 pub const FANOUT: usize = 4;
@@ -498,8 +506,14 @@ impl AuditLog {
     /// Starts the writer task for the audit log in `store` (whose migrations must include
     /// [`MIGRATION`]); call it inside a tokio runtime.
     pub fn new(store: Arc<dyn Store>) -> AuditLog {
+        AuditLog::indexing_every(store, INDEX_EVERY)
+    }
+
+    /// [`AuditLog::new`], indexing every `every` entries and references written (and what an
+    /// earlier process left, once, at the start); `usize::MAX` leaves the index to [`index`].
+    pub fn indexing_every(store: Arc<dyn Store>, every: usize) -> AuditLog {
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(store, pending));
+        tokio::spawn(write_batches(store, pending, every));
         AuditLog { queue }
     }
 
@@ -554,14 +568,22 @@ struct Sql {
     tail: String,
     /// Writes the references of the entries numbered `?2 < seq <= ?3` as run `?1`.
     build_run: String,
-    /// The newest [`FANOUT`] runs, newest first.
+    /// The newest [`FANOUT`] runs that are not being merged, newest first.
     newest_runs: String,
-    /// Copies runs `?2..=?3` into run `?1`, in the order of its key.
-    merge_runs: String,
-    /// Deletes the rows of runs `?1..=?2`.
-    drop_run_rows: String,
-    /// Deletes runs `?1..=?2`.
-    drop_runs: String,
+    /// The runs being merged, and the run they are merged into.
+    merging: String,
+    /// The [`MERGE_CHUNK`]-th reference of the oldest run being merged (none when it holds
+    /// fewer): what one step of the merge moves up to.
+    merge_bound: String,
+    /// Marks runs `?2..` as being merged into run `?1`.
+    start_merge: String,
+    /// Copies into run `?1` the rows of runs `?2..` up to the reference after them, and deletes
+    /// them from runs `?1..` (up to the reference after those).
+    move_chunk: [String; 2],
+    /// The same for all their rows.
+    move_rest: [String; 2],
+    /// Deletes the runs merged into run `?1` that have no rows left.
+    drop_merged: String,
     /// Records run `?1`, covering the entries up to `?2`, at level `?3`.
     insert_run: String,
 }
@@ -583,8 +605,54 @@ impl Sql {
                 "j.value COLLATE \"C\"",
             ),
         };
+        // The entries `a` whose reference `?1` is in a run: a seek in each run, whatever the
+        // planner knows of the tables (PostgreSQL 15 would scan the whole key for the
+        // reference, not knowing how few runs there are).
+        let in_runs = match dialect {
+            Dialect::Sqlite => {
+                "audit_disclosure d JOIN audit_log a ON a.seq = d.seq
+                 WHERE d.subject = ?1 AND d.run IN (SELECT run FROM audit_run)"
+            }
+            Dialect::Postgres => {
+                "audit_run r CROSS JOIN LATERAL (
+                     SELECT seq FROM audit_disclosure d WHERE d.run = r.run AND d.subject = ?1
+                 ) AS d JOIN audit_log a ON a.seq = d.seq"
+            }
+        };
         let indexed = "(SELECT coalesce(max(last_seq), 0) FROM audit_run)";
         let sql = |text: &str| numbered(dialect, text);
+        // `FANOUT` parameters from `?first`: the runs being merged.
+        let runs = |first: usize| {
+            (first..first + FANOUT)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Copying into run `?1` the rows of runs `?2..`, deleting those of runs `?1..`; with a
+        // bound, only the rows up to the reference after the runs.
+        let moves = |bounded: bool| {
+            let bound = |at: usize| {
+                if bounded {
+                    format!("AND subject <= ?{at}")
+                } else {
+                    String::new()
+                }
+            };
+            [
+                sql(&format!(
+                    "INSERT INTO audit_disclosure (run, subject, seq)
+                     SELECT CAST(?1 AS BIGINT), subject, seq FROM audit_disclosure
+                     WHERE run IN ({}) {} ORDER BY subject, seq",
+                    runs(2),
+                    bound(FANOUT + 2)
+                )),
+                sql(&format!(
+                    "DELETE FROM audit_disclosure WHERE run IN ({}) {}",
+                    runs(1),
+                    bound(FANOUT + 1)
+                )),
+            ]
+        };
         Sql {
             dialect,
             insert_entries: insert_from_json(dialect, "audit_log", &COLUMNS),
@@ -593,9 +661,7 @@ impl Sql {
                 names("")
             )),
             who_saw: sql(&format!(
-                "SELECT {cols} FROM audit_run r
-                 JOIN audit_disclosure d ON d.run = r.run AND d.subject = ?1
-                 JOIN audit_log a ON a.seq = d.seq
+                "SELECT {cols} FROM {in_runs}
                  UNION ALL
                  SELECT {cols} FROM audit_log a
                  WHERE a.seq > {indexed}
@@ -632,13 +698,26 @@ impl Sql {
                  WHERE a.seq > ?2 AND a.seq <= ?3 ORDER BY 2, 3"
             )),
             newest_runs: format!(
-                "SELECT run, last_seq, level FROM audit_run ORDER BY run DESC LIMIT {FANOUT}"
+                "SELECT run, last_seq, level FROM audit_run WHERE merging_into IS NULL
+                 ORDER BY run DESC LIMIT {FANOUT}"
             ),
-            merge_runs: sql("INSERT INTO audit_disclosure (run, subject, seq)
-                 SELECT CAST(?1 AS BIGINT), subject, seq FROM audit_disclosure
-                 WHERE run >= ?2 AND run <= ?3 ORDER BY subject, seq"),
-            drop_run_rows: sql("DELETE FROM audit_disclosure WHERE run >= ?1 AND run <= ?2"),
-            drop_runs: sql("DELETE FROM audit_run WHERE run >= ?1 AND run <= ?2"),
+            merging: "SELECT run, merging_into FROM audit_run WHERE merging_into IS NOT NULL
+                 ORDER BY run"
+                .into(),
+            merge_bound: format!(
+                "SELECT subject FROM audit_disclosure
+                 WHERE run = (SELECT min(run) FROM audit_run WHERE merging_into IS NOT NULL)
+                 ORDER BY subject LIMIT 1 OFFSET {}",
+                MERGE_CHUNK - 1
+            ),
+            start_merge: sql(&format!(
+                "UPDATE audit_run SET merging_into = ?1 WHERE run IN ({})",
+                runs(2)
+            )),
+            move_chunk: moves(true),
+            move_rest: moves(false),
+            drop_merged: sql("DELETE FROM audit_run WHERE merging_into = ?1
+                 AND NOT EXISTS (SELECT 1 FROM audit_disclosure d WHERE d.run = audit_run.run)"),
             insert_run: sql("INSERT INTO audit_run (run, last_seq, level) VALUES (?1, ?2, ?3)"),
         }
     }
@@ -697,13 +776,13 @@ fn insert_from_json(dialect: Dialect, table: &str, columns: &[(&str, ColumnType)
 }
 
 /// The writer task: writes what is queued, a batch at a time, until every handle is gone.
-async fn write_batches(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pending>) {
+async fn write_batches(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pending>, every: usize) {
     let sql = Arc::new(Sql::new(store.dialect()));
     let mut batch = Vec::with_capacity(BATCH_MAX);
     // Entries and references written since the last index step, and that step while it runs
     // (the first one indexes what an earlier process left, when it left some).
     let mut unindexed = 0;
-    let mut indexing = spawn_index(store.clone(), LEFT_OVER);
+    let mut indexing = (every < usize::MAX).then(|| spawn_index(store.clone(), LEFT_OVER));
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
         let (entries, answers): (Vec<Entry>, Vec<_>) =
             batch.drain(..).map(|p| (p.entry, p.written)).unzip();
@@ -725,9 +804,9 @@ async fn write_batches(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pendin
                 }
             }
         }
-        if unindexed >= INDEX_EVERY && indexing.is_finished() {
+        if unindexed >= every && indexing.as_ref().is_none_or(|step| step.is_finished()) {
             unindexed = 0;
-            indexing = spawn_index(store.clone(), 1);
+            indexing = Some(spawn_index(store.clone(), 1));
         }
     }
 }
@@ -927,47 +1006,87 @@ async fn index_from(store: &dyn Store, least: i64) -> Result<()> {
             }),
         )
         .await?;
+    // One merge step a transaction, so that appends are written between them.
     loop {
         let plan_sql = sql.clone();
-        let merged = store
+        let reads = vec![
+            Statement::new(sql.merging.as_str(), vec![], &[ColumnType::Integer; 2]),
+            Statement::new(sql.merge_bound.as_str(), vec![], &[ColumnType::Text]),
+            Statement::new(sql.newest_runs.as_str(), vec![], &[ColumnType::Integer; 3]),
+        ];
+        let stepped = store
             .read_then_write(
-                sql.locked(
-                    INDEX_LOCK,
-                    vec![Statement::new(
-                        sql.newest_runs.as_str(),
-                        vec![],
-                        &[ColumnType::Integer; 3],
-                    )],
-                ),
-                Box::new(move |mut reads| {
-                    let runs = reads
-                        .pop()
-                        .unwrap_or_default()
+                sql.locked(INDEX_LOCK, reads),
+                Box::new(move |reads| {
+                    let [merging, bound, newest] = <[Vec<Row>; 3]>::try_from(
+                        reads.into_iter().rev().take(3).rev().collect::<Vec<_>>(),
+                    )
+                    .map_err(|_| StoreError::Decode("the audit's runs were not read".into()))?;
+                    let merging: Vec<[i64; 2]> = merging
+                        .iter()
+                        .map(|row| integers(Some(row), "a run being merged"))
+                        .collect::<Result<_>>()?;
+                    if let Some([_, into]) = merging.first() {
+                        return Ok(merge_step(&plan_sql, *into, &merging, bound));
+                    }
+                    let newest: Vec<[i64; 3]> = newest
                         .iter()
                         .map(|row| integers(Some(row), "an audit run"))
-                        .collect::<Result<Vec<[i64; 3]>>>()?;
-                    let level = runs.first().map_or(TOP_LEVEL, |[.., level]| *level);
-                    if runs.len() < FANOUT
-                        || level >= TOP_LEVEL
-                        || runs.iter().any(|[.., l]| *l != level)
-                    {
-                        return Ok(Vec::new());
-                    }
-                    let ([newest, last, _], [oldest, ..]) = (runs[0], runs[FANOUT - 1]);
-                    let run = newest + 1;
-                    Ok(vec![
-                        statement(&plan_sql.merge_runs, [run, oldest, newest]),
-                        statement(&plan_sql.drop_run_rows, [oldest, newest]),
-                        statement(&plan_sql.drop_runs, [oldest, newest]),
-                        statement(&plan_sql.insert_run, [run, last, level + 1]),
-                    ])
+                        .collect::<Result<_>>()?;
+                    Ok(start_merge(&plan_sql, &newest))
                 }),
             )
             .await?;
-        if merged.is_empty() {
+        if stepped.is_empty() {
             return Ok(());
         }
     }
+}
+
+/// Starts merging the `newest` runs (newest first) into a run of the next level, if there are
+/// [`FANOUT`] of them and they share a level below [`TOP_LEVEL`].
+fn start_merge(sql: &Sql, newest: &[[i64; 3]]) -> Vec<Statement> {
+    let level = newest.first().map_or(TOP_LEVEL, |[.., level]| *level);
+    if newest.len() < FANOUT || level >= TOP_LEVEL || newest.iter().any(|[.., l]| *l != level) {
+        return Vec::new();
+    }
+    let [run, last, _] = newest[0];
+    let into = run + 1;
+    let mut params = vec![SqlValue::Integer(into)];
+    params.extend(newest.iter().map(|[run, ..]| SqlValue::Integer(*run)));
+    vec![
+        statement(&sql.insert_run, [into, last, level + 1]),
+        Statement::new(&sql.start_merge, params, &[]),
+    ]
+}
+
+/// Moves the rows of the runs being merged into run `into`, up to `bound` (the
+/// [`MERGE_CHUNK`]-th reference of the oldest of them), or all of them when it holds fewer;
+/// then drops the runs left empty.
+fn merge_step(sql: &Sql, into: i64, merging: &[[i64; 2]], bound: Vec<Row>) -> Vec<Statement> {
+    // A run emptied by an earlier step is gone, so `merging` may list fewer than FANOUT:
+    // repeat the last one.
+    let runs: Vec<SqlValue> = (0..FANOUT)
+        .map(|i| SqlValue::Integer(merging[i.min(merging.len() - 1)][0]))
+        .collect();
+    let bound = bound
+        .into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next().flatten());
+    let ([copy, delete], bound) = match bound {
+        Some(bound) => (&sql.move_chunk, vec![bound]),
+        None => (&sql.move_rest, vec![]),
+    };
+    let mut copied = vec![SqlValue::Integer(into)];
+    copied.extend(runs.iter().cloned());
+    copied.extend(bound.iter().cloned());
+    let mut deleted = runs;
+    deleted.extend(bound);
+    vec![
+        Statement::new(copy, copied, &[]),
+        Statement::new(delete, deleted, &[]),
+        statement(&sql.drop_merged, [into]),
+    ]
 }
 
 /// A statement of `sql` with integer parameters.

@@ -279,10 +279,31 @@ fn postgres_two_nodes_keep_one_chain() {
     run(|| two_nodes_keep_one_chain(Backend::Postgres));
 }
 
-/// A store that counts the writes it is asked for.
+/// A store that counts the writes it is asked for, and refuses those after the first
+/// `fail_after` (as if the process had stopped there).
 struct Counting {
     inner: Arc<dyn Store>,
     writes: AtomicUsize,
+    fail_after: usize,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn Store>, fail_after: usize) -> Counting {
+        Counting {
+            inner,
+            writes: AtomicUsize::new(0),
+            fail_after,
+        }
+    }
+
+    /// Counts a write; refuses it past `fail_after`.
+    fn count(&self) -> store::Result<()> {
+        if self.writes.fetch_add(1, Ordering::Relaxed) < self.fail_after {
+            Ok(())
+        } else {
+            Err(store::StoreError::Internal("stopped".into()))
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -304,7 +325,7 @@ impl Store for Counting {
     }
 
     async fn write(&self, statements: Vec<Statement>) -> store::Result<Vec<u64>> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.count()?;
         self.inner.write(statements).await
     }
 
@@ -313,22 +334,22 @@ impl Store for Counting {
         reads: Vec<Statement>,
         plan: WritePlan,
     ) -> store::Result<Vec<u64>> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.count()?;
         self.inner.read_then_write(reads, plan).await
     }
 
     async fn write_query(&self, statement: Statement) -> store::Result<Vec<Row>> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.count()?;
         self.inner.write_query(statement).await
     }
 
     async fn bulk_load(&self, load: BulkLoad) -> store::Result<u64> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.count()?;
         self.inner.bulk_load(load).await
     }
 
     async fn execute_script(&self, script: String) -> store::Result<()> {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.count()?;
         self.inner.execute_script(script).await
     }
 }
@@ -345,10 +366,7 @@ fn appends_share_writes(backend: Backend) {
             let Some(place) = Place::new(backend).await else {
                 return;
             };
-            let counting = Arc::new(Counting {
-                inner: place.open().await,
-                writes: AtomicUsize::new(0),
-            });
+            let counting = Arc::new(Counting::new(place.open().await, usize::MAX));
             let log = AuditLog::new(counting.clone());
             let tasks: Vec<_> = (1..=APPENDS)
                 .map(|i| {
@@ -391,7 +409,7 @@ async fn after_tampering(
 ) -> Option<(Verdict, Verdict)> {
     let place = Place::new(backend).await?;
     let store = place.open().await;
-    let heads = append_in_order(&AuditLog::new(store.clone()), 20).await;
+    let heads = append_in_order(&AuditLog::indexing_every(store.clone(), usize::MAX), 20).await;
     audit::index(store.as_ref()).await.expect("index");
     assert_eq!(runs(store.as_ref()).await, [(20, 0)]);
     assert_eq!(
@@ -692,7 +710,7 @@ async fn who_saw_finds_exactly_the_disclosures(backend: Backend) {
         return;
     };
     let store = place.open().await;
-    let log = AuditLog::new(store.clone());
+    let log = AuditLog::indexing_every(store.clone(), usize::MAX);
     let heads = append_in_order(&log, 30).await;
     assert_eq!(seen_by(store.as_ref(), &subject_one()).await, saw_one(30));
     audit::index(store.as_ref()).await.expect("index");
@@ -746,7 +764,7 @@ async fn runs_merge_up_to_the_top_level(backend: Backend) {
         return;
     };
     let store = place.open().await;
-    let log = AuditLog::new(store.clone());
+    let log = AuditLog::indexing_every(store.clone(), usize::MAX);
     let fanout = audit::FANOUT as i64;
     let top = fanout.pow(audit::TOP_LEVEL as u32);
     let count = (fanout + 1) * top;
@@ -794,6 +812,70 @@ fn sqlite_runs_merge_up_to_the_top_level() {
 #[test]
 fn postgres_runs_merge_up_to_the_top_level() {
     run(|| runs_merge_up_to_the_top_level(Backend::Postgres));
+}
+
+/// Entry `k` of a run: 1,000 references of its own, `UIN:k000` to `UIN:k999`.
+fn thousand(k: i64) -> Entry {
+    Entry {
+        disclosed: (0..1000)
+            .map(|j| format!("UIN:{:010}", k * 1000 + j))
+            .collect(),
+        ..entry(k)
+    }
+}
+
+/// Runs larger than [`audit::MERGE_CHUNK`] merge a chunk a transaction: cut off between two
+/// chunks, `who_saw` and `verify` read the same, and the next index step finishes the merge.
+async fn large_runs_merge_a_chunk_at_a_time(backend: Backend) {
+    let Some(place) = Place::new(backend).await else {
+        return;
+    };
+    let store = place.open().await;
+    let log = AuditLog::indexing_every(store.clone(), usize::MAX);
+    // FANOUT runs of 9 entries, 9,000 references each: the oldest run's 8,192nd reference is
+    // `UIN:9191`, and the other runs' references all come after it.
+    let per_run = 9;
+    let count = per_run * audit::FANOUT as i64;
+    let mut last = Head::EMPTY;
+    for k in 1..=count {
+        last = log.append(thousand(k)).await.expect("append");
+        if k % per_run == 0 && k < count {
+            audit::index(store.as_ref()).await.expect("index");
+        }
+    }
+    // Build, start the merge, move the first chunk: then stop.
+    let cut = Counting::new(store.clone(), 3);
+    assert!(audit::index(&cut).await.is_err());
+    assert_eq!(runs(store.as_ref()).await.len(), audit::FANOUT + 1);
+    let check = async || {
+        assert_eq!(indexed(store.as_ref()).await, count * 1000);
+        for (uin, seq) in [(1000, 1), (9191, 9), (9192, 9), (9999, 9), (10_000, 10)] {
+            assert_eq!(
+                seen_by(store.as_ref(), &format!("UIN:{uin:010}")).await,
+                [seq]
+            );
+        }
+        let newest = format!("UIN:{:010}", count * 1000 + 999);
+        assert_eq!(seen_by(store.as_ref(), &newest).await, [count]);
+        assert_eq!(verdict(store.as_ref(), None).await, Verdict::Intact(last));
+    };
+    check().await;
+    // The rest moves in one more step; then nothing is left to do.
+    let rest = Counting::new(store.clone(), usize::MAX);
+    audit::index(&rest).await.expect("index");
+    assert_eq!(rest.writes.load(Ordering::Relaxed), 3);
+    assert_eq!(runs(store.as_ref()).await, [(count, 1)]);
+    check().await;
+}
+
+#[test]
+fn sqlite_large_runs_merge_a_chunk_at_a_time() {
+    run(|| large_runs_merge_a_chunk_at_a_time(Backend::Sqlite));
+}
+
+#[test]
+fn postgres_large_runs_merge_a_chunk_at_a_time() {
+    run(|| large_runs_merge_a_chunk_at_a_time(Backend::Postgres));
 }
 
 /// The writer task indexes by itself once [`audit::INDEX_EVERY`] entries and references are
@@ -853,7 +935,7 @@ async fn a_new_writer_indexes_what_the_last_one_left(backend: Backend) {
         return;
     };
     let first = place.open().await;
-    append_in_order(&AuditLog::new(first.clone()), 100).await;
+    append_in_order(&AuditLog::indexing_every(first.clone(), usize::MAX), 100).await;
     assert_eq!(runs(first.as_ref()).await, []);
     let store = place.open().await;
     let _log = AuditLog::new(store.clone());
@@ -882,7 +964,7 @@ async fn an_older_index_becomes_the_first_run(backend: Backend) {
         return;
     };
     let old = place.open_with(&[audit::MIGRATION]).await;
-    let heads = append_in_order(&AuditLog::new(old.clone()), 20).await;
+    let heads = append_in_order(&AuditLog::indexing_every(old.clone(), usize::MAX), 20).await;
     let references = match backend {
         Backend::Sqlite => "SELECT j.value, a.seq FROM audit_log a, json_each(a.disclosed) j",
         Backend::Postgres => {
