@@ -116,7 +116,8 @@ pub const MIGRATION: Migration = Migration {
 };
 
 /// The disclosure index in sorted runs (migration version 1009): an index written before it
-/// becomes the first run, at [`TOP_LEVEL`] (it is never merged).
+/// becomes the first run, at [`TOP_LEVEL`] (it is never merged). PostgreSQL analyses the new
+/// tables at once: without statistics its planner would scan the whole index for `who_saw`.
 pub const RUNS_MIGRATION: Migration = Migration {
     version: 1009,
     name: "audit disclosure runs",
@@ -154,7 +155,8 @@ pub const RUNS_MIGRATION: Migration = Migration {
     INSERT INTO audit_run (run, last_seq, level) SELECT 1, max(seq), 3 FROM audit_log HAVING count(*) > 0;
     INSERT INTO audit_disclosure (run, subject, seq)
         SELECT 1, subject, seq FROM audit_disclosure_1006 ORDER BY subject, seq;
-    DROP TABLE audit_disclosure_1006;",
+    DROP TABLE audit_disclosure_1006;
+    ANALYZE audit_run, audit_disclosure;",
 };
 
 /// Entries plus references written by one handle's writer task between two runs of [`index`]
