@@ -43,11 +43,11 @@
 //!
 //! **Checking.** [`verify`] walks the log in pages of [`PAGE`] entries, then compares the
 //! disclosure index with the references of the entries before the first bad one, and names
-//! the first bad entry ([`Fault`]). It cannot see entries cut off the end of the log: the remaining log is a
-//! valid chain. Keep the [`Head`] that verify returns (count and hash) somewhere the database's
-//! administrators cannot write, and pass it back as an anchor: a log shorter than the anchor,
-//! or one whose entry at the anchor has another hash (the chain was recomputed), is then
-//! reported too.
+//! the first bad entry ([`Fault`]). It cannot see entries cut off the end of the log: the
+//! remaining log is a valid chain. Keep the [`Head`] that verify returns (count and hash)
+//! somewhere the database's administrators cannot write, and pass it back as an anchor: a log
+//! shorter than the anchor, or one whose entry at the anchor has another hash (the chain was
+//! recomputed), is then reported too.
 
 use std::fmt;
 use std::str::FromStr;
@@ -784,7 +784,8 @@ async fn write_batches(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pendin
     // Entries and references written since the last index step, and that step while it runs
     // (the first one indexes what an earlier process left, when it left some).
     let mut unindexed = 0;
-    let mut indexing = (every < usize::MAX).then(|| spawn_index(store.clone(), LEFT_OVER));
+    let mut indexing =
+        (every < usize::MAX).then(|| spawn_index(store.clone(), sql.clone(), LEFT_OVER));
     while pending.recv_many(&mut batch, BATCH_MAX).await > 0 {
         let (entries, answers): (Vec<Entry>, Vec<_>) =
             batch.drain(..).map(|p| (p.entry, p.written)).unzip();
@@ -808,15 +809,15 @@ async fn write_batches(store: Arc<dyn Store>, mut pending: mpsc::Receiver<Pendin
         }
         if unindexed >= every && indexing.as_ref().is_none_or(|step| step.is_finished()) {
             unindexed = 0;
-            indexing = Some(spawn_index(store.clone(), 1));
+            indexing = Some(spawn_index(store.clone(), sql.clone(), 1));
         }
     }
 }
 
 /// Runs [`index_from`] in a task of its own, logging its failure.
-fn spawn_index(store: Arc<dyn Store>, least: i64) -> tokio::task::JoinHandle<()> {
+fn spawn_index(store: Arc<dyn Store>, sql: Arc<Sql>, least: i64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = index_from(store.as_ref(), least).await {
+        if let Err(e) = index_from(store.as_ref(), &sql, least).await {
             tracing::error!(error = %e, "the audit's disclosure index was not brought up to date; run `spx audit verify`");
         }
     })
@@ -977,12 +978,12 @@ fn entry_of(cells: [Cell; COLUMNS.len() - 3]) -> std::result::Result<Entry, Stri
 /// writer task calls it as it goes (see the module's documentation); call it to index
 /// everything now.
 pub async fn index(store: &dyn Store) -> Result<()> {
-    index_from(store, 1).await
+    index_from(store, &Arc::new(Sql::new(store.dialect())), 1).await
 }
 
-/// [`index`], building a run only when at least `least` entries follow the last one.
-async fn index_from(store: &dyn Store, least: i64) -> Result<()> {
-    let sql = Arc::new(Sql::new(store.dialect()));
+/// [`index`] with the statements of `sql`, building a run only when at least `least` entries
+/// follow the last one.
+async fn index_from(store: &dyn Store, sql: &Arc<Sql>, least: i64) -> Result<()> {
     let plan_sql = sql.clone();
     store
         .read_then_write(
